@@ -1,0 +1,98 @@
+// The engine's vocabulary: commands in, outcomes out, log records for the WAL.
+// A command is the whole input of one state change; applying the same commands in the same order
+// to the same state gives the same state, which is what recovery relies on.
+#pragma once
+
+#include <cstdint>
+#include <type_traits>
+
+#include "protocol/result.hpp"
+
+namespace jifen::engine {
+
+using MemberId = uint64_t;
+using Points = int64_t;
+using TimeUs = uint64_t;  // Microseconds since the Unix epoch, from the injected clock.
+
+// Client-chosen 128-bit transaction id; zero is invalid.
+struct TxnId {
+    uint64_t lo = 0;
+    uint64_t hi = 0;
+
+    constexpr bool is_zero() const noexcept { return lo == 0 && hi == 0; }
+    friend constexpr bool operator==(const TxnId&, const TxnId&) noexcept = default;
+};
+
+// Values are stored in the log: never renumber.
+enum class Op : uint16_t {
+    enroll = 1,         // Create a member, or no-op if it exists with the same attributes.
+    update_member = 2,  // Set birthday, tier and status of an existing member.
+    earn = 3,           // Add points; with until_us in the future they stay pending until then.
+    redeem = 4,         // Spend available points, oldest lot first.
+    hold = 5,           // Reserve points until captured, released or until_us passes.
+    capture = 6,        // Spend all or part of a hold (ref_txn_id); the rest is released.
+    release = 7,        // Return a hold's points to available.
+    reverse = 8,        // Undo an earn, redeem or capture named by ref_txn_id.
+    transfer = 9,       // Move points to counterparty_id; one shard applies both legs or
+                        // the debit leg only (then transfer_credit follows on the other shard).
+    adjust = 10,        // Admin correction: points > 0 credits, flag adjust_debit debits.
+    // Internal commands: the server and recovery create these, never a client.
+    transfer_credit = 32,  // Credit leg of a cross-shard transfer, applied on the target's shard.
+    transfer_refund = 33,  // Returns a debit leg whose credit was refused (target missing/frozen).
+    tick = 34,             // Advances the shard's time: expiry, hold timeouts, pending releases.
+    transfer_confirm =
+        35,  // The credit leg was applied: the sender's shard closes its in-flight leg.
+};
+
+enum class MemberStatus : uint8_t { active = 0, frozen = 1 };
+
+// Command flags.
+inline constexpr uint16_t adjust_debit = 1u << 0;  // Op::adjust takes points away.
+
+// One state change request. Fixed size and trivially copyable: it is also the body of a log record.
+struct Command {
+    Op op = Op::tick;
+    uint16_t flags = 0;
+    uint8_t tier = 0;                            // enroll / update_member
+    MemberStatus status = MemberStatus::active;  // enroll / update_member
+    uint16_t reserved0 = 0;
+    TxnId txn_id;                  // Idempotency key; zero only for Op::tick.
+    TxnId ref_txn_id;              // capture/release: the hold; reverse: the transaction to undo.
+    MemberId member_id = 0;        // The member whose shard applies this command.
+    MemberId counterparty_id = 0;  // transfer: the receiving member; transfer_credit: the sender.
+    Points points = 0;             // Requested points (capture: 0 means the whole hold).
+    TimeUs time_us = 0;   // Stamped by the shard from its clock before apply; replay reuses it.
+    TimeUs until_us = 0;  // earn: pending until; hold: expires at (0 = default hold timeout).
+    uint32_t store_id = 0;
+    uint32_t merchant_id = 0;
+    uint32_t reason_code = 0;
+    uint32_t birthday = 0;  // enroll / update_member: YYYYMMDD, 0 = unknown.
+    uint64_t order_ref = 0;
+};
+static_assert(std::is_trivially_copyable_v<Command>);
+static_assert(sizeof(Command) == 104);
+
+// What apply() returns for one command.
+struct Outcome {
+    Result result = Result::ok;
+    bool replayed = false;  // The txn id was applied before; this is the original outcome.
+    Points points = 0;      // Points actually moved (reverse may move less than asked).
+    Points shortfall = 0;   // reverse: points that could not be clawed back.
+    Points available = 0;   // Member balance after the command (0 when not found).
+    Points held = 0;
+    Points pending = 0;
+};
+
+// A log record: an applied command and the facts of its outcome, 128 bytes. Only commands with
+// Result::ok are logged; a refused command changes nothing and leaves no trace.
+struct Record {
+    Command command;
+    Points applied_points = 0;   // Outcome::points.
+    Points available_after = 0;  // Outcome::available, checked again on replay.
+    uint32_t shard_index = 0;    // The shard that applied it (ticks name no member).
+    uint32_t reserved = 0;
+};
+static_assert(std::is_trivially_copyable_v<Record>);
+static_assert(sizeof(Record) == 128);
+
+}  // namespace jifen::engine

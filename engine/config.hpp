@@ -1,0 +1,33 @@
+// Programme settings the engine needs, and the limits that size its tables.
+// The server fills this from the configuration file (docs/operations.md lists each key).
+#pragma once
+
+#include <cstdint>
+
+#include "engine/command.hpp"
+
+namespace jifen::engine {
+
+// Largest points one operation may move, and largest balance a member may hold. Both far below
+// INT64_MAX so that sums over 10^8 members cannot overflow a 64-bit total.
+inline constexpr Points points_per_op_max = 1'000'000'000'000;       // 10^12
+inline constexpr Points points_balance_max = 1'000'000'000'000'000;  // 10^15
+
+struct Config {
+    // Points expire this many whole calendar months after the end of the month they were earned
+    // in (UTC). 0: points never expire.
+    uint32_t expiry_months = 0;
+    // A hold without an explicit until_us times out after this long.
+    TimeUs hold_timeout_us_default = 15ull * 60 * 1'000'000;
+    // Longest hold a client may ask for.
+    TimeUs hold_timeout_us_max = 7ull * 24 * 3600 * 1'000'000;
+    // When a reversed earn was already spent: false takes what is available and reports the
+    // shortfall; true takes it all and lets the balance go negative.
+    bool reverse_allows_negative = false;
+    // Table sizes, fixed at startup (no growth on the hot path).
+    uint32_t members_per_shard_max = 1u << 20;
+    uint32_t holds_per_shard_max = 1u << 16;
+    uint32_t txns_per_shard_max = 1u << 22;
+};
+
+}  // namespace jifen::engine

@@ -1,0 +1,114 @@
+// The write-ahead log: every applied command, durable in LMDB before its client hears "ok".
+//
+// One LMDB environment per data directory and one writer thread fed by all shards (see
+// docs/architecture.md for the measurements behind that choice). Shards apply commands in memory,
+// then append the resulting Records here; the writer packs everything waiting into one LMDB write
+// transaction (group commit: one fsync for many operations) and then publishes, per shard, the
+// sequence number up to which records are durable. The server releases replies only up to that
+// number in `sync` durability; in `async` it replies at once and the loss window is one group.
+//
+// What a crash can lose: in `sync`, nothing that was acknowledged. In `async`, at most the
+// records appended after the last commit (bounded by group_commit_us_max and batch sizes).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <span>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/command.hpp"
+#include "engine/shard.hpp"
+#include "engine/txn_index.hpp"
+
+namespace jifen::wal {
+
+enum class Durability : uint8_t { sync, async };
+
+struct Options {
+    std::filesystem::path data_dir;  // Created when missing.
+    uint32_t shard_count = 1;        // Stored in the data directory; a different count is refused.
+    Durability durability = Durability::sync;
+    uint64_t map_bytes_initial = 1ull << 30;  // LMDB map size at first open.
+    uint64_t map_bytes_max = 64ull << 30;     // Growth stops here; then writes get storage_full.
+    uint32_t map_grow_percent = 80;           // Grow (double) when the map is this full.
+    uint32_t queue_records_per_shard = 1u << 16;     // Per-shard append queue capacity.
+    uint64_t checkpoint_every_records = 10'000'000;  // Ask shards for a checkpoint this often.
+};
+
+// Refusal to open a data directory (corrupt, foreign, wrong shard count, no permission).
+// Thrown only by Log::open and Log::recover, at startup; the message is for the operator.
+struct StartupError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+struct RecoveryStats {
+    uint64_t checkpoint_seq = 0;  // Log sequence the loaded checkpoint covers (0: none).
+    uint64_t records_replayed = 0;
+    uint64_t replay_us = 0;
+};
+
+struct LogStats {
+    uint64_t records = 0;     // Durable records written since open.
+    uint64_t commits = 0;     // Group commits since open.
+    uint64_t map_bytes = 0;   // Current LMDB map size.
+    uint64_t used_bytes = 0;  // Pages in use.
+    uint64_t last_seq = 0;    // Highest durable log sequence.
+};
+
+// A history page for one member, newest first.
+struct HistoryPage {
+    std::vector<std::pair<uint64_t, engine::Record>> entries;  // (log seq, record)
+    uint64_t next_before_seq = 0;                              // 0: no older entries.
+};
+
+class Log {
+public:
+    // Opens or creates the environment. Throws StartupError with a clear reason for files that
+    // are not a jifen log, a format version it does not know, or a different shard count.
+    static std::unique_ptr<Log> open(const Options& options);
+    virtual ~Log() = default;
+
+    // Rebuilds shards from the newest checkpoint plus the log after it, replaying each record
+    // through Shard::apply and checking the replayed outcome equals the logged one (a mismatch
+    // is a StartupError: the log and the code disagree). shards.size() == shard_count.
+    virtual RecoveryStats recover(std::span<engine::Shard* const> shards) = 0;
+
+    // Starts the writer thread. on_durable(shard, shard_seq) runs on the writer thread after
+    // each commit, once per shard whose durable sequence advanced; it must be quick (wake the
+    // shard's thread, nothing more).
+    virtual void start(std::function<void(uint32_t shard, uint64_t shard_seq)> on_durable) = 0;
+    // Commits everything appended so far, then stops the writer. Idempotent.
+    virtual void stop() = 0;
+
+    // Shard thread only (one producer per shard). Appends records for the writer. Returns false
+    // and appends nothing if the shard's queue lacks room for all of them: the caller retries
+    // after the writer catches up (it never drops). The records get consecutive shard sequence
+    // numbers; appended_seq(shard) is the last one given.
+    virtual bool append(uint32_t shard, std::span<const engine::Record> records) = 0;
+    virtual uint64_t appended_seq(uint32_t shard) const = 0;
+    virtual uint64_t durable_seq(uint32_t shard) const = 0;
+
+    // Hands a shard's checkpoint to the writer: `state` is Shard::save() output taken right after
+    // the record with shard sequence shard_seq was applied. Written in a later commit.
+    virtual void checkpoint(uint32_t shard, uint64_t shard_seq, std::vector<std::byte> state) = 0;
+    // True when shard should take a checkpoint now (enough records since its last one).
+    virtual bool checkpoint_due(uint32_t shard) const = 0;
+
+    // True when writes must be refused with Result::storage_full (map at its limit or the disk
+    // nearly full). Reads keep working.
+    virtual bool storage_full() const = 0;
+    // True after a commit failed for a reason growth cannot fix: writes get storage_error.
+    virtual bool failed() const = 0;
+
+    // Any thread. A short read transaction; never blocks the writer.
+    virtual HistoryPage history(engine::MemberId member_id, uint64_t before_seq,
+                                uint32_t limit) const = 0;
+
+    virtual LogStats stats() const = 0;
+};
+
+}  // namespace jifen::wal
