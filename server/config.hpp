@@ -1,0 +1,71 @@
+// jifend's configuration: the embedded default, the JSON file (--config), and command-line
+// overrides, merged in that order. docs/operations.md documents every key.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "engine/config.hpp"
+#include "wal/log.hpp"
+
+namespace jifen::server {
+
+// One API key. Only the SHA-256 of the secret is stored (hex, 64 characters); the secret itself
+// never appears in the configuration, the logs or the metrics.
+struct ApiKey {
+    std::string name;          // For logs and metrics, e.g. "pos-store-12".
+    std::string sha256_hex;    // SHA-256 of the secret, lowercase hex.
+    uint32_t scope = 0;        // protocol::Scope bits.
+};
+
+struct TlsConfig {
+    std::filesystem::path cert_file;  // PEM; TLS is on when both files are set.
+    std::filesystem::path key_file;
+    bool enabled() const { return !cert_file.empty() && !key_file.empty(); }
+};
+
+struct Config {
+    std::string bind_address = "127.0.0.1";
+    uint16_t port = 7300;       // Binary protocol.
+    uint16_t http_port = 7301;  // HTTP admin and WebSocket feed.
+    uint32_t shard_count = 0;   // 0: one per core (std::thread::hardware_concurrency()).
+    std::filesystem::path data_dir = "data";
+    wal::Durability durability = wal::Durability::sync;
+    uint32_t connections_max = 1024;          // Past this, new connections are refused.
+    uint32_t idle_timeout_ms = 300'000;       // A connection silent this long is closed.
+    uint32_t frame_timeout_ms = 10'000;       // A started frame must complete within this.
+    uint64_t txn_index_slots = 1ull << 22;    // engine::TxnIndex capacity (ledger-wide).
+    uint32_t tick_interval_ms = 100;          // How often a shard issues an Op::tick.
+    engine::Config engine;                    // Programme rules and table sizes per shard.
+    wal::Options wal;                         // data_dir/shard_count/durability copied in.
+    std::vector<ApiKey> api_keys;
+    // True when the keys came from the embedded default (the well-known development keys): the
+    // server says so at startup and refuses to use them on a non-loopback address.
+    bool default_keys = true;
+    TlsConfig tls;
+    std::string log_level = "info";
+};
+
+// A configuration the operator must fix: the message names the key and what is wrong with it.
+struct ConfigError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// The configuration jifend runs with when given none: loopback, development keys.
+Config default_config();
+
+// Applies a JSON document (the --config file's text) on top of `config`. Unknown keys, wrong
+// types and out-of-range values throw ConfigError naming the key.
+void apply_json(Config* config, std::string_view json_text);
+
+// Reads and applies a file; throws ConfigError when it cannot be read or parsed.
+void apply_file(Config* config, const std::filesystem::path& path);
+
+// Final checks after all sources are merged (ports, sizes, keys, TLS files); throws ConfigError.
+void validate(const Config& config);
+
+}  // namespace jifen::server
