@@ -7,6 +7,7 @@
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/config.hpp"
@@ -48,6 +49,8 @@ struct Config {
     bool default_keys = true;
     TlsConfig tls;
     std::string log_level = "info";
+    // HTTP /metrics and /stats without an API key (for a scraper on a trusted network).
+    bool metrics_public = false;
 };
 
 // A configuration the operator must fix: the message names the key and what is wrong with it.
@@ -67,5 +70,16 @@ void apply_file(Config* config, const std::filesystem::path& path);
 
 // Final checks after all sources are merged (ports, sizes, keys, TLS files); throws ConfigError.
 void validate(const Config& config);
+
+// The configuration as a JSON document that apply_json() reads back to an equal Config (apart
+// from default_keys, which any api_keys array clears). --print-default-config prints this.
+std::string to_json(const Config& config);
+
+// True for an IPv4 address in 127.0.0.0/8 or the IPv6 address ::1.
+bool is_loopback_address(std::string_view address);
+
+// True when `sha256_hex` is the digest of one of the well-known development secrets
+// ("dev-admin-key", "dev-pos-key", "dev-read-key"); validate() refuses those off loopback.
+bool is_development_key(std::string_view sha256_hex);
 
 }  // namespace jifen::server
