@@ -1,0 +1,88 @@
+// The pipelined jifen client for high throughput: operations are queued per opcode, packed into
+// frames of up to batch_ops_max operations, and up to frames_in_flight_max frames travel at once;
+// each operation's handler runs with its own reply. Everything submitted during one turn of the
+// io_context leaves together (batches are sealed when full or on the next turn), so a closed-loop
+// caller gets large batches without any added delay.
+//
+//   boost::asio::io_context io;
+//   jifen::client::AsyncClient client(io, {});
+//   client.async_connect([&](const Status& status) {
+//       client.submit(Opcode::earn, make_earn(42, 100),
+//                     [](const Status& s, const OperationReply& reply) { ... });
+//   });
+//   io.run();
+//
+// Threading: single-threaded like Connection. Call members on the io_context's thread; handlers run
+// there. Memory: frame buffers and handler slots are allocated once at construction; submitting
+// an operation allocates nothing when its handler fits std::function's small buffer (a lambda
+// capturing up to two pointers does).
+//
+// Failures: a handler gets !status.ok() when its frame got no reply (closed, timeout) or was
+// refused as a whole (an error frame). After closed/timeout the operation may or may not have been
+// applied: reconnect (async_connect) and resend with the same txn id. There is no automatic
+// reconnect here.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "client/connection.hpp"
+#include "client/error.hpp"
+#include "client/operations.hpp"
+#include "client/options.hpp"
+#include "client/txn_id.hpp"
+#include "protocol/wire.hpp"
+
+namespace jifen::client {
+
+struct AsyncOptions : Options {
+    // Operations per frame, capped by the server's batch_ops_max from HELLO.
+    uint32_t batch_ops_max = 256;
+};
+
+class AsyncClient {
+public:
+    using ConnectHandler = std::function<void(const Status&)>;
+    using OperationHandler = std::function<void(const Status&, const protocol::OperationReply&)>;
+    using BalanceHandler = std::function<void(const Status&, const protocol::BalanceReply&)>;
+
+    AsyncClient(boost::asio::io_context& io, AsyncOptions options);
+    ~AsyncClient();  // Closes; queued and in-flight handlers run with Failure::closed.
+    AsyncClient(const AsyncClient&) = delete;
+    AsyncClient& operator=(const AsyncClient&) = delete;
+
+    // Connects and says HELLO (see Connection::async_open). Also used to reconnect after a failure.
+    void async_connect(ConnectHandler handler);
+    bool is_connected() const noexcept;
+    const protocol::HelloReply& hello() const noexcept;
+
+    // Queues one mutating operation (a zero txn id is replaced by a fresh one). Returns false when
+    // the client already holds frames_in_flight_max full frames' worth of operations or is not
+    // connected: nothing is queued and the handler is not called (back-pressure; wait for
+    // completions). Otherwise the handler runs exactly once.
+    bool submit(protocol::Opcode opcode, const protocol::Operation& operation,
+                OperationHandler handler);
+    // Queues a balance query, batched like operations.
+    bool balance(uint64_t member_id, BalanceHandler handler);
+
+    // Seals every partly filled batch and sends what the in-flight window allows. Runs by itself
+    // once per io_context turn after a submit; call it to send immediately.
+    void flush();
+
+    // Operations queued or in flight (handler not yet run).
+    size_t operations_outstanding() const noexcept;
+    size_t frames_in_flight() const noexcept;
+
+    TxnId new_txn_id() noexcept;
+
+    // Closes the connection; every outstanding handler runs with Failure::closed.
+    void close();
+
+private:
+    struct Impl;
+    std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace jifen::client
