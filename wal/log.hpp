@@ -63,6 +63,7 @@ struct LogStats {
 struct HistoryPage {
     std::vector<std::pair<uint64_t, engine::Record>> entries;  // (log seq, record)
     uint64_t next_before_seq = 0;                              // 0: no older entries.
+    Result result = Result::ok;  // storage_error when the read failed (entries may be partial).
 };
 
 class Log {

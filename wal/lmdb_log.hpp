@@ -1,0 +1,147 @@
+// The LMDB implementation of wal::Log: the environment, its four tables and the writer thread.
+// Internal to wal/; everyone else sees only wal/log.hpp. The format is in wal/format.hpp.
+#pragma once
+
+#include <lmdb.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "wal/format.hpp"
+#include "wal/log.hpp"
+#include "wal/record_ring.hpp"
+
+namespace jifen::wal {
+
+class LmdbLog final : public Log {
+public:
+    // Opens or creates the environment; throws StartupError (see Log::open).
+    explicit LmdbLog(const Options& options);
+    ~LmdbLog() override;
+    LmdbLog(const LmdbLog&) = delete;
+    LmdbLog& operator=(const LmdbLog&) = delete;
+
+    RecoveryStats recover(std::span<engine::Shard* const> shards) override;
+    void start(std::function<void(uint32_t shard, uint64_t shard_seq)> on_durable) override;
+    void stop() override;
+    bool append(uint32_t shard, std::span<const engine::Record> records) override;
+    uint64_t appended_seq(uint32_t shard) const override;
+    uint64_t durable_seq(uint32_t shard) const override;
+    void checkpoint(uint32_t shard, uint64_t shard_seq, std::vector<std::byte> state) override;
+    bool checkpoint_due(uint32_t shard) const override;
+    bool storage_full() const override;
+    bool failed() const override;
+    HistoryPage history(engine::MemberId member_id, uint64_t before_seq,
+                        uint32_t limit) const override;
+    LogStats stats() const override;
+
+private:
+    struct Checkpoint {
+        bool present = false;
+        uint64_t shard_seq = 0;
+        std::vector<std::byte> state;
+    };
+
+    // Everything the log keeps per shard. The ring and the atomics are shared with the shard
+    // thread; the fields marked writer-only are touched by the writer thread alone (or by
+    // open/recover before it starts).
+    struct Lane {
+        Lane(uint32_t capacity, uint64_t last_seq) : ring(capacity, last_seq) {}
+
+        RecordRing ring;
+        alignas(64) std::atomic<uint64_t> durable_seq{0};
+        // Shard sequence of the newest checkpoint handed over or on disk: checkpoint_due()
+        // counts from here so a checkpoint in flight is not asked for twice.
+        std::atomic<uint64_t> checkpoint_requested_seq{0};
+
+        std::mutex checkpoint_mutex;
+        Checkpoint handed;  // Guarded by checkpoint_mutex; the shard thread's hand-over slot.
+
+        // Writer-only.
+        Checkpoint taken;                 // Taken from `handed`, written by the next commit.
+        bool checkpoint_on_disk = false;  // A checkpoint of this shard is stored.
+        uint64_t checkpoint_shard_seq = 0;
+        uint64_t last_log_seq = 0;  // Log sequence of this shard's last written record.
+        uint64_t batch_from = 0;    // Positions [batch_from, batch_to) go into this commit.
+        uint64_t batch_to = 0;
+        uint64_t batch_first_log_seq = 0;
+    };
+
+    struct HistoryEntry {
+        format::HistoryKey key;
+        const engine::Record* record;
+    };
+
+    void open_environment();
+    void release_resources() noexcept;
+    void writer_main();
+    void wake_writer() noexcept;
+    void sleep_until_work(uint64_t timeout_us);
+    bool has_work() const noexcept;
+    void take_checkpoints();
+    uint64_t gather_batch(uint64_t budget) noexcept;
+    bool checkpoints_ready() const noexcept;
+    // One attempt loop: grows the map and retries on MDB_MAP_FULL. False: nothing committed.
+    bool commit_batch();
+    int write_batch(MDB_txn* txn, uint64_t* next_log_seq);
+    int write_log_values(MDB_txn* txn, uint64_t* log_seq);
+    int write_history(MDB_txn* txn);
+    int write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard);
+    int truncate_log(MDB_txn* txn);
+    int write_position(MDB_txn* txn, uint64_t next_log_seq);
+    void publish(uint64_t next_log_seq);
+    // Doubles the map (up to map_bytes_max); false at the limit or when the disk is low.
+    bool grow_map();
+    void check_map_usage();
+    void check_disk() noexcept;
+    bool disk_low() const noexcept;
+
+    const Options options_;
+    int lock_fd_ = -1;
+    MDB_env* env_ = nullptr;
+    MDB_dbi meta_dbi_ = 0;
+    MDB_dbi log_dbi_ = 0;
+    MDB_dbi history_dbi_ = 0;
+    MDB_dbi checkpoint_dbi_ = 0;
+    uint32_t page_bytes_ = 4096;
+    std::vector<std::unique_ptr<Lane>> lanes_;
+
+    // Growth changes the mapping: history readers hold it shared, growth exclusive.
+    mutable std::shared_mutex map_mutex_;
+    std::atomic<uint64_t> map_bytes_{0};
+
+    std::thread writer_;
+    std::function<void(uint32_t, uint64_t)> on_durable_;
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> writer_sleeping_{false};
+    std::atomic<bool> checkpoint_handed_{false};
+    std::mutex wake_mutex_;
+    std::condition_variable wake_cv_;
+    bool wake_pending_ = false;  // Guarded by wake_mutex_.
+
+    std::atomic<bool> map_full_{false};   // The map cannot grow and is (nearly) full.
+    std::atomic<bool> disk_full_{false};  // The disk is nearly full, or ENOSPC.
+    std::atomic<bool> failed_{false};
+
+    // Writer-only (or open/recover before start).
+    uint64_t next_log_seq_ = 1;
+    uint64_t commit_budget_ = 0;
+    uint32_t gather_start_lane_ = 0;
+    uint64_t disk_checked_us_ = 0;
+    uint64_t storage_retry_us_ = 0;
+    std::vector<HistoryEntry> history_scratch_;
+    std::vector<uint64_t> position_scratch_;
+
+    std::atomic<uint64_t> records_written_{0};
+    std::atomic<uint64_t> commits_{0};
+    std::atomic<uint64_t> last_log_seq_{0};
+};
+
+}  // namespace jifen::wal

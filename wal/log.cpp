@@ -1,0 +1,859 @@
+// wal::Log on LMDB: opening and checking the data directory, the writer thread with group
+// commit, map growth, checkpoints and truncation, and history reads. Recovery is in recover.cpp.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <system_error>
+
+#include "engine/assert.hpp"
+#include "engine/shard.hpp"
+#include "protocol/crc32c.hpp"
+#include "wal/limits.hpp"
+#include "wal/lmdb_log.hpp"
+
+namespace jifen::wal {
+
+namespace {
+
+uint64_t now_us() noexcept {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+[[noreturn]] void throw_startup(const std::string& what, int rc) {
+    throw StartupError("jifen log: " + what + ": " + mdb_strerror(rc));
+}
+
+void check_startup(int rc, const std::string& what) {
+    if (rc != 0) {
+        throw_startup(what, rc);
+    }
+}
+
+MDB_val as_val(const void* data, size_t size) noexcept {
+    return MDB_val{size, const_cast<void*>(data)};
+}
+
+}  // namespace
+
+std::unique_ptr<Log> Log::open(const Options& options) {
+    return std::make_unique<LmdbLog>(options);
+}
+
+LmdbLog::LmdbLog(const Options& options) : options_(options) {
+    try {
+        open_environment();
+    } catch (...) {
+        release_resources();
+        throw;
+    }
+}
+
+LmdbLog::~LmdbLog() {
+    stop();
+    release_resources();
+}
+
+void LmdbLog::release_resources() noexcept {
+    if (env_ != nullptr) {
+        mdb_env_close(env_);
+        env_ = nullptr;
+    }
+    if (lock_fd_ >= 0) {
+        ::close(lock_fd_);
+        lock_fd_ = -1;
+    }
+}
+
+void LmdbLog::open_environment() {
+    const std::string dir = options_.data_dir.string();
+    if (options_.shard_count == 0 || options_.shard_count > shard_count_max) {
+        throw StartupError("jifen log: shard_count must be 1.." + std::to_string(shard_count_max));
+    }
+    if (options_.map_bytes_initial < map_bytes_min ||
+        options_.map_bytes_max < options_.map_bytes_initial) {
+        throw StartupError("jifen log: need " + std::to_string(map_bytes_min) +
+                           " <= map_bytes_initial <= map_bytes_max");
+    }
+    if (options_.map_grow_percent == 0 || options_.map_grow_percent > 100) {
+        throw StartupError("jifen log: map_grow_percent must be 1..100");
+    }
+    std::error_code error;
+    std::filesystem::create_directories(options_.data_dir, error);
+    if (error) {
+        throw StartupError("jifen log: cannot create " + dir + ": " + error.message());
+    }
+
+    // LMDB lets several processes share a file; two servers writing one log would interleave
+    // sequences. An exclusive flock() keeps one process per directory (released by the kernel
+    // when the process dies, so a crash never leaves a stale lock).
+    const std::string lock_path = (options_.data_dir / format::lock_file_name).string();
+    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd_ < 0) {
+        throw StartupError("jifen log: cannot open " + lock_path + ": " + std::strerror(errno));
+    }
+    if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        throw StartupError("jifen log: " + dir + " is in use by another process");
+    }
+
+    check_startup(mdb_env_create(&env_), "mdb_env_create");
+    check_startup(mdb_env_set_maxdbs(env_, 4), "mdb_env_set_maxdbs");
+    check_startup(mdb_env_set_maxreaders(env_, readers_max), "mdb_env_set_maxreaders");
+    check_startup(mdb_env_set_mapsize(env_, options_.map_bytes_initial), "mdb_env_set_mapsize");
+    // MDB_NOTLS: history readers run on any server thread; a read slot follows the transaction,
+    // not the thread. Commits always sync (both durability modes): docs/wal.md explains why.
+    const std::string env_path = (options_.data_dir / format::env_file_name).string();
+    const int rc = mdb_env_open(env_, env_path.c_str(), MDB_NOSUBDIR | MDB_NOTLS, 0644);
+    if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
+        throw_startup(env_path + " is not a jifen log (not an LMDB file of this version)", rc);
+    }
+    check_startup(rc, "cannot open " + env_path);
+
+    MDB_stat env_stat;
+    check_startup(mdb_env_stat(env_, &env_stat), "mdb_env_stat");
+    page_bytes_ = env_stat.ms_psize;
+
+    std::vector<uint64_t> last_shard_seqs(options_.shard_count, 0);
+    std::vector<format::CheckpointHeader> checkpoints(options_.shard_count);
+    std::vector<bool> checkpoint_found(options_.shard_count, false);
+
+    MDB_txn* txn = nullptr;
+    check_startup(mdb_txn_begin(env_, nullptr, 0, &txn), "mdb_txn_begin");
+    try {
+        MDB_dbi main_dbi;
+        check_startup(mdb_dbi_open(txn, nullptr, 0, &main_dbi), "open main table");
+        MDB_stat main_stat;
+        check_startup(mdb_stat(txn, main_dbi, &main_stat), "mdb_stat");
+        const bool fresh = main_stat.ms_entries == 0;
+        const unsigned create = fresh ? MDB_CREATE : 0u;
+        auto open_table = [&](const char* name, MDB_dbi* dbi) {
+            const int open_rc = mdb_dbi_open(txn, name, create, dbi);
+            if (open_rc == MDB_NOTFOUND || open_rc == MDB_INCOMPATIBLE) {
+                throw StartupError("jifen log: " + env_path + " is not a jifen log (table '" +
+                                   name + "' missing)");
+            }
+            check_startup(open_rc, std::string("open table ") + name);
+        };
+        open_table(format::meta_table, &meta_dbi_);
+        open_table(format::log_table, &log_dbi_);
+        open_table(format::history_table, &history_dbi_);
+        open_table(format::checkpoint_table, &checkpoint_dbi_);
+
+        MDB_val format_key = as_val(format::meta_format_key, sizeof(format::meta_format_key) - 1);
+        if (fresh) {
+            format::MetaFormat meta;
+            meta.magic = format::magic;
+            meta.version = format::version;
+            meta.shard_count = options_.shard_count;
+            MDB_val value = as_val(&meta, sizeof(meta));
+            check_startup(mdb_put(txn, meta_dbi_, &format_key, &value, 0), "write meta");
+        } else {
+            MDB_val value;
+            const int get_rc = mdb_get(txn, meta_dbi_, &format_key, &value);
+            format::MetaFormat meta;
+            if (get_rc != 0 || value.mv_size != sizeof(meta)) {
+                throw StartupError("jifen log: " + env_path + " is not a jifen log (no format)");
+            }
+            std::memcpy(&meta, value.mv_data, sizeof(meta));
+            if (meta.magic != format::magic) {
+                throw StartupError("jifen log: " + env_path + " is not a jifen log (bad magic)");
+            }
+            if (meta.version != format::version) {
+                throw StartupError("jifen log: " + env_path + " has format version " +
+                                   std::to_string(meta.version) + "; this build reads version " +
+                                   std::to_string(format::version));
+            }
+            if (meta.shard_count != options_.shard_count) {
+                throw StartupError("jifen log: " + env_path + " was written with " +
+                                   std::to_string(meta.shard_count) +
+                                   " shards; configured shard_count is " +
+                                   std::to_string(options_.shard_count) +
+                                   " (members are placed by shard count: it cannot change)");
+            }
+        }
+
+        MDB_val position_key =
+            as_val(format::meta_position_key, sizeof(format::meta_position_key) - 1);
+        MDB_val position;
+        const int position_rc = mdb_get(txn, meta_dbi_, &position_key, &position);
+        const size_t position_size_bytes =
+            sizeof(format::MetaPosition) + options_.shard_count * sizeof(uint64_t);
+        if (position_rc == 0) {
+            if (position.mv_size != position_size_bytes) {
+                throw StartupError("jifen log: " + env_path + ": position record is damaged");
+            }
+            format::MetaPosition header;
+            std::memcpy(&header, position.mv_data, sizeof(header));
+            next_log_seq_ = header.next_log_seq;
+            std::memcpy(last_shard_seqs.data(),
+                        static_cast<const unsigned char*>(position.mv_data) + sizeof(header),
+                        options_.shard_count * sizeof(uint64_t));
+        } else if (position_rc != MDB_NOTFOUND) {
+            check_startup(position_rc, "read position");
+        }
+
+        for (uint32_t shard = 0; shard < options_.shard_count; ++shard) {
+            unsigned char key_bytes[8];
+            format::store_be32(key_bytes, shard);
+            format::store_be32(key_bytes + 4, 0);
+            MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+            MDB_val value;
+            const int get_rc = mdb_get(txn, checkpoint_dbi_, &key, &value);
+            if (get_rc == MDB_NOTFOUND) {
+                continue;
+            }
+            check_startup(get_rc, "read checkpoint header");
+            if (value.mv_size != sizeof(format::CheckpointHeader)) {
+                throw StartupError("jifen log: checkpoint header of shard " +
+                                   std::to_string(shard) + " is damaged");
+            }
+            std::memcpy(&checkpoints[shard], value.mv_data, sizeof(format::CheckpointHeader));
+            checkpoint_found[shard] = true;
+        }
+        check_startup(mdb_txn_commit(txn), "commit at open");
+    } catch (...) {
+        mdb_txn_abort(txn);
+        throw;
+    }
+
+    const uint32_t capacity = std::bit_ceil(
+        std::clamp(options_.queue_records_per_shard, queue_records_min, queue_records_max));
+    lanes_.reserve(options_.shard_count);
+    for (uint32_t shard = 0; shard < options_.shard_count; ++shard) {
+        auto lane = std::make_unique<Lane>(capacity, last_shard_seqs[shard]);
+        lane->durable_seq.store(last_shard_seqs[shard], std::memory_order_relaxed);
+        if (checkpoint_found[shard]) {
+            lane->checkpoint_on_disk = true;
+            lane->checkpoint_shard_seq = checkpoints[shard].shard_seq;
+            lane->checkpoint_requested_seq.store(checkpoints[shard].shard_seq);
+        }
+        lanes_.push_back(std::move(lane));
+    }
+    last_log_seq_.store(next_log_seq_ - 1);
+    commit_budget_ = records_per_commit_max;
+
+    MDB_envinfo info;
+    check_startup(mdb_env_info(env_, &info), "mdb_env_info");
+    map_bytes_.store(info.me_mapsize);
+    check_disk();
+    check_map_usage();
+}
+
+bool LmdbLog::append(uint32_t shard, std::span<const engine::Record> records) {
+    JIFEN_ASSERT(shard < lanes_.size());
+    Lane& lane = *lanes_[shard];
+    JIFEN_ASSERT(records.size() <= lane.ring.capacity());
+    if (!lane.ring.push(records)) {
+        return false;
+    }
+    // Pairs with the fence in sleep_until_work(): either the writer sees the new tail before it
+    // sleeps, or this thread sees it sleeping and wakes it. The common case costs one fence.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (writer_sleeping_.load(std::memory_order_relaxed)) {
+        wake_writer();
+    }
+    return true;
+}
+
+uint64_t LmdbLog::appended_seq(uint32_t shard) const {
+    JIFEN_ASSERT(shard < lanes_.size());
+    return lanes_[shard]->ring.tail();
+}
+
+uint64_t LmdbLog::durable_seq(uint32_t shard) const {
+    JIFEN_ASSERT(shard < lanes_.size());
+    return lanes_[shard]->durable_seq.load(std::memory_order_acquire);
+}
+
+void LmdbLog::checkpoint(uint32_t shard, uint64_t shard_seq, std::vector<std::byte> state) {
+    JIFEN_ASSERT(shard < lanes_.size());
+    Lane& lane = *lanes_[shard];
+    JIFEN_ASSERT(shard_seq <= lane.ring.tail());
+    {
+        std::lock_guard lock(lane.checkpoint_mutex);
+        lane.handed.present = true;
+        lane.handed.shard_seq = shard_seq;
+        lane.handed.state = std::move(state);
+    }
+    lane.checkpoint_requested_seq.store(shard_seq, std::memory_order_relaxed);
+    checkpoint_handed_.store(true, std::memory_order_release);
+    wake_writer();
+}
+
+bool LmdbLog::checkpoint_due(uint32_t shard) const {
+    JIFEN_ASSERT(shard < lanes_.size());
+    const Lane& lane = *lanes_[shard];
+    return lane.ring.tail() - lane.checkpoint_requested_seq.load(std::memory_order_relaxed) >=
+           options_.checkpoint_every_records;
+}
+
+bool LmdbLog::storage_full() const {
+    return map_full_.load(std::memory_order_relaxed) || disk_full_.load(std::memory_order_relaxed);
+}
+
+bool LmdbLog::failed() const { return failed_.load(std::memory_order_relaxed); }
+
+void LmdbLog::start(std::function<void(uint32_t shard, uint64_t shard_seq)> on_durable) {
+    JIFEN_ASSERT(!writer_.joinable());
+    on_durable_ = std::move(on_durable);
+    stop_requested_.store(false);
+    writer_ = std::thread([this] { writer_main(); });
+}
+
+void LmdbLog::stop() {
+    if (!writer_.joinable()) {
+        return;
+    }
+    stop_requested_.store(true, std::memory_order_release);
+    wake_writer();
+    writer_.join();
+}
+
+void LmdbLog::wake_writer() noexcept {
+    {
+        std::lock_guard lock(wake_mutex_);
+        wake_pending_ = true;
+    }
+    wake_cv_.notify_one();
+}
+
+bool LmdbLog::has_work() const noexcept {
+    if (stop_requested_.load(std::memory_order_relaxed) ||
+        checkpoint_handed_.load(std::memory_order_relaxed)) {
+        return true;
+    }
+    for (const auto& lane : lanes_) {
+        if (lane->ring.tail() != lane->ring.head()) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void LmdbLog::sleep_until_work(uint64_t timeout_us) {
+    writer_sleeping_.store(true, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (!has_work()) {
+        std::unique_lock lock(wake_mutex_);
+        wake_cv_.wait_for(lock, std::chrono::microseconds(timeout_us),
+                          [this] { return wake_pending_; });
+    }
+    writer_sleeping_.store(false, std::memory_order_relaxed);
+    std::lock_guard lock(wake_mutex_);
+    wake_pending_ = false;
+}
+
+void LmdbLog::take_checkpoints() {
+    if (!checkpoint_handed_.exchange(false, std::memory_order_acquire)) {
+        return;
+    }
+    for (auto& lane : lanes_) {
+        std::lock_guard lock(lane->checkpoint_mutex);
+        if (lane->handed.present) {
+            lane->taken = std::move(lane->handed);
+            lane->handed = Checkpoint{};
+        }
+    }
+}
+
+uint64_t LmdbLog::gather_batch(uint64_t budget) noexcept {
+    // Round-robin start so one busy shard cannot starve the others when the budget binds.
+    const auto lane_count = static_cast<uint32_t>(lanes_.size());
+    uint64_t total = 0;
+    for (uint32_t step = 0; step < lane_count; ++step) {
+        Lane& lane = *lanes_[(gather_start_lane_ + step) % lane_count];
+        lane.batch_from = lane.ring.head();
+        const uint64_t take = std::min(lane.ring.tail() - lane.batch_from, budget - total);
+        lane.batch_to = lane.batch_from + take;
+        total += take;
+    }
+    gather_start_lane_ = (gather_start_lane_ + 1) % lane_count;
+    return total;
+}
+
+bool LmdbLog::checkpoints_ready() const noexcept {
+    for (const auto& lane : lanes_) {
+        if (lane->taken.present && lane->taken.shard_seq <= lane->batch_to) {
+            return true;
+        }
+    }
+    return false;
+}
+
+void LmdbLog::writer_main() {
+    for (;;) {
+        const bool stopping = stop_requested_.load(std::memory_order_acquire);
+        take_checkpoints();
+        const uint64_t records = gather_batch(commit_budget_);
+        if (records == 0 && !checkpoints_ready()) {
+            if (stopping) {
+                return;
+            }
+            sleep_until_work(storage_full_retry_us);
+            continue;
+        }
+        // A failed log stays failed (nothing more is written); storage full is retried slowly
+        // because the operator may free disk space.
+        if (failed() || (storage_full() && now_us() < storage_retry_us_)) {
+            if (stopping) {
+                return;
+            }
+            sleep_until_work(storage_full_retry_us);
+            continue;
+        }
+        if (!commit_batch()) {
+            storage_retry_us_ = now_us() + storage_full_retry_us;
+            if (stopping && (failed() || commit_budget_ <= 1)) {
+                return;
+            }
+            continue;
+        }
+        commit_budget_ = records_per_commit_max;
+    }
+}
+
+bool LmdbLog::commit_batch() {
+    for (;;) {
+        check_disk();
+        check_map_usage();
+        uint64_t next_log_seq = next_log_seq_;
+        MDB_txn* txn = nullptr;
+        int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+        if (rc == 0) {
+            rc = write_batch(txn, &next_log_seq);
+            if (rc == 0) {
+                rc = mdb_txn_commit(txn);  // Frees txn, also on failure.
+            } else {
+                mdb_txn_abort(txn);
+            }
+        }
+        if (rc == 0) {
+            map_full_.store(false, std::memory_order_relaxed);
+            check_map_usage();
+            publish(next_log_seq);
+            return true;
+        }
+        if (rc == MDB_MAP_FULL) {
+            if (grow_map()) {
+                continue;  // The same batch, in a new transaction: never half-applied.
+            }
+            map_full_.store(true, std::memory_order_relaxed);
+            // Commit as much as still fits: a smaller batch may squeeze into the last pages.
+            if (commit_budget_ > 1) {
+                commit_budget_ /= 2;
+                gather_batch(commit_budget_);
+                continue;
+            }
+            return false;
+        }
+        if (rc == ENOSPC) {
+            disk_full_.store(true, std::memory_order_relaxed);
+            return false;
+        }
+        std::fprintf(stderr, "jifen log: commit failed, the log stops writing: %s\n",
+                     mdb_strerror(rc));
+        failed_.store(true, std::memory_order_relaxed);
+        return false;
+    }
+}
+
+int LmdbLog::write_batch(MDB_txn* txn, uint64_t* next_log_seq) {
+    int rc = write_log_values(txn, next_log_seq);
+    if (rc == 0) {
+        rc = write_history(txn);
+    }
+    for (uint32_t shard = 0; rc == 0 && shard < lanes_.size(); ++shard) {
+        Lane& lane = *lanes_[shard];
+        if (lane.taken.present && lane.taken.shard_seq <= lane.batch_to) {
+            rc = write_checkpoint(txn, lane, shard);
+        }
+    }
+    if (rc == 0) {
+        rc = truncate_log(txn);
+    }
+    if (rc == 0) {
+        rc = write_position(txn, *next_log_seq);
+    }
+    return rc;
+}
+
+int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
+    // Lanes in index order, each lane's records consecutive, packed into values of up to
+    // records_per_value_max records (one run per lane piece).
+    struct Run {
+        uint32_t shard;
+        uint64_t from;
+        uint32_t count;
+    };
+    Run runs[records_per_value_max];
+    uint32_t run_count = 0;
+    uint32_t value_records = 0;
+
+    auto flush = [&]() -> int {
+        if (value_records == 0) {
+            return 0;
+        }
+        unsigned char key_bytes[8];
+        format::store_be64(key_bytes, *log_seq);
+        MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+        MDB_val value{format::group_value_size_bytes(run_count, value_records), nullptr};
+        const int rc = mdb_put(txn, log_dbi_, &key, &value, MDB_APPEND | MDB_RESERVE);
+        if (rc != 0) {
+            return rc;
+        }
+        auto* out = static_cast<unsigned char*>(value.mv_data);
+        unsigned char* at = out + sizeof(format::GroupHeader);
+        for (uint32_t i = 0; i < run_count; ++i) {
+            format::RunHeader run_header;
+            run_header.shard_index = runs[i].shard;
+            run_header.record_count = runs[i].count;
+            run_header.first_shard_seq = runs[i].from + 1;
+            std::memcpy(at, &run_header, sizeof(run_header));
+            at += sizeof(run_header);
+            lanes_[runs[i].shard]->ring.copy_out(runs[i].from, runs[i].count, at);
+            at += size_t{runs[i].count} * sizeof(engine::Record);
+        }
+        JIFEN_ASSERT(static_cast<size_t>(at - out) == value.mv_size);
+        format::GroupHeader header;
+        header.run_count = run_count;
+        header.record_count = value_records;
+        header.crc32c = protocol::crc32c(out + 8, value.mv_size - 8);
+        std::memcpy(out, &header, sizeof(header));
+        *log_seq += value_records;
+        run_count = 0;
+        value_records = 0;
+        return 0;
+    };
+
+    uint64_t lane_log_seq = *log_seq;
+    for (uint32_t shard = 0; shard < lanes_.size(); ++shard) {
+        Lane& lane = *lanes_[shard];
+        lane.batch_first_log_seq = lane_log_seq;
+        uint64_t from = lane.batch_from;
+        while (from < lane.batch_to) {
+            const auto count = static_cast<uint32_t>(
+                std::min<uint64_t>(lane.batch_to - from, records_per_value_max - value_records));
+            runs[run_count++] = Run{shard, from, count};
+            value_records += count;
+            from += count;
+            lane_log_seq += count;
+            if (value_records == records_per_value_max) {
+                if (const int rc = flush(); rc != 0) {
+                    return rc;
+                }
+            }
+        }
+    }
+    const int rc = flush();
+    JIFEN_ASSERT(rc != 0 || *log_seq == lane_log_seq);
+    return rc;
+}
+
+int LmdbLog::write_history(MDB_txn* txn) {
+    history_scratch_.clear();
+    for (uint32_t shard = 0; shard < lanes_.size(); ++shard) {
+        const Lane& lane = *lanes_[shard];
+        for (uint64_t position = lane.batch_from; position < lane.batch_to; ++position) {
+            const engine::Record& record = lane.ring.at(position);
+            const engine::Command& command = record.command;
+            JIFEN_ASSERT(record.shard_index == shard);
+            if (command.op == engine::Op::tick || command.member_id == 0) {
+                continue;
+            }
+            const uint64_t log_seq = lane.batch_first_log_seq + (position - lane.batch_from);
+            history_scratch_.push_back({format::history_key(command.member_id, log_seq), &record});
+            // One command moved points between two members of this shard: file it under both.
+            if (command.op == engine::Op::transfer && command.counterparty_id != 0 &&
+                engine::Shard::shard_of(command.counterparty_id, options_.shard_count) == shard) {
+                history_scratch_.push_back(
+                    {format::history_key(command.counterparty_id, log_seq), &record});
+            }
+        }
+    }
+    // Key order turns scattered B-tree inserts into a sweep through the pages of the members
+    // touched (docs/wal.md has the measurement).
+    std::sort(history_scratch_.begin(), history_scratch_.end(),
+              [](const HistoryEntry& a, const HistoryEntry& b) {
+                  return std::memcmp(a.key.bytes, b.key.bytes, sizeof(a.key.bytes)) < 0;
+              });
+    MDB_cursor* cursor = nullptr;
+    int rc = mdb_cursor_open(txn, history_dbi_, &cursor);
+    for (size_t i = 0; rc == 0 && i < history_scratch_.size(); ++i) {
+        MDB_val key = as_val(history_scratch_[i].key.bytes, sizeof(format::HistoryKey));
+        MDB_val value = as_val(history_scratch_[i].record, sizeof(engine::Record));
+        rc = mdb_cursor_put(cursor, &key, &value, 0);
+    }
+    if (cursor != nullptr) {
+        mdb_cursor_close(cursor);
+    }
+    return rc;
+}
+
+int LmdbLog::write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard) {
+    const Checkpoint& checkpoint = lane.taken;
+    format::CheckpointHeader header;
+    header.shard_seq = checkpoint.shard_seq;
+    // The log sequence of the record the state follows, when this writer knows it.
+    if (checkpoint.shard_seq > lane.batch_from) {
+        header.log_seq = lane.batch_first_log_seq + (checkpoint.shard_seq - 1 - lane.batch_from);
+    } else if (checkpoint.shard_seq == lane.batch_from) {
+        header.log_seq = lane.last_log_seq;
+    }
+    header.size_bytes = checkpoint.state.size();
+    header.chunk_count = static_cast<uint32_t>(
+        (checkpoint.state.size() + checkpoint_chunk_bytes - 1) / checkpoint_chunk_bytes);
+    header.crc32c = protocol::crc32c(checkpoint.state.data(), checkpoint.state.size());
+
+    // Replace the shard's previous checkpoint: delete every chunk under its prefix.
+    MDB_cursor* cursor = nullptr;
+    int rc = mdb_cursor_open(txn, checkpoint_dbi_, &cursor);
+    if (rc != 0) {
+        return rc;
+    }
+    unsigned char key_bytes[8];
+    format::store_be32(key_bytes, shard);
+    format::store_be32(key_bytes + 4, 0);
+    MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+    MDB_val value;
+    rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
+    while (rc == 0 && key.mv_size == 8 &&
+           format::load_be32(static_cast<const unsigned char*>(key.mv_data)) == shard) {
+        rc = mdb_cursor_del(cursor, 0);
+        if (rc == 0) {
+            rc = mdb_cursor_get(cursor, &key, &value, MDB_GET_CURRENT);
+        }
+    }
+    mdb_cursor_close(cursor);
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        return rc;
+    }
+
+    key = as_val(key_bytes, sizeof(key_bytes));
+    value = as_val(&header, sizeof(header));
+    rc = mdb_put(txn, checkpoint_dbi_, &key, &value, 0);
+    for (uint32_t chunk = 0; rc == 0 && chunk < header.chunk_count; ++chunk) {
+        const uint64_t offset = uint64_t{chunk} * checkpoint_chunk_bytes;
+        const uint64_t size = std::min(checkpoint_chunk_bytes, checkpoint.state.size() - offset);
+        format::store_be32(key_bytes + 4, chunk + 1);
+        key = as_val(key_bytes, sizeof(key_bytes));
+        value = as_val(checkpoint.state.data() + offset, size);
+        rc = mdb_put(txn, checkpoint_dbi_, &key, &value, 0);
+    }
+    return rc;
+}
+
+int LmdbLog::truncate_log(MDB_txn* txn) {
+    // A value may go once every record in it is covered by its shard's checkpoint (including
+    // checkpoints written by this very transaction). Until every shard has one, nothing goes.
+    position_scratch_.assign(lanes_.size(), 0);
+    for (uint32_t shard = 0; shard < lanes_.size(); ++shard) {
+        const Lane& lane = *lanes_[shard];
+        if (lane.taken.present && lane.taken.shard_seq <= lane.batch_to) {
+            position_scratch_[shard] = lane.taken.shard_seq;
+        } else if (lane.checkpoint_on_disk) {
+            position_scratch_[shard] = lane.checkpoint_shard_seq;
+        } else {
+            return 0;
+        }
+    }
+    MDB_cursor* cursor = nullptr;
+    int rc = mdb_cursor_open(txn, log_dbi_, &cursor);
+    if (rc != 0) {
+        return rc;
+    }
+    for (uint32_t deleted = 0; rc == 0 && deleted < truncate_values_per_commit_max; ++deleted) {
+        MDB_val key;
+        MDB_val value;
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
+        if (rc != 0) {
+            break;
+        }
+        const auto* bytes = static_cast<const unsigned char*>(value.mv_data);
+        format::GroupHeader header;
+        JIFEN_ASSERT(value.mv_size >= sizeof(header));
+        std::memcpy(&header, bytes, sizeof(header));
+        JIFEN_ASSERT(header.magic == format::group_magic);
+        bool covered = true;
+        const unsigned char* at = bytes + sizeof(header);
+        for (uint32_t i = 0; covered && i < header.run_count; ++i) {
+            format::RunHeader run;
+            std::memcpy(&run, at, sizeof(run));
+            JIFEN_ASSERT(run.shard_index < lanes_.size());
+            covered =
+                run.first_shard_seq + run.record_count - 1 <= position_scratch_[run.shard_index];
+            at += sizeof(run) + size_t{run.record_count} * sizeof(engine::Record);
+        }
+        if (!covered) {
+            break;
+        }
+        rc = mdb_cursor_del(cursor, 0);
+    }
+    mdb_cursor_close(cursor);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+int LmdbLog::write_position(MDB_txn* txn, uint64_t next_log_seq) {
+    position_scratch_.resize(1 + lanes_.size());
+    position_scratch_[0] = next_log_seq;
+    for (uint32_t shard = 0; shard < lanes_.size(); ++shard) {
+        position_scratch_[1 + shard] = lanes_[shard]->batch_to;
+    }
+    MDB_val key = as_val(format::meta_position_key, sizeof(format::meta_position_key) - 1);
+    MDB_val value = as_val(position_scratch_.data(), position_scratch_.size() * sizeof(uint64_t));
+    return mdb_put(txn, meta_dbi_, &key, &value, 0);
+}
+
+void LmdbLog::publish(uint64_t next_log_seq) {
+    const uint64_t records = next_log_seq - next_log_seq_;
+    next_log_seq_ = next_log_seq;
+    last_log_seq_.store(next_log_seq - 1, std::memory_order_relaxed);
+    records_written_.fetch_add(records, std::memory_order_relaxed);
+    commits_.fetch_add(1, std::memory_order_relaxed);
+    for (uint32_t shard = 0; shard < lanes_.size(); ++shard) {
+        Lane& lane = *lanes_[shard];
+        if (lane.taken.present && lane.taken.shard_seq <= lane.batch_to) {
+            lane.checkpoint_on_disk = true;
+            lane.checkpoint_shard_seq = lane.taken.shard_seq;
+            lane.taken = Checkpoint{};
+        }
+        if (lane.batch_to == lane.batch_from) {
+            continue;
+        }
+        lane.last_log_seq = lane.batch_first_log_seq + (lane.batch_to - lane.batch_from) - 1;
+        lane.ring.release(lane.batch_to);
+        lane.durable_seq.store(lane.batch_to, std::memory_order_release);
+        if (on_durable_) {
+            on_durable_(shard, lane.batch_to);
+        }
+    }
+}
+
+void LmdbLog::check_disk() noexcept {
+    const uint64_t now = now_us();
+    if (now - disk_checked_us_ < disk_check_interval_us && disk_checked_us_ != 0) {
+        return;
+    }
+    disk_checked_us_ = now;
+    disk_full_.store(disk_low(), std::memory_order_relaxed);
+}
+
+bool LmdbLog::disk_low() const noexcept {
+    struct statvfs disk;
+    if (::statvfs(options_.data_dir.c_str(), &disk) != 0) {
+        return false;  // Unknown: let LMDB report ENOSPC if it comes to that.
+    }
+    return uint64_t{disk.f_bavail} * uint64_t{disk.f_frsize} < disk_bytes_free_min;
+}
+
+void LmdbLog::check_map_usage() {
+    MDB_envinfo info;
+    if (mdb_env_info(env_, &info) != 0) {
+        return;
+    }
+    const uint64_t used_bytes = (uint64_t{info.me_last_pgno} + 1) * page_bytes_;
+    if (used_bytes * 100 < uint64_t{info.me_mapsize} * options_.map_grow_percent) {
+        return;
+    }
+    // At the limit, refuse new writes while there is still room for what shards already
+    // applied and queued: better than discovering MDB_MAP_FULL with replies waiting.
+    if (!grow_map()) {
+        map_full_.store(true, std::memory_order_relaxed);
+    }
+}
+
+bool LmdbLog::grow_map() {
+    const uint64_t map_bytes = map_bytes_.load(std::memory_order_relaxed);
+    if (map_bytes >= options_.map_bytes_max || disk_low()) {
+        return false;
+    }
+    const uint64_t grown_bytes = std::min(options_.map_bytes_max, map_bytes * 2);
+    // No transaction may be open in this process while the map changes: the writer has none
+    // here, and history readers are held off by the exclusive lock.
+    std::unique_lock lock(map_mutex_);
+    const int rc = mdb_env_set_mapsize(env_, grown_bytes);
+    if (rc != 0) {
+        std::fprintf(stderr, "jifen log: growing the map to %llu bytes failed: %s\n",
+                     static_cast<unsigned long long>(grown_bytes), mdb_strerror(rc));
+        return false;
+    }
+    map_bytes_.store(grown_bytes, std::memory_order_relaxed);
+    return true;
+}
+
+HistoryPage LmdbLog::history(engine::MemberId member_id, uint64_t before_seq,
+                             uint32_t limit) const {
+    HistoryPage page;
+    if (limit == 0) {
+        return page;
+    }
+    page.entries.reserve(std::min<uint32_t>(limit, 1024));
+    std::shared_lock lock(map_mutex_);
+    MDB_txn* txn = nullptr;
+    if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) {
+        page.result = Result::storage_error;
+        return page;
+    }
+    MDB_cursor* cursor = nullptr;
+    if (mdb_cursor_open(txn, history_dbi_, &cursor) != 0) {
+        mdb_txn_abort(txn);
+        page.result = Result::storage_error;
+        return page;
+    }
+    const format::HistoryKey start = format::history_key(
+        member_id, before_seq == 0 ? std::numeric_limits<uint64_t>::max() : before_seq);
+    MDB_val key = as_val(start.bytes, sizeof(start.bytes));
+    MDB_val value;
+    // Position on the first key at or after (member, before_seq), then step back: newest first.
+    int rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
+    rc = mdb_cursor_get(cursor, &key, &value, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+    while (rc == 0) {
+        JIFEN_ASSERT(key.mv_size == sizeof(format::HistoryKey));
+        JIFEN_ASSERT(value.mv_size == sizeof(engine::Record));
+        const auto* key_bytes = static_cast<const unsigned char*>(key.mv_data);
+        if (format::load_be64(key_bytes) != member_id) {
+            break;
+        }
+        const uint64_t log_seq = format::load_be64(key_bytes + 8);
+        if (page.entries.size() == limit) {
+            page.next_before_seq = page.entries.back().first;
+            break;
+        }
+        engine::Record record;
+        std::memcpy(&record, value.mv_data, sizeof(record));
+        page.entries.emplace_back(log_seq, record);
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_PREV);
+    }
+    if (rc != 0 && rc != MDB_NOTFOUND) {
+        page.result = Result::storage_error;
+    }
+    mdb_cursor_close(cursor);
+    mdb_txn_abort(txn);
+    return page;
+}
+
+LogStats LmdbLog::stats() const {
+    LogStats stats;
+    stats.records = records_written_.load(std::memory_order_relaxed);
+    stats.commits = commits_.load(std::memory_order_relaxed);
+    stats.last_seq = last_log_seq_.load(std::memory_order_relaxed);
+    std::shared_lock lock(map_mutex_);
+    MDB_envinfo info;
+    if (mdb_env_info(env_, &info) == 0) {
+        stats.map_bytes = info.me_mapsize;
+        stats.used_bytes = (uint64_t{info.me_last_pgno} + 1) * page_bytes_;
+    }
+    return stats;
+}
+
+}  // namespace jifen::wal

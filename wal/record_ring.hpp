@@ -1,0 +1,91 @@
+// A bounded single-producer single-consumer ring of log records: a shard thread appends, the
+// log writer drains. Lock-free; the only shared writes are the two position counters.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <new>
+#include <span>
+
+#include "engine/assert.hpp"
+#include "engine/command.hpp"
+
+namespace jifen::wal {
+
+// Positions are absolute record counts, never wrapped: the record at position p has shard
+// sequence p + 1, so the ring itself numbers the records of its shard.
+class RecordRing {
+public:
+    // capacity: a power of two. last_seq: the last shard sequence already written, so the next
+    // record pushed gets last_seq + 1.
+    RecordRing(uint32_t capacity, uint64_t last_seq)
+        : mask_(capacity - 1), slots_(std::make_unique<engine::Record[]>(capacity)) {
+        JIFEN_ASSERT(std::has_single_bit(capacity));
+        head_.store(last_seq, std::memory_order_relaxed);
+        tail_.store(last_seq, std::memory_order_relaxed);
+        head_cached_ = last_seq;
+    }
+
+    uint32_t capacity() const noexcept { return static_cast<uint32_t>(mask_ + 1); }
+
+    // Producer only. All or nothing: false when the ring lacks room for every record.
+    bool push(std::span<const engine::Record> records) noexcept {
+        const uint64_t tail = tail_.load(std::memory_order_relaxed);
+        const uint64_t count = records.size();
+        if (tail + count - head_cached_ > mask_ + 1) {
+            head_cached_ = head_.load(std::memory_order_acquire);
+            if (tail + count - head_cached_ > mask_ + 1) {
+                return false;
+            }
+        }
+        // At most two copies: up to the end of the array, then from its start.
+        const uint64_t at = tail & mask_;
+        const uint64_t first = std::min<uint64_t>(count, mask_ + 1 - at);
+        std::memcpy(&slots_[at], records.data(), first * sizeof(engine::Record));
+        std::memcpy(&slots_[0], records.data() + first, (count - first) * sizeof(engine::Record));
+        tail_.store(tail + count, std::memory_order_release);
+        return true;
+    }
+
+    // Any thread: the position after the last record pushed (the last shard sequence given).
+    uint64_t tail() const noexcept { return tail_.load(std::memory_order_acquire); }
+
+    // Consumer only: the first record not yet released.
+    uint64_t head() const noexcept { return head_.load(std::memory_order_relaxed); }
+
+    // Consumer only, for head() <= position < tail(): the record with shard seq position + 1.
+    const engine::Record& at(uint64_t position) const noexcept { return slots_[position & mask_]; }
+
+    // Consumer only: copies the records in [from, from + count) to out (handles the wrap).
+    void copy_out(uint64_t from, uint64_t count, void* out) const noexcept {
+        const uint64_t at_index = from & mask_;
+        const uint64_t first = std::min<uint64_t>(count, mask_ + 1 - at_index);
+        auto* bytes = static_cast<unsigned char*>(out);
+        std::memcpy(bytes, &slots_[at_index], first * sizeof(engine::Record));
+        std::memcpy(bytes + first * sizeof(engine::Record), &slots_[0],
+                    (count - first) * sizeof(engine::Record));
+    }
+
+    // Consumer only: the records before position are written; their slots may be reused.
+    void release(uint64_t position) noexcept {
+        JIFEN_DASSERT(position <= tail());
+        head_.store(position, std::memory_order_release);
+    }
+
+private:
+    static constexpr size_t line_bytes = 64;
+
+    // Producer's line: its position and its stale copy of the consumer's.
+    alignas(line_bytes) std::atomic<uint64_t> tail_{0};
+    uint64_t head_cached_ = 0;
+    // Consumer's line.
+    alignas(line_bytes) std::atomic<uint64_t> head_{0};
+    alignas(line_bytes) const uint64_t mask_;
+    std::unique_ptr<engine::Record[]> slots_;
+};
+
+}  // namespace jifen::wal

@@ -1,0 +1,231 @@
+// Recovery: rebuilds every shard from its newest checkpoint plus the log records after it,
+// checking each replayed outcome against the logged one. Runs before the writer starts.
+#include <chrono>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "engine/assert.hpp"
+#include "engine/shard.hpp"
+#include "protocol/crc32c.hpp"
+#include "wal/limits.hpp"
+#include "wal/lmdb_log.hpp"
+
+namespace jifen::wal {
+
+namespace {
+
+// Owns a read-only transaction for the length of recovery.
+class ReadTxn {
+public:
+    explicit ReadTxn(MDB_env* env) {
+        const int rc = mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn_);
+        if (rc != 0) {
+            throw StartupError(std::string("jifen log: recovery cannot read: ") + mdb_strerror(rc));
+        }
+    }
+    ~ReadTxn() { mdb_txn_abort(txn_); }
+    ReadTxn(const ReadTxn&) = delete;
+    ReadTxn& operator=(const ReadTxn&) = delete;
+    MDB_txn* get() const noexcept { return txn_; }
+
+private:
+    MDB_txn* txn_ = nullptr;
+};
+
+class Cursor {
+public:
+    Cursor(MDB_txn* txn, MDB_dbi dbi) {
+        const int rc = mdb_cursor_open(txn, dbi, &cursor_);
+        if (rc != 0) {
+            throw StartupError(std::string("jifen log: recovery cannot read: ") + mdb_strerror(rc));
+        }
+    }
+    ~Cursor() { mdb_cursor_close(cursor_); }
+    Cursor(const Cursor&) = delete;
+    Cursor& operator=(const Cursor&) = delete;
+    MDB_cursor* get() const noexcept { return cursor_; }
+
+private:
+    MDB_cursor* cursor_ = nullptr;
+};
+
+[[noreturn]] void damaged(const std::string& what) {
+    throw StartupError("jifen log: damaged log, recovery stopped: " + what);
+}
+
+uint64_t steady_us() noexcept {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+// Loads shard's checkpoint into it; returns its header (shard_seq 0 when there is none).
+format::CheckpointHeader load_checkpoint(MDB_txn* txn, MDB_dbi dbi, uint32_t shard_index,
+                                         engine::Shard& shard) {
+    format::CheckpointHeader header;
+    header.shard_seq = 0;
+    Cursor cursor(txn, dbi);
+    unsigned char key_bytes[8];
+    format::store_be32(key_bytes, shard_index);
+    format::store_be32(key_bytes + 4, 0);
+    MDB_val key{sizeof(key_bytes), key_bytes};
+    MDB_val value;
+    int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_KEY);
+    if (rc == MDB_NOTFOUND) {
+        return header;
+    }
+    const std::string which = "checkpoint of shard " + std::to_string(shard_index);
+    if (rc != 0 || value.mv_size != sizeof(header)) {
+        damaged(which + ": bad header");
+    }
+    std::memcpy(&header, value.mv_data, sizeof(header));
+    if (header.magic != format::checkpoint_magic ||
+        header.chunk_count !=
+            (header.size_bytes + checkpoint_chunk_bytes - 1) / checkpoint_chunk_bytes) {
+        damaged(which + ": bad header");
+    }
+    std::vector<std::byte> state(header.size_bytes);
+    uint64_t offset = 0;
+    for (uint32_t chunk = 1; chunk <= header.chunk_count; ++chunk) {
+        rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT);
+        if (rc != 0 || key.mv_size != 8 ||
+            format::load_be32(static_cast<const unsigned char*>(key.mv_data)) != shard_index ||
+            format::load_be32(static_cast<const unsigned char*>(key.mv_data) + 4) != chunk ||
+            value.mv_size > header.size_bytes - offset) {
+            damaged(which + ": chunk " + std::to_string(chunk) + " missing or wrong size");
+        }
+        std::memcpy(state.data() + offset, value.mv_data, value.mv_size);
+        offset += value.mv_size;
+    }
+    if (offset != header.size_bytes ||
+        protocol::crc32c(state.data(), state.size()) != header.crc32c) {
+        damaged(which + ": checksum mismatch");
+    }
+    if (!shard.load(state)) {
+        throw StartupError("jifen log: " + which +
+                           " is not in a format this build can load (engine version?)");
+    }
+    return header;
+}
+
+}  // namespace
+
+RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
+    if (writer_.joinable()) {
+        throw StartupError("jifen log: recover() must run before start()");
+    }
+    if (shards.size() != lanes_.size()) {
+        throw StartupError("jifen log: recover() needs " + std::to_string(lanes_.size()) +
+                           " shards, got " + std::to_string(shards.size()));
+    }
+    const uint64_t started_us = steady_us();
+    RecoveryStats stats;
+    ReadTxn txn(env_);
+
+    // last_seq[s]: the shard sequence of the last record applied to shard s so far.
+    std::vector<uint64_t> last_seq(shards.size(), 0);
+    for (uint32_t shard = 0; shard < shards.size(); ++shard) {
+        const format::CheckpointHeader header =
+            load_checkpoint(txn.get(), checkpoint_dbi_, shard, *shards[shard]);
+        last_seq[shard] = header.shard_seq;
+        if (header.shard_seq != 0 &&
+            (stats.checkpoint_seq == 0 || header.log_seq < stats.checkpoint_seq)) {
+            stats.checkpoint_seq = header.log_seq;
+        }
+    }
+
+    Cursor cursor(txn.get(), log_dbi_);
+    MDB_val key;
+    MDB_val value;
+    uint64_t expected_log_seq = 0;  // 0 until the first value fixes where the log starts.
+    int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
+    for (; rc == 0; rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
+        if (key.mv_size != 8 || value.mv_size < sizeof(format::GroupHeader)) {
+            damaged("log value of bad size");
+        }
+        const uint64_t log_seq = format::load_be64(static_cast<const unsigned char*>(key.mv_data));
+        if (expected_log_seq != 0 && log_seq != expected_log_seq) {
+            damaged("log sequence jumps from " + std::to_string(expected_log_seq) + " to " +
+                    std::to_string(log_seq));
+        }
+        const auto* bytes = static_cast<const unsigned char*>(value.mv_data);
+        format::GroupHeader header;
+        std::memcpy(&header, bytes, sizeof(header));
+        if (header.magic != format::group_magic || header.run_count == 0 ||
+            header.run_count > records_per_value_max ||
+            value.mv_size !=
+                format::group_value_size_bytes(header.run_count, header.record_count) ||
+            protocol::crc32c(bytes + 8, value.mv_size - 8) != header.crc32c) {
+            damaged("log value at " + std::to_string(log_seq) + " fails its checks");
+        }
+        const unsigned char* at = bytes + sizeof(header);
+        uint32_t records_seen = 0;
+        for (uint32_t run_index = 0; run_index < header.run_count; ++run_index) {
+            format::RunHeader run;
+            std::memcpy(&run, at, sizeof(run));
+            at += sizeof(run);
+            records_seen += run.record_count;
+            if (run.shard_index >= shards.size() || records_seen > header.record_count) {
+                damaged("log value at " + std::to_string(log_seq) + " has a bad run");
+            }
+            engine::Shard& shard = *shards[run.shard_index];
+            for (uint32_t i = 0; i < run.record_count; ++i, at += sizeof(engine::Record)) {
+                const uint64_t shard_seq = run.first_shard_seq + i;
+                if (shard_seq <= last_seq[run.shard_index]) {
+                    continue;  // Covered by the checkpoint; truncation had not reached it.
+                }
+                if (shard_seq != last_seq[run.shard_index] + 1) {
+                    damaged("shard " + std::to_string(run.shard_index) + " misses records " +
+                            std::to_string(last_seq[run.shard_index] + 1) + ".." +
+                            std::to_string(shard_seq - 1));
+                }
+                engine::Record record;
+                std::memcpy(&record, at, sizeof(record));
+                JIFEN_ASSERT(record.shard_index == run.shard_index);
+                const engine::Outcome outcome = shard.apply(record.command);
+                if (outcome.result != Result::ok || outcome.replayed ||
+                    outcome.points != record.applied_points ||
+                    outcome.available != record.available_after) {
+                    throw StartupError(
+                        "jifen log: replay disagrees with the log at log seq " +
+                        std::to_string(log_seq + records_seen - run.record_count + i) + " (shard " +
+                        std::to_string(run.shard_index) + " seq " + std::to_string(shard_seq) +
+                        ", op " + std::to_string(static_cast<unsigned>(record.command.op)) +
+                        "): logged " + "points " + std::to_string(record.applied_points) +
+                        " available " + std::to_string(record.available_after) + ", replay gave " +
+                        std::string(to_string(outcome.result)) +
+                        (outcome.replayed ? " (replayed)" : "") + " points " +
+                        std::to_string(outcome.points) + " available " +
+                        std::to_string(outcome.available) +
+                        ". The log and this build disagree; run the build that wrote it.");
+                }
+                last_seq[run.shard_index] = shard_seq;
+                ++stats.records_replayed;
+            }
+        }
+        if (records_seen != header.record_count) {
+            damaged("log value at " + std::to_string(log_seq) + " miscounts its records");
+        }
+        expected_log_seq = log_seq + header.record_count;
+    }
+    if (rc != MDB_NOTFOUND) {
+        throw StartupError(std::string("jifen log: recovery cannot read: ") + mdb_strerror(rc));
+    }
+    if (expected_log_seq != 0 && expected_log_seq != next_log_seq_) {
+        damaged("log ends at " + std::to_string(expected_log_seq - 1) + " but its position says " +
+                std::to_string(next_log_seq_ - 1));
+    }
+    // The position record and the log are written by the same transactions: they must agree.
+    for (uint32_t shard = 0; shard < shards.size(); ++shard) {
+        if (last_seq[shard] != lanes_[shard]->ring.tail()) {
+            damaged("shard " + std::to_string(shard) + " ends at " +
+                    std::to_string(last_seq[shard]) + " but its position says " +
+                    std::to_string(lanes_[shard]->ring.tail()));
+        }
+    }
+    stats.replay_us = steady_us() - started_us;
+    return stats;
+}
+
+}  // namespace jifen::wal
