@@ -1,0 +1,59 @@
+// jifen-bench: load tester for jifend. Exit status: 0 when every operation got an expected
+// outcome, 1 when some failed unexpectedly, 2 when the run could not be carried out (bad flags,
+// server unreachable, key refused, enrolment failed).
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <stdexcept>
+
+#include "bench/load/options.hpp"
+#include "bench/load/report.hpp"
+#include "bench/load/runner.hpp"
+
+namespace {
+
+constexpr int exit_unexpected_failures = 1;
+constexpr int exit_cannot_run = 2;
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    using namespace jifen::bench;
+    CLI::App app{
+        "jifen-bench: drives a jifen server with a configurable mix of loyalty operations"};
+    BenchOptions options;
+    add_options(app, &options);
+    CLI11_PARSE(app, argc, argv);
+    try {
+        resolve(app, &options);
+    } catch (const std::invalid_argument& error) {
+        std::fprintf(stderr, "jifen-bench: %s\n", error.what());
+        return exit_cannot_run;
+    }
+
+    const RunResult result = run_load(options, stderr);
+    if (!result.fatal.empty() && result.stats.completed() == 0) {
+        std::fprintf(stderr, "jifen-bench: %s\n", result.fatal.c_str());
+        return exit_cannot_run;
+    }
+    const RunSummary summary{.options = &options,
+                             .stats = &result.stats,
+                             .elapsed_s = result.elapsed_s,
+                             .members_enrolled = result.members_enrolled,
+                             .server_shards = result.server_shards};
+    // With --json, stdout carries exactly the one JSON line; the table goes to stderr.
+    std::FILE* table_out = options.json ? stderr : stdout;
+    std::fprintf(table_out, "\n%s", format_table(summary).c_str());
+    if (options.json) {
+        std::fprintf(stdout, "%s\n", format_json(summary).c_str());
+    }
+    if (!result.fatal.empty()) {
+        std::fprintf(stderr, "jifen-bench: %s\n", result.fatal.c_str());
+        return exit_cannot_run;
+    }
+    if (const uint64_t unexpected = result.stats.unexpected(); unexpected > 0) {
+        std::fprintf(stderr, "jifen-bench: %llu operations failed unexpectedly\n",
+                     static_cast<unsigned long long>(unexpected));
+        return exit_unexpected_failures;
+    }
+    return 0;
+}

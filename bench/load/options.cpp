@@ -1,0 +1,206 @@
+// Flag definitions and scenario defaults for jifen-bench.
+#include "bench/load/options.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <functional>
+#include <stdexcept>
+#include <vector>
+
+namespace jifen::bench {
+namespace {
+
+// A scenario default: applied to one flag only when the user did not give that flag.
+struct ScenarioDefault {
+    const char* flag;
+    std::function<void(BenchOptions*)> apply;
+};
+
+std::vector<ScenarioDefault> scenario_defaults(Scenario scenario) {
+    switch (scenario) {
+        case Scenario::none:
+            return {};
+        case Scenario::flash_sale:
+            // A sale opens: a few popular members (zipf 1.1) check out in waves: holds captured
+            // at the till, redemptions, balance look-ups. Members start with points to spend.
+            return {
+                {"--mix",
+                 [](BenchOptions* o) { o->mix_text = "redeem=40,hold=30,balance=20,earn=10"; }},
+                {"--keys", [](BenchOptions* o) { o->keys_text = "zipf"; }},
+                {"--zipf-s", [](BenchOptions* o) { o->zipf_s = 1.1; }},
+                {"--enroll", [](BenchOptions* o) { o->enroll = true; }},
+                {"--initial-points", [](BenchOptions* o) { o->initial_points = 20'000; }},
+                {"--burst-factor", [](BenchOptions* o) { o->burst.factor = 3.0; }},
+                {"--burst-ms", [](BenchOptions* o) { o->burst.burst_ms = 200; }},
+                {"--burst-period-ms", [](BenchOptions* o) { o->burst.period_ms = 1'000; }},
+            };
+        case Scenario::double_points:
+            // A double-points weekend: mostly purchases and earns at twice the usual amounts,
+            // spread over the whole membership.
+            return {
+                {"--mix", [](BenchOptions* o) { o->mix_text = "earn=55,purchase=35,balance=10"; }},
+                {"--keys", [](BenchOptions* o) { o->keys_text = "uniform"; }},
+                {"--enroll", [](BenchOptions* o) { o->enroll = true; }},
+                {"--earn-factor", [](BenchOptions* o) { o->earn_factor = 2; }},
+            };
+        case Scenario::mixed:
+            // An ordinary day: every kind of operation, a loyal 5% of members doing half of it.
+            return {
+                {"--mix",
+                 [](BenchOptions* o) {
+                     o->mix_text = "earn=30,purchase=15,redeem=15,hold=10,balance=25,transfer=5";
+                 }},
+                {"--keys", [](BenchOptions* o) { o->keys_text = "hotset"; }},
+                {"--hot-fraction", [](BenchOptions* o) { o->hot_fraction = 0.05; }},
+                {"--hot-share", [](BenchOptions* o) { o->hot_share = 0.5; }},
+                {"--enroll", [](BenchOptions* o) { o->enroll = true; }},
+                {"--initial-points", [](BenchOptions* o) { o->initial_points = 2'000; }},
+            };
+    }
+    return {};
+}
+
+}  // namespace
+
+std::string_view to_string(Scenario scenario) noexcept {
+    switch (scenario) {
+        case Scenario::none:
+            return "none";
+        case Scenario::flash_sale:
+            return "flash-sale";
+        case Scenario::double_points:
+            return "double-points";
+        case Scenario::mixed:
+            return "mixed";
+    }
+    return "unknown";
+}
+
+std::optional<Scenario> parse_scenario(std::string_view text) noexcept {
+    for (const Scenario scenario :
+         {Scenario::none, Scenario::flash_sale, Scenario::double_points, Scenario::mixed}) {
+        if (text == to_string(scenario)) {
+            return scenario;
+        }
+    }
+    return std::nullopt;
+}
+
+void add_options(CLI::App& app, BenchOptions* options) {
+    const char* key_from_env = std::getenv("JIFEN_KEY");
+    options->api_key = key_from_env != nullptr ? key_from_env : "dev-admin-key";
+
+    app.add_option("--host", options->host, "Server address")->capture_default_str();
+    app.add_option("--port", options->port, "Server binary-protocol port")->capture_default_str();
+    app.add_option("--key", options->api_key,
+                   "API key (default: env JIFEN_KEY, else the development admin key)");
+    app.add_option("-c,--connections", options->connections, "Connections in total")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 4'096u));
+    app.add_option("-t,--threads", options->threads, "Client threads (connections are spread)")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 256u));
+    app.add_option("--pipeline", options->pipeline, "Frames in flight per connection")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 4'096u));
+    app.add_option("--batch", options->batch, "Operations per frame")
+        ->capture_default_str()
+        ->check(CLI::Range(1u, 8'192u));
+    app.add_option("--mix", options->mix_text,
+                   "Operation weights: earn, redeem, hold (= hold then capture), balance, "
+                   "transfer, purchase")
+        ->capture_default_str();
+    app.add_option("--members", options->members, "Member ids 1..N are used")
+        ->capture_default_str()
+        ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
+    app.add_flag("--enroll,!--no-enroll", options->enroll,
+                 "Enrol members 1..N (batched) before the run");
+    app.add_option("--initial-points", options->initial_points,
+                   "With --enroll: points credited to every member before the run")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
+    app.add_option("--keys", options->keys_text, "Key law: uniform, zipf or hotset")
+        ->capture_default_str();
+    app.add_option("--zipf-s", options->zipf_s, "Zipf exponent (> 0)")->capture_default_str();
+    app.add_option("--hot-fraction", options->hot_fraction,
+                   "hotset: fraction of members that is hot")
+        ->capture_default_str();
+    app.add_option("--hot-share", options->hot_share, "hotset: share of operations on hot members")
+        ->capture_default_str();
+    app.add_option("-d,--duration", options->duration_s, "Seconds to run (default 10)");
+    app.add_option("-n,--ops", options->ops, "Operations to schedule instead of a duration");
+    app.add_option("--rate", options->rate,
+                   "Open loop: target operations per second over all connections; latency is "
+                   "measured from each operation's intended send time (absent: closed loop)");
+    app.add_option("--burst-factor", options->burst.factor,
+                   "Open loop: rate multiplier during bursts (average rate unchanged)");
+    app.add_option("--burst-ms", options->burst.burst_ms, "Open loop: burst length");
+    app.add_option("--burst-period-ms", options->burst.period_ms, "Open loop: burst period");
+    app.add_option("--earn-factor", options->earn_factor, "Multiplies earn and purchase amounts")
+        ->check(CLI::Range(int64_t{1}, int64_t{1'000}));
+    app.add_option("--scenario", options->scenario_text,
+                   "flash-sale, double-points or mixed: sets defaults, flags still override")
+        ->capture_default_str();
+    app.add_flag("--json", options->json, "Print one JSON line with the results on stdout");
+    app.add_option("--seed", options->seed, "Seed for keys, mix and amounts")
+        ->capture_default_str();
+}
+
+void resolve(const CLI::App& app, BenchOptions* options) {
+    const auto scenario = parse_scenario(options->scenario_text);
+    if (!scenario) {
+        throw std::invalid_argument("--scenario must be flash-sale, double-points or mixed");
+    }
+    for (const ScenarioDefault& entry : scenario_defaults(*scenario)) {
+        if (app.count(entry.flag) == 0) {
+            entry.apply(options);
+        }
+    }
+    resolve_fields(options);
+}
+
+void resolve_fields(BenchOptions* options) {
+    const auto scenario = parse_scenario(options->scenario_text);
+    if (!scenario) {
+        throw std::invalid_argument("--scenario must be flash-sale, double-points or mixed");
+    }
+    options->scenario = *scenario;
+    options->mix = OpMix::parse(options->mix_text);
+    const auto law = parse_key_law(options->keys_text);
+    if (!law) {
+        throw std::invalid_argument("--keys must be uniform, zipf or hotset");
+    }
+    options->keys = KeyDistributionConfig{
+        .law = *law,
+        .members = options->members,
+        .zipf_s = options->zipf_s,
+        .hot_fraction = options->hot_fraction,
+        .hot_share = options->hot_share,
+    };
+    KeyDistribution{options->keys};  // Throws on a bad law parameter.
+    validate(options->burst);
+    if (options->threads > options->connections) {
+        options->threads = options->connections;  // A thread with no connection would idle.
+    }
+    if (options->mix.weight(OpKind::transfer) > 0 && options->members < 2) {
+        throw std::invalid_argument("--mix with transfer needs --members of at least 2");
+    }
+    if (options->duration_s < 0 || !(options->rate >= 0)) {
+        throw std::invalid_argument("--duration and --rate must not be negative");
+    }
+    if (options->duration_s == 0 && options->ops == 0) {
+        options->duration_s = duration_s_default;
+    }
+    if (options->duration_s > 0 && options->ops > 0) {
+        throw std::invalid_argument("give either --duration or --ops, not both");
+    }
+    if (options->rate > 0 && options->rate < options->connections) {
+        throw std::invalid_argument(
+            "--rate must be at least one operation per second per connection");
+    }
+    if (options->api_key.size() > 64) {
+        throw std::invalid_argument("--key is longer than 64 bytes");
+    }
+}
+
+}  // namespace jifen::bench

@@ -1,0 +1,67 @@
+// jifen-bench's command line: every flag, the scenarios (named sets of defaults that any flag
+// still overrides), and the checks that turn text into a runnable configuration.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "bench/load/key_distribution.hpp"
+#include "bench/load/op_mix.hpp"
+#include "bench/load/pacing.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace jifen::bench {
+
+enum class Scenario : uint8_t { none, flash_sale, double_points, mixed };
+std::string_view to_string(Scenario scenario) noexcept;
+std::optional<Scenario> parse_scenario(std::string_view text) noexcept;
+
+struct BenchOptions {
+    std::string host = "127.0.0.1";
+    uint16_t port = 7300;
+    std::string api_key;  // Default: env JIFEN_KEY, else the development admin key.
+    uint32_t connections = 4;
+    uint32_t threads = 1;
+    uint32_t pipeline = 8;  // Frames in flight per connection.
+    uint32_t batch = 16;    // Operations per frame.
+    std::string mix_text = "earn=50,redeem=30,hold=10,balance=10";
+    uint64_t members = 100'000;
+    bool enroll = false;
+    int64_t initial_points = 0;  // With --enroll: credited to every member before the run.
+    std::string keys_text = "uniform";
+    double zipf_s = 0.99;
+    double hot_fraction = 0.01;
+    double hot_share = 0.9;
+    double duration_s = 0;    // 0 with ops 0: the default duration.
+    uint64_t ops = 0;         // Scheduled operations (captures come on top); 0 = run by time.
+    double rate = 0;          // Operations per second over all connections; 0 = closed loop.
+    BurstShape burst;         // Open loop only.
+    int64_t earn_factor = 1;  // Multiplies earn and purchase amounts (double-points: 2).
+    std::string scenario_text = "none";
+    bool json = false;
+    uint64_t seed = 1;
+
+    // Filled by resolve().
+    Scenario scenario = Scenario::none;
+    OpMix mix = OpMix::parse("earn=1");
+    KeyDistributionConfig keys;
+};
+
+inline constexpr double duration_s_default = 10.0;
+
+// Registers every flag on `app`, writing into `options`.
+void add_options(CLI::App& app, BenchOptions* options);
+
+// After parsing: applies the chosen scenario's defaults to the flags the user did not give, then
+// checks and derives (mix, key law). Throws std::invalid_argument with a message for the user.
+void resolve(const CLI::App& app, BenchOptions* options);
+
+// Checks and derives without scenario handling (for callers that fill BenchOptions directly).
+void resolve_fields(BenchOptions* options);
+
+}  // namespace jifen::bench

@@ -1,0 +1,88 @@
+// Open-loop schedule arithmetic: the inverse of a piecewise-linear "operations allowed" curve.
+#include "bench/load/pacing.hpp"
+
+#include <cmath>
+#include <stdexcept>
+
+namespace jifen::bench {
+
+void validate(const BurstShape& shape) {
+    if (!(shape.factor >= 1.0) || !std::isfinite(shape.factor)) {
+        throw std::invalid_argument("burst: the factor must be a number >= 1");
+    }
+    if (shape.steady()) {
+        return;
+    }
+    if (shape.burst_ms >= shape.period_ms) {
+        throw std::invalid_argument("burst: the burst must be shorter than its period");
+    }
+    if (shape.factor * static_cast<double>(shape.burst_ms) > static_cast<double>(shape.period_ms)) {
+        throw std::invalid_argument(
+            "burst: factor x burst length exceeds the period, so the average rate cannot hold");
+    }
+}
+
+OpenLoopSchedule::OpenLoopSchedule(uint64_t start_ns, double rate_per_sec,
+                                   BurstShape shape) noexcept
+    : start_ns_(start_ns), steady_(shape.steady()), rate_per_ns_(rate_per_sec / 1e9) {
+    if (steady_) {
+        return;
+    }
+    period_ns_ = static_cast<double>(shape.period_ms) * 1e6;
+    burst_ns_ = static_cast<double>(shape.burst_ms) * 1e6;
+    burst_rate_per_ns_ = rate_per_ns_ * shape.factor;
+    ops_per_period_ = rate_per_ns_ * period_ns_;
+    ops_per_burst_ = burst_rate_per_ns_ * burst_ns_;
+    rest_rate_per_ns_ = (ops_per_period_ - ops_per_burst_) / (period_ns_ - burst_ns_);
+}
+
+double OpenLoopSchedule::allowed(double elapsed_ns) const noexcept {
+    if (steady_) {
+        return elapsed_ns * rate_per_ns_;
+    }
+    const double periods = std::floor(elapsed_ns / period_ns_);
+    const double within_ns = elapsed_ns - periods * period_ns_;
+    const double in_period = within_ns <= burst_ns_
+                                 ? within_ns * burst_rate_per_ns_
+                                 : ops_per_burst_ + (within_ns - burst_ns_) * rest_rate_per_ns_;
+    return periods * ops_per_period_ + in_period;
+}
+
+uint64_t OpenLoopSchedule::intended_ns(uint64_t index) const noexcept {
+    const auto target = static_cast<double>(index);
+    double offset_ns = 0;
+    if (steady_) {
+        offset_ns = target / rate_per_ns_;
+    } else {
+        const double periods = std::floor(target / ops_per_period_);
+        const double within = target - periods * ops_per_period_;
+        offset_ns = periods * period_ns_;
+        if (within < ops_per_burst_) {
+            offset_ns += within / burst_rate_per_ns_;
+        } else if (rest_rate_per_ns_ > 0) {
+            offset_ns += burst_ns_ + (within - ops_per_burst_) / rest_rate_per_ns_;
+        } else {
+            offset_ns += period_ns_;  // The whole period's operations went out in the burst.
+        }
+    }
+    return start_ns_ + static_cast<uint64_t>(std::ceil(offset_ns));
+}
+
+uint64_t OpenLoopSchedule::due_count(uint64_t now_ns) const noexcept {
+    if (now_ns < start_ns_) {
+        return 0;
+    }
+    // Operation i is due once allowed() reaches i, so floor(allowed) + 1 are due; then correct the
+    // floating-point guess so that due_count and intended_ns agree exactly.
+    auto due =
+        static_cast<uint64_t>(std::floor(allowed(static_cast<double>(now_ns - start_ns_)))) + 1;
+    while (due > 0 && intended_ns(due - 1) > now_ns) {
+        --due;
+    }
+    while (intended_ns(due) <= now_ns) {
+        ++due;
+    }
+    return due;
+}
+
+}  // namespace jifen::bench

@@ -1,0 +1,186 @@
+// Progress lines, the final table and the JSON line.
+#include "bench/load/report.hpp"
+
+#include <fmt/format.h>
+
+#include <map>
+
+namespace jifen::bench {
+namespace {
+
+double us(uint64_t ns) { return static_cast<double>(ns) / 1e3; }
+
+// Every non-ok outcome of one kind (or of all kinds when kind is empty), by name.
+std::map<std::string, uint64_t> errors_by_name(const RunStats& stats) {
+    std::map<std::string, uint64_t> by_name;
+    for (const KindStats& kind : stats.kinds) {
+        for (uint32_t slot = 1; slot < result_slots; ++slot) {
+            if (kind.results[slot] != 0) {
+                by_name[std::string(to_string(static_cast<Result>(slot)))] += kind.results[slot];
+            }
+        }
+        for (size_t failure = 0; failure < client_failure_count; ++failure) {
+            if (kind.failures[failure] != 0) {
+                by_name[std::string(to_string(static_cast<ClientFailure>(failure)))] +=
+                    kind.failures[failure];
+            }
+        }
+    }
+    return by_name;
+}
+
+std::string outcomes_text(const KindStats& kind) {
+    std::string text;
+    for (uint32_t slot = 1; slot < result_slots; ++slot) {
+        if (kind.results[slot] != 0) {
+            text += fmt::format("{}{}={}", text.empty() ? "" : " ",
+                                to_string(static_cast<Result>(slot)), kind.results[slot]);
+        }
+    }
+    for (size_t failure = 0; failure < client_failure_count; ++failure) {
+        if (kind.failures[failure] != 0) {
+            text +=
+                fmt::format("{}{}={}", text.empty() ? "" : " ",
+                            to_string(static_cast<ClientFailure>(failure)), kind.failures[failure]);
+        }
+    }
+    return text.empty() ? "-" : text;
+}
+
+void append_latencies(std::string* out, const LatencyHistogram& latency) {
+    *out += fmt::format(
+        "\"p50_us\":{:.1f},\"p90_us\":{:.1f},\"p99_us\":{:.1f},\"p999_us\":{:.1f},"
+        "\"max_us\":{:.1f},\"mean_us\":{:.1f}",
+        us(latency.value_at_percentile(50)), us(latency.value_at_percentile(90)),
+        us(latency.value_at_percentile(99)), us(latency.value_at_percentile(99.9)),
+        us(latency.max()), latency.mean() / 1e3);
+}
+
+}  // namespace
+
+std::string format_progress(uint64_t second, const RunStats& interval, double interval_s) {
+    const LatencyHistogram latency = interval.latency_all();
+    const double rate = interval_s > 0 ? static_cast<double>(latency.count()) / interval_s : 0.0;
+    return fmt::format("{:>4}s {:>10.0f} ops/s   p99 {:>9.1f}us   errors {} (unexpected {})",
+                       second, rate, us(latency.value_at_percentile(99)), interval.errors(),
+                       interval.unexpected());
+}
+
+std::string format_table(const RunSummary& summary) {
+    const BenchOptions& options = *summary.options;
+    const RunStats& stats = *summary.stats;
+    const LatencyHistogram all = stats.latency_all();
+    const double rate =
+        summary.elapsed_s > 0 ? static_cast<double>(all.count()) / summary.elapsed_s : 0.0;
+
+    std::string out;
+    out += fmt::format("jifen-bench  {}:{}  scenario {}  shards {}\n", options.host, options.port,
+                       to_string(options.scenario), summary.server_shards);
+    out += fmt::format("  mix {}  keys {}  members {}\n", options.mix.to_string(),
+                       to_string(options.keys.law), options.members);
+    out += fmt::format("  {} connections on {} threads, pipeline {}, batch {}, {}\n",
+                       options.connections, options.threads, options.pipeline, options.batch,
+                       options.rate > 0 ? fmt::format("open loop at {:.0f} ops/s", options.rate)
+                                        : std::string("closed loop"));
+    out += fmt::format("\n  {} operations in {:.2f} s: {:.0f} ops/s\n", all.count(),
+                       summary.elapsed_s, rate);
+    out += fmt::format("  errors {} (unexpected {})\n\n", stats.errors(), stats.unexpected());
+    out += fmt::format("  {:<9} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10}  {}\n", "op", "count",
+                       "p50 us", "p90 us", "p99 us", "p99.9 us", "max us", "non-ok outcomes");
+    auto row = [&](std::string_view name, const LatencyHistogram& latency, std::string outcomes) {
+        out += fmt::format("  {:<9} {:>11} {:>9.1f} {:>9.1f} {:>9.1f} {:>9.1f} {:>10.1f}  {}\n",
+                           name, latency.count(), us(latency.value_at_percentile(50)),
+                           us(latency.value_at_percentile(90)), us(latency.value_at_percentile(99)),
+                           us(latency.value_at_percentile(99.9)), us(latency.max()), outcomes);
+    };
+    for (size_t index = 0; index < op_kind_count; ++index) {
+        const KindStats& kind = stats.kinds[index];
+        if (kind.completed() != 0) {
+            row(to_string(static_cast<OpKind>(index)), kind.latency_ns, outcomes_text(kind));
+        }
+    }
+    row("all", all, "");
+    return out;
+}
+
+void append_json_string(std::string* out, std::string_view text) {
+    *out += '"';
+    for (const char c : text) {
+        switch (c) {
+            case '"':
+                *out += "\\\"";
+                break;
+            case '\\':
+                *out += "\\\\";
+                break;
+            case '\n':
+                *out += "\\n";
+                break;
+            case '\r':
+                *out += "\\r";
+                break;
+            case '\t':
+                *out += "\\t";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    *out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+                } else {
+                    *out += c;
+                }
+        }
+    }
+    *out += '"';
+}
+
+std::string format_json(const RunSummary& summary) {
+    const BenchOptions& options = *summary.options;
+    const RunStats& stats = *summary.stats;
+    const LatencyHistogram all = stats.latency_all();
+    const double rate =
+        summary.elapsed_s > 0 ? static_cast<double>(all.count()) / summary.elapsed_s : 0.0;
+
+    std::string out = "{";
+    out += fmt::format("\"ops\":{},\"ops_per_sec\":{:.1f},\"duration_s\":{:.3f},", all.count(),
+                       rate, summary.elapsed_s);
+    append_latencies(&out, all);
+    out += fmt::format(",\"errors\":{},\"unexpected\":{},\"errors_by_result\":{{", stats.errors(),
+                       stats.unexpected());
+    bool first = true;
+    for (const auto& [name, count] : errors_by_name(stats)) {
+        out += first ? "" : ",";
+        first = false;
+        append_json_string(&out, name);
+        out += fmt::format(":{}", count);
+    }
+    out += "},\"per_op\":{";
+    first = true;
+    for (size_t index = 0; index < op_kind_count; ++index) {
+        const KindStats& kind = stats.kinds[index];
+        if (kind.completed() == 0) {
+            continue;
+        }
+        out += first ? "" : ",";
+        first = false;
+        append_json_string(&out, to_string(static_cast<OpKind>(index)));
+        out += fmt::format(":{{\"ops\":{},\"ok\":{},", kind.completed(),
+                           kind.results[static_cast<size_t>(Result::ok)]);
+        append_latencies(&out, kind.latency_ns);
+        out += "}";
+    }
+    out += "},\"config\":{\"scenario\":";
+    append_json_string(&out, to_string(options.scenario));
+    out += ",\"mix\":";
+    append_json_string(&out, options.mix.to_string());
+    out += ",\"keys\":";
+    append_json_string(&out, to_string(options.keys.law));
+    out += fmt::format(
+        ",\"members\":{},\"connections\":{},\"threads\":{},\"pipeline\":{},\"batch\":{},"
+        "\"rate\":{:.1f},\"seed\":{},\"shards\":{},\"members_enrolled\":{}}}",
+        options.members, options.connections, options.threads, options.pipeline, options.batch,
+        options.rate, options.seed, summary.server_shards, summary.members_enrolled);
+    out += "}";
+    return out;
+}
+
+}  // namespace jifen::bench

@@ -1,0 +1,37 @@
+// How a run is reported: one progress line per second, a readable table at the end, and with
+// --json exactly one JSON line that scripts (bench/compare-redis.sh, bench/scaling.sh) read.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "bench/load/options.hpp"
+#include "bench/load/stats.hpp"
+
+namespace jifen::bench {
+
+struct RunSummary {
+    const BenchOptions* options = nullptr;
+    const RunStats* stats = nullptr;
+    double elapsed_s = 0;  // From the first scheduled send to the last completion.
+    uint64_t members_enrolled = 0;
+    uint64_t server_shards = 0;  // From the server's HELLO.
+};
+
+// "  3s    412345 ops/s   p99   812.3us   errors 12 (unexpected 0)"
+std::string format_progress(uint64_t second, const RunStats& interval, double interval_s);
+
+// The end-of-run table: totals, then one row per operation kind with its latencies and outcomes.
+std::string format_table(const RunSummary& summary);
+
+// One line of JSON, no newline. Keys: ops, ops_per_sec, duration_s, p50_us, p90_us, p99_us,
+// p999_us, max_us, mean_us, errors (non-ok outcomes, expected refusals included), unexpected
+// (the errors that fail the run), errors_by_result {name: count}, per_op {kind: {...}}, and the
+// configuration (scenario, mix, keys, members, connections, threads, pipeline, batch, rate, seed,
+// shards).
+std::string format_json(const RunSummary& summary);
+
+// Appends `text` to `out` as a JSON string literal, escaping as RFC 8259 requires.
+void append_json_string(std::string* out, std::string_view text);
+
+}  // namespace jifen::bench

@@ -1,0 +1,721 @@
+// The load driver: one io_context per client thread, each owning some connections; every
+// connection keeps a fixed window of operations outstanding (closed loop) or sends on an
+// open-loop schedule, and records each completion's latency and outcome.
+#include "bench/load/runner.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <latch>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "bench/load/key_distribution.hpp"
+#include "bench/load/pacing.hpp"
+#include "bench/load/random.hpp"
+#include "client/async_client.hpp"
+#include "client/operations.hpp"
+#include "client/txn_id.hpp"
+
+namespace jifen::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using protocol::Opcode;
+
+uint64_t now_ns() {
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+            .count());
+}
+
+Clock::time_point time_point_of(uint64_t ns) {
+    return Clock::time_point(std::chrono::nanoseconds(static_cast<int64_t>(ns)));
+}
+
+// The shortest wait of the open-loop pacing timer: below this the timer costs more than the
+// latency it saves. Operations due in between go out together, still timed from their due time.
+constexpr uint64_t pace_wait_ns_min = 50'000;
+// Enrolment: large frames and a deep window, since only the total time matters.
+constexpr uint32_t bulk_batch_ops = 1'024;
+constexpr uint32_t bulk_frames_in_flight = 8;
+
+// Amount ranges per kind, in points. Redeems and holds are smaller than earns on average so a
+// mixed run does not drain every balance.
+struct AmountRange {
+    int64_t low;
+    int64_t high;
+};
+constexpr AmountRange earn_points = {10, 500};
+constexpr AmountRange purchase_points = {20, 2'000};
+constexpr AmountRange redeem_points = {10, 300};
+constexpr AmountRange hold_points = {10, 300};
+constexpr AmountRange transfer_points = {1, 100};
+constexpr uint32_t stores = 500;
+constexpr uint32_t merchants = 50;
+
+int64_t draw(Rng& rng, AmountRange range) {
+    return range.low +
+           static_cast<int64_t>(rng.below(static_cast<uint64_t>(range.high - range.low + 1)));
+}
+
+ClientFailure client_failure_of(client::Failure failure) {
+    switch (failure) {
+        case client::Failure::connect:
+            return ClientFailure::connect;
+        case client::Failure::timeout:
+            return ClientFailure::timeout;
+        case client::Failure::protocol:
+            return ClientFailure::protocol;
+        case client::Failure::overloaded:
+            return ClientFailure::overloaded;
+        case client::Failure::none:
+        case client::Failure::refused:
+        case client::Failure::closed:
+            return ClientFailure::closed;
+    }
+    return ClientFailure::closed;
+}
+
+client::AsyncOptions client_options(const BenchOptions& options, uint32_t frames_in_flight,
+                                    uint32_t batch_ops) {
+    client::AsyncOptions result;
+    result.host = options.host;
+    result.port = options.port;
+    result.api_key = options.api_key;
+    result.client_name = "jifen-bench";
+    result.frames_in_flight_max = frames_in_flight;
+    result.batch_ops_max = batch_ops;
+    return result;
+}
+
+// A non-zero random word per connection and run: the high half of every transaction id, so that
+// repeated runs against one server never reuse an id (which would be answered as a replay).
+uint64_t fresh_txn_id_high() {
+    std::random_device device;
+    uint64_t high = 0;
+    while (high == 0) {
+        high = (uint64_t{device()} << 32) ^ device();
+    }
+    return high;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Enrolment: members 1..N, then optionally an initial credit, over one connection.
+
+struct BulkPass {
+    Opcode opcode = Opcode::enroll;
+    std::function<protocol::Operation(uint64_t member_id)> make;
+};
+
+struct BulkLoad {
+    client::AsyncClient* client = nullptr;
+    uint64_t members = 0;
+    std::vector<BulkPass> passes;
+    size_t pass_index = 0;
+    uint64_t next_member = 1;
+    uint64_t completed = 0;
+    std::string failure;
+
+    void start_pass() {
+        next_member = 1;
+        completed = 0;
+        pump();
+    }
+
+    void pump() {
+        const BulkPass& pass = passes[pass_index];
+        while (failure.empty() && next_member <= members) {
+            const uint64_t member_id = next_member;
+            const bool queued = client->submit(
+                pass.opcode, pass.make(member_id),
+                [this](const client::Status& status, const protocol::OperationReply& reply) {
+                    on_reply(status, reply);
+                });
+            if (!queued) {
+                return;  // The window is full; completions pump again.
+            }
+            ++next_member;
+        }
+    }
+
+    void on_reply(const client::Status& status, const protocol::OperationReply& reply) {
+        ++completed;
+        if (failure.empty()) {
+            if (!status.ok()) {
+                failure = std::string(protocol::to_string(passes[pass_index].opcode)) +
+                          " failed: " + status.to_string();
+            } else if (reply.result != static_cast<uint32_t>(Result::ok)) {
+                failure = std::string(protocol::to_string(passes[pass_index].opcode)) +
+                          " refused: " + std::string(to_string(static_cast<Result>(reply.result)));
+            }
+        }
+        if (completed == next_member - 1 && (next_member > members || !failure.empty())) {
+            // Every submitted operation of this pass has answered.
+            if (failure.empty() && pass_index + 1 < passes.size()) {
+                ++pass_index;
+                start_pass();
+                return;
+            }
+            client->close();
+            return;
+        }
+        pump();
+    }
+};
+
+std::string enroll_members(const BenchOptions& options, std::FILE* progress) {
+    boost::asio::io_context io;
+    client::AsyncClient client(io, client_options(options, bulk_frames_in_flight, bulk_batch_ops));
+    BulkLoad load;
+    load.client = &client;
+    load.members = options.members;
+    load.passes.push_back(
+        {Opcode::enroll, [](uint64_t member_id) { return client::make_enroll(member_id); }});
+    if (options.initial_points > 0) {
+        const int64_t points = options.initial_points;
+        load.passes.push_back({Opcode::earn, [points](uint64_t member_id) {
+                                   return client::make_earn(member_id, points);
+                               }});
+    }
+    const uint64_t started_ns = now_ns();
+    std::string connect_failure;
+    client.async_connect([&](const client::Status& status) {
+        if (!status.ok()) {
+            connect_failure = "cannot connect to " + options.host + ":" +
+                              std::to_string(options.port) + ": " + status.to_string();
+            return;
+        }
+        load.start_pass();
+    });
+    io.run();
+    if (!connect_failure.empty()) {
+        return connect_failure;
+    }
+    if (!load.failure.empty()) {
+        return "enrolment: " + load.failure;
+    }
+    std::fprintf(progress, "enrolled members 1..%llu with %lld points each in %.2f s\n",
+                 static_cast<unsigned long long>(options.members),
+                 static_cast<long long>(options.initial_points),
+                 static_cast<double>(now_ns() - started_ns) / 1e9);
+    return {};
+}
+
+// ---------------------------------------------------------------------------------------------
+// The timed run.
+
+// Shared between the main thread and the client threads.
+struct RunControl {
+    explicit RunControl(std::ptrdiff_t workers) : connected(workers) {}
+
+    std::latch connected;  // Every worker has connected (or failed to).
+    std::latch go{1};      // Main has set start_ns (or abort).
+    std::atomic<uint64_t> start_ns{0};
+    std::atomic<bool> abort{false};
+    std::atomic<uint32_t> workers_running{0};
+    std::atomic<uint32_t> server_shards{0};
+    std::mutex fatal_mutex;
+    std::string fatal;
+
+    void fail(std::string message) {
+        const std::scoped_lock lock(fatal_mutex);
+        if (fatal.empty()) {
+            fatal = std::move(message);
+        }
+    }
+};
+
+class Worker;
+
+// One connection's load: a fixed pool of operation slots (the window), a seeded generator, and
+// either closed-loop refill or an open-loop schedule.
+class Driver {
+public:
+    Driver(Worker* worker, boost::asio::io_context& io, const BenchOptions& options,
+           const KeyDistribution& keys, uint32_t connection_index, uint64_t ops_budget);
+
+    client::AsyncClient& client() noexcept { return client_; }
+    void start(uint64_t start_ns);
+    void pump(uint64_t now);  // Open loop: send what is due while slots are free.
+    void stop();              // No new operations; the connection closes once drained.
+    bool finished() const noexcept { return closed_; }
+    // Open loop: when the next operation is due, or UINT64_MAX when nothing will be sent before
+    // a completion frees a slot (or ever).
+    uint64_t next_due_ns() const noexcept;
+
+private:
+    struct Slot {
+        Driver* driver = nullptr;
+        OpKind kind = OpKind::earn;
+        uint64_t intended_ns = 0;
+        uint64_t member_id = 0;
+        uint64_t txn_id_low = 0;  // The operation's (for a hold: the hold's) transaction id.
+        Slot* next_free = nullptr;
+    };
+
+    bool issue(uint64_t intended_ns);
+    // Submits the slot's operation. On false the slot was already recorded and released.
+    bool send(Slot* slot);
+    void on_reply(Slot* slot, const client::Status& status, Result result);
+    void refill(uint64_t now);
+    void release(Slot* slot) noexcept;
+    void refuse_locally(Slot* slot);
+    void close_when_drained();
+    bool accepting() const noexcept { return !stopping_ && !dead_ && scheduled_ < ops_budget_; }
+
+    Worker* worker_;
+    boost::asio::io_context& io_;
+    const BenchOptions& options_;
+    const KeyDistribution& keys_;
+    client::AsyncClient client_;
+    Rng rng_;
+    uint64_t txn_id_high_;
+    uint64_t txn_id_low_next_ = 1;
+    std::vector<Slot> slots_;
+    Slot* free_ = nullptr;
+    size_t outstanding_ = 0;
+    uint64_t ops_budget_;
+    uint64_t scheduled_ = 0;
+    std::optional<OpenLoopSchedule> schedule_;
+    bool stopping_ = false;
+    bool dead_ = false;  // The connection broke: nothing more can be sent on it.
+    bool closed_ = false;
+};
+
+class Worker {
+public:
+    Worker(const BenchOptions& options, const KeyDistribution& keys,
+           const std::vector<uint32_t>& connection_indexes, const std::vector<uint64_t>& budgets)
+        : options_(options), deadline_timer_(io_), pace_timer_(io_) {
+        for (size_t index = 0; index < connection_indexes.size(); ++index) {
+            drivers_.push_back(std::make_unique<Driver>(this, io_, options, keys,
+                                                        connection_indexes[index], budgets[index]));
+        }
+    }
+
+    void run(RunControl* control);
+
+    void record(OpKind kind, Result result, uint64_t latency, uint64_t completed_ns) {
+        const std::scoped_lock lock(mutex_);
+        stats_.record(kind, result, latency);
+        last_completion_ns_ = std::max(last_completion_ns_, completed_ns);
+    }
+    void record_failure(OpKind kind, ClientFailure failure, uint64_t latency,
+                        uint64_t completed_ns) {
+        const std::scoped_lock lock(mutex_);
+        stats_.record_failure(kind, failure, latency);
+        last_completion_ns_ = std::max(last_completion_ns_, completed_ns);
+    }
+    // Moves what was recorded since the last call into `spare` (which must be clear).
+    void take_stats(RunStats* spare) {
+        const std::scoped_lock lock(mutex_);
+        std::swap(stats_, *spare);
+    }
+    uint64_t last_completion_ns() {
+        const std::scoped_lock lock(mutex_);
+        return last_completion_ns_;
+    }
+
+    void driver_finished() {
+        if (std::all_of(drivers_.begin(), drivers_.end(),
+                        [](const auto& driver) { return driver->finished(); })) {
+            deadline_timer_.cancel();
+            pace_timer_.cancel();
+        }
+    }
+
+private:
+    void schedule_pacing();
+
+    const BenchOptions& options_;
+    boost::asio::io_context io_;
+    boost::asio::steady_timer deadline_timer_;
+    boost::asio::steady_timer pace_timer_;
+    std::vector<std::unique_ptr<Driver>> drivers_;
+    std::mutex mutex_;
+    RunStats stats_;
+    uint64_t last_completion_ns_ = 0;
+};
+
+Driver::Driver(Worker* worker, boost::asio::io_context& io, const BenchOptions& options,
+               const KeyDistribution& keys, uint32_t connection_index, uint64_t ops_budget)
+    : worker_(worker),
+      io_(io),
+      options_(options),
+      keys_(keys),
+      client_(io, client_options(options, options.pipeline, options.batch)),
+      rng_(options.seed * 0x9E3779B97F4A7C15ull + connection_index + 1),
+      txn_id_high_(fresh_txn_id_high()),
+      slots_(size_t{options.pipeline} * options.batch),
+      ops_budget_(ops_budget) {
+    for (Slot& slot : slots_) {
+        slot.driver = this;
+        slot.next_free = free_;
+        free_ = &slot;
+    }
+}
+
+void Driver::start(uint64_t start_ns) {
+    if (options_.rate > 0) {
+        schedule_.emplace(start_ns, options_.rate / options_.connections, options_.burst);
+        pump(now_ns());
+    } else {
+        refill(now_ns());
+    }
+    close_when_drained();  // A zero budget (fewer --ops than connections) ends at once.
+}
+
+void Driver::pump(uint64_t now) {
+    const uint64_t due = schedule_->due_count(now);
+    while (scheduled_ < due && free_ != nullptr && issue(schedule_->intended_ns(scheduled_))) {
+    }
+}
+
+uint64_t Driver::next_due_ns() const noexcept {
+    if (!accepting() || free_ == nullptr) {
+        return UINT64_MAX;
+    }
+    return schedule_->intended_ns(scheduled_);
+}
+
+void Driver::refill(uint64_t now) {
+    if (schedule_) {
+        pump(now);
+        return;
+    }
+    while (free_ != nullptr && issue(now)) {
+    }
+}
+
+bool Driver::issue(uint64_t intended_ns) {
+    if (!accepting() || free_ == nullptr) {
+        return false;
+    }
+    Slot* slot = free_;
+    free_ = slot->next_free;
+    ++outstanding_;
+    ++scheduled_;
+    slot->kind = options_.mix.next(rng_);
+    slot->intended_ns = intended_ns;
+    slot->member_id = keys_.next(rng_);
+    slot->txn_id_low = txn_id_low_next_++;
+    return send(slot);
+}
+
+bool Driver::send(Slot* slot) {
+    if (slot->kind == OpKind::balance) {
+        const bool queued = client_.balance(
+            slot->member_id,
+            [slot](const client::Status& status, const protocol::BalanceReply& reply) {
+                slot->driver->on_reply(slot, status, static_cast<Result>(reply.result));
+            });
+        if (!queued) {
+            refuse_locally(slot);
+        }
+        return queued;
+    }
+    protocol::Operation operation;
+    Opcode opcode = Opcode::earn;
+    switch (slot->kind) {
+        case OpKind::earn:
+            operation =
+                client::make_earn(slot->member_id, draw(rng_, earn_points) * options_.earn_factor);
+            break;
+        case OpKind::purchase:
+            operation = client::make_earn(
+                slot->member_id, draw(rng_, purchase_points) * options_.earn_factor, 0,
+                client::PosFields{.store_id = 1 + static_cast<uint32_t>(rng_.below(stores)),
+                                  .merchant_id = 1 + static_cast<uint32_t>(rng_.below(merchants)),
+                                  .order_ref = slot->txn_id_low});
+            break;
+        case OpKind::redeem:
+            opcode = Opcode::redeem;
+            operation = client::make_redeem(slot->member_id, draw(rng_, redeem_points));
+            break;
+        case OpKind::hold:
+            opcode = Opcode::hold;
+            operation = client::make_hold(slot->member_id, draw(rng_, hold_points));
+            break;
+        case OpKind::capture:
+            opcode = Opcode::capture;
+            operation = client::make_capture({slot->txn_id_low, txn_id_high_}, 0, slot->member_id);
+            break;
+        case OpKind::transfer:
+            opcode = Opcode::transfer;
+            operation =
+                client::make_transfer(slot->member_id, keys_.next_other_than(rng_, slot->member_id),
+                                      draw(rng_, transfer_points));
+            break;
+        case OpKind::balance:
+            break;  // Sent above.
+    }
+    // A capture carries its own id; the hold's id stays in txn_id_low for the reference.
+    const uint64_t own_low = slot->kind == OpKind::capture ? txn_id_low_next_++ : slot->txn_id_low;
+    client::set_txn_id(&operation, {own_low, txn_id_high_});
+    const bool queued =
+        client_.submit(opcode, operation,
+                       [slot](const client::Status& status, const protocol::OperationReply& reply) {
+                           slot->driver->on_reply(slot, status, static_cast<Result>(reply.result));
+                       });
+    if (!queued) {
+        refuse_locally(slot);
+    }
+    return queued;
+}
+
+void Driver::refuse_locally(Slot* slot) {
+    // The window is sized to the client's capacity, so this means the connection is gone (or a
+    // bug): record it as unexpected and do not refill, which could only spin.
+    const uint64_t now = now_ns();
+    worker_->record_failure(slot->kind, ClientFailure::overloaded,
+                            latency_ns(slot->intended_ns, now), now);
+    dead_ = dead_ || !client_.is_connected();
+    release(slot);
+}
+
+void Driver::on_reply(Slot* slot, const client::Status& status, Result result) {
+    const uint64_t now = now_ns();
+    const uint64_t latency = latency_ns(slot->intended_ns, now);
+    if (status.ok()) {
+        worker_->record(slot->kind, result, latency, now);
+    } else if (status.failure == client::Failure::refused) {
+        worker_->record(slot->kind, status.result, latency, now);  // An error frame.
+    } else {
+        worker_->record_failure(slot->kind, client_failure_of(status.failure), latency, now);
+        dead_ = dead_ || status.failure != client::Failure::overloaded;
+    }
+    // A successful hold is followed at once by the capture of the whole hold, as at a till; it is
+    // sent even while stopping so that no hold is left open.
+    if (status.ok() && slot->kind == OpKind::hold && result == Result::ok && !dead_) {
+        slot->kind = OpKind::capture;
+        slot->intended_ns = now;
+        if (!send(slot)) {
+            close_when_drained();  // send() reported and released the slot.
+        }
+        return;
+    }
+    release(slot);
+    refill(now);
+    close_when_drained();
+}
+
+void Driver::release(Slot* slot) noexcept {
+    slot->next_free = free_;
+    free_ = slot;
+    --outstanding_;
+}
+
+void Driver::stop() {
+    stopping_ = true;
+    close_when_drained();
+}
+
+void Driver::close_when_drained() {
+    if (closed_ || outstanding_ != 0 || accepting()) {
+        return;
+    }
+    closed_ = true;
+    // Closed from a fresh handler rather than from inside the client's own reply handler.
+    boost::asio::post(io_, [this] {
+        client_.close();
+        worker_->driver_finished();
+    });
+}
+
+void Worker::run(RunControl* control) {
+    size_t connecting = drivers_.size();
+    for (auto& owned : drivers_) {
+        Driver* driver = owned.get();
+        driver->client().async_connect(
+            [this, control, driver, &connecting](const client::Status& status) {
+                --connecting;
+                if (!status.ok()) {
+                    control->fail("cannot connect to " + options_.host + ":" +
+                                  std::to_string(options_.port) + ": " + status.to_string());
+                } else {
+                    control->server_shards = driver->client().hello().shard_count;
+                }
+            });
+    }
+    while (connecting > 0 && io_.run_one() > 0) {
+    }
+    control->connected.count_down();
+    control->go.wait();
+    if (control->abort) {
+        for (auto& driver : drivers_) {
+            driver->client().close();
+        }
+        io_.restart();
+        io_.run();
+        return;
+    }
+    const uint64_t start_ns = control->start_ns;
+    std::this_thread::sleep_until(time_point_of(start_ns));
+    for (auto& driver : drivers_) {
+        driver->start(start_ns);
+    }
+    if (options_.duration_s > 0) {
+        deadline_timer_.expires_at(
+            time_point_of(start_ns + static_cast<uint64_t>(options_.duration_s * 1e9)));
+        deadline_timer_.async_wait([this](const boost::system::error_code& error) {
+            if (!error) {
+                for (auto& driver : drivers_) {
+                    driver->stop();
+                }
+            }
+        });
+    }
+    if (options_.rate > 0) {
+        schedule_pacing();
+    }
+    io_.restart();
+    io_.run();
+}
+
+void Worker::schedule_pacing() {
+    uint64_t next = UINT64_MAX;
+    bool any_running = false;
+    for (const auto& driver : drivers_) {
+        if (!driver->finished()) {
+            any_running = true;
+            next = std::min(next, driver->next_due_ns());
+        }
+    }
+    if (!any_running) {
+        return;
+    }
+    // With every window full the completions pump; look again soon in case one frees a slot
+    // without anything else happening.
+    const uint64_t now = now_ns();
+    const uint64_t wake =
+        std::max(std::min(next, now + 10 * pace_wait_ns_min), now + pace_wait_ns_min);
+    pace_timer_.expires_at(time_point_of(wake));
+    pace_timer_.async_wait([this](const boost::system::error_code& error) {
+        if (error) {
+            return;
+        }
+        const uint64_t fired = now_ns();
+        for (auto& driver : drivers_) {
+            if (!driver->finished()) {
+                driver->pump(fired);
+            }
+        }
+        schedule_pacing();
+    });
+}
+
+}  // namespace
+
+RunResult run_load(const BenchOptions& options, std::FILE* progress) {
+    RunResult result;
+    if (options.enroll) {
+        result.fatal = enroll_members(options, progress);
+        if (!result.fatal.empty()) {
+            return result;
+        }
+        result.members_enrolled = options.members;
+    }
+
+    const KeyDistribution keys(options.keys);
+    const uint32_t threads = std::min(options.threads, options.connections);
+    std::vector<std::vector<uint32_t>> connections_of(threads);
+    std::vector<std::vector<uint64_t>> budgets_of(threads);
+    for (uint32_t connection = 0; connection < options.connections; ++connection) {
+        uint64_t budget = UINT64_MAX;
+        if (options.ops > 0) {
+            budget = options.ops / options.connections +
+                     (connection < options.ops % options.connections ? 1 : 0);
+        }
+        connections_of[connection % threads].push_back(connection);
+        budgets_of[connection % threads].push_back(budget);
+    }
+    std::vector<std::unique_ptr<Worker>> workers;
+    for (uint32_t thread = 0; thread < threads; ++thread) {
+        workers.push_back(
+            std::make_unique<Worker>(options, keys, connections_of[thread], budgets_of[thread]));
+    }
+
+    RunControl control(threads);
+    control.workers_running = threads;
+    std::vector<std::thread> pool;
+    for (auto& worker : workers) {
+        pool.emplace_back([&control, worker = worker.get()] {
+            worker->run(&control);
+            --control.workers_running;
+        });
+    }
+    control.connected.wait();
+    {
+        const std::scoped_lock lock(control.fatal_mutex);
+        if (!control.fatal.empty()) {
+            control.abort = true;
+            result.fatal = control.fatal;
+        }
+    }
+    // A short lead so every thread is waiting at the start line when the clock begins.
+    const uint64_t start_ns = now_ns() + 5'000'000;
+    control.start_ns = start_ns;
+    control.go.count_down();
+    if (control.abort) {
+        for (auto& thread : pool) {
+            thread.join();
+        }
+        return result;
+    }
+
+    auto spare = std::make_unique<RunStats>();
+    auto interval = std::make_unique<RunStats>();
+    auto collect = [&] {
+        for (auto& worker : workers) {
+            worker->take_stats(spare.get());
+            interval->merge(*spare);
+            spare->clear();
+        }
+    };
+    constexpr uint64_t second_ns = 1'000'000'000;
+    uint64_t next_report_ns = start_ns + second_ns;
+    uint64_t seconds = 0;
+    while (control.workers_running > 0) {
+        std::this_thread::sleep_until(
+            std::min(time_point_of(next_report_ns), Clock::now() + std::chrono::milliseconds(20)));
+        if (now_ns() >= next_report_ns && control.workers_running > 0) {
+            collect();
+            ++seconds;
+            std::fprintf(progress, "%s\n", format_progress(seconds, *interval, 1.0).c_str());
+            std::fflush(progress);
+            result.stats.merge(*interval);
+            interval->clear();
+            next_report_ns += second_ns;
+        }
+    }
+    for (auto& thread : pool) {
+        thread.join();
+    }
+    collect();
+    result.stats.merge(*interval);
+
+    uint64_t end_ns = start_ns;
+    for (auto& worker : workers) {
+        end_ns = std::max(end_ns, worker->last_completion_ns());
+    }
+    result.elapsed_s = static_cast<double>(end_ns - start_ns) / 1e9;
+    result.server_shards = control.server_shards;
+    {
+        const std::scoped_lock lock(control.fatal_mutex);
+        if (result.fatal.empty()) {
+            result.fatal = control.fatal;
+        }
+    }
+    return result;
+}
+
+}  // namespace jifen::bench

@@ -1,0 +1,28 @@
+// Drives a jifen server with the configured load through the pipelined client library: optional
+// enrolment, then connections spread over threads, closed or open loop, one progress line per
+// second, and the merged statistics at the end.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "bench/load/options.hpp"
+#include "bench/load/stats.hpp"
+
+namespace jifen::bench {
+
+struct RunResult {
+    RunStats stats;
+    double elapsed_s = 0;  // First scheduled send to last completion.
+    uint64_t members_enrolled = 0;
+    uint32_t server_shards = 0;
+    // Non-empty when the run could not be carried out at all (server unreachable, key refused,
+    // enrolment failed); the statistics are then incomplete.
+    std::string fatal;
+};
+
+// Runs the whole benchmark. Progress lines go to `progress` (stderr in jifen-bench).
+RunResult run_load(const BenchOptions& options, std::FILE* progress);
+
+}  // namespace jifen::bench

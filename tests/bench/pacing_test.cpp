@@ -1,0 +1,97 @@
+// Open-loop schedule: intended send times, due counts, bursts that keep the average rate.
+#include "bench/load/pacing.hpp"
+
+#include <gtest/gtest.h>
+
+#include <stdexcept>
+
+#include "bench/load/random.hpp"
+#include "tests/bench/seed.hpp"
+
+namespace jifen::bench {
+namespace {
+
+constexpr uint64_t start_ns = 5'000'000'000;
+constexpr uint64_t ms_ns = 1'000'000;
+
+TEST(OpenLoopSchedule, ASteadyRateSpacesOperationsEvenlyFromTheStart) {
+    const OpenLoopSchedule schedule(start_ns, 1'000.0);
+    EXPECT_EQ(schedule.intended_ns(0), start_ns);
+    EXPECT_EQ(schedule.intended_ns(1), start_ns + ms_ns);
+    EXPECT_EQ(schedule.intended_ns(1'000), start_ns + 1'000 * ms_ns);
+    EXPECT_EQ(schedule.intended_ns(3'600'000), start_ns + 3'600'000 * ms_ns);
+}
+
+TEST(OpenLoopSchedule, NothingIsDueBeforeTheStartAndOneOperationAtIt) {
+    const OpenLoopSchedule schedule(start_ns, 1'000.0);
+    EXPECT_EQ(schedule.due_count(0), 0u);
+    EXPECT_EQ(schedule.due_count(start_ns - 1), 0u);
+    EXPECT_EQ(schedule.due_count(start_ns), 1u);
+    EXPECT_EQ(schedule.due_count(start_ns + ms_ns - 1), 1u);
+    EXPECT_EQ(schedule.due_count(start_ns + ms_ns), 2u);
+    EXPECT_EQ(schedule.due_count(start_ns + 1'000 * ms_ns - 1), 1'000u);
+}
+
+TEST(OpenLoopSchedule, DueCountsAgreeExactlyWithIntendedTimes) {
+    const uint64_t seed = testing::test_seed();
+    Rng rng(seed);
+    const BurstShape bursty{.factor = 3.0, .burst_ms = 200, .period_ms = 1'000};
+    for (const double rate : {1.0, 333.3, 10'000.0, 1'234'567.0}) {
+        for (const BurstShape shape : {BurstShape{}, bursty}) {
+            const OpenLoopSchedule schedule(start_ns, rate, shape);
+            for (int probe = 0; probe < 2'000; ++probe) {
+                const uint64_t now_ns = start_ns + rng.below(20'000 * ms_ns);
+                const uint64_t due = schedule.due_count(now_ns);
+                ASSERT_GE(due, 1u);
+                ASSERT_LE(schedule.intended_ns(due - 1), now_ns)
+                    << "rate " << rate << ", " << testing::seed_note(seed);
+                ASSERT_GT(schedule.intended_ns(due), now_ns)
+                    << "rate " << rate << ", " << testing::seed_note(seed);
+            }
+        }
+    }
+}
+
+TEST(OpenLoopSchedule, IntendedTimesNeverGoBackwards) {
+    const OpenLoopSchedule schedule(start_ns, 7'777.0,
+                                    BurstShape{.factor = 4.0, .burst_ms = 100, .period_ms = 500});
+    for (uint64_t index = 1; index < 100'000; ++index) {
+        ASSERT_GE(schedule.intended_ns(index), schedule.intended_ns(index - 1)) << index;
+    }
+}
+
+TEST(OpenLoopSchedule, BurstsRunFasterButKeepTheAverageRateOverEachPeriod) {
+    const double rate = 10'000.0;
+    const OpenLoopSchedule schedule(start_ns, rate,
+                                    BurstShape{.factor = 3.0, .burst_ms = 200, .period_ms = 1'000});
+    // The first 200 ms carry 3 x 10'000 x 0.2 = 6'000 operations, the remaining 800 ms 4'000.
+    EXPECT_NEAR(static_cast<double>(schedule.due_count(start_ns + 200 * ms_ns - 1)), 6'000.0, 1.0);
+    EXPECT_NEAR(static_cast<double>(schedule.due_count(start_ns + 1'000 * ms_ns - 1)), 10'000.0,
+                1.0);
+    EXPECT_NEAR(static_cast<double>(schedule.due_count(start_ns + 7'000 * ms_ns - 1)), 70'000.0,
+                1.0);
+    EXPECT_NEAR(static_cast<double>(schedule.due_count(start_ns + 7'200 * ms_ns - 1)), 76'000.0,
+                1.0);
+}
+
+TEST(BurstShape, ShapesThatCannotKeepTheAverageAreRefused) {
+    EXPECT_NO_THROW(validate(BurstShape{}));
+    EXPECT_NO_THROW(validate(BurstShape{.factor = 5.0, .burst_ms = 200, .period_ms = 1'000}));
+    EXPECT_THROW(validate(BurstShape{.factor = 6.0, .burst_ms = 200, .period_ms = 1'000}),
+                 std::invalid_argument);
+    EXPECT_THROW(validate(BurstShape{.factor = 0.5, .burst_ms = 200, .period_ms = 1'000}),
+                 std::invalid_argument);
+    EXPECT_THROW(validate(BurstShape{.factor = 1.5, .burst_ms = 1'000, .period_ms = 1'000}),
+                 std::invalid_argument);
+}
+
+TEST(Latency, IsMeasuredFromTheIntendedSendTimeSoQueueingCounts) {
+    // An operation due at t=1 ms that could only be sent at t=5 ms and completed at t=6 ms took
+    // 5 ms from the user's point of view, not 1 ms.
+    EXPECT_EQ(latency_ns(1 * ms_ns, 6 * ms_ns), 5 * ms_ns);
+    EXPECT_EQ(latency_ns(6 * ms_ns, 6 * ms_ns), 0u);
+    EXPECT_EQ(latency_ns(7 * ms_ns, 6 * ms_ns), 0u);
+}
+
+}  // namespace
+}  // namespace jifen::bench

@@ -1,0 +1,97 @@
+// Reports: the JSON line has the documented shape; the table names every kind that ran.
+#include "bench/load/report.hpp"
+
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <string>
+
+namespace jifen::bench {
+namespace {
+
+RunStats sample_stats() {
+    RunStats stats;
+    for (uint64_t index = 1; index <= 1'000; ++index) {
+        stats.record(OpKind::earn, Result::ok, index * 1'000);
+    }
+    stats.record(OpKind::redeem, Result::ok, 2'000);
+    stats.record(OpKind::redeem, Result::insufficient_points, 3'000);
+    stats.record(OpKind::redeem, Result::insufficient_points, 3'000);
+    stats.record(OpKind::earn, Result::busy, 4'000);
+    stats.record_failure(OpKind::balance, ClientFailure::timeout, 10'000'000);
+    return stats;
+}
+
+BenchOptions sample_options() {
+    BenchOptions options;
+    options.scenario_text = "flash-sale";
+    options.mix_text = "earn=70,redeem=30";
+    resolve_fields(&options);
+    return options;
+}
+
+TEST(Report, TheJsonLineHasEveryDocumentedKeyWithTheRightType) {
+    const BenchOptions options = sample_options();
+    const RunStats stats = sample_stats();
+    const std::string json = format_json({.options = &options,
+                                          .stats = &stats,
+                                          .elapsed_s = 2.0,
+                                          .members_enrolled = 10,
+                                          .server_shards = 2});
+    EXPECT_EQ(json.find('\n'), std::string::npos) << "exactly one line";
+
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
+    EXPECT_EQ(uint64_t(root["ops"]), 1'005u);
+    EXPECT_DOUBLE_EQ(double(root["ops_per_sec"]), 502.5);
+    for (const char* key : {"p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"}) {
+        double value = -1;
+        ASSERT_EQ(root[key].get(value), simdjson::SUCCESS) << key;
+        EXPECT_GE(value, 0.0) << key;
+    }
+    EXPECT_DOUBLE_EQ(double(root["max_us"]), 10'000.0);
+    // Non-ok outcomes: 2 insufficient_points + 1 busy + 1 client timeout; only the refused
+    // redeems were expected.
+    EXPECT_EQ(uint64_t(root["errors"]), 4u);
+    EXPECT_EQ(uint64_t(root["unexpected"]), 2u);
+    simdjson::dom::object by_result;
+    ASSERT_EQ(root["errors_by_result"].get(by_result), simdjson::SUCCESS);
+    EXPECT_EQ(uint64_t(by_result["insufficient_points"]), 2u);
+    EXPECT_EQ(uint64_t(by_result["busy"]), 1u);
+    EXPECT_EQ(uint64_t(by_result["client_timeout"]), 1u);
+    EXPECT_EQ(by_result.size(), 3u);
+    EXPECT_EQ(uint64_t(root["per_op"]["redeem"]["ops"]), 3u);
+    EXPECT_EQ(uint64_t(root["per_op"]["redeem"]["ok"]), 1u);
+    EXPECT_EQ(std::string_view(root["config"]["scenario"]), "flash-sale");
+    EXPECT_EQ(std::string_view(root["config"]["mix"]), "earn=70,redeem=30");
+    EXPECT_EQ(uint64_t(root["config"]["shards"]), 2u);
+}
+
+TEST(Report, JsonStringsEscapeQuotesBackslashesAndControlCharacters) {
+    std::string out;
+    append_json_string(&out, "a\"b\\c\nd\x01");
+    EXPECT_EQ(out, R"("a\"b\\c\nd\u0001")");
+}
+
+TEST(Report, TheTableHasARowForEveryKindThatRanAndNamesItsRefusals) {
+    const BenchOptions options = sample_options();
+    const RunStats stats = sample_stats();
+    const std::string table =
+        format_table({.options = &options, .stats = &stats, .elapsed_s = 2.0});
+    EXPECT_NE(table.find("earn"), std::string::npos);
+    EXPECT_NE(table.find("insufficient_points=2"), std::string::npos);
+    EXPECT_NE(table.find("client_timeout=1"), std::string::npos);
+    EXPECT_EQ(table.find("hold "), std::string::npos) << "no hold ran";
+    EXPECT_NE(table.find("1005 operations"), std::string::npos);
+}
+
+TEST(Report, TheProgressLineShowsRateAndUnexpectedErrors) {
+    const RunStats stats = sample_stats();
+    const std::string line = format_progress(3, stats, 1.0);
+    EXPECT_NE(line.find("1005 ops/s"), std::string::npos) << line;
+    EXPECT_NE(line.find("unexpected 2"), std::string::npos) << line;
+}
+
+}  // namespace
+}  // namespace jifen::bench
