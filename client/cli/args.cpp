@@ -11,7 +11,15 @@ namespace {
 
 constexpr int64_t points_max = 1'000'000'000'000;  // Server's points_per_op_max.
 
-std::string quoted(std::string_view text) { return "'" + std::string(text) + "'"; }
+// Built by append: GCC 12 at -O3 reports a false -Wrestrict for "'" + std::string + "'".
+std::string quoted(std::string_view text) {
+    std::string out;
+    out.reserve(text.size() + 2);
+    out.push_back('\'');
+    out.append(text);
+    out.push_back('\'');
+    return out;
+}
 
 bool is_leap(uint32_t year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
 

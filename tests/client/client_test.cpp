@@ -1,0 +1,401 @@
+// The client against a scripted in-process server: HELLO first, replies matched by request_id in
+// any order, batching, error frames, timeouts, and resend-with-the-same-txn-id after a lost link.
+#include "client/client.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/io_context.hpp>
+#include <thread>
+
+#include "client/async_client.hpp"
+#include "tests/client/fake_server.hpp"
+
+namespace jifen::client {
+namespace {
+
+using protocol::Opcode;
+using testing::FakeServer;
+using testing::Frame;
+using testing::tcp;
+
+Options options_for(const FakeServer& server) {
+    Options options;
+    options.port = server.port();
+    options.api_key = "test-key";
+    options.client_name = "client-test";
+    options.connect_timeout = std::chrono::seconds(5);
+    options.request_timeout = std::chrono::seconds(5);
+    options.reconnect_attempts = 0;
+    options.reconnect_backoff = std::chrono::milliseconds(1);
+    return options;
+}
+
+// Answers every operation of an operation frame with ok and points = member id.
+void answer_operations(tcp::socket& socket, const Frame& frame) {
+    std::vector<protocol::OperationReply> replies(frame.header.count);
+    for (size_t index = 0; index < replies.size(); ++index) {
+        replies[index].points =
+            static_cast<int64_t>(frame.item<protocol::Operation>(index).member_id);
+    }
+    testing::write_items(socket, frame, std::span<const protocol::OperationReply>(replies));
+}
+
+TEST(Client, HelloIsTheFirstFrameAndCarriesKeyAndName) {
+    protocol::HelloRequest seen;
+    Frame first_after_hello;
+    FakeServer server({[&](tcp::socket& socket) {
+        seen = testing::answer_hello(socket, "", 3);
+        testing::read_frame(socket, &first_after_hello);
+        protocol::PingReply reply{12345};
+        testing::write_items(socket, first_after_hello,
+                             std::span<const protocol::PingReply>(&reply, 1));
+        Frame ignored;
+        testing::read_frame(socket, &ignored);
+    }});
+    Client client(options_for(server));
+    client.connect();
+    EXPECT_EQ(client.hello().shard_count, 3u);
+    EXPECT_EQ(client.ping().server_time_us, 12345u);
+    client.close();
+    EXPECT_EQ(std::string_view(seen.api_key), "test-key");
+    EXPECT_EQ(std::string_view(seen.client_name), "client-test");
+    EXPECT_EQ(seen.protocol_version, protocol::protocol_version);
+    EXPECT_EQ(first_after_hello.header.opcode, static_cast<uint16_t>(Opcode::ping));
+}
+
+TEST(Client, RefusedHelloThrowsAnErrorNamingAuthFailed) {
+    FakeServer server({[&](tcp::socket& socket) { testing::answer_hello(socket, "other-key"); }});
+    Client client(options_for(server));
+    try {
+        client.connect();
+        FAIL() << "connect succeeded with a wrong key";
+    } catch (const Error& error) {
+        EXPECT_EQ(error.failure(), Failure::refused);
+        EXPECT_EQ(error.result(), Result::auth_failed);
+        EXPECT_NE(std::string(error.what()).find("auth_failed"), std::string::npos);
+    }
+}
+
+TEST(Client, AZeroTxnIdIsReplacedAndASetOneIsSentAsIs) {
+    std::vector<protocol::Operation> seen;
+    FakeServer server({[&](tcp::socket& socket) {
+        testing::answer_hello(socket);
+        Frame frame;
+        while (testing::read_frame(socket, &frame)) {
+            seen.push_back(frame.item<protocol::Operation>(0));
+            answer_operations(socket, frame);
+        }
+    }});
+    Client client(options_for(server));
+    client.connect();
+    const auto generated = client.earn(make_earn(42, 100));
+    EXPECT_EQ(generated.points, 42);
+    auto fixed = make_redeem(43, 5);
+    set_txn_id(&fixed, TxnId{7, 9});
+    EXPECT_EQ(client.redeem(fixed).points, 43);
+    client.close();
+    ASSERT_EQ(seen.size(), 2u);
+    EXPECT_FALSE(txn_id_of(seen[0]).is_zero());
+    EXPECT_EQ(seen[0].points, 100);
+    EXPECT_EQ(txn_id_of(seen[1]), (TxnId{7, 9}));
+}
+
+TEST(Client, ABatchLargerThanTheServersLimitIsSplitAndRepliesKeepTheirOrder) {
+    std::vector<uint16_t> counts;
+    FakeServer server({[&](tcp::socket& socket) {
+        Frame hello;
+        testing::read_frame(socket, &hello);
+        protocol::HelloReply reply;
+        reply.batch_ops_max = 4;
+        testing::write_items(socket, hello, std::span<const protocol::HelloReply>(&reply, 1));
+        Frame frame;
+        while (testing::read_frame(socket, &frame)) {
+            counts.push_back(frame.header.count);
+            answer_operations(socket, frame);
+        }
+    }});
+    Client client(options_for(server));
+    client.connect();
+    std::vector<protocol::Operation> operations;
+    for (uint64_t member = 1; member <= 10; ++member) {
+        operations.push_back(make_earn(member, 1));
+    }
+    const auto replies = client.submit(Opcode::earn, operations);
+    client.close();
+    ASSERT_EQ(replies.size(), 10u);
+    for (size_t index = 0; index < replies.size(); ++index) {
+        EXPECT_EQ(replies[index].points, static_cast<int64_t>(index + 1));
+        EXPECT_FALSE(txn_id_of(operations[index]).is_zero()) << "ids are filled in place";
+    }
+    EXPECT_EQ(counts, (std::vector<uint16_t>{4, 4, 2}));
+}
+
+TEST(Client, AnErrorFrameThrowsItsResultAndTheConnectionStaysUsable) {
+    FakeServer server({[&](tcp::socket& socket) {
+        testing::answer_hello(socket);
+        Frame frame;
+        testing::read_frame(socket, &frame);
+        testing::write_error(socket, frame.header.request_id, Result::forbidden,
+                             "key scope does not allow reverse");
+        testing::read_frame(socket, &frame);
+        answer_operations(socket, frame);
+        testing::read_frame(socket, &frame);
+    }});
+    Client client(options_for(server));
+    client.connect();
+    try {
+        client.reverse(make_reverse(TxnId{1, 1}, 5));
+        FAIL() << "forbidden was not thrown";
+    } catch (const Error& error) {
+        EXPECT_EQ(error.failure(), Failure::refused);
+        EXPECT_EQ(error.result(), Result::forbidden);
+        EXPECT_EQ(error.status().message, "key scope does not allow reverse");
+    }
+    EXPECT_EQ(client.earn(make_earn(9, 1)).points, 9);
+}
+
+TEST(Client, ALostConnectionIsResentWithTheSameTxnId) {
+    protocol::Operation first_try;
+    protocol::Operation second_try;
+    FakeServer server({[&](tcp::socket& socket) {
+                           testing::answer_hello(socket);
+                           Frame frame;
+                           testing::read_frame(socket, &frame);
+                           first_try = frame.item<protocol::Operation>(0);
+                           // Close without replying: the client cannot know whether it applied.
+                       },
+                       [&](tcp::socket& socket) {
+                           testing::answer_hello(socket);
+                           Frame frame;
+                           testing::read_frame(socket, &frame);
+                           second_try = frame.item<protocol::Operation>(0);
+                           std::vector<protocol::OperationReply> replies(1);
+                           replies[0].flags = protocol::reply_flag_replayed;
+                           testing::write_items(socket, frame,
+                                                std::span<const protocol::OperationReply>(replies));
+                           testing::read_frame(socket, &frame);
+                       }});
+    Options options = options_for(server);
+    options.reconnect_attempts = 2;
+    Client client(options);
+    client.connect();
+    const auto reply = client.earn(make_earn(11, 50));
+    client.close();
+    EXPECT_EQ(reply.flags, protocol::reply_flag_replayed);
+    EXPECT_FALSE(txn_id_of(first_try).is_zero());
+    EXPECT_EQ(txn_id_of(first_try), txn_id_of(second_try));
+    EXPECT_EQ(second_try.member_id, 11u);
+}
+
+TEST(Client, NoReplyWithinTheRequestTimeoutThrowsTimeout) {
+    FakeServer server({[&](tcp::socket& socket) {
+        testing::answer_hello(socket);
+        Frame frame;
+        testing::read_frame(socket, &frame);
+        testing::read_frame(socket, &frame);  // Returns when the client gives up and closes.
+    }});
+    Options options = options_for(server);
+    options.request_timeout = std::chrono::milliseconds(100);
+    Client client(options);
+    client.connect();
+    try {
+        client.ping();
+        FAIL() << "no timeout";
+    } catch (const Error& error) {
+        EXPECT_EQ(error.failure(), Failure::timeout);
+    }
+}
+
+TEST(Client, ConnectingToAClosedPortThrowsConnectFailure) {
+    uint16_t port = 0;
+    {
+        boost::asio::io_context io;
+        tcp::acceptor acceptor(io, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+        port = acceptor.local_endpoint().port();
+    }
+    Options options;
+    options.port = port;
+    options.reconnect_attempts = 0;
+    Client client(options);
+    try {
+        client.connect();
+        FAIL() << "connected to a closed port";
+    } catch (const Error& error) {
+        EXPECT_EQ(error.failure(), Failure::connect);
+    }
+}
+
+// ---- AsyncClient ------------------------------------------------------------------------------
+
+TEST(AsyncClient, OperationsSubmittedInOneTurnLeaveInOneFrame) {
+    std::vector<uint16_t> counts;
+    FakeServer server({[&](tcp::socket& socket) {
+        testing::answer_hello(socket);
+        Frame frame;
+        while (testing::read_frame(socket, &frame)) {
+            counts.push_back(frame.header.count);
+            answer_operations(socket, frame);
+        }
+    }});
+    boost::asio::io_context io;
+    AsyncOptions options;
+    static_cast<Options&>(options) = options_for(server);
+    AsyncClient client(io, options);
+    std::vector<int64_t> points;
+    client.async_connect([&](const Status& status) {
+        ASSERT_TRUE(status.ok()) << status.to_string();
+        for (uint64_t member = 1; member <= 10; ++member) {
+            ASSERT_TRUE(client.submit(
+                Opcode::earn, make_earn(member, 1),
+                [&](const Status& reply_status, const protocol::OperationReply& reply) {
+                    EXPECT_TRUE(reply_status.ok());
+                    points.push_back(reply.points);
+                    if (points.size() == 10) {
+                        client.close();
+                    }
+                }));
+        }
+    });
+    io.run();
+    EXPECT_EQ(points, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}));
+    EXPECT_EQ(counts, (std::vector<uint16_t>{10}));
+}
+
+TEST(AsyncClient, RepliesInAnyOrderReachTheirOwnOperations) {
+    FakeServer server({[&](tcp::socket& socket) {
+        testing::answer_hello(socket);
+        std::vector<Frame> frames(3);
+        for (Frame& frame : frames) {
+            testing::read_frame(socket, &frame);
+        }
+        for (size_t index = frames.size(); index > 0; --index) {
+            answer_operations(socket, frames[index - 1]);
+        }
+        Frame ignored;
+        testing::read_frame(socket, &ignored);
+    }});
+    boost::asio::io_context io;
+    AsyncOptions options;
+    static_cast<Options&>(options) = options_for(server);
+    options.batch_ops_max = 1;  // One frame per operation.
+    AsyncClient client(io, options);
+    std::vector<std::pair<uint64_t, int64_t>> seen;
+    client.async_connect([&](const Status& status) {
+        ASSERT_TRUE(status.ok());
+        for (uint64_t member = 1; member <= 3; ++member) {
+            client.submit(
+                Opcode::earn, make_earn(member, 1),
+                [&, member](const Status& reply_status, const protocol::OperationReply& reply) {
+                    EXPECT_TRUE(reply_status.ok());
+                    seen.emplace_back(member, reply.points);
+                    if (seen.size() == 3) {
+                        client.close();
+                    }
+                });
+        }
+    });
+    io.run();
+    ASSERT_EQ(seen.size(), 3u);
+    EXPECT_EQ(seen[0], (std::pair<uint64_t, int64_t>{3, 3})) << "the last frame was answered first";
+    for (const auto& [member, points] : seen) {
+        EXPECT_EQ(static_cast<int64_t>(member), points);
+    }
+}
+
+TEST(AsyncClient, AnErrorFrameFailsOnlyTheOperationsOfItsFrame) {
+    FakeServer server({[&](tcp::socket& socket) {
+        testing::answer_hello(socket);
+        Frame earn;
+        Frame reverse;
+        testing::read_frame(socket, &earn);
+        testing::read_frame(socket, &reverse);
+        testing::write_error(socket, reverse.header.request_id, Result::busy, "inbox full");
+        answer_operations(socket, earn);
+        Frame ignored;
+        testing::read_frame(socket, &ignored);
+    }});
+    boost::asio::io_context io;
+    AsyncOptions options;
+    static_cast<Options&>(options) = options_for(server);
+    AsyncClient client(io, options);
+    Status earn_status{Failure::protocol, Result::ok, ""};
+    Status reverse_status;
+    int done = 0;
+    client.async_connect([&](const Status&) {
+        client.submit(Opcode::earn, make_earn(5, 1),
+                      [&](const Status& status, const protocol::OperationReply&) {
+                          earn_status = status;
+                          if (++done == 2) {
+                              client.close();
+                          }
+                      });
+        client.submit(Opcode::reverse, make_reverse(TxnId{1, 2}, 5),
+                      [&](const Status& status, const protocol::OperationReply&) {
+                          reverse_status = status;
+                          if (++done == 2) {
+                              client.close();
+                          }
+                      });
+    });
+    io.run();
+    EXPECT_TRUE(earn_status.ok());
+    EXPECT_EQ(reverse_status.failure, Failure::refused);
+    EXPECT_EQ(reverse_status.result, Result::busy);
+}
+
+TEST(AsyncClient, AServerCloseFailsEveryOutstandingOperationAsClosed) {
+    FakeServer server({[&](tcp::socket& socket) {
+        testing::answer_hello(socket);
+        Frame frame;
+        testing::read_frame(socket, &frame);
+    }});
+    boost::asio::io_context io;
+    AsyncOptions options;
+    static_cast<Options&>(options) = options_for(server);
+    AsyncClient client(io, options);
+    std::vector<Failure> failures;
+    client.async_connect([&](const Status&) {
+        for (uint64_t member = 1; member <= 4; ++member) {
+            client.submit(Opcode::earn, make_earn(member, 1),
+                          [&](const Status& status, const protocol::OperationReply&) {
+                              failures.push_back(status.failure);
+                          });
+        }
+    });
+    io.run();
+    EXPECT_EQ(failures, (std::vector<Failure>(4, Failure::closed)));
+    EXPECT_EQ(client.operations_outstanding(), 0u);
+}
+
+TEST(AsyncClient, SubmitRefusesWhenTheWindowAndQueueAreFull) {
+    FakeServer server({[&](tcp::socket& socket) {
+        testing::answer_hello(socket);
+        Frame frame;
+        while (testing::read_frame(socket, &frame)) {
+        }
+    }});
+    boost::asio::io_context io;
+    AsyncOptions options;
+    static_cast<Options&>(options) = options_for(server);
+    options.batch_ops_max = 2;
+    options.frames_in_flight_max = 1;
+    AsyncClient client(io, options);
+    size_t accepted = 0;
+    client.async_connect([&](const Status&) {
+        // The client owns frames_in_flight_max + 11 batches (one filling per batchable opcode);
+        // once all are full or in flight, submit says no instead of growing a queue.
+        while (client.submit(Opcode::earn, make_earn(1, 1),
+                             [](const Status&, const protocol::OperationReply&) {})) {
+            ++accepted;
+            if (accepted > 100) {
+                break;
+            }
+        }
+        client.close();
+    });
+    io.run();
+    EXPECT_EQ(accepted, (1u + 11u) * 2u);
+}
+
+}  // namespace
+}  // namespace jifen::client
