@@ -63,6 +63,7 @@ struct RunHeader {
     uint64_t first_shard_seq = 0;
 };
 static_assert(sizeof(GroupHeader) == 16 && sizeof(RunHeader) == 16);
+static_assert(offsetof(GroupHeader, crc32c) == 4);  // The checksum covers bytes 8.. of a value.
 static_assert(std::is_trivially_copyable_v<GroupHeader> && std::is_trivially_copyable_v<RunHeader>);
 
 inline constexpr size_t group_value_size_bytes(uint32_t run_count, uint32_t record_count) {

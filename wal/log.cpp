@@ -528,8 +528,10 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
         format::GroupHeader header;
         header.run_count = run_count;
         header.record_count = value_records;
-        header.crc32c = protocol::crc32c(out + 8, value.mv_size - 8);
         std::memcpy(out, &header, sizeof(header));
+        // The checksum covers the counts too, so it is computed once they are in place.
+        header.crc32c = protocol::crc32c(out + 8, value.mv_size - 8);
+        std::memcpy(out + 4, &header.crc32c, sizeof(header.crc32c));
         *log_seq += value_records;
         run_count = 0;
         value_records = 0;

@@ -1,0 +1,177 @@
+// Crash test: a child process runs shards and the log, reporting every acknowledged (durable)
+// transaction through a pipe; the parent SIGKILLs it at a random point, recovers, and checks that
+// every acknowledged transaction is there exactly once and the ledger's invariants hold.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <deque>
+#include <random>
+#include <vector>
+
+#include "engine/shard.hpp"
+#include "tests/wal/wal_test_support.hpp"
+#include "wal/log.hpp"
+
+namespace jifen::wal {
+namespace {
+
+using testing::Driver;
+using testing::Ledger;
+using testing::TempDir;
+
+constexpr uint32_t crash_shard_count = 2;
+constexpr int child_steps_max = 20'000;
+constexpr uint64_t kill_after_acks_max = 3'000;
+constexpr engine::TimeUs start_us = 1'760'000'000'000'000;
+
+bool write_all(int fd, const void* data, size_t size) {
+    const auto* bytes = static_cast<const char*>(data);
+    while (size > 0) {
+        const ssize_t written = ::write(fd, bytes, size);
+        if (written < 0 && errno == EINTR) {
+            continue;
+        }
+        if (written <= 0) {
+            return false;
+        }
+        bytes += written;
+        size -= static_cast<size_t>(written);
+    }
+    return true;
+}
+
+// The child: recover, then apply random commands until killed, acknowledging each durable one.
+[[noreturn]] void run_child(const Options& options, uint64_t seed, uint64_t cycle, int ack_fd) {
+    try {
+        Ledger ledger(crash_shard_count);
+        auto log = Log::open(options);
+        log->recover(ledger.pointers);
+        log->start(nullptr);
+        struct Pending {
+            uint64_t shard_seq;
+            engine::Command command;
+        };
+        std::vector<std::deque<Pending>> pending(crash_shard_count);
+        auto acknowledge = [&] {
+            for (uint32_t shard = 0; shard < crash_shard_count; ++shard) {
+                const uint64_t durable = log->durable_seq(shard);
+                while (!pending[shard].empty() && pending[shard].front().shard_seq <= durable) {
+                    if (!write_all(ack_fd, &pending[shard].front().command,
+                                   sizeof(engine::Command))) {
+                        ::_exit(3);
+                    }
+                    pending[shard].pop_front();
+                }
+            }
+        };
+        Driver driver(ledger, seed, cycle, start_us + cycle * 100'000'000'000);
+        for (int step = 0; step < child_steps_max; ++step) {
+            const Driver::Applied applied = driver.step();
+            if (applied.logged) {
+                testing::append_one(*log, applied.shard, applied.record);
+                if (!applied.record.command.txn_id.is_zero()) {
+                    pending[applied.shard].push_back(
+                        {log->appended_seq(applied.shard), applied.record.command});
+                }
+            }
+            if (log->checkpoint_due(applied.shard)) {
+                std::vector<std::byte> state;
+                ledger.shards[applied.shard]->save(&state);
+                log->checkpoint(applied.shard, log->appended_seq(applied.shard), std::move(state));
+            }
+            acknowledge();
+        }
+        log->stop();
+        acknowledge();
+        ::_exit(0);
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "crash test child: %s\n", error.what());
+        ::_exit(2);
+    }
+}
+
+uint64_t crash_cycles() {
+    if (const char* text = std::getenv("JIFEN_CRASH_CYCLES")) {
+        return std::strtoull(text, nullptr, 10);
+    }
+    return 20;
+}
+
+TEST(Crash, KilledProcessLosesNoAcknowledgedTransactionAndHalfAppliesNothing) {
+    const uint64_t seed = testing::test_seed();
+    SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
+    std::mt19937_64 random(seed);
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), crash_shard_count);
+    options.checkpoint_every_records = 500;
+    options.map_bytes_initial = 1 << 20;  // Small, so crashes also land around map growth.
+
+    std::vector<engine::Command> acknowledged;
+    for (uint64_t cycle = 1; cycle <= crash_cycles(); ++cycle) {
+        SCOPED_TRACE("cycle " + std::to_string(cycle));
+        int fds[2];
+        ASSERT_EQ(::pipe(fds), 0);
+        const pid_t child = ::fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) {
+            ::close(fds[0]);
+            run_child(options, seed + cycle, cycle, fds[1]);
+        }
+        ::close(fds[1]);
+
+        const uint64_t kill_after = 1 + random() % kill_after_acks_max;
+        uint64_t received = 0;
+        bool killed = false;
+        engine::Command command;
+        size_t filled = 0;
+        for (;;) {
+            const ssize_t got = ::read(fds[0], reinterpret_cast<char*>(&command) + filled,
+                                       sizeof(command) - filled);
+            if (got < 0 && errno == EINTR) {
+                continue;
+            }
+            if (got <= 0) {
+                break;  // The child is gone and the pipe is drained.
+            }
+            filled += static_cast<size_t>(got);
+            if (filled < sizeof(command)) {
+                continue;
+            }
+            filled = 0;
+            acknowledged.push_back(command);
+            if (++received == kill_after && !killed) {
+                ASSERT_EQ(::kill(child, SIGKILL), 0);
+                killed = true;
+            }
+        }
+        ::close(fds[0]);
+        int status = 0;
+        ASSERT_EQ(::waitpid(child, &status, 0), child);
+        if (!killed || !WIFSIGNALED(status)) {
+            ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+                << "child failed with status " << status;
+        }
+
+        Ledger ledger(crash_shard_count);
+        auto log = Log::open(options);
+        ASSERT_NO_THROW(log->recover(ledger.pointers));
+        ASSERT_TRUE(ledger.audit_ok());
+        const uint64_t digest = ledger.digest();
+        for (const engine::Command& acked : acknowledged) {
+            const uint32_t shard = engine::Shard::shard_of(acked.member_id, crash_shard_count);
+            const engine::Outcome outcome = ledger.shards[shard]->apply(acked);
+            ASSERT_EQ(outcome.result, Result::ok) << to_string(outcome.result);
+            ASSERT_TRUE(outcome.replayed) << "acknowledged transaction " << acked.txn_id.lo << ":"
+                                          << acked.txn_id.hi << " was lost";
+        }
+        ASSERT_EQ(ledger.digest(), digest);
+    }
+    EXPECT_GT(acknowledged.size(), crash_cycles());
+}
+
+}  // namespace
+}  // namespace jifen::wal
