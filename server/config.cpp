@@ -23,15 +23,15 @@
 #include <vector>
 
 #include "protocol/wire.hpp"
+#include "wal/limits.hpp"
 
 namespace jifen::server {
 namespace {
 
 namespace dom = simdjson::dom;
 
-// Limits checked by validate(); docs/operations.md repeats them.
-// Shards per data directory; the shard count is fixed when the directory is created.
-constexpr uint32_t shard_count_max = 256;
+// Limits checked by validate(); docs/operations.md repeats them. The log's own limits
+// (wal/limits.hpp) are checked here too, so that a value the log would clamp is refused instead.
 constexpr uint32_t connections_max_limit = 1u << 20;
 // Longest a configured timeout or interval may be: one day.
 constexpr uint32_t timeout_ms_max = 24 * 3600 * 1000;
@@ -40,7 +40,6 @@ constexpr uint64_t txn_index_slots_max = 1ull << 34;
 // Points cannot outlive a century of expiry; larger values are typos.
 constexpr uint32_t expiry_months_max = 1200;
 constexpr uint32_t table_entries_max = 1u << 30;
-constexpr uint64_t wal_map_bytes_min = 1ull << 20;
 constexpr uint32_t key_name_chars_max = 64;
 
 struct DevelopmentKey {
@@ -469,7 +468,7 @@ void validate(const Config& config) {
     if (config.port != 0 && config.port == config.http_port) {
         fail("http_port", fmt::format("{} is also the binary protocol port", config.http_port));
     }
-    require_range(config.shard_count, 0, shard_count_max, "shard_count");
+    require_range(config.shard_count, 0, wal::shard_count_max, "shard_count");
     if (config.data_dir.empty()) {
         fail("data_dir", "must not be empty");
     }
@@ -495,9 +494,9 @@ void validate(const Config& config) {
     require_range(engine.txns_per_shard_max, 1, table_entries_max, "engine.txns_per_shard_max");
 
     const wal::Options& wal = config.wal;
-    require_range(wal.map_bytes_max, wal_map_bytes_min, std::numeric_limits<int64_t>::max(),
+    require_range(wal.map_bytes_max, wal::map_bytes_min, std::numeric_limits<int64_t>::max(),
                   "wal.map_bytes_max");
-    require_range(wal.map_bytes_initial, wal_map_bytes_min, wal.map_bytes_max,
+    require_range(wal.map_bytes_initial, wal::map_bytes_min, wal.map_bytes_max,
                   "wal.map_bytes_initial");
     // LMDB's map size must be a multiple of the OS page; 4 KiB divides every page size we run on.
     if (wal.map_bytes_initial % 4096 != 0) {
@@ -507,7 +506,8 @@ void validate(const Config& config) {
         fail("wal.map_bytes_max", "must be a multiple of 4096");
     }
     require_range(wal.map_grow_percent, 1, 99, "wal.map_grow_percent");
-    require_range(wal.queue_records_per_shard, 2, table_entries_max, "wal.queue_records_per_shard");
+    require_range(wal.queue_records_per_shard, wal::queue_records_min, wal::queue_records_max,
+                  "wal.queue_records_per_shard");
     if (!std::has_single_bit(wal.queue_records_per_shard)) {
         fail("wal.queue_records_per_shard",
              fmt::format("{} is not a power of two", wal.queue_records_per_shard));

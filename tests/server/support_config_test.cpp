@@ -78,7 +78,7 @@ Config every_field_changed() {
     config.wal.map_bytes_initial = 1ull << 21;
     config.wal.map_bytes_max = 1ull << 22;
     config.wal.map_grow_percent = 50;
-    config.wal.queue_records_per_shard = 1u << 8;
+    config.wal.queue_records_per_shard = 1u << 10;
     config.wal.checkpoint_every_records = 999;
     config.api_keys = {
         ApiKey{"store-1", sha256_hex("store-1 secret"), protocol::scope_pos},
@@ -151,7 +151,7 @@ TEST(SupportConfig, JsonOfEveryFieldReadsBackToTheSameConfig) {
     EXPECT_EQ(read.wal.map_bytes_initial, 1ull << 21);
     EXPECT_EQ(read.wal.map_bytes_max, 1ull << 22);
     EXPECT_EQ(read.wal.map_grow_percent, 50u);
-    EXPECT_EQ(read.wal.queue_records_per_shard, 1u << 8);
+    EXPECT_EQ(read.wal.queue_records_per_shard, 1u << 10);
     EXPECT_EQ(read.wal.checkpoint_every_records, 999u);
     ASSERT_EQ(read.api_keys.size(), 2u);
     EXPECT_EQ(read.api_keys[0].name, "store-1");
@@ -347,7 +347,7 @@ TEST(SupportConfig, ValidateNamesTheFieldThatIsOutOfRange) {
     const Case cases[] = {
         {"bind_address", [](Config* c) { c->bind_address = "localhost"; }},
         {"http_port", [](Config* c) { c->http_port = c->port; }},
-        {"shard_count", [](Config* c) { c->shard_count = 257; }},
+        {"shard_count", [](Config* c) { c->shard_count = 1025; }},
         {"data_dir", [](Config* c) { c->data_dir = ""; }},
         {"connections_max", [](Config* c) { c->connections_max = 0; }},
         {"idle_timeout_ms", [](Config* c) { c->idle_timeout_ms = 0; }},
@@ -366,9 +366,13 @@ TEST(SupportConfig, ValidateNamesTheFieldThatIsOutOfRange) {
         {"wal.map_bytes_initial",
          [](Config* c) { c->wal.map_bytes_initial = c->wal.map_bytes_max + 4096; }},
         {"wal.map_bytes_initial", [](Config* c) { c->wal.map_bytes_initial = (1u << 20) + 1; }},
+        {"wal.map_bytes_initial", [](Config* c) { c->wal.map_bytes_initial = 4096; }},
         {"wal.map_bytes_max", [](Config* c) { c->wal.map_bytes_max = 4096; }},
         {"wal.map_grow_percent", [](Config* c) { c->wal.map_grow_percent = 100; }},
         {"wal.queue_records_per_shard", [](Config* c) { c->wal.queue_records_per_shard = 1000; }},
+        {"wal.queue_records_per_shard", [](Config* c) { c->wal.queue_records_per_shard = 512; }},
+        {"wal.queue_records_per_shard",
+         [](Config* c) { c->wal.queue_records_per_shard = 1u << 25; }},
         {"wal.checkpoint_every_records", [](Config* c) { c->wal.checkpoint_every_records = 0; }},
         {"api_keys", [](Config* c) { c->api_keys.clear(); }},
         {"api_keys[1].name", [](Config* c) { c->api_keys[1].name = ""; }},
