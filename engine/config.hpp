@@ -28,6 +28,9 @@ struct Config {
     uint32_t members_per_shard_max = 1u << 20;
     uint32_t holds_per_shard_max = 1u << 16;
     uint32_t txns_per_shard_max = 1u << 22;
+    // Point lots beyond the three each member keeps inline (older months, pending earns) share
+    // one pool per shard; an operation that would need a lot when it is empty gets lot_limit.
+    uint32_t lots_per_shard_max = 1u << 22;
 };
 
 }  // namespace jifen::engine

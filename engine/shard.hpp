@@ -34,11 +34,17 @@ struct MemberView {
     TimeUs last_activity_us = 0;
 };
 
-// Sums over a shard (or, added up, over the ledger). Conservation:
+// Sums over a shard (or, added up, over the ledger). Conservation, exact on every shard:
 //   available + held + pending == earned - redeemed - expired - reversed
 //                                 + transfer_in - transfer_out + adjusted_in - adjusted_out
 // where transfer_in/out count completed legs; a debit leg whose credit is still in flight shows
-// in transfer_out of the sender's shard and not yet in transfer_in of the receiver's.
+// in transfer_out of the sender's shard and not yet in transfer_in of the receiver's (a refund
+// takes it back out of transfer_out). Definitions:
+//   earned    points of applied earns (gross: a reversal does not lower it);
+//   redeemed  net points spent by redeem and capture (reversing one lowers it again);
+//   expired   points removed by expiry;
+//   reversed  points clawed back by reversing earns (what was actually taken, so a shortfall
+//             is not counted; with reverse_allows_negative it is the whole earn).
 struct Totals {
     uint64_t members = 0;
     uint64_t open_holds = 0;
@@ -54,6 +60,7 @@ struct Totals {
     Points transfer_out = 0;
     Points adjusted_in = 0;
     Points adjusted_out = 0;
+    Points transfers_in_flight = 0;  // Debited here, credit not yet confirmed (informational).
 
     Totals& operator+=(const Totals& other) noexcept;
     bool conserves() const noexcept;
@@ -76,11 +83,45 @@ public:
     Shard& operator=(const Shard&) = delete;
 
     // Applies one command whose time_us is set. Never throws, never allocates once tables are
-    // sized. Result::ok means the state changed and the command must be logged as a Record.
+    // sized. Result::ok with replayed == false means the state changed and the command must be
+    // logged as a Record. A replayed outcome (the txn id was applied before) changed nothing and
+    // must not be logged. Any other result changed nothing at all.
+    //
+    // Rules, per op (request-shape checks come first, then the txn id, then the ledger):
+    // - Every op but tick needs txn_id != 0 (txn_id_zero) and member_id != 0 (member_id_zero);
+    //   flags other than adjust_debit on adjust, and reserved0, must be 0 (reserved_not_zero);
+    //   time_us and until_us must be below time_us_max (engine/calendar.hpp).
+    // - A txn id seen before on this shard: same op, member and content (every field but time_us
+    //   and until_us; internal legs: op, member, counterparty and points) returns the original
+    //   outcome with replayed = true; anything else is id_conflict. A txn id owned by a member of
+    //   another shard (TxnIndex) is id_conflict.
+    // - enroll: points 0, status active/frozen, birthday 0 or a valid YYYYMMDD
+    //   (field_out_of_range). A member that exists with the same tier, status and birthday is ok
+    //   and replayed (nothing changes, the id is not recorded); different ones: member_exists.
+    // - Points given back (hold release, redeem/capture reversal, refund) rejoin a lot of the
+    //   month of the release, or of the original transaction for reversals and refunds but never
+    //   one that has already expired. A timed-out hold's points rejoin the month of its until_us.
+    // - earn with until_us > time_us: pending until until_us, then a lot of until_us's month.
+    // - hold: until_us 0 = time_us + hold_timeout_us_default; otherwise time_us < until_us <=
+    //   time_us + hold_timeout_us_max (field_out_of_range). A hold is due at until_us.
+    // - capture: points 0 = the whole hold. release and reverse: points must be 0.
+    // - reverse: undoes a whole earn, redeem or capture of the same member (txn_not_found when
+    //   ref_txn_id names none of this member's transactions).
+    // - Frozen members cannot earn, redeem, hold, transfer or receive a transfer; capture,
+    //   release, reverse, adjust and update_member still work.
+    // - Balance cap: available + held + pending may not pass points_balance_max (balance_limit),
+    //   except through a transfer_refund, which must never be refused.
+    // - tick: points = budget (>= 0): due holds first (earliest until_us first), then members
+    //   from a round-robin cursor; each unit settles one member. Outcome::points = units used.
+    // Before anything is applied to a member, its due events (timed-out holds, pending points,
+    // expired lots) are settled at time_us; a refused command only previews them, so results
+    // never depend on tick timing and refusals change nothing.
     Outcome apply(const Command& command) noexcept;
 
-    // Read-only queries; time only matters for settling pending/expired points in the view.
+    // Read-only queries. find() shows the member as last settled; find_at() shows it as it would
+    // be after settling at time_us (what a balance query should show), without changing it.
     bool find(MemberId member_id, MemberView* view) const noexcept;
+    bool find_at(MemberId member_id, TimeUs time_us, MemberView* view) const noexcept;
     Totals totals() const noexcept;
     AuditReport audit() const noexcept;
 
@@ -89,9 +130,27 @@ public:
     uint64_t digest() const noexcept;
 
     // Checkpoint: the whole state as bytes, and back. load() replaces the state; returns false
-    // (and leaves the shard empty) when the bytes are not a checkpoint of this format.
+    // (and leaves the shard empty) when the bytes are not a checkpoint of this format. load()
+    // claims every loaded transaction id in the TxnIndex again (false on a conflict).
     void save(std::vector<std::byte>* out) const;
     bool load(std::span<const std::byte> bytes);
+
+    // The transfer_credit commands this shard still owes other shards: debit legs applied here
+    // whose credit was neither confirmed nor refunded. After recovery the server sends each
+    // again (time_us is left 0 for it to stamp); a credit applied before replays harmlessly.
+    std::vector<Command> transfers_in_flight() const;
+
+    // The legs of a cross-shard transfer. Build them only with these (the receiver recognises a
+    // resent credit by its content). The credit comes from the client's transfer command once
+    // its debit leg is durable; the confirm (credit ok, replayed or not) or the refund (credit
+    // refused: member_not_found, member_frozen, balance_limit, lot_limit) from the credit.
+    // time_us is left 0 for the applying shard to stamp.
+    static Command transfer_credit_for(const Command& transfer) noexcept;
+    static Command transfer_confirm_for(const Command& credit) noexcept;
+    static Command transfer_refund_for(const Command& credit) noexcept;
+
+    uint32_t shard_index() const noexcept;
+    uint64_t member_count() const noexcept;
 
     // Which shard owns a member: stable across restarts for the same shard count.
     static uint32_t shard_of(MemberId member_id, uint32_t shard_count) noexcept;

@@ -1,0 +1,2169 @@
+// The shard state machine: members and their point lots, holds, and the transaction table that
+// makes every client operation idempotent forever. All tables are sized at construction; apply()
+// allocates nothing.
+
+#include "engine/shard.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "engine/assert.hpp"
+#include "engine/calendar.hpp"
+#include "engine/txn_index.hpp"
+
+namespace jifen::engine {
+namespace {
+
+constexpr uint32_t none = std::numeric_limits<uint32_t>::max();
+
+// splitmix64's finalizer: every input bit moves about half the output bits.
+constexpr uint64_t mix64(uint64_t value) noexcept {
+    value ^= value >> 30;
+    value *= 0xBF58476D1CE4E5B9ull;
+    value ^= value >> 27;
+    value *= 0x94D049BB133111EBull;
+    value ^= value >> 31;
+    return value;
+}
+
+constexpr uint64_t hash_combine(uint64_t seed, uint64_t value) noexcept {
+    return mix64(seed ^ (value + 0x9E3779B97F4A7C15ull + (seed << 6) + (seed >> 2)));
+}
+
+constexpr uint64_t hash_txn_id(TxnId txn_id) noexcept {
+    return hash_combine(mix64(txn_id.lo), txn_id.hi);
+}
+
+// A zero-filled array sized once. calloc hands back fresh zero pages for large sizes, so the
+// memory a table reserves for its maximum costs nothing until it is used.
+template <class T>
+class FixedArray {
+    static_assert(std::is_trivially_copyable_v<T>);
+
+public:
+    FixedArray() = default;
+    explicit FixedArray(uint64_t count)
+        : data_(static_cast<T*>(std::calloc(count == 0 ? 1 : count, sizeof(T)))), count_(count) {
+        if (data_ == nullptr) {
+            throw std::bad_alloc();
+        }
+    }
+    ~FixedArray() { std::free(data_); }
+    FixedArray(const FixedArray&) = delete;
+    FixedArray& operator=(const FixedArray&) = delete;
+    FixedArray(FixedArray&& other) noexcept
+        : data_(std::exchange(other.data_, nullptr)), count_(std::exchange(other.count_, 0)) {}
+    FixedArray& operator=(FixedArray&& other) noexcept {
+        std::swap(data_, other.data_);
+        std::swap(count_, other.count_);
+        return *this;
+    }
+
+    T& operator[](uint64_t index) noexcept {
+        JIFEN_DASSERT(index < count_);
+        return data_[index];
+    }
+    const T& operator[](uint64_t index) const noexcept {
+        JIFEN_DASSERT(index < count_);
+        return data_[index];
+    }
+    uint64_t count() const noexcept { return count_; }
+    void clear() noexcept { std::memset(static_cast<void*>(data_), 0, count_ * sizeof(T)); }
+
+private:
+    T* data_ = nullptr;
+    uint64_t count_ = 0;
+};
+
+// Open addressing from a hash to a dense index (stored + 1; 0 = empty). Entries are never
+// removed (members and transactions live forever), so linear probing needs no tombstones. At
+// least twice as many slots as entries keeps probes short.
+class FlatIndex {
+public:
+    FlatIndex() = default;
+    explicit FlatIndex(uint64_t entries_max)
+        : slots_(std::bit_ceil(std::max<uint64_t>(16, entries_max * 2))),
+          mask_(slots_.count() - 1) {}
+
+    // Returns the dense index whose entry matches, or none.
+    template <class Matches>
+    uint32_t find(uint64_t hash, Matches matches) const noexcept {
+        for (uint64_t at = hash & mask_;; at = (at + 1) & mask_) {
+            const uint32_t slot = slots_[at];
+            if (slot == 0) {
+                return none;
+            }
+            if (matches(slot - 1)) {
+                return slot - 1;
+            }
+        }
+    }
+
+    void insert(uint64_t hash, uint32_t index) noexcept {
+        for (uint64_t at = hash & mask_;; at = (at + 1) & mask_) {
+            if (slots_[at] == 0) {
+                slots_[at] = index + 1;
+                return;
+            }
+        }
+    }
+
+    void clear() noexcept { slots_.clear(); }
+
+private:
+    FixedArray<uint32_t> slots_;
+    uint64_t mask_ = 0;
+};
+
+// A lot packs its month (12 bits) above its points (52 bits). Balances stay below
+// points_balance_max = 10^15 < 2^52, so one lot always fits.
+constexpr int lot_points_bits = 52;
+constexpr uint64_t lot_points_mask = (uint64_t{1} << lot_points_bits) - 1;
+static_assert(points_balance_max + 1'000 * points_per_op_max < Points{1} << lot_points_bits);
+static_assert(month_index_max < (1u << (64 - lot_points_bits)));
+
+uint64_t make_lot(MonthIndex month, Points points) noexcept {
+    JIFEN_ASSERT(points > 0 && static_cast<uint64_t>(points) <= lot_points_mask);
+    return (uint64_t{month} << lot_points_bits) | static_cast<uint64_t>(points);
+}
+constexpr MonthIndex lot_month(uint64_t lot) noexcept {
+    return static_cast<MonthIndex>(lot >> lot_points_bits);
+}
+constexpr Points lot_points(uint64_t lot) noexcept {
+    return static_cast<Points>(lot & lot_points_mask);
+}
+
+constexpr uint32_t lots_inline_max = 3;
+
+// One member, 128 bytes (a second cache line only for the lots' tail). Pending points and held
+// points beyond the counters live in shard pools, linked from here.
+struct MemberRecord {
+    MemberId member_id;
+    Points available;  // Negative only under reverse_allows_negative; then it has no lots.
+    Points held;
+    Points lifetime_earned;
+    Points lifetime_redeemed;
+    Points lifetime_expired;
+    Points lifetime_reversed;
+    Points growth;
+    TimeUs last_purchase_us;
+    TimeUs last_activity_us;
+    // The oldest lots, ascending by month; the rest continue in the overflow list. Their points
+    // add up to max(available, 0).
+    uint64_t lots[lots_inline_max];
+    uint32_t birthday;
+    uint32_t overflow_head;  // LotNode list (key = month), ascending, all newer than lots[].
+    uint32_t pending_head;   // LotNode list (key = release time), ascending.
+    uint32_t hold_head;      // Hold list of this member's open holds, newest first.
+    uint8_t tier;
+    MemberStatus status;
+    uint8_t lot_count;  // Lots used in lots[].
+    uint8_t reserved;
+};
+static_assert(sizeof(MemberRecord) == 128);
+
+struct LotNode {
+    Points points;
+    uint64_t key;  // Month (overflow lot) or release time in microseconds (pending lot).
+    uint32_t next;
+    uint32_t reserved;
+};
+static_assert(sizeof(LotNode) == 24);
+
+struct Hold {
+    Points points;
+    TimeUs until_us;
+    uint32_t txn_index;
+    uint32_t member_index;
+    uint32_t next;  // Next open hold of the member, or next free slot.
+    uint32_t heap_position;
+};
+static_assert(sizeof(Hold) == 32);
+
+enum class TxnState : uint8_t {
+    done = 0,
+    reversed = 1,            // earn, redeem, capture: undone by a reverse.
+    hold_open = 2,           // hold: aux is the Hold slot.
+    hold_captured = 3,       // hold: closed by capture.
+    hold_released = 4,       // hold: closed by release.
+    hold_timed_out = 5,      // hold: closed at until_us.
+    transfer_in_flight = 6,  // transfer: debit applied here, credit owed by another shard.
+    transfer_refunded = 7,   // transfer: the credit was refused and the points came back.
+};
+
+// One applied transaction: what a repeat must answer, and what reverse and capture need.
+struct TxnEntry {
+    TxnId txn_id;
+    MemberId member_id;
+    uint64_t fingerprint;
+    Points points;  // The original Outcome.
+    Points shortfall;
+    Points available;
+    Points held;
+    Points pending;
+    // earn: release time when it was pending (else 0); transfer and transfer_credit: the other
+    // member; open hold: its Hold slot.
+    uint64_t aux;
+    MonthIndex month;  // earn: its lot's month; redeem/capture/transfer: the month applied in.
+    Op op;
+    TxnState state;
+    uint8_t reserved;
+};
+static_assert(sizeof(TxnEntry) == 88);
+
+// Running sums that totals() and audit() check against the members.
+struct Counters {
+    Points earned;
+    Points redeemed;
+    Points expired;
+    Points reversed;
+    Points transfer_in;
+    Points transfer_out;
+    Points adjusted_in;
+    Points adjusted_out;
+    Points transfers_in_flight;
+};
+
+bool points_in_range(Points points, Result* result) noexcept {
+    if (points <= 0) {
+        *result = Result::points_not_positive;
+        return false;
+    }
+    if (points > points_per_op_max) {
+        *result = Result::points_too_large;
+        return false;
+    }
+    return true;
+}
+
+bool birthday_valid(uint32_t birthday) noexcept {
+    if (birthday == 0) {
+        return true;
+    }
+    const std::chrono::year_month_day date{std::chrono::year{static_cast<int>(birthday / 10'000)},
+                                           std::chrono::month{birthday / 100 % 100},
+                                           std::chrono::day{birthday % 100}};
+    return birthday / 10'000 >= 1 && date.ok();
+}
+
+bool is_internal(Op op) noexcept {
+    return op == Op::transfer_credit || op == Op::transfer_confirm || op == Op::transfer_refund;
+}
+
+// The client-visible content of a command, without the times the server stamps. Internal legs
+// hash only what transfer_credit_for() copies, so a credit resent after recovery matches.
+uint64_t fingerprint_of(const Command& command) noexcept {
+    uint64_t hash = hash_combine(static_cast<uint64_t>(command.op), command.member_id);
+    hash = hash_combine(hash, command.counterparty_id);
+    hash = hash_combine(hash, static_cast<uint64_t>(command.points));
+    if (is_internal(command.op)) {
+        return hash;
+    }
+    hash = hash_combine(hash, command.flags);
+    hash = hash_combine(hash, command.tier);
+    hash = hash_combine(hash, static_cast<uint64_t>(command.status));
+    hash = hash_combine(hash, command.ref_txn_id.lo);
+    hash = hash_combine(hash, command.ref_txn_id.hi);
+    hash = hash_combine(hash, command.store_id);
+    hash = hash_combine(hash, command.merchant_id);
+    hash = hash_combine(hash, command.reason_code);
+    hash = hash_combine(hash, command.birthday);
+    hash = hash_combine(hash, command.order_ref);
+    return hash;
+}
+
+Outcome refusal(Result result) noexcept {
+    Outcome outcome;
+    outcome.result = result;
+    return outcome;
+}
+
+// A member's balances as settling at some time would leave them.
+struct Settled {
+    Points available = 0;
+    Points held = 0;
+    Points pending = 0;
+};
+
+Outcome refusal(Result result, const Settled& settled) noexcept {
+    Outcome outcome;
+    outcome.result = result;
+    outcome.available = settled.available;
+    outcome.held = settled.held;
+    outcome.pending = settled.pending;
+    return outcome;
+}
+
+// Appends and reads back the checkpoint format: fixed-size fields in host byte order, which is
+// fine for a checkpoint read by the same build on the same machine class.
+class Writer {
+public:
+    explicit Writer(std::vector<std::byte>* out) : out_(out) {}
+    template <class T>
+    void put(const T& value) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        const size_t at = out_->size();
+        out_->resize(at + sizeof(T));
+        std::memcpy(out_->data() + at, &value, sizeof(T));
+    }
+
+private:
+    std::vector<std::byte>* out_;
+};
+
+class Reader {
+public:
+    explicit Reader(std::span<const std::byte> bytes) : bytes_(bytes) {}
+    template <class T>
+    bool get(T* value) noexcept {
+        static_assert(std::is_trivially_copyable_v<T>);
+        if (bytes_.size() - offset_ < sizeof(T)) {
+            return false;
+        }
+        std::memcpy(value, bytes_.data() + offset_, sizeof(T));
+        offset_ += sizeof(T);
+        return true;
+    }
+    bool at_end() const noexcept { return offset_ == bytes_.size(); }
+
+private:
+    std::span<const std::byte> bytes_;
+    size_t offset_ = 0;
+};
+
+constexpr uint64_t checkpoint_magic = 0x31444853'4E454649ull;  // "IFENSHD1"
+constexpr uint32_t checkpoint_version = 1;
+
+struct SavedMember {
+    MemberId member_id;
+    Points available;
+    Points held;
+    Points lifetime_earned;
+    Points lifetime_redeemed;
+    Points lifetime_expired;
+    Points lifetime_reversed;
+    Points growth;
+    TimeUs last_purchase_us;
+    TimeUs last_activity_us;
+    uint32_t birthday;
+    uint8_t tier;
+    MemberStatus status;
+    uint16_t reserved;
+    uint32_t lot_count;
+    uint32_t pending_count;
+    uint32_t hold_count;
+    uint32_t reserved1;
+};
+
+struct SavedLot {
+    uint64_t key;
+    Points points;
+};
+
+struct SavedHold {
+    uint32_t txn_index;
+    uint32_t reserved;
+    TimeUs until_us;
+    Points points;
+};
+
+}  // namespace
+
+Totals& Totals::operator+=(const Totals& other) noexcept {
+    members += other.members;
+    open_holds += other.open_holds;
+    txns += other.txns;
+    available += other.available;
+    held += other.held;
+    pending += other.pending;
+    earned += other.earned;
+    redeemed += other.redeemed;
+    expired += other.expired;
+    reversed += other.reversed;
+    transfer_in += other.transfer_in;
+    transfer_out += other.transfer_out;
+    adjusted_in += other.adjusted_in;
+    adjusted_out += other.adjusted_out;
+    transfers_in_flight += other.transfers_in_flight;
+    return *this;
+}
+
+bool Totals::conserves() const noexcept {
+    return available + held + pending == earned - redeemed - expired - reversed + transfer_in -
+                                             transfer_out + adjusted_in - adjusted_out;
+}
+
+struct Shard::State {
+    State(uint32_t index, uint32_t count, const Config& config_in, TxnIndex* txn_index_in)
+        : shard_index(index),
+          shard_count(count),
+          config(config_in),
+          txn_index(txn_index_in),
+          members(config_in.members_per_shard_max),
+          member_slots(config_in.members_per_shard_max),
+          lot_nodes(config_in.lots_per_shard_max),
+          holds(config_in.holds_per_shard_max),
+          hold_heap(config_in.holds_per_shard_max),
+          txns(config_in.txns_per_shard_max),
+          txn_slots(config_in.txns_per_shard_max) {
+        JIFEN_ASSERT(count > 0 && index < count);
+    }
+
+    const uint32_t shard_index;
+    const uint32_t shard_count;
+    const Config config;
+    TxnIndex* const txn_index;
+
+    FixedArray<MemberRecord> members;
+    FlatIndex member_slots;
+    uint32_t member_count = 0;
+
+    // Lot nodes: bump-allocated, then recycled through a free list. Each open hold reserves one
+    // node so that its release can always add a lot, even when settled inside a tick.
+    FixedArray<LotNode> lot_nodes;
+    uint32_t lot_nodes_bumped = 0;
+    uint32_t lot_free_head = none;
+    uint32_t lot_nodes_used = 0;
+    uint32_t lot_nodes_reserved = 0;
+
+    // Hold slots (bump, then free list) and a binary min-heap of open holds by
+    // (until_us, txn_id) for ticks.
+    FixedArray<Hold> holds;
+    uint32_t holds_bumped = 0;
+    uint32_t hold_free_head = none;
+    uint32_t open_holds = 0;
+    FixedArray<uint32_t> hold_heap;
+
+    FixedArray<TxnEntry> txns;
+    FlatIndex txn_slots;
+    uint32_t txn_count = 0;
+
+    Counters counters{};
+    uint32_t tick_cursor = 0;  // Next member (dense index) a tick settles.
+
+    // ---- Time rules -----------------------------------------------------------------------
+
+    // Lots of months below this one have expired at time_us. With expiry off every lot is
+    // month 0 and nothing expires, so a member needs one lot.
+    MonthIndex expiry_limit(TimeUs time_us) const noexcept {
+        if (config.expiry_months == 0) {
+            return 0;
+        }
+        const MonthIndex month = month_of(time_us);
+        return month > config.expiry_months ? month - config.expiry_months : 0;
+    }
+    MonthIndex lot_month_of(TimeUs time_us) const noexcept {
+        return config.expiry_months == 0 ? 0 : month_of(time_us);
+    }
+
+    // ---- Lookup ---------------------------------------------------------------------------
+
+    uint32_t find_member(MemberId member_id) const noexcept {
+        return member_slots.find(mix64(member_id), [&](uint32_t index) {
+            return members[index].member_id == member_id;
+        });
+    }
+    uint32_t find_txn(TxnId txn_id) const noexcept {
+        return txn_slots.find(hash_txn_id(txn_id),
+                              [&](uint32_t index) { return txns[index].txn_id == txn_id; });
+    }
+
+    // ---- Lot pool -------------------------------------------------------------------------
+
+    uint32_t lot_nodes_free() const noexcept {
+        return static_cast<uint32_t>(lot_nodes.count()) - lot_nodes_used - lot_nodes_reserved;
+    }
+    uint32_t alloc_lot_node() noexcept {
+        JIFEN_ASSERT(lot_nodes_used < lot_nodes.count());
+        ++lot_nodes_used;
+        if (lot_free_head != none) {
+            const uint32_t node = lot_free_head;
+            lot_free_head = lot_nodes[node].next;
+            return node;
+        }
+        JIFEN_ASSERT(lot_nodes_bumped < lot_nodes.count());
+        return lot_nodes_bumped++;
+    }
+    void free_lot_node(uint32_t node) noexcept {
+        JIFEN_DASSERT(lot_nodes_used > 0);
+        --lot_nodes_used;
+        lot_nodes[node] = LotNode{0, 0, lot_free_head, 0};
+        lot_free_head = node;
+    }
+
+    // ---- A member's lots: lots[] then the overflow list, ascending by month ----------------
+
+    // Removes the oldest lot; the first overflow lot moves inline.
+    void pop_front_lot(MemberRecord& member) noexcept { remove_inline_lot(member, 0); }
+
+    void remove_inline_lot(MemberRecord& member, uint32_t position) noexcept {
+        JIFEN_DASSERT(position < member.lot_count);
+        for (uint32_t i = position; i + 1 < member.lot_count; ++i) {
+            member.lots[i] = member.lots[i + 1];
+        }
+        --member.lot_count;
+        if (member.overflow_head != none) {
+            const uint32_t node = member.overflow_head;
+            member.lots[member.lot_count++] =
+                make_lot(static_cast<MonthIndex>(lot_nodes[node].key), lot_nodes[node].points);
+            member.overflow_head = lot_nodes[node].next;
+            free_lot_node(node);
+        }
+    }
+
+    // Adds points to the lot of a month, creating it in order. Needs at most one free node.
+    void add_lot(MemberRecord& member, MonthIndex month, Points points) noexcept {
+        JIFEN_DASSERT(points > 0);
+        uint32_t position = 0;
+        for (; position < member.lot_count; ++position) {
+            const MonthIndex at = lot_month(member.lots[position]);
+            if (at == month) {
+                member.lots[position] = make_lot(month, lot_points(member.lots[position]) + points);
+                return;
+            }
+            if (at > month) {
+                break;
+            }
+        }
+        if (position < member.lot_count || member.lot_count < lots_inline_max) {
+            if (member.lot_count == lots_inline_max) {
+                // The newest inline lot spills to the front of the overflow list.
+                const uint32_t node = alloc_lot_node();
+                const uint64_t spilled = member.lots[lots_inline_max - 1];
+                lot_nodes[node] =
+                    LotNode{lot_points(spilled), lot_month(spilled), member.overflow_head, 0};
+                member.overflow_head = node;
+                --member.lot_count;
+            }
+            for (uint32_t i = member.lot_count; i > position; --i) {
+                member.lots[i] = member.lots[i - 1];
+            }
+            member.lots[position] = make_lot(month, points);
+            ++member.lot_count;
+            return;
+        }
+        uint32_t previous = none;
+        uint32_t node = member.overflow_head;
+        while (node != none && lot_nodes[node].key < month) {
+            previous = node;
+            node = lot_nodes[node].next;
+        }
+        if (node != none && lot_nodes[node].key == month) {
+            lot_nodes[node].points += points;
+            JIFEN_ASSERT(static_cast<uint64_t>(lot_nodes[node].points) <= lot_points_mask);
+            return;
+        }
+        const uint32_t created = alloc_lot_node();
+        lot_nodes[created] = LotNode{points, month, node, 0};
+        if (previous == none) {
+            member.overflow_head = created;
+        } else {
+            lot_nodes[previous].next = created;
+        }
+    }
+
+    // Takes up to amount from the oldest lots; returns what it took.
+    Points consume_oldest(MemberRecord& member, Points amount) noexcept {
+        Points taken = 0;
+        while (taken < amount && member.lot_count > 0) {
+            const Points in_lot = lot_points(member.lots[0]);
+            const Points take = std::min(in_lot, amount - taken);
+            taken += take;
+            if (take == in_lot) {
+                pop_front_lot(member);
+            } else {
+                member.lots[0] -= static_cast<uint64_t>(take);
+            }
+        }
+        return taken;
+    }
+
+    // Takes up to amount from the lot of one month; returns what it took.
+    Points take_from_month(MemberRecord& member, MonthIndex month, Points amount) noexcept {
+        for (uint32_t position = 0; position < member.lot_count; ++position) {
+            if (lot_month(member.lots[position]) == month) {
+                const Points in_lot = lot_points(member.lots[position]);
+                const Points take = std::min(in_lot, amount);
+                if (take == in_lot) {
+                    remove_inline_lot(member, position);
+                } else {
+                    member.lots[position] -= static_cast<uint64_t>(take);
+                }
+                return take;
+            }
+        }
+        uint32_t previous = none;
+        for (uint32_t node = member.overflow_head; node != none;
+             previous = node, node = lot_nodes[node].next) {
+            if (lot_nodes[node].key == month) {
+                const Points take = std::min(lot_nodes[node].points, amount);
+                lot_nodes[node].points -= take;
+                if (lot_nodes[node].points == 0) {
+                    const uint32_t next = lot_nodes[node].next;
+                    if (previous == none) {
+                        member.overflow_head = next;
+                    } else {
+                        lot_nodes[previous].next = next;
+                    }
+                    free_lot_node(node);
+                }
+                return take;
+            }
+        }
+        return 0;
+    }
+
+    Points lots_sum(const MemberRecord& member) const noexcept {
+        Points sum = 0;
+        for (uint32_t i = 0; i < member.lot_count; ++i) {
+            sum += lot_points(member.lots[i]);
+        }
+        for (uint32_t node = member.overflow_head; node != none; node = lot_nodes[node].next) {
+            sum += lot_nodes[node].points;
+        }
+        return sum;
+    }
+
+    // Gives points to available: they first pay any negative balance, the rest join a lot.
+    void credit(MemberRecord& member, MonthIndex month, Points points) noexcept {
+        const Points debt = member.available < 0 ? -member.available : 0;
+        member.available += points;
+        if (points > debt) {
+            add_lot(member, month, points - debt);
+        }
+    }
+
+    // ---- Pending lots ---------------------------------------------------------------------
+
+    void add_pending(MemberRecord& member, TimeUs release_us, Points points) noexcept {
+        uint32_t previous = none;
+        uint32_t node = member.pending_head;
+        while (node != none && lot_nodes[node].key < release_us) {
+            previous = node;
+            node = lot_nodes[node].next;
+        }
+        if (node != none && lot_nodes[node].key == release_us) {
+            lot_nodes[node].points += points;
+            return;
+        }
+        const uint32_t created = alloc_lot_node();
+        lot_nodes[created] = LotNode{points, release_us, node, 0};
+        if (previous == none) {
+            member.pending_head = created;
+        } else {
+            lot_nodes[previous].next = created;
+        }
+    }
+
+    Points pending_sum(const MemberRecord& member) const noexcept {
+        Points sum = 0;
+        for (uint32_t node = member.pending_head; node != none; node = lot_nodes[node].next) {
+            sum += lot_nodes[node].points;
+        }
+        return sum;
+    }
+
+    // Takes up to amount from the pending lot released at release_us.
+    Points take_pending(MemberRecord& member, TimeUs release_us, Points amount) noexcept {
+        uint32_t previous = none;
+        for (uint32_t node = member.pending_head; node != none;
+             previous = node, node = lot_nodes[node].next) {
+            if (lot_nodes[node].key == release_us) {
+                const Points take = std::min(lot_nodes[node].points, amount);
+                lot_nodes[node].points -= take;
+                if (lot_nodes[node].points == 0) {
+                    const uint32_t next = lot_nodes[node].next;
+                    if (previous == none) {
+                        member.pending_head = next;
+                    } else {
+                        lot_nodes[previous].next = next;
+                    }
+                    free_lot_node(node);
+                }
+                return take;
+            }
+        }
+        return 0;
+    }
+
+    // ---- Hold heap: open holds by (until_us, txn_id) --------------------------------------
+
+    bool hold_before(uint32_t left, uint32_t right) const noexcept {
+        const Hold& a = holds[left];
+        const Hold& b = holds[right];
+        if (a.until_us != b.until_us) {
+            return a.until_us < b.until_us;
+        }
+        const TxnId& x = txns[a.txn_index].txn_id;
+        const TxnId& y = txns[b.txn_index].txn_id;
+        return x.hi != y.hi ? x.hi < y.hi : x.lo < y.lo;
+    }
+    void heap_place(uint32_t position, uint32_t hold) noexcept {
+        hold_heap[position] = hold;
+        holds[hold].heap_position = position;
+    }
+    void heap_sift_up(uint32_t position) noexcept {
+        const uint32_t hold = hold_heap[position];
+        while (position > 0) {
+            const uint32_t parent = (position - 1) / 2;
+            if (!hold_before(hold, hold_heap[parent])) {
+                break;
+            }
+            heap_place(position, hold_heap[parent]);
+            position = parent;
+        }
+        heap_place(position, hold);
+    }
+    void heap_sift_down(uint32_t position) noexcept {
+        const uint32_t hold = hold_heap[position];
+        for (;;) {
+            const uint32_t left = 2 * position + 1;
+            if (left >= open_holds) {
+                break;
+            }
+            const uint32_t right = left + 1;
+            const uint32_t child =
+                right < open_holds && hold_before(hold_heap[right], hold_heap[left]) ? right : left;
+            if (!hold_before(hold_heap[child], hold)) {
+                break;
+            }
+            heap_place(position, hold_heap[child]);
+            position = child;
+        }
+        heap_place(position, hold);
+    }
+    void heap_push(uint32_t hold) noexcept {
+        const uint32_t position = open_holds++;
+        heap_place(position, hold);
+        heap_sift_up(position);
+    }
+    void heap_remove(uint32_t hold) noexcept {
+        const uint32_t position = holds[hold].heap_position;
+        JIFEN_ASSERT(position < open_holds && hold_heap[position] == hold);
+        --open_holds;
+        if (position == open_holds) {
+            return;
+        }
+        const uint32_t moved = hold_heap[open_holds];
+        heap_place(position, moved);
+        heap_sift_up(position);
+        heap_sift_down(holds[moved].heap_position);
+    }
+
+    uint32_t alloc_hold() noexcept {
+        if (hold_free_head != none) {
+            const uint32_t hold = hold_free_head;
+            hold_free_head = holds[hold].next;
+            return hold;
+        }
+        JIFEN_ASSERT(holds_bumped < holds.count());
+        return holds_bumped++;
+    }
+    bool hold_slot_free() const noexcept {
+        return hold_free_head != none || holds_bumped < holds.count();
+    }
+
+    // Closes an open hold already unlinked from its member: its points leave held, the entry
+    // records how it closed, the slot and its reserved lot node return to the pools.
+    Points close_hold(MemberRecord& member, uint32_t hold, TxnState state) noexcept {
+        const Points points = holds[hold].points;
+        heap_remove(hold);
+        TxnEntry& entry = txns[holds[hold].txn_index];
+        JIFEN_DASSERT(entry.state == TxnState::hold_open);
+        entry.state = state;
+        entry.aux = 0;
+        member.held -= points;
+        --lot_nodes_reserved;
+        holds[hold] = Hold{0, 0, 0, 0, hold_free_head, 0};
+        hold_free_head = hold;
+        return points;
+    }
+
+    void unlink_hold(MemberRecord& member, uint32_t hold) noexcept {
+        if (member.hold_head == hold) {
+            member.hold_head = holds[hold].next;
+            return;
+        }
+        for (uint32_t at = member.hold_head; at != none; at = holds[at].next) {
+            if (holds[at].next == hold) {
+                holds[at].next = holds[hold].next;
+                return;
+            }
+        }
+        JIFEN_ASSERT(false && "open hold missing from its member's list");
+    }
+
+    // ---- Settlement -----------------------------------------------------------------------
+    //
+    // At time t a member's due events are: holds with until_us <= t (their points return to a
+    // lot of until_us's month), pending lots with release time <= t (to a lot of that month),
+    // and lots of months below expiry_limit(t). Settling adds all returning points, lets a
+    // negative balance take them oldest first, then expires old lots. Every returning lot's
+    // month is at most month(t) and events due later never return to an older month than
+    // earlier ones, so settling at t1 then t2 equals settling once at t2: the state after a
+    // command never depends on when ticks ran.
+
+    Settled preview(const MemberRecord& member, TimeUs time_us) const noexcept {
+        const MonthIndex limit = expiry_limit(time_us);
+        Points returning_old = 0;  // Returning points in months that have expired.
+        Points returning_live = 0;
+        Settled settled;
+        settled.held = member.held;
+        for (uint32_t hold = member.hold_head; hold != none; hold = holds[hold].next) {
+            if (holds[hold].until_us <= time_us) {
+                settled.held -= holds[hold].points;
+                (lot_month_of(holds[hold].until_us) < limit ? returning_old : returning_live) +=
+                    holds[hold].points;
+            }
+        }
+        for (uint32_t node = member.pending_head; node != none; node = lot_nodes[node].next) {
+            if (lot_nodes[node].key <= time_us) {
+                (lot_month_of(lot_nodes[node].key) < limit ? returning_old : returning_live) +=
+                    lot_nodes[node].points;
+            } else {
+                settled.pending += lot_nodes[node].points;
+            }
+        }
+        if (member.available >= 0) {
+            Points expiring = 0;
+            for (uint32_t i = 0; i < member.lot_count; ++i) {
+                if (lot_month(member.lots[i]) >= limit) {
+                    break;
+                }
+                expiring += lot_points(member.lots[i]);
+            }
+            if (member.lot_count == lots_inline_max) {
+                for (uint32_t node = member.overflow_head;
+                     node != none && lot_nodes[node].key < limit; node = lot_nodes[node].next) {
+                    expiring += lot_nodes[node].points;
+                }
+            }
+            settled.available = member.available - expiring + returning_live;
+        } else {
+            // The debt takes the oldest returning points first: the expired ones.
+            const Points debt = -member.available;
+            const Points debt_after_old = std::max<Points>(0, debt - returning_old);
+            const Points live_left = std::max<Points>(0, returning_live - debt_after_old);
+            const Points debt_left = std::max<Points>(0, debt_after_old - returning_live);
+            settled.available = debt_left > 0 ? -debt_left : live_left;
+        }
+        return settled;
+    }
+
+    // Returns true when anything was due.
+    bool settle(uint32_t member_index, TimeUs time_us) noexcept {
+        MemberRecord& member = members[member_index];
+        const Settled expected = preview(member, time_us);
+        const Points debt = member.available < 0 ? -member.available : 0;
+        Points returning = 0;
+        bool changed = false;
+        uint32_t previous = none;
+        for (uint32_t hold = member.hold_head; hold != none;) {
+            const uint32_t next = holds[hold].next;
+            if (holds[hold].until_us <= time_us) {
+                if (previous == none) {
+                    member.hold_head = next;
+                } else {
+                    holds[previous].next = next;
+                }
+                const MonthIndex month = lot_month_of(holds[hold].until_us);
+                const Points points = close_hold(member, hold, TxnState::hold_timed_out);
+                add_lot(member, month, points);
+                returning += points;
+            } else {
+                previous = hold;
+            }
+            hold = next;
+        }
+        while (member.pending_head != none && lot_nodes[member.pending_head].key <= time_us) {
+            const uint32_t node = member.pending_head;
+            const LotNode pending = lot_nodes[node];
+            member.pending_head = pending.next;
+            free_lot_node(node);
+            add_lot(member, lot_month_of(pending.key), pending.points);
+            returning += pending.points;
+        }
+        if (returning > 0) {
+            changed = true;
+            member.available += returning;
+            if (debt > 0) {
+                consume_oldest(member, std::min(debt, returning));
+            }
+        }
+        const MonthIndex limit = expiry_limit(time_us);
+        Points expired = 0;
+        while (member.lot_count > 0 && lot_month(member.lots[0]) < limit) {
+            expired += lot_points(member.lots[0]);
+            pop_front_lot(member);
+        }
+        if (expired > 0) {
+            changed = true;
+            member.available -= expired;
+            member.lifetime_expired += expired;
+            counters.expired += expired;
+        }
+        JIFEN_DASSERT(member.available == expected.available);
+        JIFEN_DASSERT(member.held == expected.held);
+        JIFEN_DASSERT(pending_sum(member) == expected.pending);
+        (void)expected;
+        return changed;
+    }
+
+    // The cheap invariants of one member, checked after every apply that touched it.
+    bool member_consistent(const MemberRecord& member) const noexcept {
+        if (member.available < 0) {
+            if (!config.reverse_allows_negative || member.lot_count != 0 ||
+                member.overflow_head != none) {
+                return false;
+            }
+        } else if (lots_sum(member) != member.available) {
+            return false;
+        }
+        if (member.lot_count > lots_inline_max ||
+            (member.overflow_head != none && member.lot_count != lots_inline_max)) {
+            return false;
+        }
+        for (uint32_t i = 0; i < member.lot_count; ++i) {
+            if (lot_points(member.lots[i]) <= 0 ||
+                (i > 0 && lot_month(member.lots[i - 1]) >= lot_month(member.lots[i]))) {
+                return false;
+            }
+        }
+        uint64_t month_before =
+            member.lot_count > 0 ? lot_month(member.lots[member.lot_count - 1]) : 0;
+        for (uint32_t node = member.overflow_head; node != none; node = lot_nodes[node].next) {
+            if (lot_nodes[node].points <= 0 || lot_nodes[node].key <= month_before) {
+                return false;
+            }
+            month_before = lot_nodes[node].key;
+        }
+        uint64_t release_before = 0;
+        for (uint32_t node = member.pending_head; node != none; node = lot_nodes[node].next) {
+            if (lot_nodes[node].points <= 0 || lot_nodes[node].key < release_before) {
+                return false;
+            }
+            release_before = lot_nodes[node].key + 1;
+        }
+        Points held = 0;
+        for (uint32_t hold = member.hold_head; hold != none; hold = holds[hold].next) {
+            if (holds[hold].points <= 0) {
+                return false;
+            }
+            held += holds[hold].points;
+        }
+        return held == member.held && member.held >= 0;
+    }
+
+    // ---- Transactions ---------------------------------------------------------------------
+
+    Result claim(const Command& command) noexcept {
+        if (txn_index == nullptr || command.op == Op::transfer_credit) {
+            // A credit leg runs under the sender's id, which the sender's shard claimed.
+            return Result::ok;
+        }
+        switch (txn_index->claim(command.txn_id, command.member_id)) {
+            case TxnIndex::Claim::claimed:
+            case TxnIndex::Claim::owned_by_same:
+                return Result::ok;
+            case TxnIndex::Claim::owned_by_other:
+                return Result::id_conflict;
+            case TxnIndex::Claim::full:
+                return Result::txn_limit;
+        }
+        return Result::txn_limit;
+    }
+
+    // Records an applied transaction. The caller checked txn_count < txns_per_shard_max.
+    uint32_t record(const Command& command, const Outcome& outcome, TxnState state, uint64_t aux,
+                    MonthIndex month) noexcept {
+        JIFEN_ASSERT(txn_count < txns.count());
+        const uint32_t index = txn_count++;
+        TxnEntry& entry = txns[index];
+        entry = TxnEntry{};
+        entry.txn_id = command.txn_id;
+        entry.member_id = command.member_id;
+        entry.fingerprint = fingerprint_of(command);
+        entry.points = outcome.points;
+        entry.shortfall = outcome.shortfall;
+        entry.available = outcome.available;
+        entry.held = outcome.held;
+        entry.pending = outcome.pending;
+        entry.aux = aux;
+        entry.month = month;
+        entry.op = command.op;
+        entry.state = state;
+        txn_slots.insert(hash_txn_id(command.txn_id), index);
+        return index;
+    }
+
+    Outcome replay(const TxnEntry& entry) const noexcept {
+        Outcome outcome;
+        outcome.replayed = true;
+        outcome.points = entry.points;
+        outcome.shortfall = entry.shortfall;
+        outcome.available = entry.available;
+        outcome.held = entry.held;
+        outcome.pending = entry.pending;
+        return outcome;
+    }
+
+    Outcome balances(uint32_t member_index, Points points, Points shortfall) const noexcept {
+        const MemberRecord& member = members[member_index];
+        JIFEN_ASSERT(member_consistent(member));
+        Outcome outcome;
+        outcome.points = points;
+        outcome.shortfall = shortfall;
+        outcome.available = member.available;
+        outcome.held = member.held;
+        outcome.pending = pending_sum(member);
+        return outcome;
+    }
+
+    static bool over_cap(const Settled& settled, Points adding) noexcept {
+        return settled.available + settled.held + settled.pending + adding > points_balance_max;
+    }
+
+    // ---- Request shape --------------------------------------------------------------------
+
+    static Result check_shape(const Command& command) noexcept {
+        switch (command.op) {
+            case Op::enroll:
+            case Op::update_member:
+            case Op::earn:
+            case Op::redeem:
+            case Op::hold:
+            case Op::capture:
+            case Op::release:
+            case Op::reverse:
+            case Op::transfer:
+            case Op::adjust:
+            case Op::transfer_credit:
+            case Op::transfer_refund:
+            case Op::tick:
+            case Op::transfer_confirm:
+                break;
+            default:
+                return Result::unknown_opcode;
+        }
+        const uint16_t flags_allowed = command.op == Op::adjust ? adjust_debit : 0;
+        if (command.reserved0 != 0 || (command.flags & ~flags_allowed) != 0) {
+            return Result::reserved_not_zero;
+        }
+        if (command.time_us >= time_us_max || command.until_us >= time_us_max) {
+            return Result::field_out_of_range;
+        }
+        if (command.op == Op::tick) {
+            return command.points < 0 ? Result::points_not_positive : Result::ok;
+        }
+        if (command.txn_id.is_zero()) {
+            return Result::txn_id_zero;
+        }
+        if (command.member_id == 0) {
+            return Result::member_id_zero;
+        }
+        Result result = Result::ok;
+        switch (command.op) {
+            case Op::enroll:
+            case Op::update_member:
+                if (command.points != 0 || command.status > MemberStatus::frozen ||
+                    !birthday_valid(command.birthday)) {
+                    return Result::field_out_of_range;
+                }
+                break;
+            case Op::earn:
+            case Op::redeem:
+            case Op::adjust:
+                points_in_range(command.points, &result);
+                break;
+            case Op::hold:
+                if (!points_in_range(command.points, &result)) {
+                    break;
+                }
+                if (command.until_us != 0 && command.until_us <= command.time_us) {
+                    return Result::field_out_of_range;
+                }
+                break;
+            case Op::capture:
+                if (command.points < 0) {
+                    return Result::points_not_positive;
+                }
+                if (command.points > points_per_op_max) {
+                    return Result::points_too_large;
+                }
+                break;
+            case Op::release:
+            case Op::reverse:
+                if (command.points != 0) {
+                    return Result::field_out_of_range;
+                }
+                break;
+            case Op::transfer:
+            case Op::transfer_credit:
+            case Op::transfer_confirm:
+            case Op::transfer_refund:
+                if (!points_in_range(command.points, &result)) {
+                    break;
+                }
+                if (command.counterparty_id == 0) {
+                    return Result::member_id_zero;
+                }
+                if (command.counterparty_id == command.member_id) {
+                    return Result::transfer_to_self;
+                }
+                break;
+            case Op::tick:
+                break;
+        }
+        return result;
+    }
+
+    // ---- Operations -----------------------------------------------------------------------
+
+    Outcome apply(const Command& command) noexcept {
+        const Result shape = check_shape(command);
+        if (shape != Result::ok) {
+            return refusal(shape);
+        }
+        switch (command.op) {
+            case Op::tick:
+                return tick(command);
+            case Op::transfer_confirm:
+            case Op::transfer_refund:
+                return close_transfer(command);
+            case Op::enroll:
+            case Op::update_member:
+            case Op::earn:
+            case Op::redeem:
+            case Op::hold:
+            case Op::capture:
+            case Op::release:
+            case Op::reverse:
+            case Op::transfer:
+            case Op::adjust:
+            case Op::transfer_credit:
+                break;
+        }
+        const uint32_t existing = find_txn(command.txn_id);
+        if (existing != none) {
+            const TxnEntry& entry = txns[existing];
+            if (entry.op == command.op && entry.member_id == command.member_id &&
+                entry.fingerprint == fingerprint_of(command)) {
+                return replay(entry);
+            }
+            return refusal(Result::id_conflict);
+        }
+        switch (command.op) {
+            case Op::enroll:
+                return enroll(command);
+            case Op::update_member:
+                return update_member(command);
+            case Op::earn:
+                return earn(command);
+            case Op::redeem:
+                return redeem(command);
+            case Op::hold:
+                return hold(command);
+            case Op::capture:
+            case Op::release:
+                return close_hold_command(command);
+            case Op::reverse:
+                return reverse(command);
+            case Op::transfer:
+                return transfer(command);
+            case Op::adjust:
+                return adjust(command);
+            case Op::transfer_credit:
+                return transfer_credit(command);
+            case Op::transfer_confirm:
+            case Op::transfer_refund:
+            case Op::tick:
+                break;
+        }
+        return refusal(Result::unknown_opcode);
+    }
+
+    // The checks every new transaction passes last, after its own: room in the txn table, then
+    // the ledger-wide claim of the id. Nothing may be refused after this.
+    Result admit(const Command& command) noexcept {
+        if (txn_count >= txns.count()) {
+            return Result::txn_limit;
+        }
+        return claim(command);
+    }
+
+    void touch(MemberRecord& member, TimeUs time_us) noexcept {
+        member.last_activity_us = std::max(member.last_activity_us, time_us);
+    }
+
+    Outcome enroll(const Command& command) noexcept {
+        const uint32_t found = find_member(command.member_id);
+        if (found != none) {
+            const MemberRecord& member = members[found];
+            if (member.tier != command.tier || member.status != command.status ||
+                member.birthday != command.birthday) {
+                return refusal(Result::member_exists, preview(member, command.time_us));
+            }
+            Outcome outcome = refusal(Result::ok, preview(member, command.time_us));
+            outcome.replayed = true;
+            return outcome;
+        }
+        if (member_count >= members.count()) {
+            return refusal(Result::member_limit);
+        }
+        const Result admitted = admit(command);
+        if (admitted != Result::ok) {
+            return refusal(admitted);
+        }
+        const uint32_t index = member_count++;
+        MemberRecord& member = members[index];
+        member = MemberRecord{};
+        member.member_id = command.member_id;
+        member.birthday = command.birthday;
+        member.tier = command.tier;
+        member.status = command.status;
+        member.overflow_head = none;
+        member.pending_head = none;
+        member.hold_head = none;
+        member.last_activity_us = command.time_us;
+        member_slots.insert(mix64(command.member_id), index);
+        const Outcome outcome = balances(index, 0, 0);
+        record(command, outcome, TxnState::done, 0, 0);
+        return outcome;
+    }
+
+    Outcome update_member(const Command& command) noexcept {
+        const uint32_t index = find_member(command.member_id);
+        if (index == none) {
+            return refusal(Result::member_not_found);
+        }
+        const Result admitted = admit(command);
+        if (admitted != Result::ok) {
+            return refusal(admitted, preview(members[index], command.time_us));
+        }
+        settle(index, command.time_us);
+        MemberRecord& member = members[index];
+        member.tier = command.tier;
+        member.status = command.status;
+        member.birthday = command.birthday;
+        touch(member, command.time_us);
+        const Outcome outcome = balances(index, 0, 0);
+        record(command, outcome, TxnState::done, 0, 0);
+        return outcome;
+    }
+
+    Outcome earn(const Command& command) noexcept {
+        const uint32_t index = find_member(command.member_id);
+        if (index == none) {
+            return refusal(Result::member_not_found);
+        }
+        const Settled settled = preview(members[index], command.time_us);
+        if (members[index].status == MemberStatus::frozen) {
+            return refusal(Result::member_frozen, settled);
+        }
+        if (over_cap(settled, command.points)) {
+            return refusal(Result::balance_limit, settled);
+        }
+        if (lot_nodes_free() == 0) {
+            return refusal(Result::lot_limit, settled);
+        }
+        const Result admitted = admit(command);
+        if (admitted != Result::ok) {
+            return refusal(admitted, settled);
+        }
+        settle(index, command.time_us);
+        MemberRecord& member = members[index];
+        const bool pending = command.until_us > command.time_us;
+        const MonthIndex month = lot_month_of(pending ? command.until_us : command.time_us);
+        if (pending) {
+            add_pending(member, command.until_us, command.points);
+        } else {
+            credit(member, month, command.points);
+        }
+        member.lifetime_earned += command.points;
+        member.growth += command.points;
+        counters.earned += command.points;
+        if (command.order_ref != 0) {
+            member.last_purchase_us = std::max(member.last_purchase_us, command.time_us);
+        }
+        touch(member, command.time_us);
+        const Outcome outcome = balances(index, command.points, 0);
+        record(command, outcome, TxnState::done, pending ? command.until_us : 0, month);
+        return outcome;
+    }
+
+    Outcome redeem(const Command& command) noexcept {
+        const uint32_t index = find_member(command.member_id);
+        if (index == none) {
+            return refusal(Result::member_not_found);
+        }
+        const Settled settled = preview(members[index], command.time_us);
+        if (members[index].status == MemberStatus::frozen) {
+            return refusal(Result::member_frozen, settled);
+        }
+        if (settled.available < command.points) {
+            return refusal(Result::insufficient_points, settled);
+        }
+        const Result admitted = admit(command);
+        if (admitted != Result::ok) {
+            return refusal(admitted, settled);
+        }
+        settle(index, command.time_us);
+        MemberRecord& member = members[index];
+        const Points taken = consume_oldest(member, command.points);
+        JIFEN_ASSERT(taken == command.points);
+        member.available -= command.points;
+        member.lifetime_redeemed += command.points;
+        counters.redeemed += command.points;
+        touch(member, command.time_us);
+        const Outcome outcome = balances(index, command.points, 0);
+        record(command, outcome, TxnState::done, 0, month_of(command.time_us));
+        return outcome;
+    }
+
+    Outcome hold(const Command& command) noexcept {
+        const uint32_t index = find_member(command.member_id);
+        if (index == none) {
+            return refusal(Result::member_not_found);
+        }
+        const Settled settled = preview(members[index], command.time_us);
+        const TimeUs until_us = command.until_us == 0
+                                    ? command.time_us + config.hold_timeout_us_default
+                                    : command.until_us;
+        if (until_us - command.time_us > config.hold_timeout_us_max || until_us >= time_us_max) {
+            return refusal(Result::field_out_of_range, settled);
+        }
+        if (members[index].status == MemberStatus::frozen) {
+            return refusal(Result::member_frozen, settled);
+        }
+        if (settled.available < command.points) {
+            return refusal(Result::insufficient_points, settled);
+        }
+        if (!hold_slot_free()) {
+            return refusal(Result::hold_limit, settled);
+        }
+        if (lot_nodes_free() == 0) {
+            return refusal(Result::lot_limit, settled);
+        }
+        const Result admitted = admit(command);
+        if (admitted != Result::ok) {
+            return refusal(admitted, settled);
+        }
+        settle(index, command.time_us);
+        MemberRecord& member = members[index];
+        const Points taken = consume_oldest(member, command.points);
+        JIFEN_ASSERT(taken == command.points);
+        member.available -= command.points;
+        member.held += command.points;
+        touch(member, command.time_us);
+        const uint32_t slot = alloc_hold();
+        ++lot_nodes_reserved;
+        holds[slot] = Hold{command.points, until_us, txn_count, index, member.hold_head, 0};
+        member.hold_head = slot;
+        const Outcome outcome = balances(index, command.points, 0);
+        record(command, outcome, TxnState::hold_open, slot, month_of(command.time_us));
+        heap_push(slot);
+        return outcome;
+    }
+
+    // capture and release: both close a hold named by ref_txn_id.
+    Outcome close_hold_command(const Command& command) noexcept {
+        const uint32_t index = find_member(command.member_id);
+        if (index == none) {
+            return refusal(Result::member_not_found);
+        }
+        const Settled settled = preview(members[index], command.time_us);
+        const uint32_t hold_txn = find_txn(command.ref_txn_id);
+        if (hold_txn == none || txns[hold_txn].op != Op::hold ||
+            txns[hold_txn].member_id != command.member_id) {
+            return refusal(Result::hold_not_found, settled);
+        }
+        const TxnEntry& hold_entry = txns[hold_txn];
+        if (hold_entry.state != TxnState::hold_open) {
+            return refusal(Result::hold_closed, settled);
+        }
+        const uint32_t slot = static_cast<uint32_t>(hold_entry.aux);
+        if (holds[slot].until_us <= command.time_us) {
+            return refusal(Result::hold_closed, settled);  // Timed out; settling closes it.
+        }
+        const Points hold_points = holds[slot].points;
+        const Points captured =
+            command.op == Op::capture ? (command.points == 0 ? hold_points : command.points) : 0;
+        if (captured > hold_points) {
+            return refusal(Result::capture_exceeds_hold, settled);
+        }
+        const Result admitted = admit(command);
+        if (admitted != Result::ok) {
+            return refusal(admitted, settled);
+        }
+        settle(index, command.time_us);
+        MemberRecord& member = members[index];
+        unlink_hold(member, slot);
+        close_hold(member, slot,
+                   command.op == Op::capture ? TxnState::hold_captured : TxnState::hold_released);
+        const Points returned = hold_points - captured;
+        if (returned > 0) {
+            credit(member, lot_month_of(command.time_us), returned);
+        }
+        member.lifetime_redeemed += captured;
+        counters.redeemed += captured;
+        touch(member, command.time_us);
+        const Outcome outcome =
+            balances(index, command.op == Op::capture ? captured : hold_points, 0);
+        record(command, outcome, TxnState::done, 0, month_of(command.time_us));
+        return outcome;
+    }
+
+    // The month points given back join: the original one unless it has expired by now.
+    MonthIndex giveback_month(MonthIndex original, TimeUs time_us) const noexcept {
+        if (config.expiry_months == 0) {
+            return 0;
+        }
+        return std::max(original, expiry_limit(time_us));
+    }
+
+    Outcome reverse(const Command& command) noexcept {
+        const uint32_t index = find_member(command.member_id);
+        if (index == none) {
+            return refusal(Result::member_not_found);
+        }
+        const Settled settled = preview(members[index], command.time_us);
+        const uint32_t target = find_txn(command.ref_txn_id);
+        if (target == none || txns[target].member_id != command.member_id ||
+            txns[target].op == Op::transfer_credit) {
+            return refusal(Result::txn_not_found, settled);
+        }
+        const TxnEntry& original = txns[target];
+        if (original.op != Op::earn && original.op != Op::redeem && original.op != Op::capture) {
+            return refusal(Result::txn_not_reversible, settled);
+        }
+        if (original.state == TxnState::reversed) {
+            return refusal(Result::already_reversed, settled);
+        }
+        const bool gives_back = original.op != Op::earn;
+        if (gives_back) {
+            if (over_cap(settled, original.points)) {
+                return refusal(Result::balance_limit, settled);
+            }
+            if (lot_nodes_free() == 0) {
+                return refusal(Result::lot_limit, settled);
+            }
+        }
+        const Result admitted = admit(command);
+        if (admitted != Result::ok) {
+            return refusal(admitted, settled);
+        }
+        settle(index, command.time_us);
+        MemberRecord& member = members[index];
+        TxnEntry& entry = txns[target];
+        entry.state = TxnState::reversed;
+        Points moved = 0;
+        Points shortfall = 0;
+        if (gives_back) {
+            moved = entry.points;
+            credit(member, giveback_month(entry.month, command.time_us), moved);
+            member.lifetime_redeemed -= moved;
+            counters.redeemed -= moved;
+        } else {
+            // Claw the earn back: from its pending lot, then its own lot, then oldest first.
+            Points wanted = entry.points;
+            if (entry.aux != 0) {
+                const Points from_pending = take_pending(member, entry.aux, wanted);
+                wanted -= from_pending;
+                moved += from_pending;
+            }
+            if (wanted > 0 && member.available > 0) {
+                Points from_lots = take_from_month(member, entry.month, wanted);
+                from_lots += consume_oldest(member, wanted - from_lots);
+                member.available -= from_lots;
+                wanted -= from_lots;
+                moved += from_lots;
+            }
+            if (wanted > 0) {
+                if (config.reverse_allows_negative) {
+                    member.available -= wanted;
+                    moved += wanted;
+                } else {
+                    shortfall = wanted;
+                }
+            }
+            member.lifetime_reversed += moved;
+            member.growth -= entry.points;
+            counters.reversed += moved;
+        }
+        touch(member, command.time_us);
+        const Outcome outcome = balances(index, moved, shortfall);
+        record(command, outcome, TxnState::done, 0, month_of(command.time_us));
+        return outcome;
+    }
+
+    Outcome transfer(const Command& command) noexcept {
+        const uint32_t index = find_member(command.member_id);
+        if (index == none) {
+            return refusal(Result::member_not_found);
+        }
+        const Settled settled = preview(members[index], command.time_us);
+        if (members[index].status == MemberStatus::frozen) {
+            return refusal(Result::member_frozen, settled);
+        }
+        const bool local = Shard::shard_of(command.counterparty_id, shard_count) == shard_index;
+        uint32_t receiver = none;
+        if (local) {
+            receiver = find_member(command.counterparty_id);
+            if (receiver == none) {
+                return refusal(Result::member_not_found, settled);
+            }
+            if (members[receiver].status == MemberStatus::frozen) {
+                return refusal(Result::member_frozen, settled);
+            }
+        }
+        if (settled.available < command.points) {
+            return refusal(Result::insufficient_points, settled);
+        }
+        if (local) {
+            if (over_cap(preview(members[receiver], command.time_us), command.points)) {
+                return refusal(Result::balance_limit, settled);
+            }
+            if (lot_nodes_free() == 0) {
+                return refusal(Result::lot_limit, settled);
+            }
+        }
+        const Result admitted = admit(command);
+        if (admitted != Result::ok) {
+            return refusal(admitted, settled);
+        }
+        settle(index, command.time_us);
+        MemberRecord& sender = members[index];
+        const Points taken = consume_oldest(sender, command.points);
+        JIFEN_ASSERT(taken == command.points);
+        sender.available -= command.points;
+        counters.transfer_out += command.points;
+        touch(sender, command.time_us);
+        TxnState state = TxnState::done;
+        if (local) {
+            settle(receiver, command.time_us);
+            MemberRecord& target = members[receiver];
+            credit(target, lot_month_of(command.time_us), command.points);
+            counters.transfer_in += command.points;
+            touch(target, command.time_us);
+            JIFEN_ASSERT(member_consistent(target));
+        } else {
+            state = TxnState::transfer_in_flight;
+            counters.transfers_in_flight += command.points;
+        }
+        const Outcome outcome = balances(index, command.points, 0);
+        record(command, outcome, state, command.counterparty_id, month_of(command.time_us));
+        return outcome;
+    }
+
+    Outcome transfer_credit(const Command& command) noexcept {
+        const uint32_t index = find_member(command.member_id);
+        if (index == none) {
+            return refusal(Result::member_not_found);
+        }
+        const Settled settled = preview(members[index], command.time_us);
+        if (members[index].status == MemberStatus::frozen) {
+            return refusal(Result::member_frozen, settled);
+        }
+        if (over_cap(settled, command.points)) {
+            return refusal(Result::balance_limit, settled);
+        }
+        if (lot_nodes_free() == 0) {
+            return refusal(Result::lot_limit, settled);
+        }
+        const Result admitted = admit(command);
+        if (admitted != Result::ok) {
+            return refusal(admitted, settled);
+        }
+        settle(index, command.time_us);
+        MemberRecord& member = members[index];
+        credit(member, lot_month_of(command.time_us), command.points);
+        counters.transfer_in += command.points;
+        touch(member, command.time_us);
+        const Outcome outcome = balances(index, command.points, 0);
+        record(command, outcome, TxnState::done, command.counterparty_id,
+               month_of(command.time_us));
+        return outcome;
+    }
+
+    // transfer_confirm and transfer_refund close the sender's in-flight debit leg. They reuse
+    // the transfer's id; repeating one after it applied replays, the other is id_conflict.
+    Outcome close_transfer(const Command& command) noexcept {
+        const uint32_t index = find_member(command.member_id);
+        if (index == none) {
+            return refusal(Result::member_not_found);
+        }
+        const Settled settled = preview(members[index], command.time_us);
+        const uint32_t target = find_txn(command.txn_id);
+        if (target == none || txns[target].op != Op::transfer ||
+            txns[target].member_id != command.member_id ||
+            txns[target].aux != command.counterparty_id || txns[target].points != command.points) {
+            return refusal(Result::txn_not_found, settled);
+        }
+        const bool refund = command.op == Op::transfer_refund;
+        const TxnState closed = refund ? TxnState::transfer_refunded : TxnState::done;
+        if (txns[target].state != TxnState::transfer_in_flight) {
+            if (txns[target].state == closed &&
+                Shard::shard_of(command.counterparty_id, shard_count) != shard_index) {
+                Outcome outcome = refusal(Result::ok, settled);
+                outcome.replayed = true;
+                outcome.points = command.points;
+                return outcome;
+            }
+            return refusal(Result::id_conflict, settled);
+        }
+        TxnEntry& entry = txns[target];
+        entry.state = closed;
+        counters.transfers_in_flight -= entry.points;
+        if (!refund) {
+            Outcome outcome = refusal(Result::ok, settled);
+            outcome.points = entry.points;
+            return outcome;
+        }
+        // A refund is never refused: the points must come back (past the balance cap too).
+        settle(index, command.time_us);
+        MemberRecord& member = members[index];
+        credit(member, giveback_month(entry.month, command.time_us), entry.points);
+        counters.transfer_out -= entry.points;
+        touch(member, command.time_us);
+        return balances(index, entry.points, 0);
+    }
+
+    Outcome adjust(const Command& command) noexcept {
+        const uint32_t index = find_member(command.member_id);
+        if (index == none) {
+            return refusal(Result::member_not_found);
+        }
+        const Settled settled = preview(members[index], command.time_us);
+        const bool debit = (command.flags & adjust_debit) != 0;
+        if (debit) {
+            if (settled.available < command.points) {
+                return refusal(Result::insufficient_points, settled);
+            }
+        } else {
+            if (over_cap(settled, command.points)) {
+                return refusal(Result::balance_limit, settled);
+            }
+            if (lot_nodes_free() == 0) {
+                return refusal(Result::lot_limit, settled);
+            }
+        }
+        const Result admitted = admit(command);
+        if (admitted != Result::ok) {
+            return refusal(admitted, settled);
+        }
+        settle(index, command.time_us);
+        MemberRecord& member = members[index];
+        if (debit) {
+            const Points taken = consume_oldest(member, command.points);
+            JIFEN_ASSERT(taken == command.points);
+            member.available -= command.points;
+            counters.adjusted_out += command.points;
+        } else {
+            credit(member, lot_month_of(command.time_us), command.points);
+            counters.adjusted_in += command.points;
+        }
+        touch(member, command.time_us);
+        const Outcome outcome = balances(index, command.points, 0);
+        record(command, outcome, TxnState::done, 0, month_of(command.time_us));
+        return outcome;
+    }
+
+    // Due holds first (they have an exact time), then a round-robin sweep for pending points
+    // and expiry. Each unit of budget settles one member.
+    Outcome tick(const Command& command) noexcept {
+        const uint64_t budget = static_cast<uint64_t>(command.points);
+        uint64_t used = 0;
+        while (used < budget && open_holds > 0 && holds[hold_heap[0]].until_us <= command.time_us) {
+            const uint32_t member_index = holds[hold_heap[0]].member_index;
+            settle(member_index, command.time_us);
+            JIFEN_ASSERT(member_consistent(members[member_index]));
+            ++used;
+        }
+        for (uint32_t swept = 0; used < budget && swept < member_count; ++swept) {
+            if (tick_cursor >= member_count) {
+                tick_cursor = 0;
+            }
+            settle(tick_cursor, command.time_us);
+            JIFEN_ASSERT(member_consistent(members[tick_cursor]));
+            ++tick_cursor;
+            ++used;
+        }
+        Outcome outcome;
+        outcome.points = static_cast<Points>(used);
+        return outcome;
+    }
+
+    // ---- Views ----------------------------------------------------------------------------
+
+    void view_of(const MemberRecord& member, MemberView* view) const noexcept {
+        view->member_id = member.member_id;
+        view->available = member.available;
+        view->held = member.held;
+        view->pending = pending_sum(member);
+        view->lifetime_earned = member.lifetime_earned;
+        view->lifetime_redeemed = member.lifetime_redeemed;
+        view->lifetime_expired = member.lifetime_expired;
+        view->lifetime_reversed = member.lifetime_reversed;
+        view->growth = member.growth;
+        view->tier = member.tier;
+        view->status = member.status;
+        view->birthday = member.birthday;
+        view->last_purchase_us = member.last_purchase_us;
+        view->last_activity_us = member.last_activity_us;
+    }
+
+    uint64_t member_hash(const MemberRecord& member) const noexcept {
+        uint64_t hash = hash_combine(1, member.member_id);
+        const Points fields[] = {member.available,        member.held,
+                                 member.lifetime_earned,  member.lifetime_redeemed,
+                                 member.lifetime_expired, member.lifetime_reversed,
+                                 member.growth,           0};
+        for (const Points field : fields) {
+            hash = hash_combine(hash, static_cast<uint64_t>(field));
+        }
+        hash = hash_combine(hash, member.last_purchase_us);
+        hash = hash_combine(hash, member.last_activity_us);
+        hash = hash_combine(hash, member.birthday);
+        hash = hash_combine(hash, member.tier);
+        hash = hash_combine(hash, static_cast<uint64_t>(member.status));
+        for (uint32_t i = 0; i < member.lot_count; ++i) {
+            hash = hash_combine(hash, member.lots[i]);
+        }
+        for (uint32_t node = member.overflow_head; node != none; node = lot_nodes[node].next) {
+            hash = hash_combine(hash, make_lot(static_cast<MonthIndex>(lot_nodes[node].key),
+                                               lot_nodes[node].points));
+        }
+        hash = hash_combine(hash, 0xA11CE);  // Lots end; pending lots follow.
+        for (uint32_t node = member.pending_head; node != none; node = lot_nodes[node].next) {
+            hash = hash_combine(hash, lot_nodes[node].key);
+            hash = hash_combine(hash, static_cast<uint64_t>(lot_nodes[node].points));
+        }
+        return hash;
+    }
+
+    uint64_t txn_hash(const TxnEntry& entry) const noexcept {
+        uint64_t hash = hash_combine(2, entry.txn_id.lo);
+        hash = hash_combine(hash, entry.txn_id.hi);
+        hash = hash_combine(hash, entry.member_id);
+        hash = hash_combine(hash, entry.fingerprint);
+        const Points fields[] = {entry.points, entry.shortfall, entry.available, entry.held,
+                                 entry.pending};
+        for (const Points field : fields) {
+            hash = hash_combine(hash, static_cast<uint64_t>(field));
+        }
+        // An open hold's aux is its slot, which depends on layout: hash the hold instead.
+        if (entry.state == TxnState::hold_open) {
+            const Hold& open = holds[entry.aux];
+            hash = hash_combine(hash, open.until_us);
+            hash = hash_combine(hash, static_cast<uint64_t>(open.points));
+            hash = hash_combine(hash, members[open.member_index].member_id);
+        } else {
+            hash = hash_combine(hash, entry.aux);
+        }
+        hash = hash_combine(hash, entry.month);
+        hash = hash_combine(hash, static_cast<uint64_t>(entry.op));
+        hash = hash_combine(hash, static_cast<uint64_t>(entry.state));
+        return hash;
+    }
+
+    void reset() noexcept {
+        members.clear();
+        member_slots.clear();
+        member_count = 0;
+        lot_nodes_bumped = 0;
+        lot_free_head = none;
+        lot_nodes_used = 0;
+        lot_nodes_reserved = 0;
+        holds_bumped = 0;
+        hold_free_head = none;
+        open_holds = 0;
+        txn_slots.clear();
+        txn_count = 0;
+        counters = Counters{};
+        tick_cursor = 0;
+    }
+
+    bool load(std::span<const std::byte> bytes) noexcept;
+};
+
+bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
+    Reader reader(bytes);
+    uint64_t magic = 0;
+    uint32_t version = 0;
+    uint32_t saved_index = 0;
+    uint32_t saved_count = 0;
+    uint32_t saved_members = 0;
+    uint32_t saved_txns = 0;
+    uint32_t cursor = 0;
+    Counters saved_counters{};
+    if (!reader.get(&magic) || magic != checkpoint_magic || !reader.get(&version) ||
+        version != checkpoint_version || !reader.get(&saved_index) || saved_index != shard_index ||
+        !reader.get(&saved_count) || saved_count != shard_count || !reader.get(&saved_counters) ||
+        !reader.get(&cursor) || !reader.get(&saved_txns) || saved_txns > txns.count()) {
+        return false;
+    }
+    // Transactions first, so holds can point at their entries.
+    for (uint32_t i = 0; i < saved_txns; ++i) {
+        TxnEntry entry{};
+        if (!reader.get(&entry) || entry.txn_id.is_zero() || find_txn(entry.txn_id) != none) {
+            return false;
+        }
+        txns[i] = entry;
+        txn_slots.insert(hash_txn_id(entry.txn_id), i);
+        txn_count = i + 1;
+    }
+    if (!reader.get(&saved_members) || saved_members > members.count()) {
+        return false;
+    }
+    for (uint32_t index = 0; index < saved_members; ++index) {
+        SavedMember saved{};
+        if (!reader.get(&saved) || saved.member_id == 0 || find_member(saved.member_id) != none ||
+            saved.status > MemberStatus::frozen) {
+            return false;
+        }
+        MemberRecord& member = members[index];
+        member = MemberRecord{};
+        member.member_id = saved.member_id;
+        member.available = saved.available;
+        member.lifetime_earned = saved.lifetime_earned;
+        member.lifetime_redeemed = saved.lifetime_redeemed;
+        member.lifetime_expired = saved.lifetime_expired;
+        member.lifetime_reversed = saved.lifetime_reversed;
+        member.growth = saved.growth;
+        member.last_purchase_us = saved.last_purchase_us;
+        member.last_activity_us = saved.last_activity_us;
+        member.birthday = saved.birthday;
+        member.tier = saved.tier;
+        member.status = saved.status;
+        member.overflow_head = none;
+        member.pending_head = none;
+        member.hold_head = none;
+        member_slots.insert(mix64(saved.member_id), index);
+        member_count = index + 1;
+        for (uint32_t i = 0; i < saved.lot_count; ++i) {
+            SavedLot lot{};
+            if (!reader.get(&lot) || lot.points <= 0 || lot.key > month_index_max ||
+                static_cast<uint64_t>(lot.points) > lot_points_mask ||
+                (member.lot_count == lots_inline_max && lot_nodes_free() == 0)) {
+                return false;
+            }
+            add_lot(member, static_cast<MonthIndex>(lot.key), lot.points);
+        }
+        for (uint32_t i = 0; i < saved.pending_count; ++i) {
+            SavedLot lot{};
+            if (!reader.get(&lot) || lot.points <= 0 || lot_nodes_free() == 0) {
+                return false;
+            }
+            add_pending(member, lot.key, lot.points);
+        }
+        // Holds were saved in list order; link them back in that order.
+        uint32_t tail = none;
+        for (uint32_t i = 0; i < saved.hold_count; ++i) {
+            SavedHold saved_hold{};
+            if (!reader.get(&saved_hold) || saved_hold.txn_index >= txn_count ||
+                saved_hold.points <= 0 || !hold_slot_free() || lot_nodes_free() == 0) {
+                return false;
+            }
+            TxnEntry& entry = txns[saved_hold.txn_index];
+            if (entry.op != Op::hold || entry.state != TxnState::hold_open ||
+                entry.member_id != member.member_id) {
+                return false;
+            }
+            const uint32_t slot = alloc_hold();
+            ++lot_nodes_reserved;
+            holds[slot] =
+                Hold{saved_hold.points, saved_hold.until_us, saved_hold.txn_index, index, none, 0};
+            if (tail == none) {
+                member.hold_head = slot;
+            } else {
+                holds[tail].next = slot;
+            }
+            tail = slot;
+            entry.aux = slot;
+            member.held += saved_hold.points;
+            heap_push(slot);
+        }
+        if (member.held != saved.held || !member_consistent(member)) {
+            return false;
+        }
+    }
+    if (!reader.at_end() || (saved_members > 0 && cursor > saved_members)) {
+        return false;
+    }
+    for (uint32_t i = 0; i < txn_count; ++i) {
+        if (txns[i].op == Op::hold && txns[i].state == TxnState::hold_open &&
+            (txns[i].aux >= holds.count() || holds[txns[i].aux].txn_index != i)) {
+            return false;  // An open hold without its hold record.
+        }
+    }
+    counters = saved_counters;
+    tick_cursor = cursor;
+    if (txn_index != nullptr) {
+        for (uint32_t i = 0; i < txn_count; ++i) {
+            if (txns[i].op == Op::transfer_credit) {
+                continue;
+            }
+            const TxnIndex::Claim claimed = txn_index->claim(txns[i].txn_id, txns[i].member_id);
+            if (claimed == TxnIndex::Claim::owned_by_other || claimed == TxnIndex::Claim::full) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+Shard::Shard(uint32_t shard_index, uint32_t shard_count, const Config& config, TxnIndex* txn_index)
+    : state_(std::make_unique<State>(shard_index, shard_count, config, txn_index)) {}
+
+Shard::~Shard() = default;
+
+Outcome Shard::apply(const Command& command) noexcept { return state_->apply(command); }
+
+bool Shard::find(MemberId member_id, MemberView* view) const noexcept {
+    const uint32_t index = state_->find_member(member_id);
+    if (index == none) {
+        return false;
+    }
+    state_->view_of(state_->members[index], view);
+    return true;
+}
+
+bool Shard::find_at(MemberId member_id, TimeUs time_us, MemberView* view) const noexcept {
+    const uint32_t index = state_->find_member(member_id);
+    if (index == none) {
+        return false;
+    }
+    const MemberRecord& member = state_->members[index];
+    state_->view_of(member, view);
+    const Settled settled = state_->preview(member, time_us);
+    // What settling would expire is whatever leaves the balances without going anywhere else.
+    view->lifetime_expired += (member.available + member.held + view->pending) -
+                              (settled.available + settled.held + settled.pending);
+    view->available = settled.available;
+    view->held = settled.held;
+    view->pending = settled.pending;
+    return true;
+}
+
+Totals Shard::totals() const noexcept {
+    const State& state = *state_;
+    Totals totals;
+    totals.members = state.member_count;
+    totals.open_holds = state.open_holds;
+    totals.txns = state.txn_count;
+    for (uint32_t i = 0; i < state.member_count; ++i) {
+        const MemberRecord& member = state.members[i];
+        totals.available += member.available;
+        totals.held += member.held;
+        totals.pending += state.pending_sum(member);
+    }
+    totals.earned = state.counters.earned;
+    totals.redeemed = state.counters.redeemed;
+    totals.expired = state.counters.expired;
+    totals.reversed = state.counters.reversed;
+    totals.transfer_in = state.counters.transfer_in;
+    totals.transfer_out = state.counters.transfer_out;
+    totals.adjusted_in = state.counters.adjusted_in;
+    totals.adjusted_out = state.counters.adjusted_out;
+    totals.transfers_in_flight = state.counters.transfers_in_flight;
+    return totals;
+}
+
+AuditReport Shard::audit() const noexcept {
+    const State& state = *state_;
+    AuditReport report;
+    report.totals = totals();
+    Points earned = 0;
+    Points redeemed = 0;
+    Points expired = 0;
+    Points reversed = 0;
+    Points held_in_holds = 0;
+    for (uint32_t i = 0; i < state.member_count; ++i) {
+        const MemberRecord& member = state.members[i];
+        if (member.available < 0 && !state.config.reverse_allows_negative) {
+            ++report.negative_balances;
+        }
+        if (!state.member_consistent(member) || state.find_member(member.member_id) != i) {
+            ++report.bad_members;
+        }
+        earned += member.lifetime_earned;
+        redeemed += member.lifetime_redeemed;
+        expired += member.lifetime_expired;
+        reversed += member.lifetime_reversed;
+    }
+    uint64_t open_holds = 0;
+    Points in_flight = 0;
+    for (uint32_t i = 0; i < state.txn_count; ++i) {
+        const TxnEntry& entry = state.txns[i];
+        if (entry.op == Op::hold && entry.state == TxnState::hold_open) {
+            ++open_holds;
+            held_in_holds += state.holds[entry.aux].points;
+        }
+        if (entry.op == Op::transfer && entry.state == TxnState::transfer_in_flight) {
+            in_flight += entry.points;
+        }
+    }
+    report.ok = report.negative_balances == 0 && report.bad_members == 0 &&
+                report.totals.conserves() && earned == report.totals.earned &&
+                redeemed == report.totals.redeemed && expired == report.totals.expired &&
+                reversed == report.totals.reversed && open_holds == state.open_holds &&
+                held_in_holds == report.totals.held &&
+                in_flight == report.totals.transfers_in_flight;
+    return report;
+}
+
+uint64_t Shard::digest() const noexcept {
+    const State& state = *state_;
+    // Wrapping sums of per-item hashes: the same items in any order give the same digest.
+    uint64_t members = 0;
+    for (uint32_t i = 0; i < state.member_count; ++i) {
+        members += state.member_hash(state.members[i]);
+    }
+    uint64_t txns = 0;
+    for (uint32_t i = 0; i < state.txn_count; ++i) {
+        txns += state.txn_hash(state.txns[i]);
+    }
+    uint64_t hash = hash_combine(members, txns);
+    const Counters& counters = state.counters;
+    const Points sums[] = {
+        counters.earned,      counters.redeemed,     counters.expired,
+        counters.reversed,    counters.transfer_in,  counters.transfer_out,
+        counters.adjusted_in, counters.adjusted_out, counters.transfers_in_flight};
+    for (const Points sum : sums) {
+        hash = hash_combine(hash, static_cast<uint64_t>(sum));
+    }
+    hash = hash_combine(hash, state.tick_cursor);
+    return hash_combine(hash, state.member_count);
+}
+
+void Shard::save(std::vector<std::byte>* out) const {
+    const State& state = *state_;
+    out->clear();
+    Writer writer(out);
+    writer.put(checkpoint_magic);
+    writer.put(checkpoint_version);
+    writer.put(state.shard_index);
+    writer.put(state.shard_count);
+    writer.put(state.counters);
+    writer.put(state.tick_cursor);
+    writer.put(state.txn_count);
+    for (uint32_t i = 0; i < state.txn_count; ++i) {
+        writer.put(state.txns[i]);
+    }
+    writer.put(state.member_count);
+    for (uint32_t index = 0; index < state.member_count; ++index) {
+        const MemberRecord& member = state.members[index];
+        SavedMember saved{};
+        saved.member_id = member.member_id;
+        saved.available = member.available;
+        saved.held = member.held;
+        saved.lifetime_earned = member.lifetime_earned;
+        saved.lifetime_redeemed = member.lifetime_redeemed;
+        saved.lifetime_expired = member.lifetime_expired;
+        saved.lifetime_reversed = member.lifetime_reversed;
+        saved.growth = member.growth;
+        saved.last_purchase_us = member.last_purchase_us;
+        saved.last_activity_us = member.last_activity_us;
+        saved.birthday = member.birthday;
+        saved.tier = member.tier;
+        saved.status = member.status;
+        saved.lot_count = member.lot_count;
+        for (uint32_t node = member.overflow_head; node != none;
+             node = state.lot_nodes[node].next) {
+            ++saved.lot_count;
+        }
+        for (uint32_t node = member.pending_head; node != none; node = state.lot_nodes[node].next) {
+            ++saved.pending_count;
+        }
+        for (uint32_t hold = member.hold_head; hold != none; hold = state.holds[hold].next) {
+            ++saved.hold_count;
+        }
+        writer.put(saved);
+        for (uint32_t i = 0; i < member.lot_count; ++i) {
+            writer.put(SavedLot{lot_month(member.lots[i]), lot_points(member.lots[i])});
+        }
+        for (uint32_t node = member.overflow_head; node != none;
+             node = state.lot_nodes[node].next) {
+            writer.put(SavedLot{state.lot_nodes[node].key, state.lot_nodes[node].points});
+        }
+        for (uint32_t node = member.pending_head; node != none; node = state.lot_nodes[node].next) {
+            writer.put(SavedLot{state.lot_nodes[node].key, state.lot_nodes[node].points});
+        }
+        for (uint32_t hold = member.hold_head; hold != none; hold = state.holds[hold].next) {
+            const Hold& open = state.holds[hold];
+            writer.put(SavedHold{open.txn_index, 0, open.until_us, open.points});
+        }
+    }
+}
+
+bool Shard::load(std::span<const std::byte> bytes) {
+    state_->reset();
+    if (!state_->load(bytes) || !audit().ok) {
+        state_->reset();
+        return false;
+    }
+    return true;
+}
+
+std::vector<Command> Shard::transfers_in_flight() const {
+    const State& state = *state_;
+    std::vector<Command> commands;
+    for (uint32_t i = 0; i < state.txn_count; ++i) {
+        const TxnEntry& entry = state.txns[i];
+        if (entry.op == Op::transfer && entry.state == TxnState::transfer_in_flight) {
+            Command transfer;
+            transfer.op = Op::transfer;
+            transfer.txn_id = entry.txn_id;
+            transfer.member_id = entry.member_id;
+            transfer.counterparty_id = entry.aux;
+            transfer.points = entry.points;
+            commands.push_back(transfer_credit_for(transfer));
+        }
+    }
+    return commands;
+}
+
+Command Shard::transfer_credit_for(const Command& transfer) noexcept {
+    Command credit;
+    credit.op = Op::transfer_credit;
+    credit.txn_id = transfer.txn_id;
+    credit.member_id = transfer.counterparty_id;
+    credit.counterparty_id = transfer.member_id;
+    credit.points = transfer.points;
+    return credit;
+}
+
+Command Shard::transfer_confirm_for(const Command& credit) noexcept {
+    Command confirm;
+    confirm.op = Op::transfer_confirm;
+    confirm.txn_id = credit.txn_id;
+    confirm.member_id = credit.counterparty_id;
+    confirm.counterparty_id = credit.member_id;
+    confirm.points = credit.points;
+    return confirm;
+}
+
+Command Shard::transfer_refund_for(const Command& credit) noexcept {
+    Command refund = transfer_confirm_for(credit);
+    refund.op = Op::transfer_refund;
+    return refund;
+}
+
+uint32_t Shard::shard_index() const noexcept { return state_->shard_index; }
+
+uint64_t Shard::member_count() const noexcept { return state_->member_count; }
+
+uint32_t Shard::shard_of(MemberId member_id, uint32_t shard_count) noexcept {
+    // The high half of the mix picks the shard; member tables index by the low half, so the
+    // members of one shard still spread over its whole table.
+    return static_cast<uint32_t>(((mix64(member_id) >> 32) * shard_count) >> 32);
+}
+
+}  // namespace jifen::engine

@@ -1,0 +1,750 @@
+// One test per behaviour of engine::Shard: each operation's ok path, each refusal changing
+// nothing, the clock-driven rules (expiry, pending, hold timeout), idempotency and checkpoints.
+
+#include "engine/shard.hpp"
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "engine/calendar.hpp"
+#include "engine/txn_index.hpp"
+#include "tests/engine/commands.hpp"
+
+namespace jifen::engine {
+namespace {
+
+using namespace jifen::engine::test;
+
+Config small_config() {
+    Config config;
+    config.expiry_months = 12;
+    config.members_per_shard_max = 1024;
+    config.holds_per_shard_max = 256;
+    config.txns_per_shard_max = 4096;
+    config.lots_per_shard_max = 4096;
+    return config;
+}
+
+class ShardTest : public ::testing::Test {
+protected:
+    explicit ShardTest(Config config = small_config()) : shard_(0, 1, config, nullptr) {}
+
+    Outcome apply(const Command& command) { return shard_.apply(command); }
+
+    void enroll_with(MemberId member_id, Points points) {
+        ASSERT_EQ(apply(enroll(next_txn_++, member_id)).result, Result::ok);
+        if (points > 0) {
+            ASSERT_EQ(apply(earn(next_txn_++, member_id, points)).result, Result::ok);
+        }
+    }
+
+    MemberView view(MemberId member_id) {
+        MemberView member;
+        EXPECT_TRUE(shard_.find(member_id, &member));
+        return member;
+    }
+
+    // A refusal must leave the whole state as it was.
+    void expect_refused(const Command& command, Result expected) {
+        const uint64_t before = shard_.digest();
+        const Outcome outcome = apply(command);
+        EXPECT_EQ(outcome.result, expected) << to_string(outcome.result);
+        EXPECT_FALSE(outcome.replayed);
+        EXPECT_EQ(shard_.digest(), before);
+        EXPECT_TRUE(shard_.audit().ok);
+    }
+
+    void expect_sound() {
+        const AuditReport report = shard_.audit();
+        EXPECT_TRUE(report.ok);
+        EXPECT_TRUE(report.totals.conserves());
+    }
+
+    Shard shard_;
+    uint64_t next_txn_ = 1'000'000;
+};
+
+TEST_F(ShardTest, EnrollCreatesAnEmptyActiveMember) {
+    const Outcome outcome = apply(enroll(1, 42));
+    EXPECT_EQ(outcome.result, Result::ok);
+    const MemberView member = view(42);
+    EXPECT_EQ(member.available, 0);
+    EXPECT_EQ(member.status, MemberStatus::active);
+    EXPECT_EQ(shard_.totals().members, 1u);
+    expect_sound();
+}
+
+TEST_F(ShardTest, EnrollAgainWithSameAttributesIsReplayedAndChangesNothing) {
+    apply(enroll(1, 42));
+    const uint64_t before = shard_.digest();
+    const Outcome outcome = apply(enroll(2, 42));
+    EXPECT_EQ(outcome.result, Result::ok);
+    EXPECT_TRUE(outcome.replayed);
+    EXPECT_EQ(shard_.digest(), before);
+}
+
+TEST_F(ShardTest, EnrollAgainWithDifferentAttributesIsMemberExists) {
+    apply(enroll(1, 42));
+    Command again = enroll(2, 42);
+    again.tier = 3;
+    expect_refused(again, Result::member_exists);
+}
+
+TEST_F(ShardTest, EnrollBeyondMemberLimitIsRefused) {
+    Config config = small_config();
+    config.members_per_shard_max = 2;
+    Shard shard(0, 1, config, nullptr);
+    EXPECT_EQ(shard.apply(enroll(1, 1)).result, Result::ok);
+    EXPECT_EQ(shard.apply(enroll(2, 2)).result, Result::ok);
+    EXPECT_EQ(shard.apply(enroll(3, 3)).result, Result::member_limit);
+}
+
+TEST_F(ShardTest, EnrollWithBadBirthdayIsFieldOutOfRange) {
+    Command command = enroll(1, 42);
+    command.birthday = 20250230;
+    expect_refused(command, Result::field_out_of_range);
+    command.birthday = 19810229;  // Not a leap year.
+    expect_refused(command, Result::field_out_of_range);
+    command.birthday = 19840229;
+    EXPECT_EQ(apply(command).result, Result::ok);
+}
+
+TEST_F(ShardTest, EarnAddsToAvailableAndLifetimeAndGrowth) {
+    enroll_with(42, 0);
+    Command command = earn(10, 42, 500);
+    command.order_ref = 77;
+    const Outcome outcome = apply(command);
+    EXPECT_EQ(outcome.result, Result::ok);
+    EXPECT_EQ(outcome.points, 500);
+    EXPECT_EQ(outcome.available, 500);
+    const MemberView member = view(42);
+    EXPECT_EQ(member.available, 500);
+    EXPECT_EQ(member.lifetime_earned, 500);
+    EXPECT_EQ(member.growth, 500);
+    EXPECT_EQ(member.last_purchase_us, t0_us);
+    expect_sound();
+}
+
+TEST_F(ShardTest, EarnForUnknownMemberIsMemberNotFound) {
+    expect_refused(earn(10, 99, 5), Result::member_not_found);
+}
+
+TEST_F(ShardTest, EarnOfZeroOrTooManyPointsIsRefused) {
+    enroll_with(42, 0);
+    expect_refused(earn(10, 42, 0), Result::points_not_positive);
+    expect_refused(earn(11, 42, -3), Result::points_not_positive);
+    expect_refused(earn(12, 42, points_per_op_max + 1), Result::points_too_large);
+}
+
+TEST_F(ShardTest, EarnWithoutTxnIdOrMemberIsRefused) {
+    enroll_with(42, 0);
+    Command command = earn(10, 42, 5);
+    command.txn_id = TxnId{};
+    expect_refused(command, Result::txn_id_zero);
+    expect_refused(earn(10, 0, 5), Result::member_id_zero);
+}
+
+TEST_F(ShardTest, EarnWithUnknownFlagIsReservedNotZero) {
+    enroll_with(42, 0);
+    Command command = earn(10, 42, 5);
+    command.flags = 1;
+    expect_refused(command, Result::reserved_not_zero);
+}
+
+TEST_F(ShardTest, EarnPastBalanceCapIsBalanceLimit) {
+    enroll_with(42, 0);
+    for (uint64_t i = 0; i < 1000; ++i) {
+        ASSERT_EQ(apply(earn(100 + i, 42, points_per_op_max)).result, Result::ok);
+    }
+    expect_refused(earn(5000, 42, 1), Result::balance_limit);
+}
+
+TEST_F(ShardTest, FrozenMemberCannotEarnRedeemHoldTransferOrReceive) {
+    enroll_with(42, 100);
+    enroll_with(43, 0);
+    ASSERT_EQ(apply(update(5, 42, MemberStatus::frozen, 0, 0)).result, Result::ok);
+    expect_refused(earn(10, 42, 5), Result::member_frozen);
+    expect_refused(redeem(11, 42, 5), Result::member_frozen);
+    expect_refused(hold(12, 42, 5), Result::member_frozen);
+    expect_refused(transfer(13, 42, 43, 5), Result::member_frozen);
+    expect_refused(transfer(14, 43, 42, 1), Result::member_frozen);  // Nor receive.
+}
+
+TEST_F(ShardTest, UnfreezeLetsTheMemberEarnAgain) {
+    enroll_with(42, 0);
+    apply(update(5, 42, MemberStatus::frozen, 2, 19900101));
+    apply(update(6, 42, MemberStatus::active, 2, 19900101));
+    EXPECT_EQ(apply(earn(10, 42, 5)).result, Result::ok);
+    const MemberView member = view(42);
+    EXPECT_EQ(member.tier, 2);
+    EXPECT_EQ(member.birthday, 19900101u);
+}
+
+TEST_F(ShardTest, RedeemTakesFromAvailable) {
+    enroll_with(42, 100);
+    const Outcome outcome = apply(redeem(10, 42, 30));
+    EXPECT_EQ(outcome.result, Result::ok);
+    EXPECT_EQ(outcome.available, 70);
+    EXPECT_EQ(view(42).lifetime_redeemed, 30);
+    expect_sound();
+}
+
+TEST_F(ShardTest, RedeemAboveBalanceIsRefusedAndChangesNothing) {
+    enroll_with(42, 100);
+    expect_refused(redeem(10, 42, 101), Result::insufficient_points);
+    EXPECT_EQ(view(42).available, 100);
+}
+
+TEST_F(ShardTest, RepeatedTxnReturnsTheOriginalOutcomeAndChangesNothing) {
+    enroll_with(42, 100);
+    const Outcome first = apply(redeem(10, 42, 30));
+    apply(earn(11, 42, 5));
+    const uint64_t before = shard_.digest();
+    const Outcome again = apply(redeem(10, 42, 30));
+    EXPECT_EQ(again.result, Result::ok);
+    EXPECT_TRUE(again.replayed);
+    EXPECT_EQ(again.available, first.available);
+    EXPECT_EQ(again.points, 30);
+    EXPECT_EQ(shard_.digest(), before);
+}
+
+TEST_F(ShardTest, ReusedTxnIdWithDifferentContentIsIdConflict) {
+    enroll_with(42, 100);
+    apply(redeem(10, 42, 30));
+    expect_refused(redeem(10, 42, 31), Result::id_conflict);
+    expect_refused(earn(10, 42, 30), Result::id_conflict);
+}
+
+TEST_F(ShardTest, RepeatIgnoresTheStampedTimes) {
+    enroll_with(42, 100);
+    apply(redeem(10, 42, 30));
+    const Outcome again = apply(redeem(10, 42, 30, t0_us + day_us));
+    EXPECT_TRUE(again.replayed);
+}
+
+TEST_F(ShardTest, RefusedTxnIdCanBeUsedLater) {
+    enroll_with(42, 10);
+    expect_refused(redeem(10, 42, 30), Result::insufficient_points);
+    apply(earn(11, 42, 30));
+    EXPECT_EQ(apply(redeem(10, 42, 30)).result, Result::ok);
+}
+
+TEST_F(ShardTest, RedeemConsumesOldestLotFirst) {
+    // Expiry 12 months: points of 2026-01 expire at 2027-02-01; those of 2026-03 at 2027-04-01.
+    enroll_with(42, 0);
+    const TimeUs march = month_start_us(month_of(t0_us) + 2);
+    apply(earn(10, 42, 100, t0_us));
+    apply(earn(11, 42, 100, march));
+    apply(redeem(12, 42, 150, march));
+    // 50 left, all from March: nothing expires in February 2027.
+    const Outcome later = apply(earn(13, 42, 1, month_start_us(month_of(t0_us) + 13) + 1));
+    EXPECT_EQ(later.available, 51);
+    EXPECT_EQ(view(42).lifetime_expired, 0);
+}
+
+TEST_F(ShardTest, PointsExpireOldestFirstWhenTimeAdvances) {
+    enroll_with(42, 0);
+    const MonthIndex january = month_of(t0_us);
+    apply(earn(10, 42, 100, t0_us));
+    apply(earn(11, 42, 40, month_start_us(january + 1)));
+    // The January lot lives through January 2027 and is gone on 2027-02-01.
+    EXPECT_EQ(apply(earn(12, 42, 1, month_start_us(january + 13) - 1)).available, 141);
+    const Outcome after = apply(earn(13, 42, 1, month_start_us(january + 13)));
+    EXPECT_EQ(after.available, 42);
+    EXPECT_EQ(view(42).lifetime_expired, 100);
+    const Outcome last = apply(earn(14, 42, 1, month_start_us(january + 14)));
+    EXPECT_EQ(last.available, 3);  // The February lot too; March's two single points remain.
+    EXPECT_EQ(view(42).lifetime_expired, 140);
+    expect_sound();
+}
+
+TEST_F(ShardTest, ExpiryOffKeepsPointsForever) {
+    Config config = small_config();
+    config.expiry_months = 0;
+    Shard shard(0, 1, config, nullptr);
+    shard.apply(enroll(1, 42));
+    shard.apply(earn(2, 42, 100, t0_us));
+    EXPECT_EQ(shard.apply(earn(3, 42, 1, t0_us + 3650 * day_us)).available, 101);
+}
+
+TEST_F(ShardTest, TickExpiresDueLotsWithoutTouchingTheMember) {
+    enroll_with(42, 100);
+    const TimeUs later = month_start_us(month_of(t0_us) + 13);
+    const Outcome outcome = apply(tick(10, later));
+    EXPECT_EQ(outcome.result, Result::ok);
+    EXPECT_EQ(outcome.points, 1);
+    EXPECT_EQ(view(42).available, 0);
+    EXPECT_EQ(shard_.totals().expired, 100);
+    expect_sound();
+}
+
+TEST_F(ShardTest, TickBudgetBoundsTheMembersSettled) {
+    for (MemberId member = 1; member <= 5; ++member) {
+        enroll_with(member, 10);
+    }
+    const TimeUs later = month_start_us(month_of(t0_us) + 13);
+    EXPECT_EQ(apply(tick(2, later)).points, 2);
+    EXPECT_EQ(shard_.totals().expired, 20);
+    EXPECT_EQ(apply(tick(100, later)).points, 5);  // One sweep at most.
+    EXPECT_EQ(shard_.totals().expired, 50);
+}
+
+TEST_F(ShardTest, FindAtShowsTheSettledBalanceWithoutChangingState) {
+    enroll_with(42, 100);
+    const uint64_t before = shard_.digest();
+    MemberView member;
+    ASSERT_TRUE(shard_.find_at(42, month_start_us(month_of(t0_us) + 13), &member));
+    EXPECT_EQ(member.available, 0);
+    EXPECT_EQ(member.lifetime_expired, 100);
+    EXPECT_EQ(shard_.digest(), before);
+}
+
+TEST_F(ShardTest, PendingEarnBecomesAvailableAtItsTime) {
+    enroll_with(42, 0);
+    const Outcome earned = apply(earn_pending(10, 42, 80, t0_us, t0_us + 14 * day_us));
+    EXPECT_EQ(earned.available, 0);
+    EXPECT_EQ(earned.pending, 80);
+    expect_refused(redeem(11, 42, 1, t0_us + 14 * day_us - 1), Result::insufficient_points);
+    const Outcome spent = apply(redeem(12, 42, 80, t0_us + 14 * day_us));
+    EXPECT_EQ(spent.result, Result::ok);
+    EXPECT_EQ(spent.pending, 0);
+    expect_sound();
+}
+
+TEST_F(ShardTest, TickReleasesPendingPoints) {
+    enroll_with(42, 0);
+    apply(earn_pending(10, 42, 80, t0_us, t0_us + day_us));
+    apply(tick(10, t0_us + day_us));
+    EXPECT_EQ(view(42).available, 80);
+    EXPECT_EQ(view(42).pending, 0);
+}
+
+TEST_F(ShardTest, HoldMovesPointsFromAvailableToHeld) {
+    enroll_with(42, 100);
+    const Outcome outcome = apply(hold(10, 42, 60));
+    EXPECT_EQ(outcome.result, Result::ok);
+    EXPECT_EQ(outcome.available, 40);
+    EXPECT_EQ(outcome.held, 60);
+    EXPECT_EQ(shard_.totals().open_holds, 1u);
+    expect_sound();
+}
+
+TEST_F(ShardTest, HoldAboveAvailableIsInsufficientPoints) {
+    enroll_with(42, 100);
+    expect_refused(hold(10, 42, 101), Result::insufficient_points);
+}
+
+TEST_F(ShardTest, HoldLongerThanTheMaximumIsFieldOutOfRange) {
+    enroll_with(42, 100);
+    const Config config = small_config();
+    expect_refused(hold(10, 42, 1, t0_us, t0_us + config.hold_timeout_us_max + 1),
+                   Result::field_out_of_range);
+    expect_refused(hold(11, 42, 1, t0_us, t0_us), Result::field_out_of_range);
+}
+
+TEST_F(ShardTest, HoldBeyondHoldLimitIsRefused) {
+    Config config = small_config();
+    config.holds_per_shard_max = 2;
+    Shard shard(0, 1, config, nullptr);
+    shard.apply(enroll(1, 42));
+    shard.apply(earn(2, 42, 100));
+    EXPECT_EQ(shard.apply(hold(3, 42, 1)).result, Result::ok);
+    EXPECT_EQ(shard.apply(hold(4, 42, 1)).result, Result::ok);
+    EXPECT_EQ(shard.apply(hold(5, 42, 1)).result, Result::hold_limit);
+    EXPECT_EQ(shard.apply(release(6, 42, 3)).result, Result::ok);
+    EXPECT_EQ(shard.apply(hold(5, 42, 1)).result, Result::ok);
+}
+
+TEST_F(ShardTest, CaptureOfTheWholeHoldSpendsIt) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 60));
+    const Outcome outcome = apply(capture(11, 42, 10, 0));
+    EXPECT_EQ(outcome.result, Result::ok);
+    EXPECT_EQ(outcome.points, 60);
+    EXPECT_EQ(outcome.held, 0);
+    EXPECT_EQ(outcome.available, 40);
+    EXPECT_EQ(view(42).lifetime_redeemed, 60);
+    expect_sound();
+}
+
+TEST_F(ShardTest, PartialCaptureReleasesTheRemainder) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 60));
+    const Outcome outcome = apply(capture(11, 42, 10, 25));
+    EXPECT_EQ(outcome.points, 25);
+    EXPECT_EQ(outcome.held, 0);
+    EXPECT_EQ(outcome.available, 75);
+    expect_sound();
+}
+
+TEST_F(ShardTest, CaptureAboveTheHoldIsRefused) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 60));
+    expect_refused(capture(11, 42, 10, 61), Result::capture_exceeds_hold);
+}
+
+TEST_F(ShardTest, CaptureOfAClosedHoldIsHoldClosed) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 60));
+    apply(release(11, 42, 10));
+    expect_refused(capture(12, 42, 10, 0), Result::hold_closed);
+}
+
+TEST_F(ShardTest, CaptureOfAnUnknownHoldIsHoldNotFound) {
+    enroll_with(42, 100);
+    apply(redeem(10, 42, 1));
+    expect_refused(capture(11, 42, 99, 0), Result::hold_not_found);
+    expect_refused(capture(12, 42, 10, 0), Result::hold_not_found);  // Not a hold.
+}
+
+TEST_F(ShardTest, ReleaseReturnsTheHeldPoints) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 60));
+    const Outcome outcome = apply(release(11, 42, 10));
+    EXPECT_EQ(outcome.points, 60);
+    EXPECT_EQ(outcome.available, 100);
+    EXPECT_EQ(outcome.held, 0);
+    expect_sound();
+}
+
+TEST_F(ShardTest, HoldTimesOutLazilyWhenTheMemberIsTouched) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 60, t0_us, t0_us + minute_us));
+    const Outcome outcome = apply(earn(11, 42, 1, t0_us + minute_us));
+    EXPECT_EQ(outcome.available, 101);
+    EXPECT_EQ(outcome.held, 0);
+    expect_refused(capture(12, 42, 10, 0, t0_us + minute_us), Result::hold_closed);
+}
+
+TEST_F(ShardTest, CaptureAtTheHoldTimeoutIsHoldClosed) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 60, t0_us, t0_us + minute_us));
+    expect_refused(capture(11, 42, 10, 0, t0_us + minute_us), Result::hold_closed);
+    EXPECT_EQ(apply(capture(11, 42, 10, 0, t0_us + minute_us - 1)).result, Result::ok);
+}
+
+TEST_F(ShardTest, TickTimesOutDueHolds) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 60));
+    const Outcome outcome = apply(tick(1, t0_us + small_config().hold_timeout_us_default));
+    EXPECT_EQ(outcome.points, 1);
+    EXPECT_EQ(shard_.totals().open_holds, 0u);
+    EXPECT_EQ(view(42).available, 100);
+    expect_sound();
+}
+
+TEST_F(ShardTest, ReverseOfAnEarnClawsItBack) {
+    enroll_with(42, 0);
+    apply(earn(10, 42, 100));
+    const Outcome outcome = apply(reverse(11, 42, 10));
+    EXPECT_EQ(outcome.result, Result::ok);
+    EXPECT_EQ(outcome.points, 100);
+    EXPECT_EQ(outcome.shortfall, 0);
+    EXPECT_EQ(outcome.available, 0);
+    EXPECT_EQ(view(42).lifetime_reversed, 100);
+    EXPECT_EQ(view(42).growth, 0);
+    expect_sound();
+}
+
+TEST_F(ShardTest, ReverseOfASpentEarnReportsTheShortfall) {
+    enroll_with(42, 0);
+    apply(earn(10, 42, 100));
+    apply(redeem(11, 42, 70));
+    const Outcome outcome = apply(reverse(12, 42, 10));
+    EXPECT_EQ(outcome.points, 30);
+    EXPECT_EQ(outcome.shortfall, 70);
+    EXPECT_EQ(outcome.available, 0);
+    expect_sound();
+}
+
+TEST_F(ShardTest, ReverseWithNegativePolicyLetsTheBalanceGoNegative) {
+    Config config = small_config();
+    config.reverse_allows_negative = true;
+    Shard shard(0, 1, config, nullptr);
+    shard.apply(enroll(1, 42));
+    shard.apply(earn(10, 42, 100));
+    shard.apply(redeem(11, 42, 70));
+    const Outcome outcome = shard.apply(reverse(12, 42, 10));
+    EXPECT_EQ(outcome.points, 100);
+    EXPECT_EQ(outcome.shortfall, 0);
+    EXPECT_EQ(outcome.available, -70);
+    EXPECT_EQ(shard.apply(redeem(13, 42, 1)).result, Result::insufficient_points);
+    EXPECT_EQ(shard.apply(earn(14, 42, 100)).available, 30);
+    EXPECT_TRUE(shard.audit().ok);
+}
+
+TEST_F(ShardTest, ReverseOfAPendingEarnTakesThePendingPoints) {
+    enroll_with(42, 50);
+    apply(earn_pending(10, 42, 80, t0_us, t0_us + day_us));
+    const Outcome outcome = apply(reverse(11, 42, 10));
+    EXPECT_EQ(outcome.points, 80);
+    EXPECT_EQ(outcome.pending, 0);
+    EXPECT_EQ(outcome.available, 50);
+    expect_sound();
+}
+
+TEST_F(ShardTest, ReverseOfARedeemGivesThePointsBack) {
+    enroll_with(42, 100);
+    apply(redeem(10, 42, 30));
+    const Outcome outcome = apply(reverse(11, 42, 10));
+    EXPECT_EQ(outcome.points, 30);
+    EXPECT_EQ(outcome.available, 100);
+    EXPECT_EQ(view(42).lifetime_redeemed, 0);
+    expect_sound();
+}
+
+TEST_F(ShardTest, ReverseOfACaptureGivesThePointsBack) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 60));
+    apply(capture(11, 42, 10, 40));
+    const Outcome outcome = apply(reverse(12, 42, 11));
+    EXPECT_EQ(outcome.points, 40);
+    EXPECT_EQ(outcome.available, 100);
+    expect_sound();
+}
+
+TEST_F(ShardTest, ReverseTwiceIsAlreadyReversed) {
+    enroll_with(42, 100);
+    apply(redeem(10, 42, 30));
+    apply(reverse(11, 42, 10));
+    expect_refused(reverse(12, 42, 10), Result::already_reversed);
+}
+
+TEST_F(ShardTest, ReverseOfAHoldIsNotReversible) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 30));
+    expect_refused(reverse(11, 42, 10), Result::txn_not_reversible);
+}
+
+TEST_F(ShardTest, ReverseOfAnotherMembersTxnIsTxnNotFound) {
+    enroll_with(42, 100);
+    enroll_with(43, 100);
+    apply(redeem(10, 42, 30));
+    expect_refused(reverse(11, 43, 10), Result::txn_not_found);
+    expect_refused(reverse(12, 43, 999), Result::txn_not_found);
+}
+
+TEST_F(ShardTest, AdjustCreditsAndDebits) {
+    enroll_with(42, 10);
+    EXPECT_EQ(apply(adjust(10, 42, 5, false)).available, 15);
+    EXPECT_EQ(apply(adjust(11, 42, 15, true)).available, 0);
+    expect_refused(adjust(12, 42, 1, true), Result::insufficient_points);
+    const Totals totals = shard_.totals();
+    EXPECT_EQ(totals.adjusted_in, 5);
+    EXPECT_EQ(totals.adjusted_out, 15);
+    expect_sound();
+}
+
+TEST_F(ShardTest, TransferOnOneShardMovesBothLegsAtOnce) {
+    enroll_with(42, 100);
+    enroll_with(43, 5);
+    const Outcome outcome = apply(transfer(10, 42, 43, 60));
+    EXPECT_EQ(outcome.result, Result::ok);
+    EXPECT_EQ(outcome.available, 40);
+    EXPECT_EQ(view(43).available, 65);
+    EXPECT_TRUE(shard_.transfers_in_flight().empty());
+    expect_sound();
+}
+
+TEST_F(ShardTest, TransferToSelfOrUnknownOrFrozenIsRefused) {
+    enroll_with(42, 100);
+    enroll_with(43, 0);
+    expect_refused(transfer(10, 42, 42, 1), Result::transfer_to_self);
+    expect_refused(transfer(11, 42, 44, 1), Result::member_not_found);
+    apply(update(12, 43, MemberStatus::frozen, 0, 0));
+    expect_refused(transfer(13, 42, 43, 1), Result::member_frozen);
+    expect_refused(transfer(14, 42, 0, 1), Result::member_id_zero);
+}
+
+TEST_F(ShardTest, DigestChangesWithState) {
+    enroll_with(42, 100);
+    const uint64_t before = shard_.digest();
+    apply(redeem(10, 42, 1));
+    EXPECT_NE(shard_.digest(), before);
+}
+
+TEST_F(ShardTest, DigestIsTheSameForTheSameStateBuiltInAnotherOrder) {
+    Shard other(0, 1, small_config(), nullptr);
+    apply(enroll(1, 42));
+    apply(enroll(2, 43));
+    other.apply(enroll(2, 43));
+    other.apply(enroll(1, 42));
+    EXPECT_EQ(shard_.digest(), other.digest());
+}
+
+TEST_F(ShardTest, SaveAndLoadKeepTheDigest) {
+    enroll_with(42, 1000);
+    enroll_with(43, 10);
+    apply(earn(10, 42, 5, month_start_us(month_of(t0_us) + 1)));
+    apply(earn(11, 42, 5, month_start_us(month_of(t0_us) + 2)));
+    apply(earn(12, 42, 5, month_start_us(month_of(t0_us) + 3)));
+    apply(earn(13, 42, 5, month_start_us(month_of(t0_us) + 4)));  // An overflow lot.
+    apply(earn_pending(14, 42, 7, month_start_us(month_of(t0_us) + 4), time_us_max - 1));
+    apply(hold(15, 42, 20, month_start_us(month_of(t0_us) + 4)));
+    apply(hold(16, 42, 30, month_start_us(month_of(t0_us) + 4)));
+    apply(redeem(17, 43, 3));
+    std::vector<std::byte> bytes;
+    shard_.save(&bytes);
+    Shard loaded(0, 1, small_config(), nullptr);
+    ASSERT_TRUE(loaded.load(bytes));
+    EXPECT_EQ(loaded.digest(), shard_.digest());
+    EXPECT_TRUE(loaded.audit().ok);
+    // The loaded shard behaves the same from here on.
+    const Command next = capture(18, 42, 16, 10, month_start_us(month_of(t0_us) + 4) + 1);
+    EXPECT_EQ(loaded.apply(next).available, shard_.apply(next).available);
+    EXPECT_EQ(loaded.digest(), shard_.digest());
+    EXPECT_TRUE(loaded.apply(redeem(17, 43, 3)).replayed);
+}
+
+TEST_F(ShardTest, LoadRefusesBytesThatAreNotACheckpoint) {
+    enroll_with(42, 100);
+    std::vector<std::byte> bytes;
+    shard_.save(&bytes);
+    bytes.resize(bytes.size() - 1);
+    Shard loaded(0, 1, small_config(), nullptr);
+    EXPECT_FALSE(loaded.load(bytes));
+    EXPECT_EQ(loaded.totals().members, 0u);
+    EXPECT_FALSE(loaded.load(std::vector<std::byte>(16, std::byte{1})));
+}
+
+TEST_F(ShardTest, LotPoolExhaustionIsLotLimitAndChangesNothing) {
+    Config config = small_config();
+    config.lots_per_shard_max = 1;
+    Shard shard(0, 1, config, nullptr);
+    shard.apply(enroll(1, 42));
+    for (uint32_t month = 0; month < 4; ++month) {
+        ASSERT_EQ(
+            shard.apply(earn(10 + month, 42, 1, month_start_us(month_of(t0_us) + month))).result,
+            Result::ok);
+    }
+    const uint64_t before = shard.digest();
+    EXPECT_EQ(shard.apply(earn(20, 42, 1, month_start_us(month_of(t0_us) + 5))).result,
+              Result::lot_limit);
+    EXPECT_EQ(shard.digest(), before);
+}
+
+// ---- Shards sharing one TxnIndex, and cross-shard transfers ----------------------------------
+
+class TwoShards : public ::testing::Test {
+protected:
+    TwoShards()
+        : index_(1024), a_(0, 2, small_config(), &index_), b_(1, 2, small_config(), &index_) {}
+
+    // The first member id from `from` that lives on shard `shard`.
+    static MemberId member_on(uint32_t shard, MemberId from) {
+        MemberId member = from;
+        while (Shard::shard_of(member, 2) != shard) {
+            ++member;
+        }
+        return member;
+    }
+
+    TxnIndex index_;
+    Shard a_;
+    Shard b_;
+};
+
+TEST_F(TwoShards, TxnIdUsedOnOneShardIsIdConflictOnTheOther) {
+    const MemberId on_a = member_on(0, 1);
+    const MemberId on_b = member_on(1, 1);
+    ASSERT_EQ(a_.apply(enroll(1, on_a)).result, Result::ok);
+    ASSERT_EQ(b_.apply(enroll(2, on_b)).result, Result::ok);
+    ASSERT_EQ(a_.apply(earn(10, on_a, 5)).result, Result::ok);
+    const uint64_t before = b_.digest();
+    EXPECT_EQ(b_.apply(earn(10, on_b, 5)).result, Result::id_conflict);
+    EXPECT_EQ(b_.digest(), before);
+    EXPECT_EQ(index_.find(txn(10)), on_a);
+}
+
+TEST_F(TwoShards, CrossShardTransferCreditsTheReceiverAndConfirms) {
+    const MemberId sender = member_on(0, 1);
+    const MemberId receiver = member_on(1, 1);
+    a_.apply(enroll(1, sender));
+    a_.apply(earn(2, sender, 100));
+    b_.apply(enroll(3, receiver));
+    const Command debit = transfer(10, sender, receiver, 60);
+    const Outcome debited = a_.apply(debit);
+    ASSERT_EQ(debited.result, Result::ok);
+    EXPECT_EQ(debited.available, 40);
+    ASSERT_EQ(a_.transfers_in_flight().size(), 1u);
+    EXPECT_EQ(a_.totals().transfers_in_flight, 60);
+
+    Command credit = Shard::transfer_credit_for(debit);
+    credit.time_us = t0_us;
+    ASSERT_EQ(b_.apply(credit).result, Result::ok);
+    MemberView view;
+    ASSERT_TRUE(b_.find(receiver, &view));
+    EXPECT_EQ(view.available, 60);
+    // A resend (after recovery) replays.
+    Command resent = a_.transfers_in_flight()[0];
+    resent.time_us = t0_us + 1;
+    EXPECT_TRUE(b_.apply(resent).replayed);
+
+    Command confirm = Shard::transfer_confirm_for(credit);
+    confirm.time_us = t0_us;
+    EXPECT_EQ(a_.apply(confirm).result, Result::ok);
+    EXPECT_TRUE(a_.transfers_in_flight().empty());
+    EXPECT_TRUE(a_.apply(confirm).replayed);
+
+    Totals ledger = a_.totals();
+    ledger += b_.totals();
+    EXPECT_TRUE(ledger.conserves());
+    EXPECT_EQ(ledger.transfer_in, ledger.transfer_out);
+    EXPECT_TRUE(a_.audit().ok);
+    EXPECT_TRUE(b_.audit().ok);
+    EXPECT_TRUE(a_.apply(debit).replayed);
+}
+
+TEST_F(TwoShards, RefusedCreditIsRefundedToTheSender) {
+    const MemberId sender = member_on(0, 1);
+    const MemberId missing = member_on(1, 1);
+    a_.apply(enroll(1, sender));
+    a_.apply(earn(2, sender, 100));
+    const Command debit = transfer(10, sender, missing, 60);
+    ASSERT_EQ(a_.apply(debit).result, Result::ok);
+    Command credit = Shard::transfer_credit_for(debit);
+    credit.time_us = t0_us;
+    const uint64_t before = b_.digest();
+    EXPECT_EQ(b_.apply(credit).result, Result::member_not_found);
+    EXPECT_EQ(b_.digest(), before);
+    Command refund = Shard::transfer_refund_for(credit);
+    refund.time_us = t0_us;
+    const Outcome refunded = a_.apply(refund);
+    EXPECT_EQ(refunded.result, Result::ok);
+    EXPECT_EQ(refunded.available, 100);
+    EXPECT_TRUE(a_.transfers_in_flight().empty());
+    EXPECT_TRUE(a_.audit().ok);
+    EXPECT_EQ(a_.totals().transfer_out, 0);
+    Command confirm = Shard::transfer_confirm_for(credit);
+    confirm.time_us = t0_us;
+    EXPECT_EQ(a_.apply(confirm).result, Result::id_conflict);
+}
+
+TEST_F(TwoShards, LoadClaimsTheTxnIdsAgain) {
+    const MemberId on_a = member_on(0, 1);
+    a_.apply(enroll(1, on_a));
+    a_.apply(earn(10, on_a, 5));
+    std::vector<std::byte> bytes;
+    a_.save(&bytes);
+    TxnIndex fresh(1024);
+    Shard loaded(0, 2, small_config(), &fresh);
+    ASSERT_TRUE(loaded.load(bytes));
+    EXPECT_EQ(fresh.find(txn(10)), on_a);
+    EXPECT_EQ(fresh.find(txn(1)), on_a);
+}
+
+TEST(ShardOf, SpreadsMembersEvenlyAndStaysStable) {
+    std::vector<uint32_t> counts(8, 0);
+    for (MemberId member = 1; member <= 80'000; ++member) {
+        ++counts[Shard::shard_of(member, 8)];
+    }
+    for (const uint32_t count : counts) {
+        EXPECT_NEAR(count, 10'000, 500);
+    }
+    EXPECT_EQ(Shard::shard_of(12345, 8), Shard::shard_of(12345, 8));
+}
+
+}  // namespace
+}  // namespace jifen::engine
