@@ -60,6 +60,9 @@ private:
         // Shard sequence of the newest checkpoint handed over or on disk: checkpoint_due()
         // counts from here so a checkpoint in flight is not asked for twice.
         std::atomic<uint64_t> checkpoint_requested_seq{0};
+        // Set by the writer when this shard's old records are all that keeps the log from
+        // being truncated; makes checkpoint_due() true even for a quiet shard.
+        std::atomic<bool> truncation_blocked{false};
 
         std::mutex checkpoint_mutex;
         Checkpoint handed;  // Guarded by checkpoint_mutex; the shard thread's hand-over slot.
@@ -94,12 +97,13 @@ private:
     int write_log_values(MDB_txn* txn, uint64_t* log_seq);
     int write_history(MDB_txn* txn);
     int write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard);
-    int truncate_log(MDB_txn* txn);
+    int truncate_log(MDB_txn* txn, uint64_t next_log_seq);
     int write_position(MDB_txn* txn, uint64_t next_log_seq);
     void publish(uint64_t next_log_seq);
     // Doubles the map (up to map_bytes_max); false at the limit or when the disk is low.
     bool grow_map();
     void check_map_usage();
+    uint64_t free_pages() const noexcept;
     void check_disk() noexcept;
     bool disk_low() const noexcept;
 

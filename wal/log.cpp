@@ -287,6 +287,7 @@ void LmdbLog::checkpoint(uint32_t shard, uint64_t shard_seq, std::vector<std::by
         lane.handed.state = std::move(state);
     }
     lane.checkpoint_requested_seq.store(shard_seq, std::memory_order_relaxed);
+    lane.truncation_blocked.store(false, std::memory_order_relaxed);
     checkpoint_handed_.store(true, std::memory_order_release);
     wake_writer();
 }
@@ -294,8 +295,10 @@ void LmdbLog::checkpoint(uint32_t shard, uint64_t shard_seq, std::vector<std::by
 bool LmdbLog::checkpoint_due(uint32_t shard) const {
     JIFEN_ASSERT(shard < lanes_.size());
     const Lane& lane = *lanes_[shard];
-    return lane.ring.tail() - lane.checkpoint_requested_seq.load(std::memory_order_relaxed) >=
-           options_.checkpoint_every_records;
+    const uint64_t since =
+        lane.ring.tail() - lane.checkpoint_requested_seq.load(std::memory_order_relaxed);
+    return since >= options_.checkpoint_every_records ||
+           (since > 0 && lane.truncation_blocked.load(std::memory_order_relaxed));
 }
 
 bool LmdbLog::storage_full() const {
@@ -480,7 +483,7 @@ int LmdbLog::write_batch(MDB_txn* txn, uint64_t* next_log_seq) {
         }
     }
     if (rc == 0) {
-        rc = truncate_log(txn);
+        rc = truncate_log(txn, *next_log_seq);
     }
     if (rc == 0) {
         rc = write_position(txn, *next_log_seq);
@@ -655,9 +658,10 @@ int LmdbLog::write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard) {
     return rc;
 }
 
-int LmdbLog::truncate_log(MDB_txn* txn) {
-    // A value may go once every record in it is covered by its shard's checkpoint (including
-    // checkpoints written by this very transaction). Until every shard has one, nothing goes.
+int LmdbLog::truncate_log(MDB_txn* txn, uint64_t next_log_seq) {
+    // The oldest value may go once every record in it is covered by its shard's checkpoint
+    // (including checkpoints written by this very transaction); a shard without a checkpoint
+    // covers nothing. Deleting only from the front keeps the log one contiguous range.
     position_scratch_.assign(lanes_.size(), 0);
     for (uint32_t shard = 0; shard < lanes_.size(); ++shard) {
         const Lane& lane = *lanes_[shard];
@@ -665,8 +669,6 @@ int LmdbLog::truncate_log(MDB_txn* txn) {
             position_scratch_[shard] = lane.taken.shard_seq;
         } else if (lane.checkpoint_on_disk) {
             position_scratch_[shard] = lane.checkpoint_shard_seq;
-        } else {
-            return 0;
         }
     }
     MDB_cursor* cursor = nullptr;
@@ -683,17 +685,27 @@ int LmdbLog::truncate_log(MDB_txn* txn) {
         }
         const auto* bytes = static_cast<const unsigned char*>(value.mv_data);
         format::GroupHeader header;
-        JIFEN_ASSERT(value.mv_size >= sizeof(header));
+        JIFEN_ASSERT(key.mv_size == 8 && value.mv_size >= sizeof(header));
         std::memcpy(&header, bytes, sizeof(header));
         JIFEN_ASSERT(header.magic == format::group_magic);
+        const uint64_t first_log_seq =
+            format::load_be64(static_cast<const unsigned char*>(key.mv_data));
         bool covered = true;
         const unsigned char* at = bytes + sizeof(header);
-        for (uint32_t i = 0; covered && i < header.run_count; ++i) {
+        for (uint32_t i = 0; i < header.run_count; ++i) {
             format::RunHeader run;
             std::memcpy(&run, at, sizeof(run));
             JIFEN_ASSERT(run.shard_index < lanes_.size());
-            covered =
-                run.first_shard_seq + run.record_count - 1 <= position_scratch_[run.shard_index];
+            if (run.first_shard_seq + run.record_count - 1 > position_scratch_[run.shard_index]) {
+                covered = false;
+                // A quiet shard would hold the whole log back: once the log is longer than one
+                // checkpoint interval, ask that shard for a checkpoint however few records it
+                // has appended (checkpoint_due() reads the flag).
+                if (next_log_seq - first_log_seq > options_.checkpoint_every_records) {
+                    lanes_[run.shard_index]->truncation_blocked.store(true,
+                                                                      std::memory_order_relaxed);
+                }
+            }
             at += sizeof(run) + size_t{run.record_count} * sizeof(engine::Record);
         }
         if (!covered) {
@@ -763,15 +775,40 @@ void LmdbLog::check_map_usage() {
     if (mdb_env_info(env_, &info) != 0) {
         return;
     }
-    const uint64_t used_bytes = (uint64_t{info.me_last_pgno} + 1) * page_bytes_;
-    if (used_bytes * 100 < uint64_t{info.me_mapsize} * options_.map_grow_percent) {
+    const uint64_t threshold_bytes = uint64_t{info.me_mapsize} / 100 * options_.map_grow_percent;
+    const uint64_t pages = uint64_t{info.me_last_pgno} + 1;
+    if (pages * page_bytes_ < threshold_bytes || grow_map()) {
         return;
     }
-    // At the limit, refuse new writes while there is still room for what shards already
-    // applied and queued: better than discovering MDB_MAP_FULL with replies waiting.
-    if (!grow_map()) {
-        map_full_.store(true, std::memory_order_relaxed);
+    // At the limit, pages freed by truncation are reused before the file grows: count them
+    // before declaring the map full (this scan only runs in this rare state).
+    if ((pages - std::min(pages, free_pages())) * page_bytes_ < threshold_bytes) {
+        return;
     }
+    // Refuse new writes while there is still room for what shards already applied and queued:
+    // better than discovering MDB_MAP_FULL with replies waiting.
+    map_full_.store(true, std::memory_order_relaxed);
+}
+
+uint64_t LmdbLog::free_pages() const noexcept {
+    MDB_txn* txn = nullptr;
+    if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) {
+        return 0;
+    }
+    uint64_t pages = 0;
+    MDB_cursor* cursor = nullptr;
+    constexpr MDB_dbi free_dbi = 0;  // LMDB's own table of freed page numbers.
+    if (mdb_cursor_open(txn, free_dbi, &cursor) == 0) {
+        MDB_val key;
+        MDB_val value;
+        // Each value is a page-number list whose first slot holds the count.
+        while (mdb_cursor_get(cursor, &key, &value, MDB_NEXT) == 0) {
+            pages += value.mv_size / sizeof(size_t) - 1;
+        }
+        mdb_cursor_close(cursor);
+    }
+    mdb_txn_abort(txn);
+    return pages;
 }
 
 bool LmdbLog::grow_map() {

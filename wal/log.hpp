@@ -96,7 +96,8 @@ public:
     // Hands a shard's checkpoint to the writer: `state` is Shard::save() output taken right after
     // the record with shard sequence shard_seq was applied. Written in a later commit.
     virtual void checkpoint(uint32_t shard, uint64_t shard_seq, std::vector<std::byte> state) = 0;
-    // True when shard should take a checkpoint now (enough records since its last one).
+    // True when shard should take a checkpoint now: checkpoint_every_records since its last
+    // one, or, for a quiet shard, when its old records alone keep the log from being truncated.
     virtual bool checkpoint_due(uint32_t shard) const = 0;
 
     // True when writes must be refused with Result::storage_full (map at its limit or the disk

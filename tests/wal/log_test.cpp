@@ -151,6 +151,37 @@ TEST(Log, TransferWithinOneShardIsInBothHistoriesAndTicksInNone) {
     EXPECT_TRUE(log->history(0, 0, 10).entries.empty());
 }
 
+TEST(Log, QuietShardIsAskedForACheckpointOnceItHoldsTheLogBack) {
+    TempDir dir;
+    auto options = testing::options_for(dir.path(), 2);
+    options.checkpoint_every_records = 100;
+    auto log = Log::open(options);
+    DurableWaiter waiter;
+    log->start(waiter.callback());
+    engine::MemberId quiet_member = 1;
+    while (engine::Shard::shard_of(quiet_member, 2) != 1) {
+        ++quiet_member;
+    }
+    engine::MemberId busy_member = 1;
+    while (engine::Shard::shard_of(busy_member, 2) != 0) {
+        ++busy_member;
+    }
+    testing::append_one(*log, 1, earn_record(quiet_member, 1, 2));
+    EXPECT_FALSE(log->checkpoint_due(1));
+    const std::vector<std::byte> state(1'000, std::byte{1});
+    for (uint64_t i = 2; i <= 1'000 && !log->checkpoint_due(1); ++i) {
+        testing::append_one(*log, 0, earn_record(busy_member, i, 2));
+        if (log->checkpoint_due(0)) {
+            log->checkpoint(0, log->appended_seq(0), state);
+        }
+        waiter.wait_for(0, log->appended_seq(0));  // One commit per record: truncation runs.
+    }
+    EXPECT_TRUE(log->checkpoint_due(1));
+    log->checkpoint(1, log->appended_seq(1), state);
+    EXPECT_FALSE(log->checkpoint_due(1));
+    log->stop();
+}
+
 TEST(Log, FileThatIsNotLmdbIsRefusedAtOpen) {
     TempDir dir;
     std::ofstream(dir.path() / "jifen.lmdb") << std::string(64 * 1024, 'x');
