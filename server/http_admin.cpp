@@ -300,7 +300,9 @@ uint16_t AdminCore::start() {
         // Handlers catch what they can throw; anything else is a bug worth stopping for.
         io.run();
     });
-    spdlog::info("http admin listening on {}:{}{}", config.bind_address, port, tls ? " (TLS)" : "");
+    // The server's own startup line reports the port; this one is for debugging embedders.
+    spdlog::debug("http admin listening on {}:{}{}", config.bind_address, port,
+                  tls ? " (TLS)" : "");
     return port;
 }
 
@@ -413,9 +415,12 @@ Response AdminCore::handle(const http::request<http::string_body>& request) {
                              metrics ? content_type_metrics : content_type_json, callback());
     } catch (const std::exception& error) {
         spdlog::error("http admin: {} failed: {}", path, error.what());
-        return make_error(request, http::status::internal_server_error, "internal_error",
-                          "the server could not produce it; see its log");
+    } catch (...) {
+        // Whatever a callback throws must not escape into io.run() and end the HTTP thread.
+        spdlog::error("http admin: {} failed with a non-standard exception", path);
     }
+    return make_error(request, http::status::internal_server_error, "internal_error",
+                      "the server could not produce it; see its log");
 }
 
 }  // namespace

@@ -189,6 +189,14 @@ TEST(SupportHttpAdmin, ThrowingCallbackIsAnInternalErrorAndTheServerCarriesOn) {
     EXPECT_EQ(exchange(port.port(), get_request("/metrics", admin_secret)).status, 200);
 }
 
+TEST(SupportHttpAdmin, CallbackThrowingANonStandardExceptionIsAnInternalError) {
+    HttpAdmin::Callbacks callbacks = test_callbacks();
+    callbacks.metrics_text = []() -> std::string { throw 42; };
+    AdminPort port(test_config(), callbacks);
+    EXPECT_EQ(exchange(port.port(), get_request("/metrics", admin_secret)).status, 500);
+    EXPECT_EQ(exchange(port.port(), get_request("/health")).status, 200);
+}
+
 TEST(SupportHttpAdmin, OversizedHeadersAreRefusedAndTheConnectionClosed) {
     AdminPort port;
     const std::string request =
