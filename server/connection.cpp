@@ -1,0 +1,506 @@
+// One binary-protocol connection: framing, HELLO, scopes, in-flight frames and gathered writes.
+#include "server/connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include "engine/assert.hpp"
+#include "server/dispatch.hpp"
+#include "server/shard_thread.hpp"
+
+namespace jifen::server {
+
+namespace {
+
+using protocol::FrameHeader;
+using protocol::Opcode;
+
+constexpr size_t read_buffer_bytes = protocol::frame_bytes_max;
+static_assert((connection_ops_in_flight_max & (connection_ops_in_flight_max - 1)) == 0);
+static_assert((connection_frames_in_flight_max & (connection_frames_in_flight_max - 1)) == 0);
+constexpr uint32_t ops_mask = connection_ops_in_flight_max - 1;
+constexpr uint32_t frames_mask = connection_frames_in_flight_max - 1;
+
+// The text of an ErrorReply: what was wrong, in words a client developer can act on.
+std::string_view describe(Result result) noexcept {
+    struct Text {
+        Result result;
+        std::string_view text;
+    };
+    static constexpr Text texts[] = {
+        {Result::bad_magic, "frame does not start with the magic \"JIFN\""},
+        {Result::bad_version, "unsupported protocol version"},
+        {Result::bad_header_checksum, "header checksum mismatch"},
+        {Result::bad_body_checksum, "body checksum mismatch"},
+        {Result::frame_too_large, "body_bytes above body_bytes_max"},
+        {Result::unknown_opcode, "unknown opcode"},
+        {Result::bad_body_length, "body length or count does not match the opcode"},
+        {Result::batch_too_large, "more operations than batch_ops_max"},
+        {Result::reserved_not_zero, "reserved header flags set"},
+        {Result::not_authenticated, "the first frame must be HELLO"},
+        {Result::forbidden, "the API key's scope does not allow this opcode"},
+    };
+    for (const Text& text : texts) {
+        if (text.result == result) {
+            return text.text;
+        }
+    }
+    return to_string(result);
+}
+
+}  // namespace
+
+Connection::Connection(ShardThread& shard, Socket socket, boost::asio::ssl::context* tls,
+                       uint32_t index, uint32_t generation)
+    : shard_(shard),
+      socket_(std::move(socket)),
+      index_(index),
+      generation_(generation),
+      // Not value-initialised: pages are only touched as frames use them.
+      read_buffer_(new std::byte[read_buffer_bytes]),
+      slots_(new OpSlot[connection_ops_in_flight_max]),
+      frames_(std::make_unique<InFlightFrame[]>(connection_frames_in_flight_max)) {
+    if (tls != nullptr) {
+        tls_stream_ = std::make_unique<TlsStream>(std::move(socket_), *tls);
+    }
+    last_activity_ms_ = shard_.now_ms();
+}
+
+void Connection::start() {
+    boost::system::error_code ignored;
+    auto& lowest = tls_stream_ ? tls_stream_->next_layer() : socket_;
+    lowest.set_option(boost::asio::ip::tcp::no_delay(true), ignored);
+    if (tls_stream_) {
+        tls_stream_->async_handshake(
+            boost::asio::ssl::stream_base::server,
+            [self = shared_from_this()](const boost::system::error_code& error) {
+                self->on_handshake(error);
+            });
+        return;
+    }
+    handshake_done_ = true;
+    do_read();
+}
+
+void Connection::on_handshake(const boost::system::error_code& error) {
+    if (error) {
+        spdlog::debug("connection {}: TLS handshake failed: {}", index_, error.message());
+        close();
+        shard_.after_work();
+        return;
+    }
+    handshake_done_ = true;
+    do_read();
+}
+
+template <typename Handler>
+void Connection::async_read_some(std::byte* data, size_t size, Handler&& handler) {
+    if (tls_stream_) {
+        tls_stream_->async_read_some(boost::asio::buffer(data, size),
+                                     std::forward<Handler>(handler));
+    } else {
+        socket_.async_read_some(boost::asio::buffer(data, size), std::forward<Handler>(handler));
+    }
+}
+
+template <typename Handler>
+void Connection::async_write(Handler&& handler) {
+    if (tls_stream_) {
+        boost::asio::async_write(*tls_stream_, boost::asio::buffer(writing_),
+                                 std::forward<Handler>(handler));
+    } else {
+        boost::asio::async_write(socket_, boost::asio::buffer(writing_),
+                                 std::forward<Handler>(handler));
+    }
+}
+
+void Connection::close() {
+    if (closed_) {
+        return;
+    }
+    closed_ = true;
+    const auto self = shared_from_this();  // The shard's table drops its reference below.
+    boost::system::error_code ignored;
+    auto& lowest = tls_stream_ ? tls_stream_->next_layer() : socket_;
+    lowest.shutdown(Socket::shutdown_both, ignored);
+    lowest.close(ignored);
+    shard_.on_connection_closed(*this);
+}
+
+void Connection::refuse(Result result, std::string_view message) {
+    // Refused before HELLO (and before TLS): the error frame goes out in plain bytes, which a TLS
+    // client reports as a handshake failure; either way the connection ends.
+    handshake_done_ = true;
+    send_error(0, result, message);
+    closing_ = true;
+    flush();
+}
+
+void Connection::begin_drain() { draining_ = true; }
+
+bool Connection::idle() const noexcept {
+    return closed_ || (frames_head_ == frames_tail_ && output_.empty() && !write_active_);
+}
+
+void Connection::do_read() {
+    if (read_active_ || closed_ || closing_ || draining_ || paused_) {
+        return;
+    }
+    if (read_end_ == read_buffer_bytes) {
+        compact();
+    }
+    read_active_ = true;
+    async_read_some(read_buffer_.get() + read_end_, read_buffer_bytes - read_end_,
+                    [self = shared_from_this()](const boost::system::error_code& error,
+                                                size_t bytes) { self->on_read(error, bytes); });
+}
+
+void Connection::on_read(const boost::system::error_code& error, size_t bytes) {
+    read_active_ = false;
+    if (closed_) {
+        return;
+    }
+    if (error) {
+        if (error != boost::asio::error::eof && error != boost::asio::error::operation_aborted) {
+            spdlog::debug("connection {}: read failed: {}", index_, error.message());
+        }
+        close();
+        shard_.after_work();
+        return;
+    }
+    read_end_ += bytes;
+    last_activity_ms_ = shard_.now_ms();
+    parse();
+    shard_.after_work();
+    do_read();
+}
+
+void Connection::compact() noexcept {
+    if (read_begin_ == 0) {
+        return;
+    }
+    const size_t remaining = read_end_ - read_begin_;
+    std::memmove(read_buffer_.get(), read_buffer_.get() + read_begin_, remaining);
+    read_begin_ = 0;
+    read_end_ = remaining;
+}
+
+void Connection::parse() {
+    while (!closed_ && !closing_ && !draining_) {
+        const size_t available = read_end_ - read_begin_;
+        if (available < protocol::frame_header_bytes) {
+            break;
+        }
+        FrameHeader header;
+        std::memcpy(&header, read_buffer_.get() + read_begin_, sizeof(header));
+        const Result header_result = protocol::check_header(header);
+        if (header_result != Result::ok) {
+            fail(header.request_id, header_result, describe(header_result));
+            return;
+        }
+        const size_t frame_bytes = protocol::frame_header_bytes + header.body_bytes;
+        if (available < frame_bytes) {
+            if (read_begin_ + frame_bytes > read_buffer_bytes) {
+                compact();
+            }
+            break;
+        }
+        const std::span<const std::byte> body(
+            read_buffer_.get() + read_begin_ + protocol::frame_header_bytes, header.body_bytes);
+        const Result body_result = protocol::check_body(header, body);
+        if (body_result != Result::ok) {
+            fail(header.request_id, body_result, describe(body_result));
+            return;
+        }
+        if (!handle_frame(header, body)) {
+            paused_ = true;
+            shard_.stall(*this);
+            break;
+        }
+        read_begin_ += frame_bytes;
+        partial_since_ms_ = 0;
+    }
+    if (read_begin_ == read_end_) {
+        read_begin_ = 0;
+        read_end_ = 0;
+        partial_since_ms_ = 0;
+    } else if (partial_since_ms_ == 0 && !paused_) {
+        partial_since_ms_ = shard_.now_ms();
+    }
+}
+
+bool Connection::handle_frame(const FrameHeader& header, std::span<const std::byte> body) {
+    const Result shape = protocol::check_request_shape(header);
+    if (shape != Result::ok) {
+        send_error(header.request_id, shape, describe(shape));
+        return true;
+    }
+    const auto opcode = static_cast<Opcode>(header.opcode);
+    if (opcode == Opcode::hello) {
+        handle_hello(header, body);
+        return true;
+    }
+    if (!authenticated_) {
+        send_error(header.request_id, Result::not_authenticated,
+                   describe(Result::not_authenticated));
+        return true;
+    }
+    if ((scope_ & protocol::scope_required(opcode)) == 0) {
+        send_error(header.request_id, Result::forbidden, describe(Result::forbidden));
+        return true;
+    }
+    if (output_.size() > connection_output_bytes_soft_max) {
+        return false;  // The client is not reading its replies: stop reading its requests.
+    }
+    return shard_.handle_frame(*this, header, body);
+}
+
+void Connection::handle_hello(const FrameHeader& header, std::span<const std::byte> body) {
+    protocol::HelloRequest hello;
+    std::memcpy(&hello, body.data(), sizeof(hello));
+    protocol::HelloReply reply;
+    reply.shard_count = static_cast<uint32_t>(shard_.shared().shards.size());
+    reply.server_time_us =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
+    std::memcpy(reply.server_name, "jifend", 6);
+    const auto send_reply = [&] {
+        send_frame(Opcode::hello, header.request_id, 1,
+                   std::as_bytes(std::span<const protocol::HelloReply>(&reply, 1)));
+    };
+    if (hello.protocol_version != protocol::protocol_version) {
+        reply.result = static_cast<uint32_t>(Result::bad_version);
+        send_reply();
+        closing_ = true;
+        return;
+    }
+    if (hello.reserved != 0) {
+        reply.result = static_cast<uint32_t>(Result::reserved_not_zero);
+        send_reply();
+        return;
+    }
+    const std::string_view secret(hello.api_key, strnlen(hello.api_key, sizeof(hello.api_key)));
+    const std::string_view client_name(hello.client_name,
+                                       strnlen(hello.client_name, sizeof(hello.client_name)));
+    const auto who = shard_.shared().keys->authenticate(secret);
+    if (!who) {
+        // The secret is never logged; the client name is the client's own label.
+        spdlog::warn("connection {} on shard {}: authentication failed (client \"{}\")", index_,
+                     shard_.index(), client_name);
+        reply.result = static_cast<uint32_t>(Result::auth_failed);
+        authenticated_ = false;
+        send_reply();
+        closing_ = true;
+        return;
+    }
+    authenticated_ = true;
+    scope_ = who->scope;
+    reply.result = static_cast<uint32_t>(Result::ok);
+    reply.scope = scope_;
+    spdlog::debug("connection {} on shard {}: key \"{}\" (client \"{}\")", index_, shard_.index(),
+                  who->name, client_name);
+    send_reply();
+}
+
+void Connection::fail(uint64_t request_id, Result result, std::string_view message) {
+    spdlog::debug("connection {} on shard {}: closing after {}", index_, shard_.index(),
+                  to_string(result));
+    send_error(request_id, result, message);
+    closing_ = true;
+}
+
+bool Connection::can_open_frame(uint32_t count) const noexcept {
+    return frames_tail_ - frames_head_ < connection_frames_in_flight_max &&
+           ops_tail_ - ops_head_ + count <= connection_ops_in_flight_max;
+}
+
+uint32_t Connection::open_frame(const FrameHeader& request, uint32_t parts) {
+    const uint32_t first = ops_tail_;
+    InFlightFrame& frame = frames_[frames_tail_ & frames_mask];
+    frame.request = request;
+    frame.first_op = first;
+    frame.parts_remaining = parts;
+    frame.finished = false;
+    frame.result = Result::ok;
+    frame.audit = engine::AuditReport{};
+    for (uint32_t i = 0; i < request.count; ++i) {
+        slots_[(first + i) & ops_mask].frame_position = frames_tail_;
+    }
+    ++frames_tail_;
+    ops_tail_ += request.count;
+    return first;
+}
+
+OpSlot& Connection::slot(uint32_t op_position) noexcept { return slots_[op_position & ops_mask]; }
+
+engine::AuditReport& Connection::audit_sum(uint32_t op_position) noexcept {
+    return frames_[slot(op_position).frame_position & frames_mask].audit;
+}
+
+void Connection::set_frame_result(uint32_t op_position, Result result) noexcept {
+    frames_[slot(op_position).frame_position & frames_mask].result = result;
+}
+
+void Connection::complete(uint32_t op_position, uint32_t parts) {
+    InFlightFrame& frame = frames_[slot(op_position).frame_position & frames_mask];
+    JIFEN_ASSERT(!frame.finished && frame.parts_remaining >= parts);
+    frame.parts_remaining -= parts;
+    if (frame.parts_remaining == 0) {
+        finish_frame(frame);
+    }
+}
+
+void Connection::finish_frame(InFlightFrame& frame) {
+    frame.finished = true;
+    last_activity_ms_ = shard_.now_ms();
+    const auto opcode = static_cast<Opcode>(frame.request.opcode);
+    if (!closed_ && !closing_) {
+        if (opcode == Opcode::audit) {
+            protocol::AuditReply reply = to_audit_reply(frame.audit);
+            if (frame.result != Result::ok) {
+                reply = protocol::AuditReply{};
+                reply.result = static_cast<uint32_t>(frame.result);
+            }
+            set_reply(frame.first_op, reply);
+        }
+        const size_t item_bytes = reply_item_bytes(opcode);
+        const size_t body_bytes = item_bytes * frame.request.count;
+        std::byte* out = reserve_output(protocol::frame_header_bytes + body_bytes);
+        std::byte* body = out + protocol::frame_header_bytes;
+        for (uint32_t i = 0; i < frame.request.count; ++i) {
+            std::memcpy(body + i * item_bytes, slot(frame.first_op + i).reply, item_bytes);
+        }
+        FrameHeader header;
+        header.opcode = frame.request.opcode;
+        header.request_id = frame.request.request_id;
+        header.count = frame.request.count;
+        header.flags = protocol::flag_response;
+        protocol::seal(&header, std::span<const std::byte>(body, body_bytes));
+        std::memcpy(out, &header, sizeof(header));
+        shard_.schedule_flush(*this);
+    }
+    // Slots are reused in order: advance past every finished frame at the head.
+    while (frames_head_ != frames_tail_ && frames_[frames_head_ & frames_mask].finished) {
+        const InFlightFrame& head = frames_[frames_head_ & frames_mask];
+        ops_head_ = head.first_op + head.request.count;
+        ++frames_head_;
+    }
+    if (frames_head_ == frames_tail_) {
+        // Nothing refers to any position now: start again at 0 so a connection that never has
+        // much in flight keeps touching the same few pages.
+        frames_head_ = frames_tail_ = 0;
+        ops_head_ = ops_tail_ = 0;
+    }
+}
+
+std::byte* Connection::reserve_output(size_t bytes) {
+    const size_t at = output_.size();
+    output_.resize(at + bytes);
+    return output_.data() + at;
+}
+
+void Connection::send_frame(Opcode opcode, uint64_t request_id, uint16_t count,
+                            std::span<const std::byte> body) {
+    if (closed_ || closing_) {
+        return;
+    }
+    FrameHeader header;
+    header.opcode = static_cast<uint16_t>(opcode);
+    header.request_id = request_id;
+    header.count = count;
+    header.flags = protocol::flag_response;
+    protocol::seal(&header, body);
+    std::byte* out = reserve_output(protocol::frame_header_bytes + body.size());
+    std::memcpy(out, &header, sizeof(header));
+    if (!body.empty()) {
+        std::memcpy(out + protocol::frame_header_bytes, body.data(), body.size());
+    }
+    shard_.schedule_flush(*this);
+}
+
+void Connection::send_error(uint64_t request_id, Result result, std::string_view message) {
+    std::byte body[sizeof(protocol::ErrorReply) + protocol::error_message_bytes_max];
+    protocol::ErrorReply error;
+    error.result = static_cast<uint32_t>(result);
+    error.message_bytes =
+        static_cast<uint32_t>(std::min<size_t>(message.size(), protocol::error_message_bytes_max));
+    std::memcpy(body, &error, sizeof(error));
+    std::memcpy(body + sizeof(error), message.data(), error.message_bytes);
+    send_frame(Opcode::error, request_id, 1,
+               std::span<const std::byte>(body, sizeof(error) + error.message_bytes));
+}
+
+void Connection::flush() {
+    flush_scheduled_ = false;
+    if (closed_ || write_active_ || !handshake_done_) {
+        return;
+    }
+    if (output_.empty()) {
+        if (closing_) {
+            close();
+        }
+        return;
+    }
+    writing_.swap(output_);
+    output_.clear();
+    write_active_ = true;
+    async_write([self = shared_from_this()](const boost::system::error_code& error, size_t) {
+        self->on_write(error);
+    });
+}
+
+void Connection::on_write(const boost::system::error_code& error) {
+    write_active_ = false;
+    writing_.clear();
+    if (closed_) {
+        return;
+    }
+    if (error) {
+        spdlog::debug("connection {}: write failed: {}", index_, error.message());
+        close();
+        shard_.after_work();
+        return;
+    }
+    flush();
+    if (paused_) {
+        shard_.stall(*this);
+    }
+    shard_.after_work();
+}
+
+void Connection::resume() {
+    if (closed_) {
+        return;
+    }
+    const auto self = shared_from_this();  // parse() may close this connection.
+    paused_ = false;
+    parse();
+    do_read();
+}
+
+void Connection::check_timeouts(uint64_t now_ms) {
+    if (closed_) {
+        return;
+    }
+    const Config& config = *shard_.shared().config;
+    if (partial_since_ms_ != 0 && !paused_ &&
+        now_ms - partial_since_ms_ > config.frame_timeout_ms) {
+        spdlog::debug("connection {} on shard {}: frame timeout", index_, shard_.index());
+        close();
+        return;
+    }
+    const bool nothing_in_flight = frames_head_ == frames_tail_ && read_begin_ == read_end_;
+    if (nothing_in_flight && now_ms - last_activity_ms_ > config.idle_timeout_ms) {
+        spdlog::debug("connection {} on shard {}: idle timeout", index_, shard_.index());
+        close();
+    }
+}
+
+}  // namespace jifen::server

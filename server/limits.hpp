@@ -1,0 +1,56 @@
+// Limits of jifend's core: every queue and buffer the shard threads and connections use, sized at
+// startup, each with a defined answer when full (docs/architecture.md, "The server").
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "protocol/wire.hpp"
+
+namespace jifen::server {
+
+// Requests (client operations, credit legs, balance and audit queries) one shard's inbox holds
+// from all other shards. Past this, the sending shard answers those operations Result::busy.
+inline constexpr uint32_t request_inbox_capacity = 1u << 14;
+
+// Requests one shard may have outstanding on all other shards together. Every request gets
+// exactly one reply, so this bounds what can be waiting in the shard's reply inbox.
+inline constexpr uint32_t remote_requests_in_flight_max = 1u << 15;
+
+// Cross-shard transfers one shard may hold between its debit leg and confirm/refund. Each gets
+// one credit result back, also through the reply inbox.
+inline constexpr uint32_t transfers_in_flight_max = 1u << 12;
+
+// Replies can never find the reply inbox full: the two budgets above are reserved before a
+// request leaves, so a shard never has to drop or retry a reply.
+inline constexpr uint32_t reply_inbox_capacity = 1u << 16;
+static_assert(remote_requests_in_flight_max + transfers_in_flight_max <= reply_inbox_capacity);
+
+// Replies and sends one shard holds until the log makes the records they depend on durable.
+// A frame or inbox message is only taken on when the queue has room for everything it can add.
+inline constexpr uint32_t release_queue_capacity = 1u << 16;
+
+// Records applied but not yet taken by the log's queue (wal::Log::append returned false).
+// Like the release queue, checked before work is taken on, so no applied record is dropped.
+inline constexpr uint32_t unappended_records_max = 1u << 16;
+static_assert(unappended_records_max >= 2 * protocol::batch_ops_max);
+
+// Operations one connection has in flight: two full batches, so a pipelining client keeps the
+// shard busy while the previous batch waits for its group commit.
+inline constexpr uint32_t connection_ops_in_flight_max = 2 * protocol::batch_ops_max;
+// Frames one connection has in flight (small frames pipelined).
+inline constexpr uint32_t connection_frames_in_flight_max = 1024;
+// Reply bytes a connection may have waiting for the socket before it stops reading requests
+// (a client that sends but does not read is slowed down, never buffered without bound).
+inline constexpr size_t connection_output_bytes_soft_max = 4u << 20;
+
+// Requests staged per target shard while one frame is routed, then pushed with one reservation.
+inline constexpr uint32_t staging_requests_max = 256;
+
+// Members and holds one Op::tick may visit (Command::points of the tick, so replay is exact).
+inline constexpr int64_t tick_budget = 1024;
+
+// Longest time a shutdown waits for in-flight requests to finish before closing connections.
+inline constexpr uint32_t shutdown_drain_ms_max = 10'000;
+
+}  // namespace jifen::server

@@ -1,0 +1,226 @@
+// jifend as an object: startup order, shutdown order, and the counters the admin port shows.
+#include "server/server.hpp"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <thread>
+
+#include "engine/assert.hpp"
+#include "engine/shard.hpp"
+#include "engine/txn_index.hpp"
+#include "server/auth.hpp"
+#include "server/http_admin.hpp"
+#include "server/limits.hpp"
+#include "server/shard_thread.hpp"
+#include "server/tls.hpp"
+#include "wal/log.hpp"
+
+namespace jifen::server {
+
+namespace {
+
+uint64_t wall_clock_us() noexcept {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+}
+
+}  // namespace
+
+struct Server::Impl {
+    Config config;
+    std::unique_ptr<KeyRing> keys;
+    std::optional<boost::asio::ssl::context> tls;
+    std::unique_ptr<wal::Log> log;
+    std::unique_ptr<engine::TxnIndex> txn_index;
+    std::vector<std::unique_ptr<engine::Shard>> shards;
+    Shared shared;
+    std::vector<std::unique_ptr<ShardThread>> threads;
+    std::unique_ptr<HttpAdmin> http;
+    bool started = false;
+    bool stopped = false;
+};
+
+Server::Server(Config config) : impl_(std::make_unique<Impl>()) {
+    impl_->config = std::move(config);
+}
+
+Server::~Server() { stop(); }
+
+StartupReport Server::start(bool with_http_admin) {
+    Impl& impl = *impl_;
+    JIFEN_ASSERT(!impl.started);
+    impl.started = true;
+    Config& config = impl.config;
+    StartupReport report;
+    const uint32_t shard_count = config.shard_count != 0
+                                     ? config.shard_count
+                                     : std::max(1u, std::thread::hardware_concurrency());
+    report.shard_count = shard_count;
+
+    impl.keys = std::make_unique<KeyRing>(config.api_keys);
+    if (config.tls.enabled()) {
+        impl.tls.emplace(make_server_tls_context(config.tls));
+    }
+
+    wal::Options options = config.wal;
+    options.data_dir = config.data_dir;
+    options.shard_count = shard_count;
+    options.durability = config.durability;
+    impl.log = wal::Log::open(options);
+
+    impl.txn_index = std::make_unique<engine::TxnIndex>(config.txn_index_slots);
+    std::vector<engine::Shard*> shard_pointers;
+    for (uint32_t index = 0; index < shard_count; ++index) {
+        impl.shards.push_back(std::make_unique<engine::Shard>(index, shard_count, config.engine,
+                                                              impl.txn_index.get()));
+        shard_pointers.push_back(impl.shards.back().get());
+    }
+    const wal::RecoveryStats recovery = impl.log->recover(shard_pointers);
+    report.records_replayed = recovery.records_replayed;
+    report.checkpoint_seq = recovery.checkpoint_seq;
+    report.replay_us = recovery.replay_us;
+
+    Shared& shared = impl.shared;
+    shared.config = &impl.config;
+    shared.log = impl.log.get();
+    shared.txn_index = impl.txn_index.get();
+    shared.keys = impl.keys.get();
+    shared.tls = impl.tls ? &*impl.tls : nullptr;
+    shared.sync = config.durability == wal::Durability::sync;
+    shared.start_us = wall_clock_us();
+    shared.shards.assign(shard_count, nullptr);
+    for (uint32_t index = 0; index < shard_count; ++index) {
+        impl.threads.push_back(std::make_unique<ShardThread>(shared, index, *impl.shards[index]));
+        shared.shards[index] = impl.threads.back().get();
+    }
+
+    // Every shard thread listens on the same port (SO_REUSEPORT): the first binds (port 0 picks
+    // an ephemeral one), the others join it.
+    const boost::asio::ip::tcp::endpoint first_endpoint(
+        boost::asio::ip::make_address(config.bind_address), config.port);
+    report.port = impl.threads[0]->listen(first_endpoint);
+    for (uint32_t index = 1; index < shard_count; ++index) {
+        impl.threads[index]->listen({first_endpoint.address(), report.port});
+    }
+
+    impl.log->start(
+        [&threads = impl.threads](uint32_t shard, uint64_t) { threads[shard]->doorbell().ring(); });
+    for (uint32_t index = 0; index < shard_count; ++index) {
+        std::vector<engine::Command> owed = impl.shards[index]->transfers_in_flight();
+        report.transfers_resumed += owed.size();
+        impl.threads[index]->start(std::move(owed));
+    }
+
+    if (with_http_admin) {
+        HttpAdmin::Callbacks callbacks;
+        callbacks.metrics_text = [this] { return metrics_text(); };
+        callbacks.stats_json = [this] { return stats_json(); };
+        impl.http = std::make_unique<HttpAdmin>(config, *impl.keys, std::move(callbacks));
+        report.http_port = impl.http->start();
+    }
+    return report;
+}
+
+void Server::stop() {
+    Impl& impl = *impl_;
+    if (!impl.started || impl.stopped) {
+        return;
+    }
+    impl.stopped = true;
+    if (impl.http) {
+        impl.http->stop();
+    }
+    for (auto& thread : impl.threads) {
+        thread->begin_stop();
+    }
+    // Wait for every shard to have nothing in flight, twice in a row: work can only move between
+    // shards, so two consecutive all-quiet polls mean it has all drained.
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(shutdown_drain_ms_max);
+    int quiet_polls = 0;
+    while (quiet_polls < 2 && std::chrono::steady_clock::now() < deadline) {
+        const bool quiet = std::all_of(impl.threads.begin(), impl.threads.end(),
+                                       [](const auto& thread) { return thread->quiescent(); });
+        quiet_polls = quiet ? quiet_polls + 1 : 0;
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (quiet_polls < 2) {
+        spdlog::warn("shutdown: requests still in flight after {} ms; closing anyway",
+                     shutdown_drain_ms_max);
+    }
+    for (auto& thread : impl.threads) {
+        thread->finish_stop();
+    }
+    impl.log->stop();
+}
+
+std::string Server::metrics_text() const {
+    const Impl& impl = *impl_;
+    uint64_t operations = 0;
+    uint64_t refused = 0;
+    uint64_t busy = 0;
+    for (const auto& thread : impl.threads) {
+        operations += thread->counters().operations.load(std::memory_order_relaxed);
+        refused += thread->counters().operations_refused.load(std::memory_order_relaxed);
+        busy += thread->counters().busy_refusals.load(std::memory_order_relaxed);
+    }
+    const wal::LogStats log = impl.log->stats();
+    std::string text;
+    const auto metric = [&text](std::string_view name, std::string_view type, std::string_view help,
+                                uint64_t value) {
+        fmt::format_to(std::back_inserter(text), "# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help,
+                       name, type, name, value);
+    };
+    metric("jifen_shards", "gauge", "Shard threads.", impl.threads.size());
+    metric("jifen_connections", "gauge", "Open binary-protocol connections.",
+           impl.shared.connections.load(std::memory_order_relaxed));
+    metric("jifen_operations_total", "counter", "Ledger operations applied or refused.",
+           operations);
+    metric("jifen_operations_refused_total", "counter", "Operations with a result other than ok.",
+           refused);
+    metric("jifen_busy_refusals_total", "counter", "Operations refused because a queue was full.",
+           busy);
+    metric("jifen_log_records_total", "counter", "Durable log records written since start.",
+           log.records);
+    metric("jifen_log_commits_total", "counter", "Group commits since start.", log.commits);
+    metric("jifen_log_used_bytes", "gauge", "Bytes of the LMDB map in use.", log.used_bytes);
+    metric("jifen_log_map_bytes", "gauge", "Current LMDB map size.", log.map_bytes);
+    metric("jifen_uptime_seconds", "gauge", "Seconds since start.",
+           (wall_clock_us() - impl.shared.start_us) / 1'000'000);
+    return text;
+}
+
+std::string Server::stats_json() const {
+    const Impl& impl = *impl_;
+    std::string shards;
+    uint64_t operations = 0;
+    uint64_t refused = 0;
+    for (const auto& thread : impl.threads) {
+        const ShardCounters& counters = thread->counters();
+        const uint64_t shard_operations = counters.operations.load(std::memory_order_relaxed);
+        operations += shard_operations;
+        refused += counters.operations_refused.load(std::memory_order_relaxed);
+        fmt::format_to(std::back_inserter(shards),
+                       "{}{{\"index\":{},\"operations\":{},\"connections\":{}}}",
+                       shards.empty() ? "" : ",", thread->index(), shard_operations,
+                       counters.connections.load(std::memory_order_relaxed));
+    }
+    const wal::LogStats log = impl.log->stats();
+    return fmt::format(
+        "{{\"shard_count\":{},\"uptime_us\":{},\"connections\":{},\"operations\":{},"
+        "\"operations_refused\":{},\"log_records\":{},\"log_commits\":{},\"log_used_bytes\":{},"
+        "\"log_map_bytes\":{},\"durability\":\"{}\",\"shards\":[{}]}}",
+        impl.threads.size(), wall_clock_us() - impl.shared.start_us,
+        impl.shared.connections.load(std::memory_order_relaxed), operations, refused, log.records,
+        log.commits, log.used_bytes, log.map_bytes, impl.shared.sync ? "sync" : "async", shards);
+}
+
+}  // namespace jifen::server

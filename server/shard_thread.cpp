@@ -1,0 +1,944 @@
+// A shard thread: accepts and serves connections, applies operations for its members, forwards
+// the others through inboxes, and releases replies as the log makes them durable.
+#include "server/shard_thread.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <chrono>
+#include <cstring>
+#include <string>
+
+#include "engine/assert.hpp"
+#include "server/connection.hpp"
+#include "server/dispatch.hpp"
+#include "server/limits.hpp"
+
+namespace jifen::server {
+
+namespace {
+
+using protocol::FrameHeader;
+using protocol::Opcode;
+
+using ReusePort = boost::asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+uint64_t wall_clock_us() noexcept {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                     std::chrono::system_clock::now().time_since_epoch())
+                                     .count());
+}
+
+bool names_transaction(Opcode opcode) noexcept {
+    return opcode == Opcode::capture || opcode == Opcode::release || opcode == Opcode::reverse;
+}
+
+engine::Outcome refused(Result result) noexcept {
+    engine::Outcome outcome;
+    outcome.result = result;
+    return outcome;
+}
+
+}  // namespace
+
+ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard)
+    : shared_(shared),
+      index_(index),
+      shard_count_(static_cast<uint32_t>(shared.shards.size())),
+      shard_(shard),
+      io_(1),
+      acceptor_(io_),
+      timer_(io_),
+      accept_retry_timer_(io_),
+      doorbell_(io_),
+      requests_(request_inbox_capacity),
+      replies_(reply_inbox_capacity),
+      release_(release_queue_capacity),
+      staged_(shard_count_),
+      ring_needed_(shard_count_, 0),
+      transfers_(transfers_in_flight_max) {
+    records_.reserve(unappended_records_max);
+    connections_.reserve(shared.config->connections_max);
+    stalled_.reserve(shared.config->connections_max);
+    to_flush_.reserve(shared.config->connections_max);
+    for (auto& staged : staged_) {
+        staged.reserve(staging_requests_max);
+    }
+    free_transfer_slots_.reserve(transfers_in_flight_max);
+    for (uint32_t slot = transfers_in_flight_max; slot > 0; --slot) {
+        free_transfer_slots_.push_back(slot - 1);
+    }
+    credit_retry_.reserve(transfers_in_flight_max);
+    appended_seq_ = shared.log->appended_seq(index);
+}
+
+ShardThread::~ShardThread() {
+    if (thread_.joinable()) {
+        io_.stop();
+        thread_.join();
+    }
+}
+
+uint16_t ShardThread::listen(const boost::asio::ip::tcp::endpoint& endpoint) {
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(boost::asio::socket_base::reuse_address(true));
+    acceptor_.set_option(ReusePort(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(boost::asio::socket_base::max_listen_connections);
+    return acceptor_.local_endpoint().port();
+}
+
+void ShardThread::start(std::vector<engine::Command> credits_owed) {
+    credits_owed_ = std::move(credits_owed);
+    boost::asio::post(io_, [this] {
+        arm_doorbell();
+        run_accept();
+        arm_timer();
+        resend_recovered_credits();
+        after_work();
+    });
+    thread_ = std::thread([this] { io_.run(); });
+}
+
+void ShardThread::begin_stop() {
+    boost::asio::post(io_, [this] {
+        stopping_ = true;
+        boost::system::error_code ignored;
+        acceptor_.close(ignored);
+        accept_retry_timer_.cancel();
+        for (auto& entry : connections_) {
+            if (entry.connection) {
+                entry.connection->begin_drain();
+            }
+        }
+        update_quiescent();
+    });
+}
+
+void ShardThread::finish_stop() {
+    boost::asio::post(io_, [this] {
+        for (auto& entry : connections_) {
+            if (entry.connection) {
+                entry.connection->close();
+            }
+        }
+        timer_.cancel();
+        doorbell_.cancel();
+        io_.stop();
+    });
+    if (thread_.joinable()) {
+        thread_.join();
+    }
+}
+
+uint64_t ShardThread::now_ms() const noexcept {
+    return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     std::chrono::steady_clock::now().time_since_epoch())
+                                     .count());
+}
+
+uint64_t ShardThread::stamp_time_us() noexcept {
+    // Wall-clock time, but never earlier than the last command this shard applied: the engine
+    // and its replay rely on a shard's time only moving forward.
+    last_time_us_ = std::max(last_time_us_, wall_clock_us());
+    return last_time_us_;
+}
+
+size_t ShardThread::record_room() const noexcept {
+    return unappended_records_max - records_.size();
+}
+
+bool ShardThread::has_room_for(uint32_t operations) const noexcept {
+    // Each operation adds at most one record and two releases (its reply and a credit leg).
+    return release_room() >= 2 * size_t{operations} + 1 && record_room() >= operations + 1;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Accepting.
+
+void ShardThread::run_accept() {
+    acceptor_.async_accept(
+        [this](const boost::system::error_code& error, boost::asio::ip::tcp::socket socket) {
+            on_accept(error, std::move(socket));
+        });
+}
+
+void ShardThread::on_accept(const boost::system::error_code& error,
+                            boost::asio::ip::tcp::socket socket) {
+    if (error == boost::asio::error::operation_aborted || stopping_) {
+        return;
+    }
+    if (error) {
+        // Typically EMFILE: back off instead of spinning on a listener that keeps failing.
+        spdlog::warn("shard {}: accept failed: {}", index_, error.message());
+        accept_retry_timer_.expires_after(std::chrono::milliseconds(100));
+        accept_retry_timer_.async_wait([this](const boost::system::error_code& timer_error) {
+            if (!timer_error && !stopping_) {
+                run_accept();
+            }
+        });
+        return;
+    }
+    uint32_t index = 0;
+    if (!free_connection_indexes_.empty()) {
+        index = free_connection_indexes_.back();
+        free_connection_indexes_.pop_back();
+    } else {
+        index = static_cast<uint32_t>(connections_.size());
+        connections_.emplace_back();
+    }
+    ConnectionEntry& entry = connections_[index];
+    const uint64_t open = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
+    counters_.connections.fetch_add(1, std::memory_order_relaxed);
+    entry.connection = std::make_shared<Connection>(*this, std::move(socket), shared_.tls, index,
+                                                    entry.generation);
+    if (open > shared_.config->connections_max) {
+        spdlog::warn("shard {}: refusing a connection: connections_max ({}) reached", index_,
+                     shared_.config->connections_max);
+        entry.connection->refuse(Result::busy, "connections_max reached; try again later");
+    } else {
+        entry.connection->start();
+    }
+    after_work();
+    run_accept();
+}
+
+void ShardThread::on_connection_closed(Connection& connection) {
+    ConnectionEntry& entry = connections_[connection.index()];
+    JIFEN_ASSERT(entry.connection.get() == &connection);
+    // Replies still travelling for this connection carry the old generation and are dropped.
+    ++entry.generation;
+    stalled_.erase(std::remove(stalled_.begin(), stalled_.end(), &connection), stalled_.end());
+    entry.connection.reset();
+    free_connection_indexes_.push_back(connection.index());
+    shared_.connections.fetch_sub(1, std::memory_order_relaxed);
+    counters_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+Connection* ShardThread::find_connection(const OpRef& ref) noexcept {
+    if (ref.connection_index >= connections_.size()) {
+        return nullptr;
+    }
+    ConnectionEntry& entry = connections_[ref.connection_index];
+    if (entry.generation != ref.connection_generation || !entry.connection) {
+        return nullptr;
+    }
+    return entry.connection.get();
+}
+
+void ShardThread::stall(Connection& connection) {
+    if (std::find(stalled_.begin(), stalled_.end(), &connection) == stalled_.end()) {
+        stalled_.push_back(&connection);
+    }
+}
+
+void ShardThread::schedule_flush(Connection& connection) {
+    if (!connection.flush_scheduled_) {
+        connection.flush_scheduled_ = true;
+        to_flush_.push_back(connection.shared_from_this());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wake-ups: doorbell and timer.
+
+void ShardThread::arm_doorbell() {
+    doorbell_.async_wait([this](const boost::system::error_code& error) { on_doorbell(error); });
+}
+
+void ShardThread::on_doorbell(const boost::system::error_code& error) {
+    if (error) {
+        return;  // Cancelled at shutdown.
+    }
+    doorbell_.acknowledge();
+    drain_inboxes();
+    after_work();
+    arm_doorbell();
+}
+
+void ShardThread::arm_timer() {
+    timer_.expires_after(std::chrono::milliseconds(shared_.config->tick_interval_ms));
+    timer_.async_wait([this](const boost::system::error_code& error) { on_timer(error); });
+}
+
+void ShardThread::on_timer(const boost::system::error_code& error) {
+    if (error) {
+        return;
+    }
+    wal::Log& log = *shared_.log;
+    if (!stopping_ && !log.storage_full() && !log.failed() && record_room() > 0) {
+        // Clock-driven work (expiry, hold timeouts, pending points) as a logged command, so
+        // replay sees exactly the same sweeps.
+        engine::Command tick;
+        tick.op = engine::Op::tick;
+        tick.points = tick_budget;
+        tick.time_us = stamp_time_us();
+        const engine::Outcome outcome = shard_.apply(tick);
+        // A tick that settled nothing (no members, no due holds) changed nothing: an idle empty
+        // ledger does not grow its log.
+        if (outcome.points > 0) {
+            log_if_applied(tick, outcome);
+        }
+    }
+    flush_records();
+    if (!stopping_ && records_.empty() && log.checkpoint_due(index_)) {
+        std::vector<std::byte> state;
+        shard_.save(&state);
+        log.checkpoint(index_, appended_seq_, std::move(state));
+    }
+    const uint64_t now = now_ms();
+    for (auto& entry : connections_) {
+        if (entry.connection) {
+            entry.connection->check_timeouts(now);
+        }
+    }
+    resend_recovered_credits();
+    after_work();
+    if (stopping_) {
+        update_quiescent();
+    }
+    arm_timer();
+}
+
+// ---------------------------------------------------------------------------------------------
+// After every handler: log, release, resume, ring.
+
+void ShardThread::after_work() {
+    // Bounded: each round either made progress or stops.
+    for (int round = 0; round < 4; ++round) {
+        flush_records();
+        release_durable();
+        if (inbox_backlog_ && has_room_for(1)) {
+            inbox_backlog_ = false;
+            drain_inboxes();
+            continue;
+        }
+        if (!stalled_.empty() && has_room_for(1)) {
+            resume_stalled();
+            continue;
+        }
+        break;
+    }
+    if (!credit_retry_.empty()) {
+        std::vector<uint32_t> retry;
+        retry.swap(credit_retry_);
+        credit_retry_.reserve(transfers_in_flight_max);
+        for (const uint32_t slot : retry) {
+            send_credit(slot);
+        }
+    }
+    for (auto& connection : to_flush_) {
+        connection->flush();
+    }
+    to_flush_.clear();
+    for (uint32_t shard = 0; shard < shard_count_; ++shard) {
+        if (ring_needed_[shard] != 0) {
+            ring_needed_[shard] = 0;
+            shared_.shards[shard]->doorbell().ring();
+        }
+    }
+    if (stopping_) {
+        update_quiescent();
+    }
+}
+
+void ShardThread::flush_records() {
+    if (records_.empty()) {
+        return;
+    }
+    // All or nothing per call (Log::append); when the log's queue is full the records stay here
+    // and the next on_durable wake-up retries. Gates already count them (current_seq()).
+    if (shared_.log->append(index_, records_)) {
+        appended_seq_ += records_.size();
+        JIFEN_DASSERT(appended_seq_ == shared_.log->appended_seq(index_));
+        records_.clear();
+    }
+}
+
+void ShardThread::release_durable() {
+    const uint64_t durable = shared_.sync ? shared_.log->durable_seq(index_) : UINT64_MAX;
+    while (release_head_ != release_tail_) {
+        Release& release = release_[release_head_ % release_.size()];
+        if (release.gate_seq > durable) {
+            break;
+        }
+        ++release_head_;
+        switch (release.kind) {
+            case ReleaseKind::local:
+                if (Connection* connection = find_connection(release.reply.ref)) {
+                    connection->complete(release.reply.ref.op_position, release.parts);
+                }
+                break;
+            case ReleaseKind::reply: {
+                const uint32_t origin = release.reply.ref.origin_shard;
+                // Cannot fail: the origin reserved this reply's room when it sent the request.
+                const bool pushed = shared_.shards[origin]->replies().try_push(release.reply);
+                JIFEN_ASSERT(pushed);
+                ring_needed_[origin] = 1;
+                break;
+            }
+            case ReleaseKind::credit:
+                send_credit(release.transfer_slot);
+                break;
+        }
+    }
+}
+
+void ShardThread::push_release(const Release& release) {
+    JIFEN_ASSERT(release_room() > 0);
+    release_[release_tail_ % release_.size()] = release;
+    ++release_tail_;
+}
+
+void ShardThread::resume_stalled() {
+    std::vector<Connection*> stalled;
+    stalled.swap(stalled_);
+    stalled_.reserve(stalled.capacity());
+    for (Connection* connection : stalled) {
+        // A stalled connection is still in the table (closing removes it from stalled_ below).
+        connection->resume();
+    }
+}
+
+void ShardThread::update_quiescent() {
+    bool idle = release_head_ == release_tail_ && records_.empty() && remote_in_flight_ == 0 &&
+                free_transfer_slots_.size() == transfers_in_flight_max && requests_.empty() &&
+                replies_.empty() && credits_owed_.empty();
+    for (const auto& entry : connections_) {
+        if (entry.connection && !entry.connection->idle()) {
+            idle = false;
+        }
+    }
+    quiescent_.store(idle, std::memory_order_release);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Frames from local connections.
+
+bool ShardThread::handle_frame(Connection& connection, const FrameHeader& header,
+                               std::span<const std::byte> body) {
+    const auto opcode = static_cast<Opcode>(header.opcode);
+    switch (opcode) {
+        case Opcode::ping:
+            answer_ping(connection, header);
+            return true;
+        case Opcode::stats:
+            answer_stats(connection, header);
+            return true;
+        case Opcode::history:
+            answer_history(connection, header, body);
+            return true;
+        case Opcode::audit:
+            if (!connection.can_open_frame(1) || !has_room_for(1)) {
+                return false;
+            }
+            route_audit(connection, header);
+            return true;
+        case Opcode::balance:
+            if (!connection.can_open_frame(header.count) || !has_room_for(header.count)) {
+                return false;
+            }
+            route_balances(connection, header, body);
+            return true;
+        case Opcode::enroll:
+        case Opcode::update_member:
+        case Opcode::earn:
+        case Opcode::redeem:
+        case Opcode::hold:
+        case Opcode::capture:
+        case Opcode::release:
+        case Opcode::reverse:
+        case Opcode::transfer:
+        case Opcode::adjust:
+            if (!connection.can_open_frame(header.count) || !has_room_for(header.count)) {
+                return false;
+            }
+            route_operations(connection, header, body);
+            return true;
+        case Opcode::hello:
+        case Opcode::error:
+            break;
+    }
+    JIFEN_ASSERT(false && "check_request_shape admits no other opcode here");
+    return true;
+}
+
+void ShardThread::answer_ping(Connection& connection, const FrameHeader& header) {
+    protocol::PingReply reply;
+    reply.server_time_us = wall_clock_us();
+    connection.send_frame(Opcode::ping, header.request_id, 1,
+                          std::as_bytes(std::span<const protocol::PingReply>(&reply, 1)));
+}
+
+void ShardThread::answer_stats(Connection& connection, const FrameHeader& header) {
+    protocol::StatsReply reply;
+    reply.result = static_cast<uint32_t>(Result::ok);
+    reply.shard_count = shard_count_;
+    reply.uptime_us = wall_clock_us() - shared_.start_us;
+    reply.connections = shared_.connections.load(std::memory_order_relaxed);
+    for (const ShardThread* shard : shared_.shards) {
+        reply.operations += shard->counters().operations.load(std::memory_order_relaxed);
+        reply.operations_refused +=
+            shard->counters().operations_refused.load(std::memory_order_relaxed);
+    }
+    const wal::LogStats log = shared_.log->stats();
+    reply.log_records = log.records;
+    reply.log_commits = log.commits;
+    reply.log_bytes = log.used_bytes;
+    reply.log_map_bytes = log.map_bytes;
+    connection.send_frame(Opcode::stats, header.request_id, 1,
+                          std::as_bytes(std::span<const protocol::StatsReply>(&reply, 1)));
+}
+
+void ShardThread::answer_history(Connection& connection, const FrameHeader& header,
+                                 std::span<const std::byte> body) {
+    // History reads the durable log (an LMDB read transaction of at most history_entries_max
+    // entries, tens of microseconds), so it is answered here on the connection's thread and
+    // never waits for the owning shard: it shows what is durable, in both durability modes.
+    protocol::HistoryRequest request;
+    std::memcpy(&request, body.data(), sizeof(request));
+    protocol::HistoryReplyHeader reply;
+    wal::HistoryPage page;
+    if (request.reserved != 0) {
+        reply.result = static_cast<uint32_t>(Result::reserved_not_zero);
+    } else if (request.member_id == 0) {
+        reply.result = static_cast<uint32_t>(Result::member_id_zero);
+    } else if (request.limit == 0 || request.limit > protocol::history_entries_max) {
+        reply.result = static_cast<uint32_t>(Result::field_out_of_range);
+    } else {
+        page = shared_.log->history(request.member_id, request.before_seq, request.limit);
+        if (page.result != Result::ok) {
+            reply.result = static_cast<uint32_t>(page.result);
+            page.entries.clear();
+        } else if (page.entries.empty() && request.before_seq == 0) {
+            // Every member's history starts with its enroll: none at all means no such member.
+            reply.result = static_cast<uint32_t>(Result::member_not_found);
+        } else {
+            reply.result = static_cast<uint32_t>(Result::ok);
+            reply.count = static_cast<uint32_t>(page.entries.size());
+            reply.next_before_seq = page.next_before_seq;
+        }
+    }
+    std::vector<std::byte> out(sizeof(reply) + reply.count * sizeof(protocol::HistoryEntry));
+    std::memcpy(out.data(), &reply, sizeof(reply));
+    for (uint32_t i = 0; i < reply.count; ++i) {
+        const protocol::HistoryEntry entry =
+            to_history_entry(page.entries[i].first, page.entries[i].second);
+        std::memcpy(out.data() + sizeof(reply) + i * sizeof(entry), &entry, sizeof(entry));
+    }
+    connection.send_frame(Opcode::history, header.request_id, 1, out);
+}
+
+void ShardThread::route_audit(Connection& connection, const FrameHeader& header) {
+    const uint32_t position = connection.open_frame(header, shard_count_);
+    const OpRef ref{connection.index(), connection.generation(), position, index_};
+    uint32_t local_parts = 1;
+    merge_audit(&connection.audit_sum(position), shard_.audit());
+    for (uint32_t target = 0; target < shard_count_; ++target) {
+        if (target == index_) {
+            continue;
+        }
+        Request request;
+        request.kind = RequestKind::audit;
+        request.ref = ref;
+        if (remote_in_flight_ < remote_requests_in_flight_max &&
+            shared_.shards[target]->requests().try_push(request)) {
+            ++remote_in_flight_;
+            ring_needed_[target] = 1;
+        } else {
+            connection.set_frame_result(position, Result::busy);
+            ++local_parts;
+        }
+    }
+    Release release;
+    release.gate_seq = current_seq();
+    release.kind = ReleaseKind::local;
+    release.parts = local_parts;
+    release.reply.ref = ref;
+    push_release(release);
+}
+
+void ShardThread::route_balances(Connection& connection, const FrameHeader& header,
+                                 std::span<const std::byte> body) {
+    const uint32_t first = connection.open_frame(header, header.count);
+    uint32_t local_parts = 0;
+    for (uint32_t i = 0; i < header.count; ++i) {
+        protocol::BalanceRequest query;
+        std::memcpy(&query, body.data() + i * sizeof(query), sizeof(query));
+        const uint32_t position = first + i;
+        if (query.member_id == 0) {
+            connection.set_reply(position, balance_refusal(0, Result::member_id_zero));
+            ++local_parts;
+            continue;
+        }
+        const uint32_t target = engine::Shard::shard_of(query.member_id, shard_count_);
+        if (target == index_) {
+            engine::MemberView view;
+            connection.set_reply(position,
+                                 shard_.find_at(query.member_id, stamp_time_us(), &view)
+                                     ? to_balance_reply(view)
+                                     : balance_refusal(query.member_id, Result::member_not_found));
+            ++local_parts;
+            continue;
+        }
+        Request request;
+        request.kind = RequestKind::balance;
+        request.ref = {connection.index(), connection.generation(), position, index_};
+        request.command.member_id = query.member_id;
+        stage(target, request, &connection, &local_parts);
+    }
+    for (uint32_t target = 0; target < shard_count_; ++target) {
+        flush_staged(target, &connection, &local_parts);
+    }
+    if (local_parts > 0) {
+        Release release;
+        release.gate_seq = current_seq();
+        release.kind = ReleaseKind::local;
+        release.parts = local_parts;
+        release.reply.ref = {connection.index(), connection.generation(), first, index_};
+        push_release(release);
+    }
+}
+
+void ShardThread::route_operations(Connection& connection, const FrameHeader& header,
+                                   std::span<const std::byte> body) {
+    const auto opcode = static_cast<Opcode>(header.opcode);
+    const engine::Op op = *op_of(opcode);
+    const uint32_t first = connection.open_frame(header, header.count);
+    uint32_t local_parts = 0;
+    for (uint32_t i = 0; i < header.count; ++i) {
+        protocol::Operation operation;
+        std::memcpy(&operation, body.data() + i * sizeof(operation), sizeof(operation));
+        const uint32_t position = first + i;
+        const OpRef ref{connection.index(), connection.generation(), position, index_};
+        const Result checked = check_operation(opcode, operation);
+        if (checked != Result::ok) {
+            connection.set_reply(position, refusal(checked));
+            ++local_parts;
+            continue;
+        }
+        engine::Command command = to_command(op, operation);
+        if (command.member_id == 0 && names_transaction(opcode)) {
+            // The client may leave the member out: the transaction index knows whose it is.
+            command.member_id = shared_.txn_index->find(command.ref_txn_id);
+            if (command.member_id == 0) {
+                connection.set_reply(position,
+                                     refusal(opcode == Opcode::reverse ? Result::txn_not_found
+                                                                       : Result::hold_not_found));
+                ++local_parts;
+                continue;
+            }
+        }
+        if (command.member_id == 0) {
+            connection.set_reply(position, refusal(Result::member_id_zero));
+            ++local_parts;
+            continue;
+        }
+        const uint32_t target = engine::Shard::shard_of(command.member_id, shard_count_);
+        if (target == index_) {
+            const Applied applied = apply_client(command, operation.duration_us, ref);
+            if (!applied.deferred) {
+                connection.set_reply(position, to_reply(applied.outcome));
+                ++local_parts;
+            }
+            continue;
+        }
+        Request request;
+        request.kind = RequestKind::apply;
+        request.duration_us = operation.duration_us;
+        request.ref = ref;
+        request.command = command;
+        stage(target, request, &connection, &local_parts);
+    }
+    for (uint32_t target = 0; target < shard_count_; ++target) {
+        flush_staged(target, &connection, &local_parts);
+    }
+    if (local_parts > 0) {
+        Release release;
+        release.gate_seq = current_seq();
+        release.kind = ReleaseKind::local;
+        release.parts = local_parts;
+        release.reply.ref = {connection.index(), connection.generation(), first, index_};
+        push_release(release);
+    }
+}
+
+void ShardThread::stage(uint32_t target, const Request& request, Connection* connection,
+                        uint32_t* local_parts) {
+    std::vector<Request>& staged = staged_[target];
+    staged.push_back(request);
+    if (staged.size() == staging_requests_max) {
+        flush_staged(target, connection, local_parts);
+    }
+}
+
+void ShardThread::flush_staged(uint32_t target, Connection* connection, uint32_t* local_parts) {
+    std::vector<Request>& staged = staged_[target];
+    if (staged.empty()) {
+        return;
+    }
+    const auto count = static_cast<uint32_t>(staged.size());
+    if (remote_in_flight_ + count <= remote_requests_in_flight_max &&
+        shared_.shards[target]->requests().try_push(std::span<const Request>(staged))) {
+        remote_in_flight_ += count;
+        ring_needed_[target] = 1;
+    } else {
+        // The target's inbox is full: refuse rather than wait, so one slow shard cannot stall
+        // the others. Nothing was applied; the client retries with the same transaction ids.
+        counters_.busy_refusals.fetch_add(count, std::memory_order_relaxed);
+        for (const Request& request : staged) {
+            if (request.kind == RequestKind::balance) {
+                connection->set_reply(request.ref.op_position,
+                                      balance_refusal(request.command.member_id, Result::busy));
+            } else {
+                connection->set_reply(request.ref.op_position, refusal(Result::busy));
+            }
+        }
+        *local_parts += count;
+    }
+    staged.clear();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Applying.
+
+ShardThread::Applied ShardThread::apply_client(engine::Command command, uint64_t duration_us,
+                                               const OpRef& ref) {
+    wal::Log& log = *shared_.log;
+    counters_.operations.fetch_add(1, std::memory_order_relaxed);
+    Applied applied;
+    if (log.failed()) {
+        applied.outcome = refused(Result::storage_error);
+    } else if (log.storage_full()) {
+        applied.outcome = refused(Result::storage_full);
+    } else if (const Result stamped = stamp(&command, stamp_time_us(), duration_us);
+               stamped != Result::ok) {
+        applied.outcome = refused(stamped);
+    } else {
+        const bool cross_shard =
+            command.op == engine::Op::transfer && command.counterparty_id != 0 &&
+            engine::Shard::shard_of(command.counterparty_id, shard_count_) != index_;
+        if (cross_shard && free_transfer_slots_.empty()) {
+            applied.outcome = refused(Result::busy);
+        } else {
+            applied.outcome = shard_.apply(command);
+            log_if_applied(command, applied.outcome);
+            if (cross_shard && applied.outcome.result == Result::ok && !applied.outcome.replayed) {
+                // The debit leg is applied; the credit leg leaves once that record is durable.
+                const uint32_t slot = free_transfer_slots_.back();
+                free_transfer_slots_.pop_back();
+                transfers_[slot] = Transfer{ref, engine::Shard::transfer_credit_for(command),
+                                            applied.outcome, true};
+                Release release;
+                release.gate_seq = current_seq();
+                release.kind = ReleaseKind::credit;
+                release.transfer_slot = slot;
+                push_release(release);
+                applied.deferred = true;
+            }
+        }
+    }
+    if (applied.outcome.result != Result::ok) {
+        counters_.operations_refused.fetch_add(1, std::memory_order_relaxed);
+    }
+    return applied;
+}
+
+engine::Outcome ShardThread::apply_internal(engine::Command command) {
+    command.time_us = stamp_time_us();
+    const engine::Outcome outcome = shard_.apply(command);
+    log_if_applied(command, outcome);
+    return outcome;
+}
+
+void ShardThread::log_if_applied(const engine::Command& command, const engine::Outcome& outcome) {
+    if (outcome.result != Result::ok || outcome.replayed) {
+        return;  // Refusals and repeats change nothing, so there is nothing to log.
+    }
+    JIFEN_ASSERT(records_.size() < unappended_records_max);
+    engine::Record record;
+    record.command = command;
+    record.applied_points = outcome.points;
+    record.available_after = outcome.available;
+    record.shard_index = index_;
+    records_.push_back(record);
+}
+
+void ShardThread::send_credit(uint32_t transfer_slot) {
+    const Transfer& transfer = transfers_[transfer_slot];
+    Request request;
+    request.kind = RequestKind::transfer_credit;
+    request.transfer_slot = transfer_slot;
+    request.ref = {no_connection, 0, 0, index_};
+    request.command = transfer.credit;
+    const uint32_t target = engine::Shard::shard_of(request.command.member_id, shard_count_);
+    if (shared_.shards[target]->requests().try_push(request)) {
+        ring_needed_[target] = 1;
+    } else {
+        credit_retry_.push_back(transfer_slot);  // Durable debit: must be delivered, later.
+    }
+}
+
+void ShardThread::resend_recovered_credits() {
+    // Credit legs owed since before a restart: the debit is durable, the credit may or may not
+    // have been applied; the receiver's idempotency makes a second credit a harmless repeat.
+    while (!credits_owed_.empty() && !free_transfer_slots_.empty() && has_room_for(1)) {
+        const engine::Command credit = credits_owed_.back();
+        credits_owed_.pop_back();
+        const uint32_t slot = free_transfer_slots_.back();
+        free_transfer_slots_.pop_back();
+        Transfer& transfer = transfers_[slot];
+        transfer.client = {no_connection, 0, 0, index_};
+        transfer.credit = credit;
+        transfer.debit_outcome = engine::Outcome{};
+        transfer.in_use = true;
+        send_credit(slot);
+    }
+}
+
+void ShardThread::finish_transfer(uint32_t transfer_slot, const engine::Outcome& credit_outcome) {
+    Transfer& transfer = transfers_[transfer_slot];
+    JIFEN_ASSERT(transfer.in_use);
+    const engine::Command close = credit_outcome.result == Result::ok
+                                      ? engine::Shard::transfer_confirm_for(transfer.credit)
+                                      : engine::Shard::transfer_refund_for(transfer.credit);
+    const engine::Outcome closed = apply_internal(close);
+    if (closed.result != Result::ok) {
+        spdlog::error("shard {}: {} of transfer {:x}:{:x} refused: {}", index_,
+                      close.op == engine::Op::transfer_confirm ? "confirm" : "refund",
+                      close.txn_id.hi, close.txn_id.lo, to_string(closed.result));
+    }
+    if (transfer.client.connection_index != no_connection) {
+        // The client hears the transfer's final outcome: the debit as applied, or the credit's
+        // refusal with the sender's balances after the refund.
+        engine::Outcome final_outcome = transfer.debit_outcome;
+        if (credit_outcome.result != Result::ok) {
+            final_outcome = closed;
+            final_outcome.result = credit_outcome.result;
+            final_outcome.replayed = false;
+        }
+        deliver(transfer.client, final_outcome);
+    }
+    transfer.in_use = false;
+    free_transfer_slots_.push_back(transfer_slot);
+}
+
+void ShardThread::deliver(const OpRef& ref, const engine::Outcome& outcome) {
+    Release release;
+    release.gate_seq = current_seq();
+    if (ref.origin_shard == index_) {
+        Connection* connection = find_connection(ref);
+        if (connection == nullptr) {
+            return;
+        }
+        connection->set_reply(ref.op_position, to_reply(outcome));
+        release.kind = ReleaseKind::local;
+        release.parts = 1;
+        release.reply.ref = ref;
+    } else {
+        release.kind = ReleaseKind::reply;
+        release.reply.kind = ReplyKind::outcome;
+        release.reply.ref = ref;
+        release.reply.payload = outcome;
+    }
+    push_release(release);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inboxes.
+
+void ShardThread::drain_inboxes() {
+    // Replies first: they free budget and finish frames. Each message may add a record and two
+    // releases, so stop (and resume after the next release) when that room is not there.
+    Reply reply;
+    while (has_room_for(1) && replies_.try_pop(&reply)) {
+        handle_reply(reply);
+    }
+    Request request;
+    while (has_room_for(1) && requests_.try_pop(&request)) {
+        handle_request(request);
+    }
+    if (!has_room_for(1)) {
+        inbox_backlog_ = true;
+    }
+}
+
+void ShardThread::handle_request(const Request& request) {
+    Release release;
+    release.kind = ReleaseKind::reply;
+    release.reply.ref = request.ref;
+    switch (request.kind) {
+        case RequestKind::apply: {
+            const Applied applied = apply_client(request.command, request.duration_us, request.ref);
+            if (applied.deferred) {
+                return;  // The transfer's final outcome goes back after its credit leg.
+            }
+            release.reply.kind = ReplyKind::outcome;
+            release.reply.payload = applied.outcome;
+            break;
+        }
+        case RequestKind::balance: {
+            BalanceAnswer answer;
+            answer.found = shard_.find_at(request.command.member_id, stamp_time_us(), &answer.view);
+            if (!answer.found) {
+                answer.view = engine::MemberView{};
+                answer.view.member_id = request.command.member_id;
+            }
+            release.reply.kind = ReplyKind::balance;
+            release.reply.payload = answer;
+            break;
+        }
+        case RequestKind::audit:
+            release.reply.kind = ReplyKind::audit;
+            release.reply.payload = shard_.audit();
+            break;
+        case RequestKind::transfer_credit: {
+            engine::Outcome outcome = apply_internal(request.command);
+            counters_.operations.fetch_add(1, std::memory_order_relaxed);
+            release.reply.kind = ReplyKind::credit_result;
+            release.reply.transfer_slot = request.transfer_slot;
+            release.reply.payload = outcome;
+            break;
+        }
+    }
+    release.gate_seq = current_seq();
+    push_release(release);
+}
+
+void ShardThread::handle_reply(const Reply& reply) {
+    if (reply.kind == ReplyKind::credit_result) {
+        finish_transfer(reply.transfer_slot, std::get<engine::Outcome>(reply.payload));
+        return;
+    }
+    JIFEN_ASSERT(remote_in_flight_ > 0);
+    --remote_in_flight_;
+    Connection* connection = find_connection(reply.ref);
+    if (connection == nullptr) {
+        return;  // The client left; its answer has nowhere to go.
+    }
+    const uint32_t position = reply.ref.op_position;
+    switch (reply.kind) {
+        case ReplyKind::outcome:
+            connection->set_reply(position, to_reply(std::get<engine::Outcome>(reply.payload)));
+            break;
+        case ReplyKind::balance: {
+            const auto& answer = std::get<BalanceAnswer>(reply.payload);
+            connection->set_reply(
+                position, answer.found
+                              ? to_balance_reply(answer.view)
+                              : balance_refusal(answer.view.member_id, Result::member_not_found));
+            break;
+        }
+        case ReplyKind::audit:
+            merge_audit(&connection->audit_sum(position),
+                        std::get<engine::AuditReport>(reply.payload));
+            break;
+        case ReplyKind::credit_result:
+            break;
+    }
+    connection->complete(position, 1);
+}
+
+}  // namespace jifen::server

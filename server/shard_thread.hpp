@@ -1,0 +1,215 @@
+// One shard thread: its io_context, its engine::Shard, its listener and connections, its inboxes,
+// and the queue of replies waiting for the log (docs/architecture.md, "The server").
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "engine/shard.hpp"
+#include "engine/txn_index.hpp"
+#include "protocol/wire.hpp"
+#include "server/auth.hpp"
+#include "server/config.hpp"
+#include "server/doorbell.hpp"
+#include "server/inbox.hpp"
+#include "server/messages.hpp"
+#include "wal/log.hpp"
+
+namespace jifen::server {
+
+class Connection;
+class ShardThread;
+
+// What every shard thread shares: read-only after start, apart from the atomics.
+struct Shared {
+    const Config* config = nullptr;
+    wal::Log* log = nullptr;
+    engine::TxnIndex* txn_index = nullptr;
+    const KeyRing* keys = nullptr;
+    boost::asio::ssl::context* tls = nullptr;  // Null: plain TCP.
+    std::vector<ShardThread*> shards;
+    bool sync = true;  // Durability: replies wait for the log.
+    uint64_t start_us = 0;
+    std::atomic<uint64_t> connections{0};
+};
+
+// Counters any thread may read (stats, metrics).
+struct ShardCounters {
+    std::atomic<uint64_t> operations{0};
+    std::atomic<uint64_t> operations_refused{0};
+    std::atomic<uint64_t> connections{0};
+    std::atomic<uint64_t> busy_refusals{0};  // Operations refused because a queue was full.
+};
+
+class ShardThread {
+public:
+    ShardThread(Shared& shared, uint32_t index, engine::Shard& shard);
+    ~ShardThread();
+    ShardThread(const ShardThread&) = delete;
+    ShardThread& operator=(const ShardThread&) = delete;
+
+    // Before start(): opens this shard's listener (SO_REUSEPORT, so every shard thread listens on
+    // the same port and the kernel spreads connections). Returns the bound port.
+    uint16_t listen(const boost::asio::ip::tcp::endpoint& endpoint);
+    // Starts the thread. credits_owed: transfer_credit commands recovery found still in flight.
+    void start(std::vector<engine::Command> credits_owed);
+    // Any thread: stop accepting and reading; in-flight requests still finish.
+    void begin_stop();
+    // Any thread: true once stopping and nothing is in flight here.
+    bool quiescent() const noexcept { return quiescent_.load(std::memory_order_acquire); }
+    // Any thread, after begin_stop: closes every connection, stops and joins the thread.
+    void finish_stop();
+
+    // Any thread: how other shards and the log writer reach this one.
+    Inbox<Request>& requests() noexcept { return requests_; }
+    Inbox<Reply>& replies() noexcept { return replies_; }
+    Doorbell& doorbell() noexcept { return doorbell_; }
+    const ShardCounters& counters() const noexcept { return counters_; }
+    uint32_t index() const noexcept { return index_; }
+
+    // --- Shard thread only: what connections call. ---
+    Shared& shared() noexcept { return shared_; }
+    // Routes or answers one authenticated, well-formed frame. False when there is no room for it
+    // now: the connection stalls and is resumed after the shard freed room.
+    bool handle_frame(Connection& connection, const protocol::FrameHeader& header,
+                      std::span<const std::byte> body);
+    void stall(Connection& connection);
+    void schedule_flush(Connection& connection);
+    void on_connection_closed(Connection& connection);
+    // Releases replies, appends records, resumes stalled connections, rings other shards. Called
+    // at the end of every handler that may have done work (one batch per wake-up).
+    void after_work();
+    uint64_t now_ms() const noexcept;
+    bool stopping() const noexcept { return stopping_; }
+
+private:
+    // A release waits in release_ until the shard's durable sequence reaches gate_seq.
+    enum class ReleaseKind : uint8_t {
+        local,  // `parts` completions of a local connection's frame (replies already in slots).
+        reply,  // Push `reply` to the origin shard's reply inbox.
+        credit  // Send the credit leg of transfers_[transfer_slot].
+    };
+    struct Release {
+        uint64_t gate_seq = 0;
+        ReleaseKind kind = ReleaseKind::local;
+        uint32_t parts = 0;
+        uint32_t transfer_slot = 0;
+        Reply reply;  // local: reply.ref names the connection and operation.
+    };
+    // A cross-shard transfer between its debit leg and confirm/refund.
+    struct Transfer {
+        OpRef client;            // connection_index == no_connection: resent after recovery.
+        engine::Command credit;  // Shard::transfer_credit_for(the debit leg).
+        engine::Outcome debit_outcome;
+        bool in_use = false;
+    };
+    struct ConnectionEntry {
+        std::shared_ptr<Connection> connection;
+        uint32_t generation = 0;
+    };
+    struct Applied {
+        engine::Outcome outcome;
+        bool deferred = false;  // A cross-shard transfer: the answer comes after its credit leg.
+    };
+
+    void run_accept();
+    void on_accept(const boost::system::error_code& error, boost::asio::ip::tcp::socket socket);
+    void arm_doorbell();
+    void on_doorbell(const boost::system::error_code& error);
+    void arm_timer();
+    void on_timer(const boost::system::error_code& error);
+    void drain_inboxes();
+    void handle_request(const Request& request);
+    void handle_reply(const Reply& reply);
+
+    void route_operations(Connection& connection, const protocol::FrameHeader& header,
+                          std::span<const std::byte> body);
+    void route_balances(Connection& connection, const protocol::FrameHeader& header,
+                        std::span<const std::byte> body);
+    void route_audit(Connection& connection, const protocol::FrameHeader& header);
+    void answer_history(Connection& connection, const protocol::FrameHeader& header,
+                        std::span<const std::byte> body);
+    void answer_stats(Connection& connection, const protocol::FrameHeader& header);
+    void answer_ping(Connection& connection, const protocol::FrameHeader& header);
+
+    // Stages a request for another shard; pushed in one reservation per target (flush_staged).
+    void stage(uint32_t target, const Request& request, Connection* connection,
+               uint32_t* local_parts);
+    void flush_staged(uint32_t target, Connection* connection, uint32_t* local_parts);
+
+    Applied apply_client(engine::Command command, uint64_t duration_us, const OpRef& ref);
+    engine::Outcome apply_internal(engine::Command command);
+    void log_if_applied(const engine::Command& command, const engine::Outcome& outcome);
+    void send_credit(uint32_t transfer_slot);
+    void finish_transfer(uint32_t transfer_slot, const engine::Outcome& credit_outcome);
+    void resend_recovered_credits();
+    void deliver(const OpRef& ref, const engine::Outcome& outcome);
+
+    void push_release(const Release& release);
+    void release_durable();
+    void flush_records();
+    void resume_stalled();
+    void update_quiescent();
+
+    Connection* find_connection(const OpRef& ref) noexcept;
+    uint64_t stamp_time_us() noexcept;
+    uint64_t current_seq() const noexcept { return appended_seq_ + records_.size(); }
+    size_t release_room() const noexcept {
+        return release_.size() - (release_tail_ - release_head_);
+    }
+    size_t record_room() const noexcept;
+    bool has_room_for(uint32_t operations) const noexcept;
+
+    Shared& shared_;
+    const uint32_t index_;
+    const uint32_t shard_count_;
+    engine::Shard& shard_;
+    ShardCounters counters_;
+
+    boost::asio::io_context io_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::steady_timer timer_;
+    boost::asio::steady_timer accept_retry_timer_;
+    Doorbell doorbell_;
+    Inbox<Request> requests_;
+    Inbox<Reply> replies_;
+    std::thread thread_;
+
+    std::vector<ConnectionEntry> connections_;
+    std::vector<uint32_t> free_connection_indexes_;
+    std::vector<Connection*> stalled_;
+    std::vector<std::shared_ptr<Connection>> to_flush_;
+
+    // Replies and sends waiting for durability, oldest first (their gates only grow).
+    std::vector<Release> release_;
+    uint64_t release_head_ = 0;
+    uint64_t release_tail_ = 0;
+
+    // Applied records the log has not taken yet; appended_seq_ mirrors Log::appended_seq.
+    std::vector<engine::Record> records_;
+    uint64_t appended_seq_ = 0;
+
+    std::vector<std::vector<Request>> staged_;  // Per target shard.
+    std::vector<uint8_t> ring_needed_;          // Per shard: its inbox got something this round.
+    uint32_t remote_in_flight_ = 0;             // Requests awaiting a reply (budgeted).
+    bool inbox_backlog_ = false;                // Drain stopped for lack of room.
+
+    std::vector<Transfer> transfers_;
+    std::vector<uint32_t> free_transfer_slots_;
+    std::vector<uint32_t> credit_retry_;         // Credit legs whose target inbox was full.
+    std::vector<engine::Command> credits_owed_;  // Recovered, waiting for a free transfer slot.
+
+    uint64_t last_time_us_ = 0;
+    bool stopping_ = false;
+    std::atomic<bool> quiescent_{false};
+};
+
+}  // namespace jifen::server
