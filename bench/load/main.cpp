@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "jifen-bench: %s\n", result.fatal.c_str());
         return exit_cannot_run;
     }
+    std::fflush(stdout);
     if (const uint64_t unexpected = result.stats.unexpected(); unexpected > 0) {
         std::fprintf(stderr, "jifen-bench: %llu operations failed unexpectedly\n",
                      static_cast<unsigned long long>(unexpected));

@@ -21,6 +21,7 @@
 #include "bench/load/key_distribution.hpp"
 #include "bench/load/pacing.hpp"
 #include "bench/load/random.hpp"
+#include "bench/load/report.hpp"
 #include "client/async_client.hpp"
 #include "client/operations.hpp"
 #include "client/txn_id.hpp"
@@ -237,7 +238,9 @@ struct RunControl {
 class Worker;
 
 // One connection's load: a fixed pool of operation slots (the window), a seeded generator, and
-// either closed-loop refill or an open-loop schedule.
+// either closed-loop refill or an open-loop schedule. When the client library refuses an
+// operation for want of free frame buffers (its back-pressure), the slot waits in a FIFO and is
+// submitted again as replies free buffers; its latency keeps counting from its intended time.
 class Driver {
 public:
     Driver(Worker* worker, boost::asio::io_context& io, const BenchOptions& options,
@@ -256,19 +259,25 @@ private:
     struct Slot {
         Driver* driver = nullptr;
         OpKind kind = OpKind::earn;
+        Opcode opcode = Opcode::earn;
         uint64_t intended_ns = 0;
         uint64_t member_id = 0;
-        uint64_t txn_id_low = 0;  // The operation's (for a hold: the hold's) transaction id.
-        Slot* next_free = nullptr;
+        uint64_t txn_id_low = 0;        // The operation's own transaction id (low half).
+        protocol::Operation operation;  // Built once, so a deferred resend sends the same bytes.
+        Slot* next = nullptr;           // Free list or deferred FIFO.
     };
 
     bool issue(uint64_t intended_ns);
-    // Submits the slot's operation. On false the slot was already recorded and released.
-    bool send(Slot* slot);
+    void build(Slot* slot);
+    void build_capture(Slot* slot, uint64_t hold_txn_id_low);
+    bool submit(Slot* slot);
+    // Submits, or defers when the client is full; false when the slot did not go out now.
+    bool submit_or_defer(Slot* slot);
+    void resubmit_deferred();
     void on_reply(Slot* slot, const client::Status& status, Result result);
     void refill(uint64_t now);
     void release(Slot* slot) noexcept;
-    void refuse_locally(Slot* slot);
+    void fail_deferred();
     void close_when_drained();
     bool accepting() const noexcept { return !stopping_ && !dead_ && scheduled_ < ops_budget_; }
 
@@ -282,7 +291,10 @@ private:
     uint64_t txn_id_low_next_ = 1;
     std::vector<Slot> slots_;
     Slot* free_ = nullptr;
-    size_t outstanding_ = 0;
+    Slot* deferred_head_ = nullptr;
+    Slot* deferred_tail_ = nullptr;
+    bool resubmit_posted_ = false;
+    size_t outstanding_ = 0;  // Slots in use: in the client or deferred.
     uint64_t ops_budget_;
     uint64_t scheduled_ = 0;
     std::optional<OpenLoopSchedule> schedule_;
@@ -359,7 +371,7 @@ Driver::Driver(Worker* worker, boost::asio::io_context& io, const BenchOptions& 
       ops_budget_(ops_budget) {
     for (Slot& slot : slots_) {
         slot.driver = this;
-        slot.next_free = free_;
+        slot.next = free_;
         free_ = &slot;
     }
 }
@@ -388,6 +400,9 @@ uint64_t Driver::next_due_ns() const noexcept {
 }
 
 void Driver::refill(uint64_t now) {
+    if (deferred_head_ != nullptr) {
+        return;  // The client is full; new operations would only queue behind the deferred.
+    }
     if (schedule_) {
         pump(now);
         return;
@@ -401,36 +416,28 @@ bool Driver::issue(uint64_t intended_ns) {
         return false;
     }
     Slot* slot = free_;
-    free_ = slot->next_free;
+    free_ = slot->next;
+    slot->next = nullptr;
     ++outstanding_;
     ++scheduled_;
     slot->kind = options_.mix.next(rng_);
     slot->intended_ns = intended_ns;
     slot->member_id = keys_.next(rng_);
     slot->txn_id_low = txn_id_low_next_++;
-    return send(slot);
+    build(slot);
+    return submit_or_defer(slot);
 }
 
-bool Driver::send(Slot* slot) {
-    if (slot->kind == OpKind::balance) {
-        const bool queued = client_.balance(
-            slot->member_id,
-            [slot](const client::Status& status, const protocol::BalanceReply& reply) {
-                slot->driver->on_reply(slot, status, static_cast<Result>(reply.result));
-            });
-        if (!queued) {
-            refuse_locally(slot);
-        }
-        return queued;
-    }
-    protocol::Operation operation;
-    Opcode opcode = Opcode::earn;
+void Driver::build(Slot* slot) {
+    protocol::Operation& operation = slot->operation;
     switch (slot->kind) {
         case OpKind::earn:
+            slot->opcode = Opcode::earn;
             operation =
                 client::make_earn(slot->member_id, draw(rng_, earn_points) * options_.earn_factor);
             break;
         case OpKind::purchase:
+            slot->opcode = Opcode::earn;
             operation = client::make_earn(
                 slot->member_id, draw(rng_, purchase_points) * options_.earn_factor, 0,
                 client::PosFields{.store_id = 1 + static_cast<uint32_t>(rng_.below(stores)),
@@ -438,48 +445,92 @@ bool Driver::send(Slot* slot) {
                                   .order_ref = slot->txn_id_low});
             break;
         case OpKind::redeem:
-            opcode = Opcode::redeem;
+            slot->opcode = Opcode::redeem;
             operation = client::make_redeem(slot->member_id, draw(rng_, redeem_points));
             break;
         case OpKind::hold:
-            opcode = Opcode::hold;
+            slot->opcode = Opcode::hold;
             operation = client::make_hold(slot->member_id, draw(rng_, hold_points));
             break;
-        case OpKind::capture:
-            opcode = Opcode::capture;
-            operation = client::make_capture({slot->txn_id_low, txn_id_high_}, 0, slot->member_id);
-            break;
         case OpKind::transfer:
-            opcode = Opcode::transfer;
+            slot->opcode = Opcode::transfer;
             operation =
                 client::make_transfer(slot->member_id, keys_.next_other_than(rng_, slot->member_id),
                                       draw(rng_, transfer_points));
             break;
         case OpKind::balance:
-            break;  // Sent above.
+            slot->opcode = Opcode::balance;
+            return;  // Only member_id is sent.
+        case OpKind::capture:
+            return;  // build_capture() makes these.
     }
-    // A capture carries its own id; the hold's id stays in txn_id_low for the reference.
-    const uint64_t own_low = slot->kind == OpKind::capture ? txn_id_low_next_++ : slot->txn_id_low;
-    client::set_txn_id(&operation, {own_low, txn_id_high_});
-    const bool queued =
-        client_.submit(opcode, operation,
-                       [slot](const client::Status& status, const protocol::OperationReply& reply) {
-                           slot->driver->on_reply(slot, status, static_cast<Result>(reply.result));
-                       });
-    if (!queued) {
-        refuse_locally(slot);
-    }
-    return queued;
+    client::set_txn_id(&operation, {slot->txn_id_low, txn_id_high_});
 }
 
-void Driver::refuse_locally(Slot* slot) {
-    // The window is sized to the client's capacity, so this means the connection is gone (or a
-    // bug): record it as unexpected and do not refill, which could only spin.
-    const uint64_t now = now_ns();
-    worker_->record_failure(slot->kind, ClientFailure::overloaded,
-                            latency_ns(slot->intended_ns, now), now);
-    dead_ = dead_ || !client_.is_connected();
-    release(slot);
+void Driver::build_capture(Slot* slot, uint64_t hold_txn_id_low) {
+    slot->kind = OpKind::capture;
+    slot->opcode = Opcode::capture;
+    slot->txn_id_low = txn_id_low_next_++;
+    slot->operation = client::make_capture({hold_txn_id_low, txn_id_high_}, 0, slot->member_id);
+    client::set_txn_id(&slot->operation, {slot->txn_id_low, txn_id_high_});
+}
+
+bool Driver::submit(Slot* slot) {
+    if (slot->opcode == Opcode::balance) {
+        return client_.balance(slot->member_id, [slot](const client::Status& status,
+                                                       const protocol::BalanceReply& reply) {
+            slot->driver->on_reply(slot, status, static_cast<Result>(reply.result));
+        });
+    }
+    return client_.submit(
+        slot->opcode, slot->operation,
+        [slot](const client::Status& status, const protocol::OperationReply& reply) {
+            slot->driver->on_reply(slot, status, static_cast<Result>(reply.result));
+        });
+}
+
+bool Driver::submit_or_defer(Slot* slot) {
+    if (deferred_head_ == nullptr && submit(slot)) {
+        return true;
+    }
+    slot->next = nullptr;
+    if (deferred_tail_ != nullptr) {
+        deferred_tail_->next = slot;
+    } else {
+        deferred_head_ = slot;
+    }
+    deferred_tail_ = slot;
+    if (!client_.is_connected()) {
+        dead_ = true;
+        fail_deferred();
+    }
+    return false;
+}
+
+void Driver::resubmit_deferred() {
+    while (deferred_head_ != nullptr && submit(deferred_head_)) {
+        deferred_head_ = deferred_head_->next;
+        if (deferred_head_ == nullptr) {
+            deferred_tail_ = nullptr;
+        }
+    }
+    if (deferred_head_ != nullptr && !client_.is_connected()) {
+        dead_ = true;
+        fail_deferred();
+    }
+}
+
+void Driver::fail_deferred() {
+    // The connection is gone: operations never sent are failures of the run, not silently lost.
+    while (deferred_head_ != nullptr) {
+        Slot* slot = deferred_head_;
+        deferred_head_ = slot->next;
+        const uint64_t now = now_ns();
+        worker_->record_failure(slot->kind, ClientFailure::closed,
+                                latency_ns(slot->intended_ns, now), now);
+        release(slot);
+    }
+    deferred_tail_ = nullptr;
 }
 
 void Driver::on_reply(Slot* slot, const client::Status& status, Result result) {
@@ -491,25 +542,34 @@ void Driver::on_reply(Slot* slot, const client::Status& status, Result result) {
         worker_->record(slot->kind, status.result, latency, now);  // An error frame.
     } else {
         worker_->record_failure(slot->kind, client_failure_of(status.failure), latency, now);
-        dead_ = dead_ || status.failure != client::Failure::overloaded;
+        dead_ = true;
     }
     // A successful hold is followed at once by the capture of the whole hold, as at a till; it is
     // sent even while stopping so that no hold is left open.
     if (status.ok() && slot->kind == OpKind::hold && result == Result::ok && !dead_) {
-        slot->kind = OpKind::capture;
+        build_capture(slot, slot->txn_id_low);
         slot->intended_ns = now;
-        if (!send(slot)) {
-            close_when_drained();  // send() reported and released the slot.
-        }
-        return;
+        submit_or_defer(slot);
+    } else {
+        release(slot);
     }
-    release(slot);
+    resubmit_deferred();
     refill(now);
+    if (deferred_head_ != nullptr && !resubmit_posted_) {
+        // This reply's frame buffer is freed only after its handlers return: try again then.
+        resubmit_posted_ = true;
+        boost::asio::post(io_, [this] {
+            resubmit_posted_ = false;
+            resubmit_deferred();
+            refill(now_ns());
+            close_when_drained();
+        });
+    }
     close_when_drained();
 }
 
 void Driver::release(Slot* slot) noexcept {
-    slot->next_free = free_;
+    slot->next = free_;
     free_ = slot;
     --outstanding_;
 }
