@@ -1,8 +1,11 @@
 // Recovery: rebuilds every shard from its newest checkpoint plus the log records after it,
 // checking each replayed outcome against the logged one. Runs before the writer starts.
+#include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <exception>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/assert.hpp"
@@ -109,33 +112,40 @@ format::CheckpointHeader load_checkpoint(MDB_txn* txn, MDB_dbi dbi, uint32_t sha
     return header;
 }
 
-}  // namespace
+// What one replay thread found: its shards' last sequences and how far the log went.
+struct ReplayPart {
+    std::vector<uint64_t> last_seq;  // Indexed by shard; only this part's shards are filled.
+    uint64_t records_replayed = 0;
+    uint64_t checkpoint_seq = 0;
+    uint64_t end_log_seq = 0;  // One past the last record of the log (0: empty log).
+    std::exception_ptr error;
+};
 
-RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
-    if (writer_.joinable()) {
-        throw StartupError("jifen log: recover() must run before start()");
-    }
-    if (shards.size() != lanes_.size()) {
-        throw StartupError("jifen log: recover() needs " + std::to_string(lanes_.size()) +
-                           " shards, got " + std::to_string(shards.size()));
-    }
-    const uint64_t started_us = steady_us();
-    RecoveryStats stats;
-    ReadTxn txn(env_);
-
-    // last_seq[s]: the shard sequence of the last record applied to shard s so far.
-    std::vector<uint64_t> last_seq(shards.size(), 0);
+// Replays the shards with index % part_count == part_index. Each part reads the whole log in its
+// own read transaction and applies only its shards' runs: shards share nothing but the
+// lock-free TxnIndex, and each transaction id was claimed by exactly one logged record, so the
+// shards' relative order does not change any outcome.
+void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
+                 std::span<engine::Shard* const> shards, uint32_t part_index, uint32_t part_count,
+                 ReplayPart* part) {
+    auto mine = [&](uint32_t shard) { return shard % part_count == part_index; };
+    std::vector<uint64_t>& last_seq = part->last_seq;
+    last_seq.assign(shards.size(), 0);
+    ReadTxn txn(env);
     for (uint32_t shard = 0; shard < shards.size(); ++shard) {
+        if (!mine(shard)) {
+            continue;
+        }
         const format::CheckpointHeader header =
-            load_checkpoint(txn.get(), checkpoint_dbi_, shard, *shards[shard]);
+            load_checkpoint(txn.get(), checkpoint_dbi, shard, *shards[shard]);
         last_seq[shard] = header.shard_seq;
         if (header.shard_seq != 0 &&
-            (stats.checkpoint_seq == 0 || header.log_seq < stats.checkpoint_seq)) {
-            stats.checkpoint_seq = header.log_seq;
+            (part->checkpoint_seq == 0 || header.log_seq < part->checkpoint_seq)) {
+            part->checkpoint_seq = header.log_seq;
         }
     }
 
-    Cursor cursor(txn.get(), log_dbi_);
+    Cursor cursor(txn.get(), log_dbi);
     MDB_val key;
     MDB_val value;
     uint64_t expected_log_seq = 0;  // 0 until the first value fixes where the log starts.
@@ -169,15 +179,20 @@ RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
             if (run.shard_index >= shards.size() || records_seen > header.record_count) {
                 damaged("log value at " + std::to_string(log_seq) + " has a bad run");
             }
+            if (!mine(run.shard_index)) {
+                at += size_t{run.record_count} * sizeof(engine::Record);
+                continue;
+            }
             engine::Shard& shard = *shards[run.shard_index];
+            uint64_t& shard_last_seq = last_seq[run.shard_index];
             for (uint32_t i = 0; i < run.record_count; ++i, at += sizeof(engine::Record)) {
                 const uint64_t shard_seq = run.first_shard_seq + i;
-                if (shard_seq <= last_seq[run.shard_index]) {
+                if (shard_seq <= shard_last_seq) {
                     continue;  // Covered by the checkpoint; truncation had not reached it.
                 }
-                if (shard_seq != last_seq[run.shard_index] + 1) {
+                if (shard_seq != shard_last_seq + 1) {
                     damaged("shard " + std::to_string(run.shard_index) + " misses records " +
-                            std::to_string(last_seq[run.shard_index] + 1) + ".." +
+                            std::to_string(shard_last_seq + 1) + ".." +
                             std::to_string(shard_seq - 1));
                 }
                 engine::Record record;
@@ -192,7 +207,7 @@ RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
                         std::to_string(log_seq + records_seen - run.record_count + i) + " (shard " +
                         std::to_string(run.shard_index) + " seq " + std::to_string(shard_seq) +
                         ", op " + std::to_string(static_cast<unsigned>(record.command.op)) +
-                        "): logged " + "points " + std::to_string(record.applied_points) +
+                        "): logged points " + std::to_string(record.applied_points) +
                         " available " + std::to_string(record.available_after) + ", replay gave " +
                         std::string(to_string(outcome.result)) +
                         (outcome.replayed ? " (replayed)" : "") + " points " +
@@ -200,8 +215,8 @@ RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
                         std::to_string(outcome.available) +
                         ". The log and this build disagree; run the build that wrote it.");
                 }
-                last_seq[run.shard_index] = shard_seq;
-                ++stats.records_replayed;
+                shard_last_seq = shard_seq;
+                ++part->records_replayed;
             }
         }
         if (records_seen != header.record_count) {
@@ -212,16 +227,63 @@ RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
     if (rc != MDB_NOTFOUND) {
         throw StartupError(std::string("jifen log: recovery cannot read: ") + mdb_strerror(rc));
     }
-    if (expected_log_seq != 0 && expected_log_seq != next_log_seq_) {
-        damaged("log ends at " + std::to_string(expected_log_seq - 1) + " but its position says " +
+    part->end_log_seq = expected_log_seq;
+}
+
+}  // namespace
+
+RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
+    if (writer_.joinable()) {
+        throw StartupError("jifen log: recover() must run before start()");
+    }
+    if (shards.size() != lanes_.size()) {
+        throw StartupError("jifen log: recover() needs " + std::to_string(lanes_.size()) +
+                           " shards, got " + std::to_string(shards.size()));
+    }
+    const uint64_t started_us = steady_us();
+    // One thread per core (at most one per shard): replay is CPU-bound in Shard::apply.
+    const uint32_t part_count = std::clamp<uint32_t>(std::thread::hardware_concurrency(), 1,
+                                                     static_cast<uint32_t>(shards.size()));
+    std::vector<ReplayPart> parts(part_count);
+    auto run_part = [&](uint32_t part_index) {
+        try {
+            replay_part(env_, log_dbi_, checkpoint_dbi_, shards, part_index, part_count,
+                        &parts[part_index]);
+        } catch (...) {
+            parts[part_index].error = std::current_exception();
+        }
+    };
+    std::vector<std::thread> threads;
+    for (uint32_t part_index = 1; part_index < part_count; ++part_index) {
+        threads.emplace_back(run_part, part_index);
+    }
+    run_part(0);
+    for (std::thread& thread : threads) {
+        thread.join();
+    }
+
+    RecoveryStats stats;
+    for (const ReplayPart& part : parts) {
+        if (part.error) {
+            std::rethrow_exception(part.error);
+        }
+        stats.records_replayed += part.records_replayed;
+        if (part.checkpoint_seq != 0 &&
+            (stats.checkpoint_seq == 0 || part.checkpoint_seq < stats.checkpoint_seq)) {
+            stats.checkpoint_seq = part.checkpoint_seq;
+        }
+    }
+    const uint64_t end_log_seq = parts[0].end_log_seq;
+    if (end_log_seq != 0 && end_log_seq != next_log_seq_) {
+        damaged("log ends at " + std::to_string(end_log_seq - 1) + " but its position says " +
                 std::to_string(next_log_seq_ - 1));
     }
     // The position record and the log are written by the same transactions: they must agree.
     for (uint32_t shard = 0; shard < shards.size(); ++shard) {
-        if (last_seq[shard] != lanes_[shard]->ring.tail()) {
-            damaged("shard " + std::to_string(shard) + " ends at " +
-                    std::to_string(last_seq[shard]) + " but its position says " +
-                    std::to_string(lanes_[shard]->ring.tail()));
+        const uint64_t last_seq = parts[shard % part_count].last_seq[shard];
+        if (last_seq != lanes_[shard]->ring.tail()) {
+            damaged("shard " + std::to_string(shard) + " ends at " + std::to_string(last_seq) +
+                    " but its position says " + std::to_string(lanes_[shard]->ring.tail()));
         }
     }
     stats.replay_us = steady_us() - started_us;

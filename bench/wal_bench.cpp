@@ -1,0 +1,301 @@
+// Micro-benchmarks of the write-ahead log: append + group commit throughput by batch size in
+// sync and async use, recovery replay rate, and the raw LMDB choices behind the design
+// (records per value, commit sync mode). docs/wal.md quotes the figures.
+#include <benchmark/benchmark.h>
+#include <lmdb.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+
+#include <atomic>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/command.hpp"
+#include "engine/config.hpp"
+#include "engine/shard.hpp"
+#include "engine/txn_index.hpp"
+#include "wal/log.hpp"
+
+namespace {
+
+using namespace jifen;
+
+// JIFEN_BENCH_DIR picks the disk under test (default: the system temp dir).
+class BenchDir {
+public:
+    BenchDir() {
+        const char* base = std::getenv("JIFEN_BENCH_DIR");
+        std::string pattern = ((base != nullptr ? std::filesystem::path(base)
+                                                : std::filesystem::temp_directory_path()) /
+                               "jifen-wal-bench-XXXXXX")
+                                  .string();
+        if (::mkdtemp(pattern.data()) == nullptr) {
+            std::abort();
+        }
+        path_ = pattern;
+    }
+    ~BenchDir() {
+        std::error_code ignored;
+        std::filesystem::remove_all(path_, ignored);
+    }
+    const std::filesystem::path& path() const { return path_; }
+
+private:
+    std::filesystem::path path_;
+};
+
+constexpr uint64_t members_max = 1'000'000;
+
+// User + system CPU time of the whole process (every thread).
+double process_cpu_seconds() {
+    rusage usage{};
+    ::getrusage(RUSAGE_SELF, &usage);
+    return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+           static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
+}
+
+std::vector<engine::Record> earn_records(size_t count, uint64_t seed) {
+    std::mt19937_64 random(seed);
+    std::vector<engine::Record> records(count);
+    for (size_t i = 0; i < count; ++i) {
+        engine::Record& record = records[i];
+        record.command.op = engine::Op::earn;
+        record.command.txn_id = engine::TxnId{seed * count + i + 1, 1};
+        record.command.member_id = 1 + random() % members_max;
+        record.command.points = 100;
+        record.applied_points = 100;
+    }
+    return records;
+}
+
+// Sync use: append a batch, wait until it is durable (what a server in `sync` does per group).
+void BM_AppendCommitSync(benchmark::State& state) {
+    const auto batch = static_cast<size_t>(state.range(0));
+    BenchDir dir;
+    wal::Options options;
+    options.data_dir = dir.path();
+    auto log = wal::Log::open(options);
+    std::atomic<uint64_t> durable{0};
+    log->start([&](uint32_t, uint64_t seq) {
+        durable.store(seq, std::memory_order_release);
+        durable.notify_all();
+    });
+    const std::vector<engine::Record> records = earn_records(batch, 1);
+    for (auto _ : state) {
+        while (!log->append(0, records)) {
+            std::this_thread::yield();
+        }
+        const uint64_t target = log->appended_seq(0);
+        for (uint64_t seen = durable.load(std::memory_order_acquire); seen < target;
+             seen = durable.load(std::memory_order_acquire)) {
+            durable.wait(seen, std::memory_order_acquire);
+        }
+    }
+    log->stop();
+    const wal::LogStats stats = log->stats();
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * batch));
+    state.counters["records_per_commit"] =
+        static_cast<double>(stats.records) / static_cast<double>(stats.commits);
+}
+BENCHMARK(BM_AppendCommitSync)->Arg(1)->Arg(16)->Arg(256)->Arg(4096)->UseRealTime();
+
+// Pipelined use: append without waiting for earlier batches, as a server does under load with
+// many clients (in `sync` durability replies are held back until durable, but the shard keeps
+// applying; `async` replies at once). The writer groups whatever has accumulated. Measured up
+// to the moment everything appended is durable.
+void BM_AppendCommitPipelined(benchmark::State& state) {
+    const auto batch = static_cast<size_t>(state.range(0));
+    const auto shard_count = static_cast<uint32_t>(state.range(1));
+    BenchDir dir;
+    wal::Options options;
+    options.data_dir = dir.path();
+    options.shard_count = shard_count;
+    auto log = wal::Log::open(options);
+    log->start(nullptr);
+    std::vector<std::vector<engine::Record>> records;
+    for (uint32_t shard = 0; shard < shard_count; ++shard) {
+        records.push_back(earn_records(batch, 2 + shard));
+        for (engine::Record& record : records.back()) {
+            record.shard_index = shard;
+        }
+    }
+    uint32_t shard = 0;
+    for (auto _ : state) {
+        while (!log->append(shard, records[shard])) {
+            std::this_thread::yield();
+        }
+        shard = (shard + 1) % shard_count;
+    }
+    log->stop();  // Commits the rest: included in the measured time.
+    const wal::LogStats stats = log->stats();
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * batch));
+    state.counters["records_per_commit"] =
+        static_cast<double>(stats.records) / static_cast<double>(stats.commits);
+}
+BENCHMARK(BM_AppendCommitPipelined)
+    ->Args({1, 1})
+    ->Args({16, 1})
+    ->Args({256, 1})
+    ->Args({4096, 1})
+    ->Args({256, 4})
+    ->UseRealTime();
+
+// Recovery: replay a log of enroll/earn/redeem records through real shards.
+void BM_RecoveryReplay(benchmark::State& state) {
+    const auto record_count = static_cast<uint64_t>(state.range(0));
+    constexpr uint32_t shard_count = 2;
+    constexpr uint64_t members = 10'000;
+    BenchDir dir;
+    wal::Options options;
+    options.data_dir = dir.path();
+    options.shard_count = shard_count;
+    options.checkpoint_every_records = UINT64_MAX;
+    engine::Config config;
+    config.members_per_shard_max = 1u << 16;
+    config.txns_per_shard_max = 1u << 22;
+    const uint64_t txn_slots = 2 * (record_count + members) + 1'024;
+    {
+        engine::TxnIndex txn_index(txn_slots);
+        std::vector<std::unique_ptr<engine::Shard>> shards;
+        for (uint32_t i = 0; i < shard_count; ++i) {
+            shards.push_back(std::make_unique<engine::Shard>(i, shard_count, config, &txn_index));
+        }
+        auto log = wal::Log::open(options);
+        log->start(nullptr);
+        std::mt19937_64 random(3);
+        engine::TimeUs time_us = 1'750'000'000'000'000;
+        for (uint64_t i = 0; i < record_count; ++i) {
+            engine::Command command;
+            command.txn_id = engine::TxnId{i + 1, 3};
+            command.time_us = ++time_us;
+            if (i < members) {
+                command.op = engine::Op::enroll;
+                command.member_id = i + 1;
+            } else {
+                command.op = random() % 4 == 0 ? engine::Op::redeem : engine::Op::earn;
+                command.member_id = 1 + random() % members;
+                command.points = 1 + static_cast<engine::Points>(random() % 50);
+            }
+            const uint32_t shard = engine::Shard::shard_of(command.member_id, shard_count);
+            const engine::Outcome outcome = shards[shard]->apply(command);
+            if (outcome.result != Result::ok) {
+                continue;
+            }
+            engine::Record record;
+            record.command = command;
+            record.applied_points = outcome.points;
+            record.available_after = outcome.available;
+            record.shard_index = shard;
+            while (!log->append(shard, std::span<const engine::Record>(&record, 1))) {
+                std::this_thread::yield();
+            }
+        }
+        log->stop();
+    }
+    uint64_t replayed = 0;
+    double cpu_seconds = 0;
+    for (auto _ : state) {
+        state.PauseTiming();
+        auto txn_index = std::make_unique<engine::TxnIndex>(txn_slots);
+        std::vector<std::unique_ptr<engine::Shard>> shards;
+        std::vector<engine::Shard*> pointers;
+        for (uint32_t i = 0; i < shard_count; ++i) {
+            shards.push_back(
+                std::make_unique<engine::Shard>(i, shard_count, config, txn_index.get()));
+            pointers.push_back(shards.back().get());
+        }
+        auto log = wal::Log::open(options);
+        state.ResumeTiming();
+        const double cpu_before = process_cpu_seconds();
+        replayed += log->recover(pointers).records_replayed;
+        cpu_seconds += process_cpu_seconds() - cpu_before;
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(replayed));
+    // CPU time of all replay threads: the rate a core gives when the machine is not shared.
+    state.counters["records_per_cpu_second"] = static_cast<double>(replayed) / cpu_seconds;
+}
+BENCHMARK(BM_RecoveryReplay)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Raw LMDB, the layout choice: 4096 records of 128 bytes per commit, written as values holding
+// `records_per_value` records each under MDB_APPEND (1 = one key per record). Commits unsynced
+// so only the B-tree work is measured.
+void BM_LmdbRecordsPerValue(benchmark::State& state) {
+    const auto per_value = static_cast<size_t>(state.range(0));
+    constexpr size_t records_per_commit = 4'096;
+    BenchDir dir;
+    MDB_env* env = nullptr;
+    mdb_env_create(&env);
+    mdb_env_set_mapsize(env, 16ull << 30);
+    const std::string path = (dir.path() / "raw.lmdb").string();
+    if (mdb_env_open(env, path.c_str(), MDB_NOSUBDIR | MDB_NOSYNC, 0644) != 0) {
+        state.SkipWithError("mdb_env_open");
+        return;
+    }
+    std::vector<unsigned char> value_bytes(per_value * 128, 7);
+    uint64_t key_seq = 0;
+    for (auto _ : state) {
+        MDB_txn* txn = nullptr;
+        mdb_txn_begin(env, nullptr, 0, &txn);
+        MDB_dbi dbi;
+        mdb_dbi_open(txn, nullptr, 0, &dbi);
+        for (size_t written = 0; written < records_per_commit; written += per_value) {
+            unsigned char key_bytes[8];
+            const uint64_t big_endian = __builtin_bswap64(++key_seq);
+            std::memcpy(key_bytes, &big_endian, 8);
+            MDB_val key{8, key_bytes};
+            MDB_val value{value_bytes.size(), value_bytes.data()};
+            mdb_put(txn, dbi, &key, &value, MDB_APPEND);
+        }
+        mdb_txn_commit(txn);
+    }
+    mdb_env_close(env);
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * records_per_commit));
+}
+BENCHMARK(BM_LmdbRecordsPerValue)->Arg(1)->Arg(16)->Arg(64)->Arg(256)->Arg(4096)->UseRealTime();
+
+// Raw LMDB, the sync choice: one 32 KiB value per commit, committed with LMDB's own two-step
+// sync (data pages, then meta page: arg 0) or with MDB_NOSYNC|MDB_NOMETASYNC and one forced
+// mdb_env_sync per commit (arg 1).
+void BM_LmdbCommitSyncMode(benchmark::State& state) {
+    const bool one_sync = state.range(0) == 1;
+    BenchDir dir;
+    MDB_env* env = nullptr;
+    mdb_env_create(&env);
+    mdb_env_set_mapsize(env, 16ull << 30);
+    const std::string path = (dir.path() / "raw.lmdb").string();
+    const unsigned flags = MDB_NOSUBDIR | (one_sync ? MDB_NOSYNC | MDB_NOMETASYNC : 0u);
+    if (mdb_env_open(env, path.c_str(), flags, 0644) != 0) {
+        state.SkipWithError("mdb_env_open");
+        return;
+    }
+    std::vector<unsigned char> value_bytes(32 << 10, 7);
+    uint64_t key_seq = 0;
+    for (auto _ : state) {
+        MDB_txn* txn = nullptr;
+        mdb_txn_begin(env, nullptr, 0, &txn);
+        MDB_dbi dbi;
+        mdb_dbi_open(txn, nullptr, 0, &dbi);
+        unsigned char key_bytes[8];
+        const uint64_t big_endian = __builtin_bswap64(++key_seq);
+        std::memcpy(key_bytes, &big_endian, 8);
+        MDB_val key{8, key_bytes};
+        MDB_val value{value_bytes.size(), value_bytes.data()};
+        mdb_put(txn, dbi, &key, &value, MDB_APPEND);
+        mdb_txn_commit(txn);
+        if (one_sync) {
+            mdb_env_sync(env, 1);
+        }
+    }
+    mdb_env_close(env);
+    state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+BENCHMARK(BM_LmdbCommitSyncMode)->Arg(0)->Arg(1)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();
