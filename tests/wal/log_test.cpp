@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <lmdb.h>
 
+#include <atomic>
 #include <fstream>
+#include <thread>
 #include <vector>
 
 #include "engine/shard.hpp"
@@ -252,6 +254,99 @@ TEST(Log, MapGrowsInsteadOfFilling) {
     EXPECT_FALSE(log->failed());
     EXPECT_GT(log->stats().map_bytes, options.map_bytes_initial);
     EXPECT_EQ(log->history(1, 0, 1'000).entries.size(), 200u);
+}
+
+TEST(Log, HistoryReadersRunWhileTheMapGrows) {
+    TempDir dir;
+    auto options = testing::options_for(dir.path(), 1);
+    options.map_bytes_initial = 256 << 10;
+    options.map_bytes_max = 64 << 20;
+    auto log = Log::open(options);
+    log->start(nullptr);
+    std::atomic<bool> done{false};
+    std::atomic<uint64_t> bad_pages{0};
+    std::atomic<uint64_t> reads{0};
+    std::thread reader([&] {
+        while (!done.load()) {
+            const HistoryPage page = log->history(3, 0, 20);
+            uint64_t previous_seq = UINT64_MAX;
+            for (const auto& [seq, record] : page.entries) {
+                if (seq >= previous_seq || record.command.member_id != 3) {
+                    bad_pages.fetch_add(1);
+                }
+                previous_seq = seq;
+            }
+            if (page.result != Result::ok) {
+                bad_pages.fetch_add(1);
+            }
+            reads.fetch_add(1);
+        }
+    });
+    for (uint64_t i = 1; i <= 20'000; ++i) {
+        testing::append_one(*log, 0, earn_record(1 + i % 10, i, 1));
+    }
+    log->stop();
+    done.store(true);
+    reader.join();
+    EXPECT_EQ(bad_pages.load(), 0u);
+    EXPECT_GT(reads.load(), 0u);
+    EXPECT_GE(log->stats().map_bytes, 4u << 20);  // Grew several times under the reader.
+    EXPECT_EQ(log->history(3, 0, 5'000).entries.size(), 2'000u);
+}
+
+TEST(Log, DamagedLogValueIsAStartupErrorNotSilentDamage) {
+    TempDir dir;
+    const Options options = testing::options_for(dir.path(), 1);
+    {
+        auto log = Log::open(options);
+        log->start(nullptr);
+        for (uint64_t i = 1; i <= 100; ++i) {
+            testing::append_one(*log, 0, earn_record(1, i, 1));
+        }
+        log->stop();
+    }
+    {
+        // Flip one byte inside the first log value, as a bad disk sector would.
+        MDB_env* env = nullptr;
+        ASSERT_EQ(mdb_env_create(&env), 0);
+        ASSERT_EQ(mdb_env_set_maxdbs(env, 4), 0);
+        const std::string path = (dir.path() / "jifen.lmdb").string();
+        ASSERT_EQ(mdb_env_open(env, path.c_str(), MDB_NOSUBDIR, 0644), 0);
+        MDB_txn* txn = nullptr;
+        ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+        MDB_dbi dbi;
+        ASSERT_EQ(mdb_dbi_open(txn, "log", 0, &dbi), 0);
+        MDB_cursor* cursor = nullptr;
+        ASSERT_EQ(mdb_cursor_open(txn, dbi, &cursor), 0);
+        MDB_val key;
+        MDB_val value;
+        ASSERT_EQ(mdb_cursor_get(cursor, &key, &value, MDB_FIRST), 0);
+        std::vector<unsigned char> bytes(
+            static_cast<const unsigned char*>(value.mv_data),
+            static_cast<const unsigned char*>(value.mv_data) + value.mv_size);
+        bytes[bytes.size() / 2] ^= 0x10;
+        MDB_val damaged{bytes.size(), bytes.data()};
+        ASSERT_EQ(mdb_cursor_put(cursor, &key, &damaged, MDB_CURRENT), 0);
+        mdb_cursor_close(cursor);
+        ASSERT_EQ(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+    }
+    auto log = Log::open(options);
+    try {
+        log->recover({});
+        FAIL() << "recover() accepted a wrong shard list";
+    } catch (const StartupError&) {
+    }
+    engine::Config config;
+    engine::Shard shard(0, 1, config, nullptr);
+    engine::Shard* shards[] = {&shard};
+    try {
+        log->recover(shards);
+        FAIL() << "recovered from a damaged log";
+    } catch (const StartupError& error) {
+        EXPECT_NE(std::string(error.what()).find("fails its checks"), std::string::npos)
+            << error.what();
+    }
 }
 
 TEST(Log, FullMapSetsStorageFullKeepsReadsAndCommitsOnlyWholeRecords) {
