@@ -7,8 +7,13 @@
 // sequence number up to which records are durable. The server releases replies only up to that
 // number in `sync` durability; in `async` it replies at once and the loss window is one group.
 //
-// What a crash can lose: in `sync`, nothing that was acknowledged. In `async`, at most the
-// records appended after the last commit (bounded by group_commit_us_max and batch sizes).
+// What a crash can lose: in `sync`, nothing that was acknowledged. In `async`, the records
+// appended but not yet committed: at most one commit in flight plus what waits in the queues
+// (queue_records_per_shard per shard); under steady load, a few milliseconds of operations.
+// Every commit is synced in both modes (LMDB's default two-step fsync: data pages, then the meta
+// page), so neither mode can lose a committed transaction or corrupt the file on power loss;
+// docs/wal.md gives the measurements behind that choice. The on-disk format is in
+// wal/format.hpp: one file, data_dir/jifen.lmdb, and its lock, data_dir/jifen.lock.
 #pragma once
 
 #include <cstdint>
@@ -31,6 +36,7 @@ enum class Durability : uint8_t { sync, async };
 struct Options {
     std::filesystem::path data_dir;  // Created when missing.
     uint32_t shard_count = 1;        // Stored in the data directory; a different count is refused.
+    // The log writes the same way in both modes; the server decides whether replies wait.
     Durability durability = Durability::sync;
     uint64_t map_bytes_initial = 1ull << 30;  // LMDB map size at first open.
     uint64_t map_bytes_max = 64ull << 30;     // Growth stops here; then writes get storage_full.
@@ -46,7 +52,9 @@ struct StartupError : std::runtime_error {
 };
 
 struct RecoveryStats {
-    uint64_t checkpoint_seq = 0;  // Log sequence the loaded checkpoint covers (0: none).
+    // Log sequence the loaded checkpoints cover: the oldest over the shards that had one (0: no
+    // shard had a checkpoint). A lower bound when the writer could not tell exactly.
+    uint64_t checkpoint_seq = 0;
     uint64_t records_replayed = 0;
     uint64_t replay_us = 0;
 };
