@@ -1,0 +1,251 @@
+#!/usr/bin/env bash
+# Compares jifend with Redis on equivalent workloads, same machine, same members, same client
+# connections, threads and pipeline depth, and prints one table of medians with the ratio.
+#
+#   bench/compare-redis.sh [BUILD_DIR] [--runs N] [--duration S] [--members N] [--connections C]
+#                          [--threads T] [--pipeline P] [--modes "async sync"]
+#                          [--workloads "earn redeem"] [--shards N] [--jifen-batch B] [--keep]
+#
+# Workloads (each on a fresh server, so every run starts from the same state):
+#   earn    Redis: INCRBY member:<rand> 100.  jifen: earn (idempotent by transaction id, logged).
+#   redeem  Redis: EVALSHA bench/redis/redeem.lua (checks the balance, DECRBY, RPUSH a history
+#           entry).  jifen: redeem (checked, oldest lot first, idempotent, logged with history).
+#           Both start every member with 1,000,000 points, so no redeem is refused.
+# Durability modes:
+#   async   Redis appendonly yes + appendfsync everysec.  jifend --durability async.
+#   sync    Redis appendonly yes + appendfsync always.    jifend --durability sync.
+#
+# The Redis load comes from redis-benchmark (-c, -P, --threads, -r keyspace): a C client that loads
+# Redis harder than any client we would write, so Redis is not handicapped by its driver. Its run
+# length is set by an operation count; a short calibration run per mode and workload (not
+# reported) picks the count that lasts --duration seconds. jifen's load comes from jifen-bench with
+# --batch 1 (one operation per frame, like one Redis command per request) unless --jifen-batch
+# adds a second, batched jifen row.
+#
+# Default total time is about 3 minutes (2 modes x 2 workloads x 3 runs x 2 servers x 5 s plus
+# start-up and enrolment). Everything it starts is stopped on exit.
+set -euo pipefail
+
+repo_dir=$(cd "$(dirname "$0")/.." && pwd)
+build_dir=""
+runs=3
+duration_s=5
+members=100000
+connections=8
+threads=1
+pipeline=16
+modes="async sync"
+workloads="earn redeem"
+shards=""
+jifen_batch=0
+keep=0
+redis_port=${REDIS_PORT:-17379}
+jifen_port=${JIFEN_PORT:-17380}
+jifen_http_port=${JIFEN_HTTP_PORT:-17381}
+initial_points=1000000
+
+usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --runs) runs=$2; shift 2 ;;
+        --duration) duration_s=$2; shift 2 ;;
+        --members) members=$2; shift 2 ;;
+        --connections) connections=$2; shift 2 ;;
+        --threads) threads=$2; shift 2 ;;
+        --pipeline) pipeline=$2; shift 2 ;;
+        --modes) modes=$2; shift 2 ;;
+        --workloads) workloads=$2; shift 2 ;;
+        --shards) shards=$2; shift 2 ;;
+        --jifen-batch) jifen_batch=$2; shift 2 ;;
+        --keep) keep=1; shift ;;
+        -h|--help) usage 0 ;;
+        -*) echo "compare-redis: unknown flag $1" >&2; usage 2 ;;
+        *) build_dir=$1; shift ;;
+    esac
+done
+build_dir=${build_dir:-$repo_dir/build}
+jifend=$build_dir/server/jifend
+bench=$build_dir/bench/load/jifen-bench
+for tool in "$jifend" "$bench"; do
+    [[ -x $tool ]] || { echo "compare-redis: $tool not found: build it first" >&2; exit 2; }
+done
+for tool in redis-server redis-benchmark redis-cli; do
+    command -v "$tool" >/dev/null || {
+        echo "compare-redis: $tool not found: apt-get install redis-server redis-tools" >&2; exit 2; }
+done
+
+work_dir=$(mktemp -d /tmp/jifen-compare-redis.XXXXXX)
+redis_pid=""
+jifend_pid=""
+
+stop_redis() {
+    if [[ -n $redis_pid ]]; then
+        kill "$redis_pid" 2>/dev/null || true
+        wait "$redis_pid" 2>/dev/null || true
+        redis_pid=""
+    fi
+}
+stop_jifend() {
+    if [[ -n $jifend_pid ]]; then
+        kill "$jifend_pid" 2>/dev/null || true
+        wait "$jifend_pid" 2>/dev/null || true
+        jifend_pid=""
+    fi
+}
+cleanup() {
+    stop_redis
+    stop_jifend
+    if [[ $keep -eq 0 ]]; then rm -rf "$work_dir"; else echo "kept $work_dir" >&2; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_for() {  # wait_for DESCRIPTION COMMAND...: up to 10 s.
+    local what=$1; shift
+    for _ in $(seq 1 200); do
+        if "$@" >/dev/null 2>&1; then return 0; fi
+        sleep 0.05
+    done
+    echo "compare-redis: $what did not come up" >&2
+    exit 2
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_redis() {  # start_redis MODE
+    local fsync=everysec
+    [[ $1 == sync ]] && fsync=always
+    rm -rf "$work_dir/redis"; mkdir -p "$work_dir/redis"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --dir "$work_dir/redis" --save '' \
+        --appendonly yes --appendfsync "$fsync" --logfile "$work_dir/redis/redis.log" &
+    redis_pid=$!
+    wait_for redis-server redis-cli -p "$redis_port" ping
+}
+
+start_jifend() {  # start_jifend MODE
+    rm -rf "$work_dir/jifend"; mkdir -p "$work_dir/jifend"
+    local shard_flag=()
+    [[ -n $shards ]] && shard_flag=(--shards "$shards")
+    "$jifend" --data-dir "$work_dir/jifend/data" --port "$jifen_port" --http-port "$jifen_http_port" \
+        --durability "$1" --log-level warn "${shard_flag[@]}" >"$work_dir/jifend/jifend.log" 2>&1 &
+    jifend_pid=$!
+    wait_for jifend port_open "$jifen_port"
+}
+
+# Sets every balance key member:<12 digits> for 0..members-1, the keys redis-benchmark's
+# __rand_int__ draws with -r members.
+preload_redis() {
+    awk -v m="$members" -v p="$initial_points" 'BEGIN {
+        for (i = 0; i < m; i++) {
+            k = sprintf("member:%012d", i)
+            printf "*3\r\n$3\r\nSET\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n", length(k), k, length(p), p
+        }
+    }' | redis-cli -p "$redis_port" --pipe >/dev/null
+}
+
+redis_command() {  # redis_command WORKLOAD: the command line redis-benchmark repeats.
+    case "$1" in
+        earn) echo "INCRBY member:__rand_int__ 100" ;;
+        redeem)
+            local sha
+            sha=$(redis-cli -p "$redis_port" SCRIPT LOAD "$(cat "$repo_dir/bench/redis/redeem.lua")")
+            echo "EVALSHA $sha 1 member:__rand_int__ 100 __rand_int__" ;;
+    esac
+}
+
+# redis_run WORKLOAD COUNT: prints "ops_per_sec p99_us" from redis-benchmark's CSV line.
+redis_run() {
+    local command
+    command=$(redis_command "$1")
+    # shellcheck disable=SC2086  # The command is split into words on purpose.
+    redis-benchmark -p "$redis_port" -c "$connections" -P "$pipeline" --threads "$threads" \
+        -r "$members" -n "$2" --csv $command |
+        awk -F'","' 'NR == 2 { gsub(/"/, "", $0); split($0, f, ","); printf "%s %.1f\n", f[2], f[7] * 1000 }'
+}
+
+# jifen_run WORKLOAD BATCH: prints "ops_per_sec p99_us" from jifen-bench's JSON line.
+jifen_run() {
+    local setup=(--enroll)
+    [[ $1 == redeem ]] && setup+=(--initial-points "$initial_points")
+    local json
+    if ! json=$("$bench" --port "$jifen_port" --mix "$1=1" --members "$members" "${setup[@]}" \
+            -c "$connections" -t "$threads" --pipeline "$pipeline" --batch "$2" \
+            -d "$duration_s" --json 2>"$work_dir/jifen-bench.err"); then
+        echo "compare-redis: jifen-bench failed:" >&2
+        tail -5 "$work_dir/jifen-bench.err" >&2
+        exit 1
+    fi
+    echo "$json" | grep -o '"ops_per_sec":[0-9.]*,.*"p99_us":[0-9.]*' |
+        sed -E 's/"ops_per_sec":([0-9.]+),.*"p99_us":([0-9.]+).*/\1 \2/' | head -1
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "compare-redis: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
+     "load average $(cut -d' ' -f1-3 /proc/loadavg); $runs runs of ${duration_s} s;" \
+     "members $members, connections $connections, threads $threads, pipeline $pipeline" >&2
+echo "$(redis-server --version | cut -d' ' -f1-3); jifend $(git -C "$repo_dir" rev-parse --short HEAD 2>/dev/null || echo unknown)" >&2
+
+results=$work_dir/results.tsv
+: >"$results"
+for mode in $modes; do
+    for workload in $workloads; do
+        # Calibrate the operation count that makes redis-benchmark last about duration_s.
+        start_redis "$mode"
+        [[ $workload == redeem ]] && preload_redis
+        read -r calibration_rate _ < <(redis_run "$workload" 100000)
+        stop_redis
+        count=$(awk -v r="$calibration_rate" -v d="$duration_s" 'BEGIN { printf "%d", r * d }')
+        for run in $(seq 1 "$runs"); do
+            start_redis "$mode"
+            [[ $workload == redeem ]] && preload_redis
+            read -r rate p99 < <(redis_run "$workload" "$count")
+            stop_redis
+            printf '%s\t%s\tredis\t%s\t%s\t%s\n' "$mode" "$workload" "$run" "$rate" "$p99" >>"$results"
+            echo "  $mode $workload run $run: redis $rate ops/s p99 ${p99} us" >&2
+
+            start_jifend "$mode"
+            read -r rate p99 < <(jifen_run "$workload" 1)
+            stop_jifend
+            printf '%s\t%s\tjifen\t%s\t%s\t%s\n' "$mode" "$workload" "$run" "$rate" "$p99" >>"$results"
+            echo "  $mode $workload run $run: jifen $rate ops/s p99 ${p99} us" >&2
+
+            if [[ $jifen_batch -gt 1 ]]; then
+                start_jifend "$mode"
+                read -r rate p99 < <(jifen_run "$workload" "$jifen_batch")
+                stop_jifend
+                printf '%s\t%s\tjifen-batch\t%s\t%s\t%s\n' "$mode" "$workload" "$run" "$rate" "$p99" >>"$results"
+                echo "  $mode $workload run $run: jifen batch $jifen_batch $rate ops/s p99 ${p99} us" >&2
+            fi
+        done
+    done
+done
+
+pick() {  # pick MODE WORKLOAD SERVER COLUMN: the median of that column over the runs.
+    awk -F'\t' -v m="$1" -v w="$2" -v s="$3" -v c="$4" '$1 == m && $2 == w && $3 == s { print $c }' \
+        "$results" | median
+}
+
+echo
+printf '%-6s %-8s %14s %12s %14s %12s %12s' mode workload "redis ops/s" "redis p99us" \
+    "jifen ops/s" "jifen p99us" "jifen/redis"
+[[ $jifen_batch -gt 1 ]] && printf ' %18s %12s' "jifen b$jifen_batch ops/s" "b/redis"
+printf '\n'
+for mode in $modes; do
+    for workload in $workloads; do
+        redis_rate=$(pick "$mode" "$workload" redis 5)
+        jifen_rate=$(pick "$mode" "$workload" jifen 5)
+        printf '%-6s %-8s %14.0f %12.0f %14.0f %12.0f %11.2fx' "$mode" "$workload" \
+            "$redis_rate" "$(pick "$mode" "$workload" redis 6)" \
+            "$jifen_rate" "$(pick "$mode" "$workload" jifen 6)" \
+            "$(awk -v a="$jifen_rate" -v b="$redis_rate" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+        if [[ $jifen_batch -gt 1 ]]; then
+            batch_rate=$(pick "$mode" "$workload" jifen-batch 5)
+            printf ' %18.0f %11.2fx' "$batch_rate" \
+                "$(awk -v a="$batch_rate" -v b="$redis_rate" 'BEGIN { print (b > 0 ? a / b : 0) }')"
+        fi
+        printf '\n'
+    done
+done
+echo "(medians of $runs runs; ratio of the median throughputs; p99 from each tool's own histogram)"

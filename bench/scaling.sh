@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# Runs jifend with 1, 2, 4 and 8 shards under the same load and prints, per shard count, the
+# throughput, p99 and the server's CPU time per operation (utime + stime of the jifend process
+# from /proc/<pid>/stat before and after the measured run, divided by the operations). Two loads
+# per shard count: "local" (earn/redeem/balance, every operation on one member's shard) and
+# "transfer" (member-to-member transfers; with S shards and uniform keys a fraction (S-1)/S of
+# them crosses shards and takes the two-leg path), reported on separate rows.
+#
+#   bench/scaling.sh [BUILD_DIR] [--shards "1 2 4 8"] [--runs N] [--duration S] [--members N]
+#                    [--connections C] [--threads T] [--pipeline P] [--batch B]
+#                    [--durability async|sync] [--local-mix MIX] [--keep]
+#
+# Every run gets a fresh data directory and server; members are enrolled (with points to
+# transfer) by an unmeasured jifen-bench call before the CPU counters are read. Medians over
+# --runs (default 3). Default total time is about 2.5 minutes. Everything it starts is stopped on
+# exit. On a machine with fewer cores than shards, the extra shards share cores: the table then
+# shows the cost of oversubscription, not of sharding.
+set -euo pipefail
+
+repo_dir=$(cd "$(dirname "$0")/.." && pwd)
+build_dir=""
+shard_counts="1 2 4 8"
+runs=3
+duration_s=5
+members=100000
+connections=8
+threads=1
+pipeline=8
+batch=16
+durability=async
+local_mix="earn=50,redeem=30,balance=20"
+keep=0
+jifen_port=${JIFEN_PORT:-17390}
+jifen_http_port=${JIFEN_HTTP_PORT:-17391}
+initial_points=1000000
+
+usage() { sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+
+while [[ $# -gt 0 ]]; do
+    case "$1" in
+        --shards) shard_counts=$2; shift 2 ;;
+        --runs) runs=$2; shift 2 ;;
+        --duration) duration_s=$2; shift 2 ;;
+        --members) members=$2; shift 2 ;;
+        --connections) connections=$2; shift 2 ;;
+        --threads) threads=$2; shift 2 ;;
+        --pipeline) pipeline=$2; shift 2 ;;
+        --batch) batch=$2; shift 2 ;;
+        --durability) durability=$2; shift 2 ;;
+        --local-mix) local_mix=$2; shift 2 ;;
+        --keep) keep=1; shift ;;
+        -h|--help) usage 0 ;;
+        -*) echo "scaling: unknown flag $1" >&2; usage 2 ;;
+        *) build_dir=$1; shift ;;
+    esac
+done
+build_dir=${build_dir:-$repo_dir/build}
+jifend=$build_dir/server/jifend
+bench=$build_dir/bench/load/jifen-bench
+for tool in "$jifend" "$bench"; do
+    [[ -x $tool ]] || { echo "scaling: $tool not found: build it first" >&2; exit 2; }
+done
+
+work_dir=$(mktemp -d /tmp/jifen-scaling.XXXXXX)
+jifend_pid=""
+ticks_per_s=$(getconf CLK_TCK)
+
+stop_jifend() {
+    if [[ -n $jifend_pid ]]; then
+        kill "$jifend_pid" 2>/dev/null || true
+        wait "$jifend_pid" 2>/dev/null || true
+        jifend_pid=""
+    fi
+}
+cleanup() {
+    stop_jifend
+    if [[ $keep -eq 0 ]]; then rm -rf "$work_dir"; else echo "kept $work_dir" >&2; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start_jifend() {  # start_jifend SHARDS
+    rm -rf "$work_dir/jifend"; mkdir -p "$work_dir/jifend"
+    "$jifend" --data-dir "$work_dir/jifend/data" --port "$jifen_port" --http-port "$jifen_http_port" \
+        --shards "$1" --durability "$durability" --log-level warn >"$work_dir/jifend/jifend.log" 2>&1 &
+    jifend_pid=$!
+    for _ in $(seq 1 200); do
+        port_open "$jifen_port" && return 0
+        kill -0 "$jifend_pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    echo "scaling: jifend did not come up:" >&2
+    tail -5 "$work_dir/jifend/jifend.log" >&2
+    exit 2
+}
+
+# CPU time (user + system, in clock ticks) the jifend process has used, all threads included.
+# Fields 14 and 15 of /proc/<pid>/stat; the command name (field 2) has no spaces here.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$jifend_pid/stat"; }
+
+# measure MIX: prints "ops ops_per_sec p99_us cpu_us_per_op".
+measure() {
+    "$bench" --port "$jifen_port" --members "$members" --enroll --initial-points "$initial_points" \
+        --mix balance=1 -n 1 >/dev/null 2>"$work_dir/setup.err" || {
+        echo "scaling: enrolment failed:" >&2; tail -5 "$work_dir/setup.err" >&2; exit 1; }
+    local before after json
+    before=$(cpu_ticks)
+    if ! json=$("$bench" --port "$jifen_port" --members "$members" --mix "$1" -c "$connections" \
+            -t "$threads" --pipeline "$pipeline" --batch "$batch" -d "$duration_s" --json \
+            2>"$work_dir/bench.err"); then
+        echo "scaling: jifen-bench failed:" >&2; tail -5 "$work_dir/bench.err" >&2; exit 1
+    fi
+    after=$(cpu_ticks)
+    local ops rate p99
+    ops=$(echo "$json" | grep -o '"ops":[0-9]*' | head -1 | cut -d: -f2)
+    rate=$(echo "$json" | grep -o '"ops_per_sec":[0-9.]*' | head -1 | cut -d: -f2)
+    p99=$(echo "$json" | grep -o '"p99_us":[0-9.]*' | head -1 | cut -d: -f2)
+    awk -v o="$ops" -v r="$rate" -v p="$p99" -v t=$((after - before)) -v hz="$ticks_per_s" \
+        'BEGIN { printf "%d %.1f %.1f %.3f\n", o, r, p, (o > 0 ? t / hz * 1e6 / o : 0) }'
+}
+
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+echo "scaling: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
+     "load average $(cut -d' ' -f1-3 /proc/loadavg); $runs runs of ${duration_s} s; durability $durability;" \
+     "members $members, connections $connections, threads $threads, pipeline $pipeline, batch $batch" >&2
+
+results=$work_dir/results.tsv
+: >"$results"
+for shard_count in $shard_counts; do
+    for load in local transfer; do
+        mix=$local_mix
+        [[ $load == transfer ]] && mix="transfer=1"
+        for run in $(seq 1 "$runs"); do
+            start_jifend "$shard_count"
+            read -r ops rate p99 cpu < <(measure "$mix")
+            stop_jifend
+            printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$shard_count" "$load" "$run" "$rate" "$p99" "$cpu" >>"$results"
+            echo "  shards $shard_count $load run $run: $rate ops/s, p99 $p99 us, server CPU $cpu us/op ($ops ops)" >&2
+        done
+    done
+done
+
+pick() {  # pick SHARDS LOAD COLUMN
+    awk -F'\t' -v s="$1" -v l="$2" -v c="$3" '$1 == s && $2 == l { print $c }' "$results" | median
+}
+
+echo
+printf '%-7s %-9s %14s %12s %16s %14s\n' shards load "ops/s" "p99 us" "server CPU us/op" "cross-shard"
+for shard_count in $shard_counts; do
+    for load in local transfer; do
+        cross="-"
+        [[ $load == transfer ]] && cross=$(awk -v s="$shard_count" 'BEGIN { printf "%.0f%%", (s - 1) / s * 100 }')
+        printf '%-7s %-9s %14.0f %12.0f %16.2f %14s\n' "$shard_count" "$load" \
+            "$(pick "$shard_count" "$load" 4)" "$(pick "$shard_count" "$load" 5)" \
+            "$(pick "$shard_count" "$load" 6)" "$cross"
+    done
+done
+echo "(medians of $runs runs; local mix $local_mix; cross-shard: expected share of transfers whose"
+echo " two members live on different shards, for uniform keys)"
