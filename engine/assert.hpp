@@ -8,6 +8,12 @@
 
 namespace jifen::detail {
 
+#if !defined(NDEBUG) || defined(JIFEN_DASSERTS)
+inline constexpr bool dasserts_enabled = true;
+#else
+inline constexpr bool dasserts_enabled = false;
+#endif
+
 // A broken invariant means the state can no longer be trusted: stop before it is logged or served.
 [[noreturn]] inline void assert_failed(const char* expression, const char* file,
                                        int line) noexcept {

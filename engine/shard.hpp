@@ -118,6 +118,12 @@ public:
     // never depend on tick timing and refusals change nothing.
     Outcome apply(const Command& command) noexcept;
 
+    // Starts loading the table slots apply(command) will read first. Member and transaction
+    // tables are far larger than the caches, so each apply waits on a few memory misses; a caller
+    // holding a batch prefetches a few commands ahead and lets those misses overlap. Optional:
+    // it changes no state and no outcome.
+    void prefetch(const Command& command) const noexcept;
+
     // Read-only queries. find() shows the member as last settled; find_at() shows it as it would
     // be after settling at time_us (what a balance query should show), without changing it.
     bool find(MemberId member_id, MemberView* view) const noexcept;

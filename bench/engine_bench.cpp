@@ -1,0 +1,155 @@
+// Micro-benchmarks of Shard::apply with no I/O: earn/redeem on one shard holding 1M members with
+// three live lots each, and the resident memory those members take.
+//   build-engine/bench/engine_bench --benchmark_counters_tabular=true
+
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+
+#include "engine/calendar.hpp"
+#include "engine/shard.hpp"
+
+namespace {
+
+using namespace jifen;
+using namespace jifen::engine;
+
+constexpr uint64_t members = 1'000'000;
+constexpr int64_t ops_per_benchmark = 3'000'000;
+// 2026-01-15T00:00:00Z.
+constexpr TimeUs t0_us = 1'768'435'200ull * 1'000'000ull;
+
+uint64_t resident_bytes() {
+    std::FILE* statm = std::fopen("/proc/self/statm", "r");
+    unsigned long size_pages = 0;
+    unsigned long resident_pages = 0;
+    if (statm == nullptr || std::fscanf(statm, "%lu %lu", &size_pages, &resident_pages) != 2) {
+        resident_pages = 0;
+    }
+    if (statm != nullptr) {
+        std::fclose(statm);
+    }
+    return resident_pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+}
+
+Command make(Op op, uint64_t txn, MemberId member_id, Points points, TimeUs time_us) {
+    Command command;
+    command.op = op;
+    command.txn_id = TxnId{txn, 1};
+    command.member_id = member_id;
+    command.points = points;
+    command.time_us = time_us;
+    return command;
+}
+
+// One shard with 1M members, each enrolled and given three lots (three earns in three months),
+// built once for all benchmarks. Memory is measured while building it.
+struct Ledger {
+    Ledger() {
+        Config config;
+        config.expiry_months = 12;
+        config.members_per_shard_max = 1u << 20;
+        config.txns_per_shard_max = 12'000'000;
+        config.lots_per_shard_max = 1u << 20;
+        const uint64_t before = resident_bytes();
+        shard = std::make_unique<Shard>(0, 1, config, nullptr);
+        const uint64_t constructed = resident_bytes();
+        for (uint64_t member = 1; member <= members; ++member) {
+            shard->apply(make(Op::enroll, next_txn++, member, 0, t0_us));
+        }
+        const uint64_t enrolled = resident_bytes();
+        for (uint32_t month = 0; month < 3; ++month) {
+            const TimeUs time_us = month_start_us(month_of(t0_us) + month + 1);
+            for (uint64_t member = 1; member <= members; ++member) {
+                shard->apply(make(Op::earn, next_txn++, member, 1'000, time_us));
+            }
+        }
+        const uint64_t with_lots = resident_bytes();
+        now_us = month_start_us(month_of(t0_us) + 3) + 1;
+        // The three earns added transactions only (the lots are inline in the member record),
+        // so they price one transaction; a member costs what enrolling took minus its one txn.
+        txn_bytes = static_cast<double>(with_lots - enrolled) / (3.0 * members);
+        member_bytes = static_cast<double>(enrolled - constructed) / members - txn_bytes;
+        total_bytes = static_cast<double>(with_lots - before) / members;
+        construct_bytes = static_cast<double>(constructed - before);
+    }
+
+    std::unique_ptr<Shard> shard;
+    uint64_t next_txn = 1;
+    TimeUs now_us = 0;
+    double txn_bytes = 0;
+    double member_bytes = 0;
+    double total_bytes = 0;
+    double construct_bytes = 0;
+};
+
+Ledger& ledger() {
+    static Ledger instance;
+    return instance;
+}
+
+// Alternating earn and redeem on members spread over the whole table (every apply misses cache).
+void BM_EarnRedeemRandomMembers(benchmark::State& state) {
+    Ledger& book = ledger();
+    uint64_t i = 0;
+    for (auto _ : state) {
+        const MemberId member = 1 + (i * 0x9E3779B97F4A7C15ull >> 20) % members;
+        const Op op = (i & 1) == 0 ? Op::earn : Op::redeem;
+        const Outcome outcome =
+            book.shard->apply(make(op, book.next_txn++, member, 10, book.now_us));
+        benchmark::DoNotOptimize(outcome);
+        ++i;
+    }
+    state.SetItemsProcessed(state.iterations());
+    state.counters["member_bytes"] = book.member_bytes;
+    state.counters["txn_bytes"] = book.txn_bytes;
+    state.counters["bytes_per_member_3_lots_4_txns"] = book.total_bytes;
+}
+BENCHMARK(BM_EarnRedeemRandomMembers)->Iterations(ops_per_benchmark)->Unit(benchmark::kNanosecond);
+
+// As above, but like a shard thread applying a batch: prefetch the tables for the command
+// sixteen ahead so the memory misses of consecutive commands overlap.
+void BM_EarnRedeemRandomMembersPrefetched(benchmark::State& state) {
+    Ledger& book = ledger();
+    constexpr uint64_t ahead = 16;
+    const auto command_at = [&](uint64_t i) {
+        const MemberId member = 1 + (i * 0x9E3779B97F4A7C15ull >> 20) % members;
+        const Op op = (i & 1) == 0 ? Op::earn : Op::redeem;
+        return make(op, book.next_txn + i, member, 10, book.now_us);
+    };
+    uint64_t i = 0;
+    for (auto _ : state) {
+        book.shard->prefetch(command_at(i + ahead));
+        const Outcome outcome = book.shard->apply(command_at(i));
+        benchmark::DoNotOptimize(outcome);
+        ++i;
+    }
+    book.next_txn += i + ahead;
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EarnRedeemRandomMembersPrefetched)
+    ->Iterations(ops_per_benchmark)
+    ->Unit(benchmark::kNanosecond);
+
+// The same on 1,000 members that stay in cache: the cost of the logic itself.
+void BM_EarnRedeemHotMembers(benchmark::State& state) {
+    Ledger& book = ledger();
+    uint64_t i = 0;
+    for (auto _ : state) {
+        const MemberId member = 1 + (i >> 1) % 1'000;
+        const Op op = (i & 1) == 0 ? Op::earn : Op::redeem;
+        const Outcome outcome =
+            book.shard->apply(make(op, book.next_txn++, member, 10, book.now_us));
+        benchmark::DoNotOptimize(outcome);
+        ++i;
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_EarnRedeemHotMembers)->Iterations(ops_per_benchmark)->Unit(benchmark::kNanosecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
