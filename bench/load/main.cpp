@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
                              .stats = &result.stats,
                              .elapsed_s = result.elapsed_s,
                              .members_enrolled = result.members_enrolled,
-                             .server_shards = result.server_shards};
+                             .server_shards = result.server_shards,
+                             .unsent_due_ops = result.unsent_due_ops};
     // With --json, stdout carries exactly the one JSON line; the table goes to stderr.
     std::FILE* table_out = options.json ? stderr : stdout;
     std::fprintf(table_out, "\n%s", format_table(summary).c_str());

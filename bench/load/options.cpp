@@ -129,6 +129,9 @@ void add_options(CLI::App& app, BenchOptions* options) {
         ->capture_default_str();
     app.add_option("-d,--duration", options->duration_s, "Seconds to run (default 10)");
     app.add_option("-n,--ops", options->ops, "Operations to schedule instead of a duration");
+    app.add_option("--warmup", options->warmup_s,
+                   "Whole seconds to run first and leave out of the results (with --duration)")
+        ->check(CLI::Range(0u, 3'600u));
     app.add_option("--rate", options->rate,
                    "Open loop: target operations per second over all connections; latency is "
                    "measured from each operation's intended send time (absent: closed loop)");
@@ -190,6 +193,9 @@ void resolve_fields(BenchOptions* options) {
     }
     if (options->duration_s == 0 && options->ops == 0) {
         options->duration_s = duration_s_default;
+    }
+    if (options->warmup_s > 0 && options->ops > 0) {
+        throw std::invalid_argument("--warmup works with --duration, not with --ops");
     }
     if (options->duration_s > 0 && options->ops > 0) {
         throw std::invalid_argument("give either --duration or --ops, not both");

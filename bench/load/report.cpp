@@ -84,7 +84,14 @@ std::string format_table(const RunSummary& summary) {
                                         : std::string("closed loop"));
     out += fmt::format("\n  {} operations in {:.2f} s: {:.0f} ops/s\n", all.count(),
                        summary.elapsed_s, rate);
-    out += fmt::format("  errors {} (unexpected {})\n\n", stats.errors(), stats.unexpected());
+    out += fmt::format("  errors {} (unexpected {})\n", stats.errors(), stats.unexpected());
+    if (summary.unsent_due_ops > 0) {
+        out += fmt::format(
+            "  WARNING: {} operations fell due but were never sent: the server did not keep up "
+            "with --rate, so these latencies understate the truth; lower --rate\n",
+            summary.unsent_due_ops);
+    }
+    out += "\n";
     out += fmt::format("  {:<9} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10}  {}\n", "op", "count",
                        "p50 us", "p90 us", "p99 us", "p99.9 us", "max us", "non-ok outcomes");
     auto row = [&](std::string_view name, const LatencyHistogram& latency, std::string outcomes) {
@@ -153,7 +160,7 @@ std::string format_json(const RunSummary& summary) {
         append_json_string(&out, name);
         out += fmt::format(":{}", count);
     }
-    out += "},\"per_op\":{";
+    out += fmt::format("}},\"unsent_due\":{},\"per_op\":{{", summary.unsent_due_ops);
     first = true;
     for (size_t index = 0; index < op_kind_count; ++index) {
         const KindStats& kind = stats.kinds[index];
@@ -176,9 +183,10 @@ std::string format_json(const RunSummary& summary) {
     append_json_string(&out, to_string(options.keys.law));
     out += fmt::format(
         ",\"members\":{},\"connections\":{},\"threads\":{},\"pipeline\":{},\"batch\":{},"
-        "\"rate\":{:.1f},\"seed\":{},\"shards\":{},\"members_enrolled\":{}}}",
+        "\"rate\":{:.1f},\"warmup_s\":{},\"seed\":{},\"shards\":{},\"members_enrolled\":{}}}",
         options.members, options.connections, options.threads, options.pipeline, options.batch,
-        options.rate, options.seed, summary.server_shards, summary.members_enrolled);
+        options.rate, options.warmup_s, options.seed, summary.server_shards,
+        summary.members_enrolled);
     out += "}";
     return out;
 }

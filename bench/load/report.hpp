@@ -15,7 +15,8 @@ struct RunSummary {
     const RunStats* stats = nullptr;
     double elapsed_s = 0;  // From the first scheduled send to the last completion.
     uint64_t members_enrolled = 0;
-    uint64_t server_shards = 0;  // From the server's HELLO.
+    uint64_t server_shards = 0;   // From the server's HELLO.
+    uint64_t unsent_due_ops = 0;  // Open loop: due but never sent (see RunResult).
 };
 
 // "  3s    412345 ops/s   p99   812.3us   errors 12 (unexpected 0)"
@@ -26,7 +27,8 @@ std::string format_table(const RunSummary& summary);
 
 // One line of JSON, no newline. Keys: ops, ops_per_sec, duration_s, p50_us, p90_us, p99_us,
 // p999_us, max_us, mean_us, errors (non-ok outcomes, expected refusals included), unexpected
-// (the errors that fail the run), errors_by_result {name: count}, per_op {kind: {...}}, and the
+// (the errors that fail the run), errors_by_result {name: count}, unsent_due (open loop: due,
+// never sent), per_op {kind: {...}}, and the
 // configuration (scenario, mix, keys, members, connections, threads, pipeline, batch, rate, seed,
 // shards).
 std::string format_json(const RunSummary& summary);

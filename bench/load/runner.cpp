@@ -332,6 +332,8 @@ public:
         const std::scoped_lock lock(mutex_);
         std::swap(stats_, *spare);
     }
+    void add_unsent_due(uint64_t count) noexcept { unsent_due_ += count; }
+    uint64_t unsent_due() const noexcept { return unsent_due_; }
     uint64_t last_completion_ns() {
         const std::scoped_lock lock(mutex_);
         return last_completion_ns_;
@@ -356,6 +358,7 @@ private:
     std::mutex mutex_;
     RunStats stats_;
     uint64_t last_completion_ns_ = 0;
+    std::atomic<uint64_t> unsent_due_{0};
 };
 
 Driver::Driver(Worker* worker, boost::asio::io_context& io, const BenchOptions& options,
@@ -575,6 +578,12 @@ void Driver::release(Slot* slot) noexcept {
 }
 
 void Driver::stop() {
+    if (schedule_ && !stopping_) {
+        // Operations the schedule made due that never went out because the window stayed full:
+        // the server fell behind the requested rate. Reported, since their latency is unknown.
+        const uint64_t due = std::min(schedule_->due_count(now_ns()), ops_budget_);
+        worker_->add_unsent_due(due > scheduled_ ? due - scheduled_ : 0);
+    }
     stopping_ = true;
     close_when_drained();
 }
@@ -624,8 +633,9 @@ void Worker::run(RunControl* control) {
         driver->start(start_ns);
     }
     if (options_.duration_s > 0) {
-        deadline_timer_.expires_at(
-            time_point_of(start_ns + static_cast<uint64_t>(options_.duration_s * 1e9)));
+        deadline_timer_.expires_at(time_point_of(start_ns +
+                                                 uint64_t{options_.warmup_s} * 1'000'000'000 +
+                                                 static_cast<uint64_t>(options_.duration_s * 1e9)));
         deadline_timer_.async_wait([this](const boost::system::error_code& error) {
             if (!error) {
                 for (auto& driver : drivers_) {
@@ -750,9 +760,13 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
         if (now_ns() >= next_report_ns && control.workers_running > 0) {
             collect();
             ++seconds;
-            std::fprintf(progress, "%s\n", format_progress(seconds, *interval, 1.0).c_str());
+            const bool warming_up = seconds <= options.warmup_s;
+            std::fprintf(progress, "%s%s\n", format_progress(seconds, *interval, 1.0).c_str(),
+                         warming_up ? "   (warm-up, not counted)" : "");
             std::fflush(progress);
-            result.stats.merge(*interval);
+            if (!warming_up) {
+                result.stats.merge(*interval);
+            }
             interval->clear();
             next_report_ns += second_ns;
         }
@@ -767,7 +781,12 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     for (auto& worker : workers) {
         end_ns = std::max(end_ns, worker->last_completion_ns());
     }
-    result.elapsed_s = static_cast<double>(end_ns - start_ns) / 1e9;
+    const uint64_t measured_from_ns = start_ns + uint64_t{options.warmup_s} * second_ns;
+    result.elapsed_s =
+        end_ns > measured_from_ns ? static_cast<double>(end_ns - measured_from_ns) / 1e9 : 0.0;
+    for (auto& worker : workers) {
+        result.unsent_due_ops += worker->unsent_due();
+    }
     result.server_shards = control.server_shards;
     {
         const std::scoped_lock lock(control.fatal_mutex);

@@ -66,6 +66,19 @@ TEST(Report, TheJsonLineHasEveryDocumentedKeyWithTheRightType) {
     EXPECT_EQ(std::string_view(root["config"]["scenario"]), "flash-sale");
     EXPECT_EQ(std::string_view(root["config"]["mix"]), "earn=70,redeem=30");
     EXPECT_EQ(uint64_t(root["config"]["shards"]), 2u);
+    EXPECT_EQ(uint64_t(root["unsent_due"]), 0u);
+}
+
+TEST(Report, AnOpenLoopThatFellBehindSaysSoInTheTableAndTheJson) {
+    const BenchOptions options = sample_options();
+    const RunStats stats = sample_stats();
+    const RunSummary summary{
+        .options = &options, .stats = &stats, .elapsed_s = 2.0, .unsent_due_ops = 1'234};
+    EXPECT_NE(format_table(summary).find("WARNING: 1234 operations fell due"), std::string::npos);
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    ASSERT_EQ(parser.parse(format_json(summary)).get(root), simdjson::SUCCESS);
+    EXPECT_EQ(uint64_t(root["unsent_due"]), 1'234u);
 }
 
 TEST(Report, JsonStringsEscapeQuotesBackslashesAndControlCharacters) {
