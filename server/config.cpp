@@ -110,6 +110,10 @@ std::string read_string(dom::element value, std::string_view path) {
     if (value.get_string().get(text) != simdjson::SUCCESS) {
         fail(path, "expected a string");
     }
+    // Paths, addresses and names all end up as C strings, where a NUL would silently cut them.
+    if (text.find('\0') != std::string_view::npos) {
+        fail(path, "must not contain a NUL character");
+    }
     return std::string(text);
 }
 

@@ -257,6 +257,11 @@ TEST(SupportConfig, WrongTypesAreNamedWithTheirPath) {
               R"(durability: expected "sync" or "async", got "fast")");
 }
 
+TEST(SupportConfig, StringsWithNulCharactersAreRefused) {
+    EXPECT_EQ(apply_error(R"({"data_dir": "data\u0000/x"})"),
+              "data_dir: must not contain a NUL character");
+}
+
 TEST(SupportConfig, IntegersTooLargeForTheirFieldAreOutOfRange) {
     EXPECT_EQ(apply_error(R"({"port": 65536})"), "port: 65536 is out of range (at most 65535)");
     EXPECT_EQ(apply_error(R"({"shard_count": 4294967296})"),
