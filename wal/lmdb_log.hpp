@@ -125,6 +125,8 @@ private:
     std::function<void(uint32_t, uint64_t)> on_durable_;
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> writer_sleeping_{false};
+    // Orders "records pushed" against "writer going to sleep" without a fence (see append()).
+    alignas(64) std::atomic<uint64_t> handshake_{0};
     std::atomic<bool> checkpoint_handed_{false};
     std::mutex wake_mutex_;
     std::condition_variable wake_cv_;

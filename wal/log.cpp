@@ -257,9 +257,11 @@ bool LmdbLog::append(uint32_t shard, std::span<const engine::Record> records) {
     if (!lane.ring.push(records)) {
         return false;
     }
-    // Pairs with the fence in sleep_until_work(): either the writer sees the new tail before it
-    // sleeps, or this thread sees it sleeping and wakes it. The common case costs one fence.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    // Pairs with the same read-modify-write in sleep_until_work(). RMWs of one atomic are totally
+    // ordered, and the later one synchronizes with the earlier: either the writer's check comes
+    // after this push and sees the new tail, or this check comes after the writer announced its
+    // sleep and sees the flag. The common case costs one locked instruction, no mutex.
+    handshake_.fetch_add(1, std::memory_order_acq_rel);
     if (writer_sleeping_.load(std::memory_order_relaxed)) {
         wake_writer();
     }
@@ -346,7 +348,8 @@ bool LmdbLog::has_work() const noexcept {
 
 void LmdbLog::sleep_until_work(uint64_t timeout_us) {
     writer_sleeping_.store(true, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_seq_cst);
+    handshake_.fetch_add(1, std::memory_order_acq_rel);  // See append().
+
     if (!has_work()) {
         std::unique_lock lock(wake_mutex_);
         wake_cv_.wait_for(lock, std::chrono::microseconds(timeout_us),
