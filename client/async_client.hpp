@@ -59,9 +59,10 @@ public:
     const protocol::HelloReply& hello() const noexcept;
 
     // Queues one mutating operation (a zero txn id is replaced by a fresh one). Returns false when
-    // the client already holds frames_in_flight_max full frames' worth of operations or is not
-    // connected: nothing is queued and the handler is not called (back-pressure; wait for
-    // completions). Otherwise the handler runs exactly once.
+    // not connected, or when all frames_in_flight_max + 11 preallocated batches are full or in
+    // flight (one may be filling per batchable opcode): nothing is queued and the handler is not
+    // called (back-pressure: submit again from a completion). Otherwise the handler runs exactly
+    // once.
     bool submit(protocol::Opcode opcode, const protocol::Operation& operation,
                 OperationHandler handler);
     // Queues a balance query, batched like operations.

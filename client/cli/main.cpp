@@ -349,6 +349,7 @@ private:
 int run(int argc, char** argv) {
     CLI::App app{"jifen: command-line client for the jifen loyalty-points ledger"};
     app.require_subcommand(1);
+    app.fallthrough();  // Global options such as --json may also follow the command.
     Globals globals;
     const char* key_env = std::getenv("JIFEN_KEY");
     globals.key = key_env != nullptr ? key_env : client::dev_admin_key;

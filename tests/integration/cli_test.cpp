@@ -1,0 +1,216 @@
+// The jifen CLI against a real jifend: every command, its exit codes, its readable and --json
+// output, and input checks that never reach the server.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+
+#include <regex>
+
+#include "client/txn_id.hpp"
+#include "tests/integration/jifend_process.hpp"
+
+namespace jifen::testing {
+namespace {
+
+class Cli : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        dir_ = new TempDir();
+        server_ = new JifendProcess(dir_->path() / "data");
+        server_->start();
+    }
+    static void TearDownTestSuite() {
+        delete server_;
+        delete dir_;
+    }
+
+    static CliResult run(const std::vector<std::string>& args, const std::string& key = "") {
+        return run_cli(server_->port(), args, key);
+    }
+
+    // Runs with --json, expects exit 0 and exactly one JSON object; returns the parsed object.
+    static simdjson::dom::object run_json(const std::vector<std::string>& args,
+                                          int exit_code_expected = 0) {
+        std::vector<std::string> with_json = {"--json"};
+        with_json.insert(with_json.end(), args.begin(), args.end());
+        const CliResult result = run(with_json);
+        EXPECT_EQ(result.exit_code, exit_code_expected) << result.out << result.err;
+        documents_.push_back(std::make_unique<simdjson::dom::parser>());
+        simdjson::dom::element element;
+        const auto error = documents_.back()->parse(result.out).get(element);
+        EXPECT_EQ(error, simdjson::SUCCESS) << "not one JSON document: " << result.out;
+        simdjson::dom::object object;
+        EXPECT_EQ(element.get(object), simdjson::SUCCESS) << result.out;
+        return object;
+    }
+
+    static int64_t number(simdjson::dom::object object, const char* key) {
+        int64_t value = 0;
+        EXPECT_EQ(object[key].get(value), simdjson::SUCCESS) << key;
+        return value;
+    }
+
+    static std::string text(simdjson::dom::object object, const char* key) {
+        std::string_view value;
+        EXPECT_EQ(object[key].get(value), simdjson::SUCCESS) << key;
+        return std::string(value);
+    }
+
+    static std::string fresh_member() { return std::to_string(next_member_++); }
+
+    static inline TempDir* dir_ = nullptr;
+    static inline JifendProcess* server_ = nullptr;
+    static inline uint64_t next_member_ = 5'000;
+    static inline std::vector<std::unique_ptr<simdjson::dom::parser>> documents_;
+};
+
+TEST_F(Cli, EveryCommandWorksAndBalanceJsonHasTheDocumentedFields) {
+    const std::string alice = fresh_member();
+    const std::string bob = fresh_member();
+    EXPECT_EQ(
+        text(run_json({"enroll", alice, "--birthday", "1990-07-15", "--tier", "2"}), "result"),
+        "ok");
+    EXPECT_EQ(run({"enroll", bob}).exit_code, 0);
+
+    const auto earned = run_json({"earn", alice, "1000", "--store", "3", "--order", "99"});
+    EXPECT_EQ(number(earned, "available"), 1'000);
+    const std::string earn_txn = text(earned, "txn_id");
+    EXPECT_TRUE(client::parse_txn_id(earn_txn).has_value()) << earn_txn;
+
+    EXPECT_EQ(number(run_json({"earn", alice, "40", "--pending-seconds", "3600"}), "pending"), 40);
+    EXPECT_EQ(number(run_json({"redeem", alice, "100"}), "available"), 900);
+
+    const auto held = run_json({"hold", alice, "300", "--ttl", "600"});
+    const std::string hold_id = text(held, "hold_id");
+    EXPECT_EQ(hold_id, text(held, "txn_id"));
+    EXPECT_EQ(number(held, "held"), 300);
+    EXPECT_EQ(number(run_json({"capture", hold_id, "100"}), "points"), 100);
+
+    const auto second_hold = run_json({"hold", alice, "50"});
+    EXPECT_EQ(number(run_json({"release", text(second_hold, "hold_id")}), "held"), 0);
+
+    EXPECT_EQ(number(run_json({"transfer", alice, bob, "200"}), "available"), 600);
+    EXPECT_EQ(run({"adjust", bob, "10"}).exit_code, 0);
+    EXPECT_EQ(run({"adjust", bob, "5", "--debit"}).exit_code, 0);
+
+    const auto reversed = run_json({"reverse", earn_txn});
+    EXPECT_EQ(number(reversed, "points") + number(reversed, "shortfall"), 1'000);
+
+    const auto balance = run_json({"balance", bob});
+    EXPECT_EQ(text(balance, "result"), "ok");
+    EXPECT_EQ(number(balance, "member"), std::stoll(bob));
+    EXPECT_EQ(number(balance, "available"), 205);
+    EXPECT_EQ(number(balance, "held"), 0);
+    EXPECT_EQ(number(balance, "pending"), 0);
+    EXPECT_EQ(number(balance, "tier"), 0);
+    EXPECT_GE(number(balance, "lifetime_earned"), 0);
+    EXPECT_EQ(number(balance, "lifetime_redeemed"), 0);
+
+    const auto alice_balance = run_json({"balance", alice});
+    EXPECT_EQ(number(alice_balance, "tier"), 2);
+    EXPECT_EQ(text(alice_balance, "birthday"), "1990-07-15");
+    EXPECT_EQ(number(alice_balance, "pending"), 40);
+
+    EXPECT_EQ(text(run_json({"freeze", alice}), "result"), "ok");
+    EXPECT_EQ(text(run_json({"balance", alice}), "status"), "frozen");
+    EXPECT_EQ(number(run_json({"balance", alice}), "tier"), 2) << "freeze keeps the tier";
+    const CliResult frozen = run({"earn", alice, "1"});
+    EXPECT_EQ(frozen.exit_code, 1);
+    EXPECT_NE(frozen.err.find("member_frozen"), std::string::npos) << frozen.err;
+    EXPECT_EQ(run({"unfreeze", alice}).exit_code, 0);
+    EXPECT_EQ(run({"earn", alice, "1"}).exit_code, 0);
+
+    const auto history = run_json({"history", alice, "--limit", "3"});
+    simdjson::dom::array entries;
+    ASSERT_EQ(history["entries"].get(entries), simdjson::SUCCESS);
+    EXPECT_EQ(entries.size(), 3u);
+    EXPECT_GT(number(history, "next_before_seq"), 0);
+    const auto older = run_json(
+        {"history", alice, "--before", std::to_string(number(history, "next_before_seq"))});
+    simdjson::dom::array older_entries;
+    ASSERT_EQ(older["entries"].get(older_entries), simdjson::SUCCESS);
+    EXPECT_GT(older_entries.size(), 3u);
+
+    bool audit_ok = false;
+    EXPECT_EQ(run_json({"audit"})["ok"].get(audit_ok), simdjson::SUCCESS);
+    EXPECT_TRUE(audit_ok);
+    EXPECT_EQ(number(run_json({"stats"}), "shard_count"), 2);
+    EXPECT_GT(number(run_json({"ping"}), "server_time_us"), 0);
+}
+
+TEST_F(Cli, ReadableOutputPrintsTheTxnIdForSafeRetries) {
+    const std::string member = fresh_member();
+    ASSERT_EQ(run({"enroll", member}).exit_code, 0);
+    const CliResult earned = run({"earn", member, "25"});
+    ASSERT_EQ(earned.exit_code, 0) << earned.err;
+    std::smatch match;
+    ASSERT_TRUE(std::regex_search(earned.out, match, std::regex("txn ([0-9a-f]{32})")))
+        << earned.out;
+    const std::string txn = match[1];
+    const CliResult retried = run({"earn", member, "25", "--txn", txn});
+    EXPECT_EQ(retried.exit_code, 0);
+    EXPECT_NE(retried.out.find("replayed"), std::string::npos) << retried.out;
+    const CliResult balance = run({"balance", member});
+    EXPECT_NE(balance.out.find("available 25\n"), std::string::npos) << balance.out;
+    const CliResult conflict = run({"earn", member, "26", "--txn", txn});
+    EXPECT_EQ(conflict.exit_code, 1);
+    EXPECT_NE(conflict.err.find("id_conflict"), std::string::npos) << conflict.err;
+}
+
+TEST_F(Cli, ARefusedOperationExitsOneAndNamesTheResult) {
+    const std::string member = fresh_member();
+    ASSERT_EQ(run({"enroll", member}).exit_code, 0);
+    const CliResult refused = run({"redeem", member, "5"});
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.err.find("insufficient_points"), std::string::npos) << refused.err;
+    const auto json = run_json({"redeem", member, "5"}, 1);
+    EXPECT_EQ(text(json, "result"), "insufficient_points");
+    EXPECT_EQ(number(json, "code"), 103);
+    const CliResult missing = run({"balance", "999999999"});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_NE(missing.err.find("member_not_found"), std::string::npos) << missing.err;
+}
+
+TEST_F(Cli, APosKeyFromTheEnvironmentIsForbiddenToReverse) {
+    const std::string member = fresh_member();
+    ASSERT_EQ(run({"enroll", member}).exit_code, 0);
+    const CliResult earned = run({"--json", "earn", member, "5"}, "dev-pos-key");
+    ASSERT_EQ(earned.exit_code, 0) << earned.err;
+    const CliResult reversed = run({"reverse", "0123456789abcdef0123456789abcdef"}, "dev-pos-key");
+    EXPECT_EQ(reversed.exit_code, 1);
+    EXPECT_NE(reversed.err.find("forbidden"), std::string::npos) << reversed.err;
+    const CliResult wrong_key = run({"ping"}, "no-such-key");
+    EXPECT_EQ(wrong_key.exit_code, 1);
+    EXPECT_NE(wrong_key.err.find("auth_failed"), std::string::npos) << wrong_key.err;
+}
+
+TEST_F(Cli, BadInputExitsTwoWithAClearMessage) {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"earn", "alice", "10"}, "MEMBER"},
+        {{"earn", "12", "-10"}, "positive"},
+        {{"earn", "12", "ten"}, "POINTS"},
+        {{"earn", "0", "10"}, "MEMBER"},
+        {{"enroll", "12", "--birthday", "1990-02-30"}, "calendar"},
+        {{"enroll", "12", "--birthday", "15/07/1990"}, "YYYY-MM-DD"},
+        {{"capture", "not-hex"}, "32 hex digits"},
+        {{"earn", "12", "10", "--txn", "abc"}, "32 hex digits"},
+        {{"transfer", "12", "12", "5"}, "different"},
+        {{"history", "12", "--limit", "5000"}, "--limit"},
+        {{"frobnicate"}, ""},
+        {{}, ""},
+    };
+    for (const auto& [args, message] : cases) {
+        const CliResult result = run(args);
+        EXPECT_EQ(result.exit_code, 2) << args.size() << " " << result.err;
+        EXPECT_NE(result.err.find(message), std::string::npos) << result.err;
+        EXPECT_TRUE(result.out.empty()) << result.out;
+    }
+}
+
+TEST(CliWithoutServer, AConnectionFailureExitsThree) {
+    const CliResult result = run_cli(free_port(), {"ping"});
+    EXPECT_EQ(result.exit_code, 3);
+    EXPECT_NE(result.err.find("connect"), std::string::npos) << result.err;
+}
+
+}  // namespace
+}  // namespace jifen::testing

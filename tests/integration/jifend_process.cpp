@@ -1,0 +1,176 @@
+// Child-process control for the integration tests (see jifend_process.hpp).
+#include "tests/integration/jifend_process.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace jifen::testing {
+
+namespace {
+
+using tcp = boost::asio::ip::tcp;
+
+// Readiness: up to this many connect attempts, one every poll interval (60 s in all, for a slow
+// machine shared by several builds); the test continues as soon as one succeeds.
+constexpr int ready_attempts_max = 1'200;
+constexpr auto ready_poll_interval = std::chrono::milliseconds(50);
+
+std::string read_file(const std::filesystem::path& path) {
+    std::ifstream file(path);
+    std::stringstream text;
+    text << file.rdbuf();
+    return text.str();
+}
+
+bool accepts_connections(uint16_t port) {
+    boost::asio::io_context io;
+    tcp::socket socket(io);
+    boost::system::error_code error;
+    socket.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port), error);
+    return !error;
+}
+
+}  // namespace
+
+uint16_t free_port() {
+    boost::asio::io_context io;
+    tcp::acceptor acceptor(io, tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), 0));
+    return acceptor.local_endpoint().port();
+}
+
+TempDir::TempDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "jifen-it-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) {
+        throw std::runtime_error("mkdtemp failed");
+    }
+    path_ = pattern;
+}
+
+TempDir::~TempDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+}
+
+JifendProcess::JifendProcess(std::filesystem::path data_dir, uint32_t shard_count,
+                             std::vector<std::string> extra_args)
+    : data_dir_(std::move(data_dir)),
+      shard_count_(shard_count),
+      extra_args_(std::move(extra_args)),
+      log_path_(data_dir_.string() + ".log") {}
+
+JifendProcess::~JifendProcess() {
+    if (pid_ > 0) {
+        stop(SIGKILL);
+    }
+}
+
+void JifendProcess::start() {
+    port_ = free_port();
+    http_port_ = free_port();
+    std::vector<std::string> args = {JIFEND_PATH,
+                                     "--data-dir",
+                                     data_dir_.string(),
+                                     "--port",
+                                     std::to_string(port_),
+                                     "--http-port",
+                                     std::to_string(http_port_),
+                                     "--shards",
+                                     std::to_string(shard_count_),
+                                     "--log-level",
+                                     "warn"};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    std::vector<char*> argv;
+    for (std::string& arg : args) {
+        argv.push_back(arg.data());
+    }
+    argv.push_back(nullptr);
+
+    const int log_fd = ::open(log_path_.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (log_fd < 0) {
+        throw std::runtime_error("cannot open " + log_path_.string());
+    }
+    const pid_t pid = fork();
+    if (pid == 0) {
+        dup2(log_fd, STDOUT_FILENO);
+        dup2(log_fd, STDERR_FILENO);
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    ::close(log_fd);
+    if (pid < 0) {
+        throw std::runtime_error("fork failed");
+    }
+    pid_ = pid;
+    for (int attempt = 0; attempt < ready_attempts_max; ++attempt) {
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+            pid_ = -1;
+            throw std::runtime_error("jifend exited during startup:\n" + log());
+        }
+        if (accepts_connections(port_)) {
+            return;
+        }
+        std::this_thread::sleep_for(ready_poll_interval);
+    }
+    stop(SIGKILL);
+    throw std::runtime_error("jifend did not listen in time:\n" + log());
+}
+
+int JifendProcess::stop(int signal) {
+    if (pid_ <= 0) {
+        return -1;
+    }
+    ::kill(pid_, signal);
+    int status = 0;
+    waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return status;
+}
+
+client::Options JifendProcess::options(const std::string& api_key) const {
+    client::Options options;
+    options.port = port_;
+    options.api_key = api_key;
+    options.client_name = "integration-test";
+    options.reconnect_attempts = 0;
+    return options;
+}
+
+std::string JifendProcess::log() const { return read_file(log_path_); }
+
+CliResult run_cli(uint16_t port, const std::vector<std::string>& args, const std::string& api_key) {
+    static int sequence = 0;
+    const std::filesystem::path base =
+        std::filesystem::temp_directory_path() /
+        ("jifen-cli-" + std::to_string(getpid()) + "-" + std::to_string(++sequence));
+    const std::string out_path = base.string() + ".out";
+    const std::string err_path = base.string() + ".err";
+    std::string command;
+    // The caller's environment must not choose the key: unset unless the test sets one.
+    command += api_key.empty() ? "env -u JIFEN_KEY " : "env JIFEN_KEY='" + api_key + "' ";
+    command += std::string(JIFEN_CLI_PATH) + " --port " + std::to_string(port);
+    for (const std::string& arg : args) {
+        command += " '" + arg + "'";
+    }
+    command += " > " + out_path + " 2> " + err_path;
+    const int status = std::system(command.c_str());
+    CliResult result;
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    result.out = read_file(out_path);
+    result.err = read_file(err_path);
+    std::filesystem::remove(out_path);
+    std::filesystem::remove(err_path);
+    return result;
+}
+
+}  // namespace jifen::testing
