@@ -1,0 +1,390 @@
+// The ledger through jifend: operations round trip, batches, pipelining, routing across shards,
+// cross-shard transfers, restart with recovery, history, and many clients at once (audit).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "engine/shard.hpp"
+#include "tests/server/core_test_server.hpp"
+
+namespace jifen::server::testing {
+namespace {
+
+using protocol::Opcode;
+using protocol::Operation;
+
+uint64_t test_seed() {
+    const char* text = std::getenv("JIFEN_SEED");
+    return text != nullptr ? std::strtoull(text, nullptr, 10) : 7300;
+}
+
+// Member ids owned by each shard, found with the server's own routing function.
+std::vector<std::vector<uint64_t>> members_by_shard(uint32_t shard_count, size_t per_shard) {
+    std::vector<std::vector<uint64_t>> members(shard_count);
+    for (uint64_t id = 1; std::any_of(members.begin(), members.end(),
+                                      [&](const auto& list) { return list.size() < per_shard; });
+         ++id) {
+        auto& list = members[engine::Shard::shard_of(id, shard_count)];
+        if (list.size() < per_shard) {
+            list.push_back(id);
+        }
+    }
+    return members;
+}
+
+void enroll(RawClient& client, uint64_t txn_id, uint64_t member_id) {
+    ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(txn_id, member_id, 0))),
+              Result::ok);
+}
+
+TEST(CoreLedger, EarnRedeemAndBalanceRoundTrip) {
+    TempDir dir;
+    RunningServer server(test_config(dir.path(), 2));
+    RawClient client(server.port());
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    enroll(client, 1, 42);
+
+    auto reply = client.operation(Opcode::earn, make_operation(2, 42, 500));
+    EXPECT_EQ(result_of(reply), Result::ok);
+    EXPECT_EQ(reply.points, 500);
+    EXPECT_EQ(reply.available, 500);
+
+    reply = client.operation(Opcode::redeem, make_operation(3, 42, 200));
+    EXPECT_EQ(result_of(reply), Result::ok);
+    EXPECT_EQ(reply.available, 300);
+
+    reply = client.operation(Opcode::redeem, make_operation(4, 42, 301));
+    EXPECT_EQ(result_of(reply), Result::insufficient_points);
+
+    const auto balance = client.balance(42);
+    EXPECT_EQ(static_cast<Result>(balance.result), Result::ok);
+    EXPECT_EQ(balance.member_id, 42u);
+    EXPECT_EQ(balance.available, 300);
+    EXPECT_EQ(balance.lifetime_earned, 500);
+    EXPECT_EQ(balance.lifetime_redeemed, 200);
+}
+
+TEST(CoreLedger, FieldErrorsArePerOperationResultsAndChangeNothing) {
+    TempDir dir;
+    RunningServer server(test_config(dir.path(), 2));
+    RawClient client(server.port());
+    client.hello(admin_key);
+    enroll(client, 1, 5);
+    std::vector<Operation> ops = {make_operation(2, 5, 10), make_operation(0, 5, 10),
+                                  make_operation(3, 0, 10), make_operation(4, 5, 10)};
+    ops[3].reserved[7] = 1;
+    const auto replies = client.operations(Opcode::earn, ops);
+    ASSERT_EQ(replies.size(), 4u);
+    EXPECT_EQ(result_of(replies[0]), Result::ok);
+    EXPECT_EQ(result_of(replies[1]), Result::txn_id_zero);
+    EXPECT_EQ(result_of(replies[2]), Result::member_id_zero);
+    EXPECT_EQ(result_of(replies[3]), Result::reserved_not_zero);
+    EXPECT_EQ(client.balance(5).available, 10);
+}
+
+TEST(CoreLedger, ABatchAnswersEveryOperationInOrderAcrossShards) {
+    TempDir dir;
+    RunningServer server(test_config(dir.path(), 4));
+    RawClient client(server.port());
+    client.hello(admin_key);
+    constexpr uint64_t members = 1000;
+    std::vector<Operation> enrolls;
+    std::vector<Operation> earns;
+    for (uint64_t member = 1; member <= members; ++member) {
+        enrolls.push_back(make_operation(member, member, 0));
+        earns.push_back(make_operation(10'000 + member, member, static_cast<int64_t>(member)));
+    }
+    for (const auto& reply : client.operations(Opcode::enroll, enrolls)) {
+        EXPECT_EQ(result_of(reply), Result::ok);
+    }
+    const auto replies = client.operations(Opcode::earn, earns);
+    ASSERT_EQ(replies.size(), members);
+    for (uint64_t i = 0; i < members; ++i) {
+        EXPECT_EQ(result_of(replies[i]), Result::ok);
+        EXPECT_EQ(replies[i].available, static_cast<int64_t>(i + 1)) << "reply " << i;
+    }
+    const auto audit = client.audit();
+    EXPECT_EQ(audit.ok, 1u);
+    EXPECT_EQ(audit.members, members);
+    EXPECT_EQ(audit.available, static_cast<int64_t>(members * (members + 1) / 2));
+}
+
+TEST(CoreLedger, PipelinedFramesAreAllAnsweredAndMatchedByRequestId) {
+    TempDir dir;
+    RunningServer server(test_config(dir.path(), 4));
+    RawClient client(server.port());
+    client.hello(admin_key);
+    constexpr uint64_t frames = 200;
+    for (uint64_t i = 0; i < frames; ++i) {
+        const Operation enroll_op = make_operation(i + 1, i + 1, 0);
+        client.send_items(Opcode::enroll, 1000 + i, std::span<const Operation>(&enroll_op, 1));
+    }
+    std::set<uint64_t> answered;
+    for (uint64_t i = 0; i < frames; ++i) {
+        const auto frame = client.read_frame();
+        ASSERT_TRUE(frame);
+        EXPECT_EQ(frame->header.opcode, static_cast<uint16_t>(Opcode::enroll));
+        EXPECT_EQ(result_of(frame->item<protocol::OperationReply>()), Result::ok);
+        answered.insert(frame->header.request_id);
+    }
+    EXPECT_EQ(answered.size(), frames);
+    EXPECT_EQ(*answered.begin(), 1000u);
+    EXPECT_EQ(*answered.rbegin(), 1000 + frames - 1);
+}
+
+TEST(CoreLedger, CrossShardTransferMovesThePointsAndARefusedCreditIsRefunded) {
+    TempDir dir;
+    RunningServer server(test_config(dir.path(), 4));
+    RawClient client(server.port());
+    client.hello(admin_key);
+    const auto members = members_by_shard(4, 1);
+    const uint64_t sender = members[0][0];
+    const uint64_t receiver = members[3][0];
+    enroll(client, 1, sender);
+    enroll(client, 2, receiver);
+    ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(3, sender, 1000))),
+              Result::ok);
+
+    Operation transfer = make_operation(4, sender, 300);
+    transfer.counterparty_id = receiver;
+    auto reply = client.operation(Opcode::transfer, transfer);
+    EXPECT_EQ(result_of(reply), Result::ok);
+    EXPECT_EQ(reply.available, 700);
+    EXPECT_EQ(client.balance(sender).available, 700);
+    EXPECT_EQ(client.balance(receiver).available, 300);
+
+    // A repeat is replayed, not applied again.
+    reply = client.operation(Opcode::transfer, transfer);
+    EXPECT_EQ(result_of(reply), Result::ok);
+    EXPECT_NE(reply.flags & protocol::reply_flag_replayed, 0u);
+    EXPECT_EQ(client.balance(receiver).available, 300);
+
+    // To a member that does not exist (on another shard): debited, then refunded.
+    Operation to_nobody = make_operation(5, sender, 100);
+    to_nobody.counterparty_id = members_by_shard(4, 2)[2][1];
+    reply = client.operation(Opcode::transfer, to_nobody);
+    EXPECT_EQ(result_of(reply), Result::member_not_found);
+    EXPECT_EQ(client.balance(sender).available, 700);
+
+    const auto audit = client.audit();
+    EXPECT_EQ(audit.ok, 1u);
+    EXPECT_EQ(audit.transfers_in_flight, 0);
+    EXPECT_EQ(audit.available, 1000);
+}
+
+TEST(CoreLedger, CaptureWithoutAMemberIdIsRoutedThroughTheTransactionIndex) {
+    TempDir dir;
+    RunningServer server(test_config(dir.path(), 4));
+    RawClient client(server.port());
+    client.hello(admin_key);
+    const uint64_t member = members_by_shard(4, 1)[2][0];
+    enroll(client, 1, member);
+    ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(2, member, 500))),
+              Result::ok);
+    auto reply = client.operation(Opcode::hold, make_operation(3, member, 200));
+    ASSERT_EQ(result_of(reply), Result::ok);
+    EXPECT_EQ(reply.held, 200);
+
+    Operation capture = make_operation(4, 0, 150);
+    capture.ref_txn_id_lo = 3;
+    reply = client.operation(Opcode::capture, capture);
+    EXPECT_EQ(result_of(reply), Result::ok);
+    EXPECT_EQ(reply.available, 350);
+    EXPECT_EQ(reply.held, 0);
+
+    Operation unknown = make_operation(5, 0, 0);
+    unknown.ref_txn_id_lo = 999;
+    EXPECT_EQ(result_of(client.operation(Opcode::release, unknown)), Result::hold_not_found);
+    EXPECT_EQ(result_of(client.operation(Opcode::reverse, unknown)), Result::txn_not_found);
+}
+
+TEST(CoreLedger, ARestartKeepsBalancesAndARepeatedTransactionIsReplayed) {
+    TempDir dir;
+    const auto members = members_by_shard(2, 1);
+    {
+        RunningServer server(test_config(dir.path(), 2));
+        RawClient client(server.port());
+        client.hello(admin_key);
+        enroll(client, 1, members[0][0]);
+        enroll(client, 2, members[1][0]);
+        ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(3, members[0][0], 800))),
+                  Result::ok);
+        Operation transfer = make_operation(4, members[0][0], 300);
+        transfer.counterparty_id = members[1][0];
+        ASSERT_EQ(result_of(client.operation(Opcode::transfer, transfer)), Result::ok);
+    }
+    RunningServer server(test_config(dir.path(), 2));
+    EXPECT_GT(server.report().records_replayed, 0u);
+    RawClient client(server.port());
+    client.hello(admin_key);
+    EXPECT_EQ(client.balance(members[0][0]).available, 500);
+    EXPECT_EQ(client.balance(members[1][0]).available, 300);
+    const auto reply = client.operation(Opcode::earn, make_operation(3, members[0][0], 800));
+    EXPECT_EQ(result_of(reply), Result::ok);
+    EXPECT_NE(reply.flags & protocol::reply_flag_replayed, 0u);
+    EXPECT_EQ(client.balance(members[0][0]).available, 500);
+    // The same id for different content is a conflict, not a second earn.
+    EXPECT_EQ(result_of(client.operation(Opcode::earn, make_operation(3, members[0][0], 1))),
+              Result::id_conflict);
+}
+
+TEST(CoreLedger, HistoryListsAMembersDurableOperationsNewestFirst) {
+    TempDir dir;
+    RunningServer server(test_config(dir.path(), 2));
+    RawClient client(server.port());
+    client.hello(admin_key);
+    enroll(client, 1, 9);
+    for (uint64_t txn = 2; txn <= 6; ++txn) {
+        ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(txn, 9, 10))),
+                  Result::ok);
+    }
+    protocol::HistoryRequest request;
+    request.member_id = 9;
+    request.limit = 3;
+    client.send_items(Opcode::history, 50, std::span<const protocol::HistoryRequest>(&request, 1));
+    auto frame = client.read_frame();
+    ASSERT_TRUE(frame);
+    const auto header = frame->item<protocol::HistoryReplyHeader>();
+    EXPECT_EQ(static_cast<Result>(header.result), Result::ok);
+    ASSERT_EQ(header.count, 3u);
+    EXPECT_NE(header.next_before_seq, 0u);
+    protocol::HistoryEntry newest;
+    std::memcpy(&newest, frame->body.data() + sizeof(header), sizeof(newest));
+    EXPECT_EQ(newest.txn_id_lo, 6u);
+    EXPECT_EQ(newest.available_after, 50);
+
+    request.member_id = 12345;
+    client.send_items(Opcode::history, 51, std::span<const protocol::HistoryRequest>(&request, 1));
+    frame = client.read_frame();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(static_cast<Result>(frame->item<protocol::HistoryReplyHeader>().result),
+              Result::member_not_found);
+}
+
+TEST(CoreLedger, AsyncDurabilityAnswersAndStillRecovers) {
+    TempDir dir;
+    Config config = test_config(dir.path(), 2);
+    config.durability = wal::Durability::async;
+    {
+        RunningServer server(config);
+        RawClient client(server.port());
+        client.hello(admin_key);
+        enroll(client, 1, 3);
+        EXPECT_EQ(client.operation(Opcode::earn, make_operation(2, 3, 70)).available, 70);
+    }
+    // A clean stop commits everything, async or not.
+    RunningServer server(config);
+    RawClient client(server.port());
+    client.hello(admin_key);
+    EXPECT_EQ(client.balance(3).available, 70);
+}
+
+// Several clients on several shards earn, redeem and transfer at once; afterwards the audit
+// must balance and match what the clients were told.
+TEST(CoreLedger, ConcurrentClientsKeepTheLedgerConserved) {
+    const uint64_t seed = test_seed();
+    SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
+    TempDir dir;
+    RunningServer server(test_config(dir.path(), 4));
+    constexpr uint64_t members = 64;
+    {
+        RawClient setup(server.port());
+        setup.hello(admin_key);
+        std::vector<Operation> enrolls;
+        for (uint64_t member = 1; member <= members; ++member) {
+            enrolls.push_back(make_operation(member, member, 0));
+        }
+        for (const auto& reply : setup.operations(Opcode::enroll, enrolls)) {
+            ASSERT_EQ(result_of(reply), Result::ok);
+        }
+    }
+    constexpr int clients = 4;
+    constexpr int rounds = 150;
+    std::atomic<int64_t> earned{0};
+    std::atomic<int64_t> redeemed{0};
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int c = 0; c < clients; ++c) {
+        threads.emplace_back([&, c] {
+            std::mt19937_64 random(seed * 31 + static_cast<uint64_t>(c));
+            RawClient client(server.port());
+            if (static_cast<Result>(client.hello(admin_key).result) != Result::ok) {
+                ++failures;
+                return;
+            }
+            uint64_t txn = (static_cast<uint64_t>(c) + 1) << 40;
+            for (int round = 0; round < rounds; ++round) {
+                std::vector<Operation> batch;
+                const int size = 1 + static_cast<int>(random() % 16);
+                const int kind = static_cast<int>(random() % 3);
+                for (int i = 0; i < size; ++i) {
+                    Operation op = make_operation(++txn, 1 + random() % members,
+                                                  1 + static_cast<int64_t>(random() % 100));
+                    if (kind == 2) {
+                        op.counterparty_id = 1 + random() % members;
+                        if (op.counterparty_id == op.member_id) {
+                            op.counterparty_id = op.member_id % members + 1;
+                        }
+                    }
+                    batch.push_back(op);
+                }
+                const Opcode opcode = kind == 0   ? Opcode::earn
+                                      : kind == 1 ? Opcode::redeem
+                                                  : Opcode::transfer;
+                const auto replies = client.operations(opcode, batch);
+                if (replies.size() != batch.size()) {
+                    ++failures;
+                    return;
+                }
+                for (size_t i = 0; i < replies.size(); ++i) {
+                    const Result result = result_of(replies[i]);
+                    if (result == Result::ok && kind == 0) {
+                        earned += batch[i].points;
+                    } else if (result == Result::ok && kind == 1) {
+                        redeemed += batch[i].points;
+                    } else if (result != Result::ok && result != Result::insufficient_points &&
+                               result != Result::busy) {
+                        ++failures;
+                    }
+                }
+            }
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(failures.load(), 0);
+    RawClient auditor(server.port());
+    auditor.hello(admin_key);
+    const auto audit = auditor.audit();
+    EXPECT_EQ(audit.ok, 1u);
+    EXPECT_EQ(audit.transfers_in_flight, 0);
+    EXPECT_EQ(audit.earned, earned.load());
+    EXPECT_EQ(audit.redeemed, redeemed.load());
+    EXPECT_EQ(audit.available + audit.held + audit.pending, earned.load() - redeemed.load());
+    std::vector<protocol::BalanceRequest> queries;
+    for (uint64_t member = 1; member <= members; ++member) {
+        queries.push_back({member});
+    }
+    auditor.send_items(Opcode::balance, 9, std::span<const protocol::BalanceRequest>(queries));
+    const auto frame = auditor.read_frame();
+    ASSERT_TRUE(frame);
+    int64_t sum = 0;
+    for (size_t i = 0; i < members; ++i) {
+        const auto balance = frame->item<protocol::BalanceReply>(i);
+        EXPECT_EQ(balance.member_id, i + 1);
+        EXPECT_GE(balance.available, 0);
+        sum += balance.available;
+    }
+    EXPECT_EQ(sum, audit.available);
+}
+
+}  // namespace
+}  // namespace jifen::server::testing

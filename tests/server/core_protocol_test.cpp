@@ -1,0 +1,239 @@
+// jifend's session rules over a real socket: HELLO and keys, framing errors (error frame, then
+// close), shape errors (error frame, connection stays), scopes and the connection limit.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "tests/server/core_test_server.hpp"
+
+namespace jifen::server::testing {
+namespace {
+
+using protocol::FrameHeader;
+using protocol::Opcode;
+
+class CoreProtocol : public ::testing::Test {
+protected:
+    CoreProtocol() : server_(test_config(dir_.path(), 2)) {}
+
+    TempDir dir_;
+    RunningServer server_;
+};
+
+TEST_F(CoreProtocol, HelloWithAValidKeyIsAcceptedAndReportsTheKeysScope) {
+    RawClient client(server_.port());
+    ASSERT_TRUE(client.connected());
+    const auto reply = client.hello(admin_key);
+    EXPECT_EQ(static_cast<Result>(reply.result), Result::ok);
+    EXPECT_EQ(reply.scope, protocol::scope_admin | protocol::scope_pos | protocol::scope_read);
+    EXPECT_EQ(reply.shard_count, 2u);
+    EXPECT_EQ(reply.batch_ops_max, protocol::batch_ops_max);
+    EXPECT_EQ(std::string(reply.server_name), "jifend");
+}
+
+TEST_F(CoreProtocol, HelloWithAWrongKeyGetsAuthFailedAndTheConnectionCloses) {
+    RawClient client(server_.port());
+    const auto reply = client.hello("not-a-key");
+    EXPECT_EQ(static_cast<Result>(reply.result), Result::auth_failed);
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST_F(CoreProtocol, HelloWithAnEmptyKeyGetsAuthFailed) {
+    RawClient client(server_.port());
+    EXPECT_EQ(static_cast<Result>(client.hello("").result), Result::auth_failed);
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST_F(CoreProtocol, AFrameBeforeHelloGetsNotAuthenticatedAndHelloStillWorksAfter) {
+    RawClient client(server_.port());
+    client.send_frame(Opcode::ping, 5, 1, {});
+    const auto frame = client.read_frame();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->header.opcode, static_cast<uint16_t>(Opcode::error));
+    EXPECT_EQ(frame->header.request_id, 5u);
+    EXPECT_EQ(frame->error_result(), Result::not_authenticated);
+    EXPECT_EQ(static_cast<Result>(client.hello(pos_key).result), Result::ok);
+}
+
+TEST_F(CoreProtocol, PingIsAnsweredWithTheServerTime) {
+    RawClient client(server_.port());
+    client.hello(read_key);
+    client.send_frame(Opcode::ping, 9, 1, {});
+    const auto frame = client.read_frame();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->header.opcode, static_cast<uint16_t>(Opcode::ping));
+    EXPECT_EQ(frame->header.request_id, 9u);
+    EXPECT_GT(frame->item<protocol::PingReply>().server_time_us, 0u);
+}
+
+// Each framing error: one ErrorReply naming it, then the server closes; another client is fine.
+struct BrokenFrame {
+    const char* name;
+    Result expected;
+    void (*mutate)(std::vector<std::byte>* bytes);
+};
+
+void set_header(std::vector<std::byte>* bytes, const FrameHeader& header) {
+    std::memcpy(bytes->data(), &header, sizeof(header));
+}
+
+FrameHeader header_of(const std::vector<std::byte>& bytes) {
+    FrameHeader header;
+    std::memcpy(&header, bytes.data(), sizeof(header));
+    return header;
+}
+
+const BrokenFrame broken_frames[] = {
+    {"bad_magic", Result::bad_magic,
+     [](std::vector<std::byte>* bytes) {
+         FrameHeader header = header_of(*bytes);
+         header.magic = 0x12345678;
+         header.header_crc32c = protocol::header_checksum(header);
+         set_header(bytes, header);
+     }},
+    {"bad_version", Result::bad_version,
+     [](std::vector<std::byte>* bytes) {
+         FrameHeader header = header_of(*bytes);
+         header.version = 2;
+         header.header_crc32c = protocol::header_checksum(header);
+         set_header(bytes, header);
+     }},
+    {"bad_header_checksum", Result::bad_header_checksum,
+     [](std::vector<std::byte>* bytes) {
+         FrameHeader header = header_of(*bytes);
+         header.header_crc32c ^= 1;
+         set_header(bytes, header);
+     }},
+    {"bad_body_checksum", Result::bad_body_checksum,
+     [](std::vector<std::byte>* bytes) { (*bytes)[sizeof(FrameHeader) + 3] ^= std::byte{1}; }},
+    {"frame_too_large", Result::frame_too_large,
+     [](std::vector<std::byte>* bytes) {
+         FrameHeader header = header_of(*bytes);
+         header.body_bytes = protocol::body_bytes_max + 1;
+         header.header_crc32c = protocol::header_checksum(header);
+         set_header(bytes, header);
+     }},
+};
+
+TEST_F(CoreProtocol, EveryFramingErrorGetsItsNamedErrorFrameThenCloseAndOthersAreUnaffected) {
+    for (const BrokenFrame& broken : broken_frames) {
+        SCOPED_TRACE(broken.name);
+        RawClient client(server_.port());
+        ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+        const protocol::BalanceRequest request{7};
+        auto bytes = RawClient::encode(
+            Opcode::balance, 77, 1,
+            std::as_bytes(std::span<const protocol::BalanceRequest>(&request, 1)));
+        broken.mutate(&bytes);
+        client.send_bytes(bytes);
+        const auto frame = client.read_frame();
+        ASSERT_TRUE(frame);
+        EXPECT_EQ(frame->header.opcode, static_cast<uint16_t>(Opcode::error));
+        EXPECT_EQ(frame->error_result(), broken.expected);
+        EXPECT_FALSE(frame->error_message().empty());
+        EXPECT_TRUE(client.closed_by_server());
+
+        RawClient other(server_.port());
+        ASSERT_EQ(static_cast<Result>(other.hello(read_key).result), Result::ok);
+        EXPECT_EQ(static_cast<Result>(other.balance(7).result), Result::member_not_found);
+    }
+}
+
+TEST_F(CoreProtocol, ShapeErrorsGetAnErrorFrameAndTheConnectionStaysOpen) {
+    RawClient client(server_.port());
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    const protocol::Operation op = make_operation(1, 1, 10);
+    const auto op_bytes = std::as_bytes(std::span<const protocol::Operation>(&op, 1));
+
+    // unknown opcode
+    client.send_frame(static_cast<Opcode>(77), 1, 1, {});
+    // count says 2, body holds 1
+    client.send_frame(Opcode::earn, 2, 2, op_bytes);
+    // reserved header flag
+    auto flagged = RawClient::encode(Opcode::earn, 3, 1, op_bytes);
+    FrameHeader header = header_of(flagged);
+    header.flags = 0x8000;
+    header.header_crc32c = protocol::header_checksum(header);
+    set_header(&flagged, header);
+    client.send_bytes(flagged);
+    // more operations than batch_ops_max (a consistent body would be frame_too_large instead)
+    client.send_frame(Opcode::earn, 4, protocol::batch_ops_max + 1, op_bytes);
+
+    const Result expected[] = {Result::unknown_opcode, Result::bad_body_length,
+                               Result::reserved_not_zero, Result::batch_too_large};
+    for (uint64_t request_id = 1; request_id <= 4; ++request_id) {
+        const auto frame = client.read_frame();
+        ASSERT_TRUE(frame);
+        EXPECT_EQ(frame->header.opcode, static_cast<uint16_t>(Opcode::error));
+        EXPECT_EQ(frame->header.request_id, request_id);
+        EXPECT_EQ(frame->error_result(), expected[request_id - 1]);
+    }
+    // Still open, still served, and nothing was applied.
+    EXPECT_EQ(static_cast<Result>(client.balance(1).result), Result::member_not_found);
+}
+
+TEST_F(CoreProtocol, AReadKeyIsForbiddenToEarnAndAPosKeyToEnroll) {
+    RawClient reader(server_.port());
+    ASSERT_EQ(static_cast<Result>(reader.hello(read_key).result), Result::ok);
+    const protocol::Operation earn = make_operation(1, 1, 10);
+    reader.send_items(Opcode::earn, 11, std::span<const protocol::Operation>(&earn, 1));
+    auto frame = reader.read_frame();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->header.opcode, static_cast<uint16_t>(Opcode::error));
+    EXPECT_EQ(frame->error_result(), Result::forbidden);
+
+    RawClient pos(server_.port());
+    ASSERT_EQ(static_cast<Result>(pos.hello(pos_key).result), Result::ok);
+    const protocol::Operation enroll = make_operation(2, 1, 0);
+    pos.send_items(Opcode::enroll, 12, std::span<const protocol::Operation>(&enroll, 1));
+    frame = pos.read_frame();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->error_result(), Result::forbidden);
+    // Balance is allowed for both.
+    EXPECT_EQ(static_cast<Result>(reader.balance(1).result), Result::member_not_found);
+}
+
+TEST(CoreLimits, ConnectionsOverTheLimitAreRefusedWithBusyAndClosed) {
+    TempDir dir;
+    Config config = test_config(dir.path(), 1);
+    config.connections_max = 2;
+    RunningServer server(config);
+    RawClient first(server.port());
+    RawClient second(server.port());
+    ASSERT_EQ(static_cast<Result>(first.hello(admin_key).result), Result::ok);
+    ASSERT_EQ(static_cast<Result>(second.hello(admin_key).result), Result::ok);
+    RawClient third(server.port());
+    const auto frame = third.read_frame();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->error_result(), Result::busy);
+    EXPECT_TRUE(third.closed_by_server());
+}
+
+TEST(CoreLimits, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
+    TempDir dir;
+    Config config = test_config(dir.path(), 1);
+    config.idle_timeout_ms = 200;
+    config.tick_interval_ms = 20;
+    RunningServer server(config);
+    RawClient client(server.port());
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    // Blocks until the server closes (the receive timeout is far longer than the idle timeout).
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST(CoreLimits, AFrameLeftHalfSentIsClosedAfterTheFrameTimeout) {
+    TempDir dir;
+    Config config = test_config(dir.path(), 1);
+    config.frame_timeout_ms = 200;
+    config.tick_interval_ms = 20;
+    RunningServer server(config);
+    RawClient client(server.port());
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    const auto bytes = RawClient::encode(Opcode::ping, 1, 1, {});
+    client.send_bytes(std::span<const std::byte>(bytes).first(10));
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+}  // namespace
+}  // namespace jifen::server::testing
