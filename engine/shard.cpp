@@ -22,6 +22,7 @@ namespace jifen::engine {
 namespace {
 
 constexpr uint32_t none = std::numeric_limits<uint32_t>::max();
+constexpr TimeUs never_us = std::numeric_limits<TimeUs>::max();
 
 // splitmix64's finalizer: every input bit moves about half the output bits.
 constexpr uint64_t mix64(uint64_t value) noexcept {
@@ -465,6 +466,11 @@ struct Shard::State {
 
     Counters counters{};
     uint32_t tick_cursor = 0;  // Next member (dense index) a tick settles.
+    // A lower bound on when any member next has something due (pending points, a lot expiring),
+    // so that ticks on an idle ledger sweep nothing and need no log record. Creating a lot or a
+    // pending lot lowers it; a completed sweep raises it to the least due time it saw.
+    TimeUs sweep_due_us = never_us;
+    TimeUs cycle_due_us = never_us;  // The least due time seen in the current sweep.
 
     // ---- Time rules -----------------------------------------------------------------------
 
@@ -493,6 +499,33 @@ struct Shard::State {
     }
     MonthIndex month_of_now(TimeUs time_us) const noexcept {
         return time_us == now_us ? now_month : month_of(time_us);
+    }
+
+    // Lots of a month expire at the start of this time.
+    TimeUs expiry_start_us(MonthIndex month) const noexcept {
+        const uint64_t expires = uint64_t{month} + 1 + config.expiry_months;
+        return expires > month_index_max ? time_us_max
+                                         : month_start_us(static_cast<MonthIndex>(expires));
+    }
+    void note_due(TimeUs due_us) noexcept {
+        sweep_due_us = std::min(sweep_due_us, due_us);
+        cycle_due_us = std::min(cycle_due_us, due_us);
+    }
+    void note_lot(MonthIndex month) noexcept {
+        if (config.expiry_months != 0) {
+            note_due(expiry_start_us(month));
+        }
+    }
+    // When a settled member next has something due, holds aside (the heap has those).
+    TimeUs next_due_us(const MemberRecord& member) const noexcept {
+        TimeUs due_us = never_us;
+        if (member.pending_head != none) {
+            due_us = lot_nodes[member.pending_head].key;
+        }
+        if (config.expiry_months != 0 && member.lot_count > 0) {
+            due_us = std::min(due_us, expiry_start_us(lot_month(member.lots[0])));
+        }
+        return due_us;
     }
 
     // ---- Lookup ---------------------------------------------------------------------------
@@ -579,6 +612,7 @@ struct Shard::State {
             }
             member.lots[position] = make_lot(month, points);
             ++member.lot_count;
+            note_lot(month);
             return;
         }
         uint32_t previous = none;
@@ -594,6 +628,7 @@ struct Shard::State {
         }
         const uint32_t created = alloc_lot_node();
         lot_nodes[created] = LotNode{points, month, node, 0};
+        note_lot(month);
         if (previous == none) {
             member.overflow_head = created;
         } else {
@@ -687,6 +722,7 @@ struct Shard::State {
         }
         const uint32_t created = alloc_lot_node();
         lot_nodes[created] = LotNode{points, release_us, node, 0};
+        note_due(release_us);
         if (previous == none) {
             member.pending_head = created;
         } else {
@@ -1716,7 +1752,7 @@ struct Shard::State {
     }
 
     // Due holds first (they have an exact time), then a round-robin sweep for pending points
-    // and expiry. Each unit of budget settles one member.
+    // and expiry, skipped while nothing can be due. Each unit of budget settles one member.
     Outcome tick(const Command& command) noexcept {
         const uint64_t budget = static_cast<uint64_t>(command.points);
         uint64_t used = 0;
@@ -1726,14 +1762,27 @@ struct Shard::State {
             JIFEN_ASSERT(member_consistent(members[member_index]));
             ++used;
         }
-        for (uint32_t swept = 0; used < budget && swept < member_count; ++swept) {
-            if (tick_cursor >= member_count) {
-                tick_cursor = 0;
+        if (command.time_us >= sweep_due_us) {
+            for (uint32_t swept = 0; used < budget && swept < member_count; ++swept) {
+                if (tick_cursor >= member_count) {
+                    tick_cursor = 0;
+                }
+                if (tick_cursor == 0) {
+                    // A new sweep visits every member after any due time noted so far.
+                    cycle_due_us = never_us;
+                }
+                const MemberRecord& member = members[tick_cursor];
+                settle(tick_cursor, command.time_us);
+                JIFEN_ASSERT(member_consistent(member));
+                cycle_due_us = std::min(cycle_due_us, next_due_us(member));
+                ++tick_cursor;
+                ++used;
+                if (tick_cursor >= member_count) {
+                    // Every member was seen since the last wrap, so nothing is due before this.
+                    sweep_due_us = cycle_due_us;
+                    cycle_due_us = never_us;
+                }
             }
-            settle(tick_cursor, command.time_us);
-            JIFEN_ASSERT(member_consistent(members[tick_cursor]));
-            ++tick_cursor;
-            ++used;
         }
         Outcome outcome;
         outcome.points = static_cast<Points>(used);
@@ -1828,6 +1877,8 @@ struct Shard::State {
         txn_count = 0;
         counters = Counters{};
         tick_cursor = 0;
+        sweep_due_us = never_us;
+        cycle_due_us = never_us;
     }
 
     bool load(std::span<const std::byte> bytes) noexcept;
@@ -1843,10 +1894,13 @@ bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
     uint32_t saved_txns = 0;
     uint32_t cursor = 0;
     Counters saved_counters{};
+    TimeUs saved_sweep_due_us = 0;
+    TimeUs saved_cycle_due_us = 0;
     if (!reader.get(&magic) || magic != checkpoint_magic || !reader.get(&version) ||
         version != checkpoint_version || !reader.get(&saved_index) || saved_index != shard_index ||
         !reader.get(&saved_count) || saved_count != shard_count || !reader.get(&saved_counters) ||
-        !reader.get(&cursor) || !reader.get(&saved_txns) || saved_txns > txns.count()) {
+        !reader.get(&cursor) || !reader.get(&saved_sweep_due_us) ||
+        !reader.get(&saved_cycle_due_us) || !reader.get(&saved_txns) || saved_txns > txns.count()) {
         return false;
     }
     // Transactions first, so holds can point at their entries.
@@ -1945,6 +1999,8 @@ bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
     }
     counters = saved_counters;
     tick_cursor = cursor;
+    sweep_due_us = saved_sweep_due_us;
+    cycle_due_us = saved_cycle_due_us;
     if (txn_index != nullptr) {
         for (uint32_t i = 0; i < txn_count; ++i) {
             if (txns[i].op == Op::transfer_credit) {
@@ -2085,6 +2141,8 @@ uint64_t Shard::digest() const noexcept {
         hash = hash_combine(hash, static_cast<uint64_t>(sum));
     }
     hash = hash_combine(hash, state.tick_cursor);
+    hash = hash_combine(hash, state.sweep_due_us);
+    hash = hash_combine(hash, state.cycle_due_us);
     return hash_combine(hash, state.member_count);
 }
 
@@ -2098,6 +2156,8 @@ void Shard::save(std::vector<std::byte>* out) const {
     writer.put(state.shard_count);
     writer.put(state.counters);
     writer.put(state.tick_cursor);
+    writer.put(state.sweep_due_us);
+    writer.put(state.cycle_due_us);
     writer.put(state.txn_count);
     for (uint32_t i = 0; i < state.txn_count; ++i) {
         writer.put(state.txns[i]);

@@ -291,6 +291,26 @@ TEST_F(ShardTest, TickBudgetBoundsTheMembersSettled) {
     EXPECT_EQ(shard_.totals().expired, 50);
 }
 
+TEST_F(ShardTest, TickOnAnIdleLedgerSweepsNothing) {
+    enroll_with(42, 100);
+    enroll_with(43, 100);
+    // The lots expire in February 2027; until then a tick has nothing to do (and the server
+    // need not log it).
+    EXPECT_EQ(apply(tick(10, t0_us + day_us)).points, 0);
+    EXPECT_EQ(apply(tick(10, month_start_us(month_of(t0_us) + 13) - 1)).points, 0);
+    EXPECT_EQ(apply(tick(10, month_start_us(month_of(t0_us) + 13))).points, 2);
+    EXPECT_EQ(shard_.totals().expired, 200);
+    EXPECT_EQ(apply(tick(10, month_start_us(month_of(t0_us) + 14))).points, 0);
+}
+
+TEST_F(ShardTest, TickSweepsAgainWhenPendingPointsComeDue) {
+    enroll_with(42, 0);
+    apply(earn_pending(10, 42, 80, t0_us, t0_us + day_us));
+    EXPECT_EQ(apply(tick(10, t0_us + day_us - 1)).points, 0);
+    EXPECT_EQ(apply(tick(10, t0_us + day_us)).points, 1);
+    EXPECT_EQ(view(42).available, 80);
+}
+
 TEST_F(ShardTest, FindAtShowsTheSettledBalanceWithoutChangingState) {
     enroll_with(42, 100);
     const uint64_t before = shard_.digest();
