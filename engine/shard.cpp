@@ -161,8 +161,14 @@ constexpr Points lot_points(uint64_t lot) noexcept {
 
 constexpr uint32_t lots_inline_max = 3;
 
-// One member, 128 bytes (a second cache line only for the lots' tail). Pending points and held
-// points beyond the counters live in shard pools, linked from here.
+// Times fit 54 bits (time_us_max is in 2300), which leaves the top ten bits of the member's two
+// time words for its tier, status and lot count: that is what brings a member to 120 bytes.
+constexpr int time_bits = 54;
+constexpr uint64_t time_mask = (uint64_t{1} << time_bits) - 1;
+static_assert(time_us_max <= time_mask);
+
+// One member, 120 bytes with up to three lots inline; older months and pending points live in the
+// shard's lot pool, open holds in its hold table, all linked from here.
 struct MemberRecord {
     MemberId member_id;
     Points available;  // Negative only under reverse_allows_negative; then it has no lots.
@@ -172,8 +178,8 @@ struct MemberRecord {
     Points lifetime_expired;
     Points lifetime_reversed;
     Points growth;
-    TimeUs last_purchase_us;
-    TimeUs last_activity_us;
+    uint64_t purchase_word;  // last_purchase_us, tier in bits 56..63.
+    uint64_t activity_word;  // last_activity_us, lot count in bits 56..57, status in bit 63.
     // The oldest lots, ascending by month; the rest continue in the overflow list. Their points
     // add up to max(available, 0).
     uint64_t lots[lots_inline_max];
@@ -181,12 +187,34 @@ struct MemberRecord {
     uint32_t overflow_head;  // LotNode list (key = month), ascending, all newer than lots[].
     uint32_t pending_head;   // LotNode list (key = release time), ascending.
     uint32_t hold_head;      // Hold list of this member's open holds, newest first.
-    uint8_t tier;
-    MemberStatus status;
-    uint8_t lot_count;  // Lots used in lots[].
-    uint8_t reserved;
+
+    TimeUs last_purchase_us() const noexcept { return purchase_word & time_mask; }
+    uint8_t tier() const noexcept { return static_cast<uint8_t>(purchase_word >> 56); }
+    TimeUs last_activity_us() const noexcept { return activity_word & time_mask; }
+    uint32_t lot_count() const noexcept { return static_cast<uint32_t>(activity_word >> 56) & 3; }
+    MemberStatus status() const noexcept { return static_cast<MemberStatus>(activity_word >> 63); }
+    void set_last_purchase_us(TimeUs time_us) noexcept {
+        JIFEN_ASSERT(time_us <= time_mask);
+        purchase_word = (purchase_word & ~time_mask) | time_us;
+    }
+    void set_tier(uint8_t tier) noexcept {
+        purchase_word = (purchase_word & time_mask) | uint64_t{tier} << 56;
+    }
+    void set_last_activity_us(TimeUs time_us) noexcept {
+        JIFEN_ASSERT(time_us <= time_mask);
+        activity_word = (activity_word & ~time_mask) | time_us;
+    }
+    void set_lot_count(uint32_t count) noexcept {
+        JIFEN_DASSERT(count <= lots_inline_max);
+        activity_word = (activity_word & ~(uint64_t{3} << 56)) | uint64_t{count} << 56;
+    }
+    void set_status(MemberStatus status) noexcept {
+        activity_word = (activity_word & ~(uint64_t{1} << 63)) | static_cast<uint64_t>(status)
+                                                                     << 63;
+    }
 };
-static_assert(sizeof(MemberRecord) == 128);
+static_assert(sizeof(MemberRecord) == 120);
+static_assert(lots_inline_max <= 3);  // The lot count has two bits.
 
 struct LotNode {
     Points points;
@@ -522,7 +550,7 @@ struct Shard::State {
         if (member.pending_head != none) {
             due_us = lot_nodes[member.pending_head].key;
         }
-        if (config.expiry_months != 0 && member.lot_count > 0) {
+        if (config.expiry_months != 0 && member.lot_count() > 0) {
             due_us = std::min(due_us, expiry_start_us(lot_month(member.lots[0])));
         }
         return due_us;
@@ -569,14 +597,15 @@ struct Shard::State {
     void pop_front_lot(MemberRecord& member) noexcept { remove_inline_lot(member, 0); }
 
     void remove_inline_lot(MemberRecord& member, uint32_t position) noexcept {
-        JIFEN_DASSERT(position < member.lot_count);
-        for (uint32_t i = position; i + 1 < member.lot_count; ++i) {
+        JIFEN_DASSERT(position < member.lot_count());
+        for (uint32_t i = position; i + 1 < member.lot_count(); ++i) {
             member.lots[i] = member.lots[i + 1];
         }
-        --member.lot_count;
+        member.set_lot_count(member.lot_count() - 1);
         if (member.overflow_head != none) {
             const uint32_t node = member.overflow_head;
-            member.lots[member.lot_count++] =
+            member.set_lot_count(member.lot_count() + 1);
+            member.lots[member.lot_count() - 1] =
                 make_lot(static_cast<MonthIndex>(lot_nodes[node].key), lot_nodes[node].points);
             member.overflow_head = lot_nodes[node].next;
             free_lot_node(node);
@@ -587,7 +616,7 @@ struct Shard::State {
     void add_lot(MemberRecord& member, MonthIndex month, Points points) noexcept {
         JIFEN_DASSERT(points > 0);
         uint32_t position = 0;
-        for (; position < member.lot_count; ++position) {
+        for (; position < member.lot_count(); ++position) {
             const MonthIndex at = lot_month(member.lots[position]);
             if (at == month) {
                 member.lots[position] = make_lot(month, lot_points(member.lots[position]) + points);
@@ -597,21 +626,21 @@ struct Shard::State {
                 break;
             }
         }
-        if (position < member.lot_count || member.lot_count < lots_inline_max) {
-            if (member.lot_count == lots_inline_max) {
+        if (position < member.lot_count() || member.lot_count() < lots_inline_max) {
+            if (member.lot_count() == lots_inline_max) {
                 // The newest inline lot spills to the front of the overflow list.
                 const uint32_t node = alloc_lot_node();
                 const uint64_t spilled = member.lots[lots_inline_max - 1];
                 lot_nodes[node] =
                     LotNode{lot_points(spilled), lot_month(spilled), member.overflow_head, 0};
                 member.overflow_head = node;
-                --member.lot_count;
+                member.set_lot_count(member.lot_count() - 1);
             }
-            for (uint32_t i = member.lot_count; i > position; --i) {
+            for (uint32_t i = member.lot_count(); i > position; --i) {
                 member.lots[i] = member.lots[i - 1];
             }
             member.lots[position] = make_lot(month, points);
-            ++member.lot_count;
+            member.set_lot_count(member.lot_count() + 1);
             note_lot(month);
             return;
         }
@@ -639,7 +668,7 @@ struct Shard::State {
     // Takes up to amount from the oldest lots; returns what it took.
     Points consume_oldest(MemberRecord& member, Points amount) noexcept {
         Points taken = 0;
-        while (taken < amount && member.lot_count > 0) {
+        while (taken < amount && member.lot_count() > 0) {
             const Points in_lot = lot_points(member.lots[0]);
             const Points take = std::min(in_lot, amount - taken);
             taken += take;
@@ -654,7 +683,7 @@ struct Shard::State {
 
     // Takes up to amount from the lot of one month; returns what it took.
     Points take_from_month(MemberRecord& member, MonthIndex month, Points amount) noexcept {
-        for (uint32_t position = 0; position < member.lot_count; ++position) {
+        for (uint32_t position = 0; position < member.lot_count(); ++position) {
             if (lot_month(member.lots[position]) == month) {
                 const Points in_lot = lot_points(member.lots[position]);
                 const Points take = std::min(in_lot, amount);
@@ -689,7 +718,7 @@ struct Shard::State {
 
     Points lots_sum(const MemberRecord& member) const noexcept {
         Points sum = 0;
-        for (uint32_t i = 0; i < member.lot_count; ++i) {
+        for (uint32_t i = 0; i < member.lot_count(); ++i) {
             sum += lot_points(member.lots[i]);
         }
         for (uint32_t node = member.overflow_head; node != none; node = lot_nodes[node].next) {
@@ -901,13 +930,13 @@ struct Shard::State {
         }
         if (member.available >= 0) {
             Points expiring = 0;
-            for (uint32_t i = 0; i < member.lot_count; ++i) {
+            for (uint32_t i = 0; i < member.lot_count(); ++i) {
                 if (lot_month(member.lots[i]) >= limit) {
                     break;
                 }
                 expiring += lot_points(member.lots[i]);
             }
-            if (member.lot_count == lots_inline_max) {
+            if (member.lot_count() == lots_inline_max) {
                 for (uint32_t node = member.overflow_head;
                      node != none && lot_nodes[node].key < limit; node = lot_nodes[node].next) {
                     expiring += lot_nodes[node].points;
@@ -930,7 +959,7 @@ struct Shard::State {
         MemberRecord& member = members[member_index];
         const MonthIndex limit = expiry_limit(time_us);
         if (member.hold_head == none && member.pending_head == none &&
-            (member.lot_count == 0 || lot_month(member.lots[0]) >= limit)) {
+            (member.lot_count() == 0 || lot_month(member.lots[0]) >= limit)) {
             return false;  // The common case: nothing due.
         }
         Settled expected{};
@@ -974,7 +1003,7 @@ struct Shard::State {
             }
         }
         Points expired = 0;
-        while (member.lot_count > 0 && lot_month(member.lots[0]) < limit) {
+        while (member.lot_count() > 0 && lot_month(member.lots[0]) < limit) {
             expired += lot_points(member.lots[0]);
             pop_front_lot(member);
         }
@@ -994,25 +1023,25 @@ struct Shard::State {
     // The cheap invariants of one member, checked after every apply that touched it.
     bool member_consistent(const MemberRecord& member) const noexcept {
         if (member.available < 0) {
-            if (!config.reverse_allows_negative || member.lot_count != 0 ||
+            if (!config.reverse_allows_negative || member.lot_count() != 0 ||
                 member.overflow_head != none) {
                 return false;
             }
         } else if (lots_sum(member) != member.available) {
             return false;
         }
-        if (member.lot_count > lots_inline_max ||
-            (member.overflow_head != none && member.lot_count != lots_inline_max)) {
+        if (member.lot_count() > lots_inline_max ||
+            (member.overflow_head != none && member.lot_count() != lots_inline_max)) {
             return false;
         }
-        for (uint32_t i = 0; i < member.lot_count; ++i) {
+        for (uint32_t i = 0; i < member.lot_count(); ++i) {
             if (lot_points(member.lots[i]) <= 0 ||
                 (i > 0 && lot_month(member.lots[i - 1]) >= lot_month(member.lots[i]))) {
                 return false;
             }
         }
         uint64_t month_before =
-            member.lot_count > 0 ? lot_month(member.lots[member.lot_count - 1]) : 0;
+            member.lot_count() > 0 ? lot_month(member.lots[member.lot_count() - 1]) : 0;
         for (uint32_t node = member.overflow_head; node != none; node = lot_nodes[node].next) {
             if (lot_nodes[node].points <= 0 || lot_nodes[node].key <= month_before) {
                 return false;
@@ -1275,14 +1304,14 @@ struct Shard::State {
     }
 
     void touch(MemberRecord& member, TimeUs time_us) noexcept {
-        member.last_activity_us = std::max(member.last_activity_us, time_us);
+        member.set_last_activity_us(std::max(member.last_activity_us(), time_us));
     }
 
     Outcome enroll(const Command& command) noexcept {
         const uint32_t found = find_member(command.member_id);
         if (found != none) {
             const MemberRecord& member = members[found];
-            if (member.tier != command.tier || member.status != command.status ||
+            if (member.tier() != command.tier || member.status() != command.status ||
                 member.birthday != command.birthday) {
                 return refusal(Result::member_exists, preview(member, command.time_us));
             }
@@ -1302,12 +1331,12 @@ struct Shard::State {
         member = MemberRecord{};
         member.member_id = command.member_id;
         member.birthday = command.birthday;
-        member.tier = command.tier;
-        member.status = command.status;
+        member.set_tier(command.tier);
+        member.set_status(command.status);
         member.overflow_head = none;
         member.pending_head = none;
         member.hold_head = none;
-        member.last_activity_us = command.time_us;
+        member.set_last_activity_us(command.time_us);
         member_slots.insert(mix64(command.member_id), index);
         const Outcome outcome = balances(index, 0, 0);
         record(command, outcome, TxnState::done, 0, 0);
@@ -1325,8 +1354,8 @@ struct Shard::State {
         }
         settle(index, command.time_us);
         MemberRecord& member = members[index];
-        member.tier = command.tier;
-        member.status = command.status;
+        member.set_tier(command.tier);
+        member.set_status(command.status);
         member.birthday = command.birthday;
         touch(member, command.time_us);
         const Outcome outcome = balances(index, 0, 0);
@@ -1340,7 +1369,7 @@ struct Shard::State {
             return refusal(Result::member_not_found);
         }
         const Settled settled = preview(members[index], command.time_us);
-        if (members[index].status == MemberStatus::frozen) {
+        if (members[index].status() == MemberStatus::frozen) {
             return refusal(Result::member_frozen, settled);
         }
         if (over_cap(settled, command.points)) {
@@ -1366,7 +1395,7 @@ struct Shard::State {
         member.growth += command.points;
         counters.earned += command.points;
         if (command.order_ref != 0) {
-            member.last_purchase_us = std::max(member.last_purchase_us, command.time_us);
+            member.set_last_purchase_us(std::max(member.last_purchase_us(), command.time_us));
         }
         touch(member, command.time_us);
         const Outcome outcome = balances(index, command.points, 0);
@@ -1380,7 +1409,7 @@ struct Shard::State {
             return refusal(Result::member_not_found);
         }
         const Settled settled = preview(members[index], command.time_us);
-        if (members[index].status == MemberStatus::frozen) {
+        if (members[index].status() == MemberStatus::frozen) {
             return refusal(Result::member_frozen, settled);
         }
         if (settled.available < command.points) {
@@ -1415,7 +1444,7 @@ struct Shard::State {
         if (until_us - command.time_us > config.hold_timeout_us_max || until_us >= time_us_max) {
             return refusal(Result::field_out_of_range, settled);
         }
-        if (members[index].status == MemberStatus::frozen) {
+        if (members[index].status() == MemberStatus::frozen) {
             return refusal(Result::member_frozen, settled);
         }
         if (settled.available < command.points) {
@@ -1585,7 +1614,7 @@ struct Shard::State {
             return refusal(Result::member_not_found);
         }
         const Settled settled = preview(members[index], command.time_us);
-        if (members[index].status == MemberStatus::frozen) {
+        if (members[index].status() == MemberStatus::frozen) {
             return refusal(Result::member_frozen, settled);
         }
         const bool local = Shard::shard_of(command.counterparty_id, shard_count) == shard_index;
@@ -1595,7 +1624,7 @@ struct Shard::State {
             if (receiver == none) {
                 return refusal(Result::member_not_found, settled);
             }
-            if (members[receiver].status == MemberStatus::frozen) {
+            if (members[receiver].status() == MemberStatus::frozen) {
                 return refusal(Result::member_frozen, settled);
             }
         }
@@ -1644,7 +1673,7 @@ struct Shard::State {
             return refusal(Result::member_not_found);
         }
         const Settled settled = preview(members[index], command.time_us);
-        if (members[index].status == MemberStatus::frozen) {
+        if (members[index].status() == MemberStatus::frozen) {
             return refusal(Result::member_frozen, settled);
         }
         if (over_cap(settled, command.points)) {
@@ -1801,11 +1830,11 @@ struct Shard::State {
         view->lifetime_expired = member.lifetime_expired;
         view->lifetime_reversed = member.lifetime_reversed;
         view->growth = member.growth;
-        view->tier = member.tier;
-        view->status = member.status;
+        view->tier = member.tier();
+        view->status = member.status();
         view->birthday = member.birthday;
-        view->last_purchase_us = member.last_purchase_us;
-        view->last_activity_us = member.last_activity_us;
+        view->last_purchase_us = member.last_purchase_us();
+        view->last_activity_us = member.last_activity_us();
     }
 
     uint64_t member_hash(const MemberRecord& member) const noexcept {
@@ -1817,12 +1846,12 @@ struct Shard::State {
         for (const Points field : fields) {
             hash = hash_combine(hash, static_cast<uint64_t>(field));
         }
-        hash = hash_combine(hash, member.last_purchase_us);
-        hash = hash_combine(hash, member.last_activity_us);
+        hash = hash_combine(hash, member.last_purchase_us());
+        hash = hash_combine(hash, member.last_activity_us());
         hash = hash_combine(hash, member.birthday);
-        hash = hash_combine(hash, member.tier);
-        hash = hash_combine(hash, static_cast<uint64_t>(member.status));
-        for (uint32_t i = 0; i < member.lot_count; ++i) {
+        hash = hash_combine(hash, member.tier());
+        hash = hash_combine(hash, static_cast<uint64_t>(member.status()));
+        for (uint32_t i = 0; i < member.lot_count(); ++i) {
             hash = hash_combine(hash, member.lots[i]);
         }
         for (uint32_t node = member.overflow_head; node != none; node = lot_nodes[node].next) {
@@ -1919,6 +1948,7 @@ bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
     for (uint32_t index = 0; index < saved_members; ++index) {
         SavedMember saved{};
         if (!reader.get(&saved) || saved.member_id == 0 || find_member(saved.member_id) != none ||
+            saved.last_purchase_us > time_mask || saved.last_activity_us > time_mask ||
             saved.status > MemberStatus::frozen) {
             return false;
         }
@@ -1931,11 +1961,11 @@ bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
         member.lifetime_expired = saved.lifetime_expired;
         member.lifetime_reversed = saved.lifetime_reversed;
         member.growth = saved.growth;
-        member.last_purchase_us = saved.last_purchase_us;
-        member.last_activity_us = saved.last_activity_us;
+        member.set_last_purchase_us(saved.last_purchase_us);
+        member.set_last_activity_us(saved.last_activity_us);
         member.birthday = saved.birthday;
-        member.tier = saved.tier;
-        member.status = saved.status;
+        member.set_tier(saved.tier);
+        member.set_status(saved.status);
         member.overflow_head = none;
         member.pending_head = none;
         member.hold_head = none;
@@ -1945,7 +1975,7 @@ bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
             SavedLot lot{};
             if (!reader.get(&lot) || lot.points <= 0 || lot.key > month_index_max ||
                 static_cast<uint64_t>(lot.points) > lot_points_mask ||
-                (member.lot_count == lots_inline_max && lot_nodes_free() == 0)) {
+                (member.lot_count() == lots_inline_max && lot_nodes_free() == 0)) {
                 return false;
             }
             add_lot(member, static_cast<MonthIndex>(lot.key), lot.points);
@@ -2174,12 +2204,12 @@ void Shard::save(std::vector<std::byte>* out) const {
         saved.lifetime_expired = member.lifetime_expired;
         saved.lifetime_reversed = member.lifetime_reversed;
         saved.growth = member.growth;
-        saved.last_purchase_us = member.last_purchase_us;
-        saved.last_activity_us = member.last_activity_us;
+        saved.last_purchase_us = member.last_purchase_us();
+        saved.last_activity_us = member.last_activity_us();
         saved.birthday = member.birthday;
-        saved.tier = member.tier;
-        saved.status = member.status;
-        saved.lot_count = member.lot_count;
+        saved.tier = member.tier();
+        saved.status = member.status();
+        saved.lot_count = member.lot_count();
         for (uint32_t node = member.overflow_head; node != none;
              node = state.lot_nodes[node].next) {
             ++saved.lot_count;
@@ -2191,7 +2221,7 @@ void Shard::save(std::vector<std::byte>* out) const {
             ++saved.hold_count;
         }
         writer.put(saved);
-        for (uint32_t i = 0; i < member.lot_count; ++i) {
+        for (uint32_t i = 0; i < member.lot_count(); ++i) {
             writer.put(SavedLot{lot_month(member.lots[i]), lot_points(member.lots[i])});
         }
         for (uint32_t node = member.overflow_head; node != none;
