@@ -24,6 +24,11 @@ inline constexpr uint32_t records_per_commit_max = 1u << 16;
 inline constexpr uint32_t queue_records_min = 1u << 10;
 inline constexpr uint32_t queue_records_max = 1u << 24;
 
+// Records one append() call may carry. The server stages up to this many records while the
+// queue is full and hands them over in one call, so every ring holds at least this many,
+// whatever queue_records_per_shard says (8 MiB per shard).
+inline constexpr uint32_t append_records_max = 1u << 16;
+
 // Shards one log serves; the durable positions of all of them are rewritten on every commit.
 inline constexpr uint32_t shard_count_max = 1024;
 
@@ -54,6 +59,7 @@ inline constexpr uint64_t map_bytes_min = 64ull << 10;
 
 static_assert(records_per_value_max <= records_per_commit_max);
 static_assert(queue_records_min <= queue_records_max);
+static_assert(append_records_max <= queue_records_max);
 static_assert(records_per_value_max * sizeof(engine::Record) < checkpoint_chunk_bytes);
 
 }  // namespace jifen::wal

@@ -228,7 +228,7 @@ void LmdbLog::open_environment() {
     }
 
     const uint32_t capacity = std::bit_ceil(
-        std::clamp(options_.queue_records_per_shard, queue_records_min, queue_records_max));
+        std::clamp(options_.queue_records_per_shard, append_records_max, queue_records_max));
     lanes_.reserve(options_.shard_count);
     for (uint32_t shard = 0; shard < options_.shard_count; ++shard) {
         auto lane = std::make_unique<Lane>(capacity, last_shard_seqs[shard]);
@@ -253,7 +253,7 @@ void LmdbLog::open_environment() {
 bool LmdbLog::append(uint32_t shard, std::span<const engine::Record> records) {
     JIFEN_ASSERT(shard < lanes_.size());
     Lane& lane = *lanes_[shard];
-    JIFEN_ASSERT(records.size() <= lane.ring.capacity());
+    JIFEN_ASSERT(records.size() <= append_records_max);
     if (!lane.ring.push(records)) {
         return false;
     }

@@ -41,7 +41,7 @@ struct Options {
     uint64_t map_bytes_initial = 1ull << 30;  // LMDB map size at first open.
     uint64_t map_bytes_max = 64ull << 30;     // Growth stops here; then writes get storage_full.
     uint32_t map_grow_percent = 80;           // Grow (double) when the map is this full.
-    uint32_t queue_records_per_shard = 1u << 16;     // Per-shard append queue capacity.
+    uint32_t queue_records_per_shard = 1u << 16;     // Per-shard queue; >= append_records_max.
     uint64_t checkpoint_every_records = 10'000'000;  // Ask shards for a checkpoint this often.
 };
 
@@ -95,8 +95,10 @@ public:
 
     // Shard thread only (one producer per shard). Appends records for the writer. Returns false
     // and appends nothing if the shard's queue lacks room for all of them: the caller retries
-    // after the writer catches up (it never drops). The records get consecutive shard sequence
-    // numbers; appended_seq(shard) is the last one given.
+    // after the writer catches up (it never drops). At most append_records_max (wal/limits.hpp)
+    // records per call; the queue always has room for that many once the writer has drained it.
+    // The records get consecutive shard sequence numbers; appended_seq(shard) is the last one
+    // given.
     virtual bool append(uint32_t shard, std::span<const engine::Record> records) = 0;
     virtual uint64_t appended_seq(uint32_t shard) const = 0;
     virtual uint64_t durable_seq(uint32_t shard) const = 0;

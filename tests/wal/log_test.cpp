@@ -12,6 +12,7 @@
 
 #include "engine/shard.hpp"
 #include "tests/wal/wal_test_support.hpp"
+#include "wal/limits.hpp"
 
 namespace jifen::wal {
 namespace {
@@ -85,17 +86,20 @@ TEST(Log, StopCommitsEverythingAppendedAndReopenContinuesTheSequences) {
 TEST(Log, AppendRefusesWholeBatchWhenTheQueueIsFull) {
     TempDir dir;
     auto options = testing::options_for(dir.path(), 1);
-    options.queue_records_per_shard = 1'024;
+    options.queue_records_per_shard = 1'024;  // Raised to append_records_max: one full call fits.
     auto log = Log::open(options);
-    std::vector<engine::Record> batch(1'000, earn_record(1, 1, 1));
-    EXPECT_TRUE(log->append(0, batch));
-    EXPECT_FALSE(log->append(0, batch));  // Not started: nothing drains; 24 slots left.
-    EXPECT_EQ(log->appended_seq(0), 1'000u);
-    EXPECT_TRUE(log->append(0, std::span(batch).first(24)));
-    EXPECT_EQ(log->appended_seq(0), 1'024u);
+    std::vector<engine::Record> batch(append_records_max, earn_record(1, 1, 1));
+    EXPECT_TRUE(log->append(0, std::span(batch).first(append_records_max - 10)));
+    EXPECT_FALSE(log->append(0, std::span(batch).first(11)));  // Not started: nothing drains.
+    EXPECT_EQ(log->appended_seq(0), append_records_max - 10u);
+    EXPECT_TRUE(log->append(0, std::span(batch).first(10)));
+    EXPECT_EQ(log->appended_seq(0), append_records_max);
     log->start(nullptr);
+    while (!log->append(0, batch)) {
+        std::this_thread::yield();  // A full-size call fits once the writer drained the ring.
+    }
     log->stop();
-    EXPECT_EQ(log->durable_seq(0), 1'024u);
+    EXPECT_EQ(log->durable_seq(0), 2u * append_records_max);
 }
 
 TEST(Log, HistoryPagesNewestFirstUntilExhausted) {
@@ -359,9 +363,9 @@ TEST(Log, FullMapSetsStorageFullKeepsReadsAndCommitsOnlyWholeRecords) {
         auto log = Log::open(options);
         DurableWaiter waiter;
         log->start(waiter.callback());
-        // Each record costs ~300 bytes (log + history): 10'000 cannot fit in 1 MiB.
+        // Each record costs ~300 bytes (log + history): 200'000 cannot fit in 1 MiB.
         uint64_t appended = 0;
-        for (uint64_t i = 1; i <= 10'000 && !log->storage_full();) {
+        for (uint64_t i = 1; i <= 200'000 && !log->storage_full();) {
             const engine::Record record = earn_record(1 + i % 50, i, 1);
             if (log->append(0, std::span<const engine::Record>(&record, 1))) {
                 ++appended;
@@ -370,7 +374,7 @@ TEST(Log, FullMapSetsStorageFullKeepsReadsAndCommitsOnlyWholeRecords) {
                 std::this_thread::yield();  // Queue full: the writer is committing.
             }
         }
-        ASSERT_LT(appended, 10'000u);
+        ASSERT_LT(appended, 200'000u);
         EXPECT_TRUE(log->storage_full());
         EXPECT_FALSE(log->failed());
         log->stop();
