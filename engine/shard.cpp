@@ -1257,7 +1257,11 @@ struct Shard::State {
             case Op::transfer_credit:
                 break;
         }
-        const uint32_t existing = find_txn(command.txn_id);
+        // Every id in this shard's table was claimed in the TxnIndex first (a credit leg's by
+        // the sender's shard, before the credit could exist), so an id the index has never seen
+        // needs no local lookup: a new transaction then costs one probe miss, not two.
+        const bool maybe_local = txn_index == nullptr || txn_index->find(command.txn_id) != 0;
+        const uint32_t existing = maybe_local ? find_txn(command.txn_id) : none;
         if (existing != none) {
             const TxnEntry& entry = txns[existing];
             if (entry.op == command.op && entry.member_id == command.member_id &&
@@ -2056,7 +2060,11 @@ Outcome Shard::apply(const Command& command) noexcept { return state_->apply(com
 
 void Shard::prefetch(const Command& command) const noexcept {
     state_->member_slots.prefetch(mix64(command.member_id));
-    state_->txn_slots.prefetch(hash_txn_id(command.txn_id));
+    if (state_->txn_index != nullptr) {
+        state_->txn_index->prefetch(command.txn_id);  // A new id is looked up only there.
+    } else {
+        state_->txn_slots.prefetch(hash_txn_id(command.txn_id));
+    }
 }
 
 bool Shard::find(MemberId member_id, MemberView* view) const noexcept {
