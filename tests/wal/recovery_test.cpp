@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "engine/shard.hpp"
+#include "engine/txn_index.hpp"
 #include "tests/wal/wal_test_support.hpp"
 #include "wal/log.hpp"
 
@@ -145,6 +146,52 @@ TEST(Recovery, RecoveryContinuesAcrossSeveralRestarts) {
     log->recover(ledger.pointers);
     EXPECT_EQ(ledger.digest(), digest);
     EXPECT_TRUE(ledger.audit_ok());
+}
+
+TEST(Recovery, CheckpointLargerThanOneChunkIsReassembledExactly) {
+    TempDir dir;
+    const Options options = testing::options_for(dir.path(), 1);
+    engine::Config config = testing::small_config();
+    config.members_per_shard_max = 1u << 16;
+    uint64_t digest = 0;
+    {
+        engine::TxnIndex txn_index(1u << 18);
+        engine::Shard shard(0, 1, config, &txn_index);
+        auto log = Log::open(options);
+        log->start(nullptr);
+        engine::Command command;
+        for (uint64_t member = 1; member <= 40'000; ++member) {
+            for (const engine::Op op : {engine::Op::enroll, engine::Op::earn}) {
+                command = engine::Command{};
+                command.op = op;
+                command.txn_id = engine::TxnId{member, static_cast<uint64_t>(op)};
+                command.member_id = member;
+                command.points = op == engine::Op::earn ? static_cast<engine::Points>(member) : 0;
+                command.time_us = start_us + member;
+                const engine::Outcome outcome = shard.apply(command);
+                ASSERT_EQ(outcome.result, Result::ok);
+                engine::Record record;
+                record.command = command;
+                record.applied_points = outcome.points;
+                record.available_after = outcome.available;
+                testing::append_one(*log, 0, record);
+            }
+        }
+        std::vector<std::byte> state;
+        shard.save(&state);
+        ASSERT_GT(state.size(), 2u << 20) << "the checkpoint must span several 1 MiB chunks";
+        log->checkpoint(0, log->appended_seq(0), std::move(state));
+        log->stop();
+        digest = shard.digest();
+    }
+    engine::TxnIndex txn_index(1u << 18);
+    engine::Shard shard(0, 1, config, &txn_index);
+    engine::Shard* shards[] = {&shard};
+    auto log = Log::open(options);
+    const RecoveryStats stats = log->recover(shards);
+    EXPECT_EQ(stats.records_replayed, 0u);  // Everything is in the checkpoint.
+    EXPECT_GT(stats.checkpoint_seq, 0u);
+    EXPECT_EQ(shard.digest(), digest);
 }
 
 TEST(Recovery, LoggedOutcomeThatReplayContradictsIsAStartupError) {
