@@ -578,6 +578,61 @@ TEST_F(ShardTest, TransferToSelfOrUnknownOrFrozenIsRefused) {
     expect_refused(transfer(14, 42, 0, 1), Result::member_id_zero);
 }
 
+TEST_F(ShardTest, UpdateOfAnUnknownMemberIsMemberNotFound) {
+    expect_refused(update(10, 42, MemberStatus::frozen, 0, 0), Result::member_not_found);
+}
+
+TEST_F(ShardTest, FullTxnTableIsTxnLimitAndChangesNothing) {
+    Config config = small_config();
+    config.txns_per_shard_max = 3;
+    Shard shard(0, 1, config, nullptr);
+    shard.apply(enroll(1, 42));
+    shard.apply(earn(2, 42, 10));
+    shard.apply(earn(3, 42, 10));
+    const uint64_t before = shard.digest();
+    EXPECT_EQ(shard.apply(earn(4, 42, 10)).result, Result::txn_limit);
+    EXPECT_EQ(shard.digest(), before);
+    EXPECT_TRUE(shard.apply(earn(3, 42, 10)).replayed);  // Old ids still replay.
+}
+
+TEST_F(ShardTest, ReleaseOfAnotherMembersHoldIsHoldNotFound) {
+    enroll_with(42, 100);
+    enroll_with(43, 100);
+    apply(hold(10, 42, 10));
+    expect_refused(release(11, 43, 10), Result::hold_not_found);
+}
+
+TEST_F(ShardTest, ReleaseWithPointsIsFieldOutOfRange) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 10));
+    Command command = release(11, 42, 10);
+    command.points = 5;
+    expect_refused(command, Result::field_out_of_range);
+}
+
+TEST_F(ShardTest, ReturnedPointsNeverJoinAnExpiredMonth) {
+    // A redeem in January 2026, reversed in March 2027: the January lot would already have
+    // expired, so the points join the oldest month still alive and stay spendable.
+    enroll_with(42, 100);
+    apply(redeem(10, 42, 100));
+    const TimeUs march_2027 = month_start_us(month_of(t0_us) + 14);
+    const Outcome outcome = apply(reverse(11, 42, 10, march_2027));
+    EXPECT_EQ(outcome.available, 100);
+    EXPECT_EQ(apply(redeem(12, 42, 100, march_2027 + 1)).result, Result::ok);
+    expect_sound();
+}
+
+TEST_F(ShardTest, TimedOutHoldReturnsToItsTimeoutMonth) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 100, t0_us, t0_us + 2 * day_us));
+    // Settled long after: the points came back in January 2026 and expired with that month.
+    const Outcome outcome = apply(earn(11, 42, 1, month_start_us(month_of(t0_us) + 13)));
+    EXPECT_EQ(outcome.available, 1);
+    EXPECT_EQ(outcome.held, 0);
+    EXPECT_EQ(view(42).lifetime_expired, 100);
+    expect_sound();
+}
+
 TEST_F(ShardTest, DigestChangesWithState) {
     enroll_with(42, 100);
     const uint64_t before = shard_.digest();
@@ -740,6 +795,37 @@ TEST_F(TwoShards, RefusedCreditIsRefundedToTheSender) {
     Command confirm = Shard::transfer_confirm_for(credit);
     confirm.time_us = t0_us;
     EXPECT_EQ(a_.apply(confirm).result, Result::id_conflict);
+}
+
+TEST_F(TwoShards, CreditToAFrozenMemberIsRefusedAndRefundReplays) {
+    const MemberId sender = member_on(0, 1);
+    const MemberId receiver = member_on(1, 1);
+    a_.apply(enroll(1, sender));
+    a_.apply(earn(2, sender, 100));
+    b_.apply(enroll(3, receiver));
+    b_.apply(update(4, receiver, MemberStatus::frozen, 0, 0));
+    const Command debit = transfer(10, sender, receiver, 60);
+    ASSERT_EQ(a_.apply(debit).result, Result::ok);
+    Command credit = Shard::transfer_credit_for(debit);
+    credit.time_us = t0_us;
+    EXPECT_EQ(b_.apply(credit).result, Result::member_frozen);
+    Command refund = Shard::transfer_refund_for(credit);
+    refund.time_us = t0_us;
+    EXPECT_EQ(a_.apply(refund).result, Result::ok);
+    const uint64_t before = a_.digest();
+    const Outcome again = a_.apply(refund);
+    EXPECT_EQ(again.result, Result::ok);
+    EXPECT_TRUE(again.replayed);
+    EXPECT_EQ(a_.digest(), before);
+    EXPECT_EQ(again.available, 100);
+}
+
+TEST_F(TwoShards, ConfirmOfAnUnknownTransferIsTxnNotFound) {
+    const MemberId sender = member_on(0, 1);
+    a_.apply(enroll(1, sender));
+    Command confirm = transfer(10, sender, member_on(1, 1), 5);
+    confirm.op = Op::transfer_confirm;
+    EXPECT_EQ(a_.apply(confirm).result, Result::txn_not_found);
 }
 
 TEST_F(TwoShards, LoadClaimsTheTxnIdsAgain) {
