@@ -1,0 +1,139 @@
+// Fixed-size tables for the shard: zeroed arrays sized once at startup and open-addressing
+// indexes from a hash to a dense position. Nothing here allocates after construction.
+#pragma once
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "engine/assert.hpp"
+#include "engine/command.hpp"
+
+namespace jifen::engine::detail {
+
+inline constexpr uint32_t none = std::numeric_limits<uint32_t>::max();
+
+// splitmix64's finalizer: every input bit moves about half the output bits.
+constexpr uint64_t mix64(uint64_t value) noexcept {
+    value ^= value >> 30;
+    value *= 0xBF58476D1CE4E5B9ull;
+    value ^= value >> 27;
+    value *= 0x94D049BB133111EBull;
+    value ^= value >> 31;
+    return value;
+}
+
+constexpr uint64_t hash_combine(uint64_t seed, uint64_t value) noexcept {
+    return mix64(seed ^ (value + 0x9E3779B97F4A7C15ull + (seed << 6) + (seed >> 2)));
+}
+
+constexpr uint64_t hash_txn_id(TxnId txn_id) noexcept {
+    return hash_combine(mix64(txn_id.lo), txn_id.hi);
+}
+
+// A zero-filled array sized once. calloc hands back fresh zero pages for large sizes, so the
+// memory a table reserves for its maximum costs nothing until it is used.
+template <class T>
+class FixedArray {
+    static_assert(std::is_trivially_copyable_v<T>);
+
+public:
+    FixedArray() = default;
+    explicit FixedArray(uint64_t count)
+        : data_(static_cast<T*>(std::calloc(count == 0 ? 1 : count, sizeof(T)))), count_(count) {
+        if (data_ == nullptr) {
+            throw std::bad_alloc();
+        }
+    }
+    ~FixedArray() { std::free(data_); }
+    FixedArray(const FixedArray&) = delete;
+    FixedArray& operator=(const FixedArray&) = delete;
+    FixedArray(FixedArray&& other) noexcept
+        : data_(std::exchange(other.data_, nullptr)), count_(std::exchange(other.count_, 0)) {}
+    FixedArray& operator=(FixedArray&& other) noexcept {
+        std::swap(data_, other.data_);
+        std::swap(count_, other.count_);
+        return *this;
+    }
+
+    T& operator[](uint64_t index) noexcept {
+        JIFEN_DASSERT(index < count_);
+        return data_[index];
+    }
+    const T& operator[](uint64_t index) const noexcept {
+        JIFEN_DASSERT(index < count_);
+        return data_[index];
+    }
+    uint64_t count() const noexcept { return count_; }
+    void clear() noexcept { std::memset(static_cast<void*>(data_), 0, count_ * sizeof(T)); }
+
+private:
+    T* data_ = nullptr;
+    uint64_t count_ = 0;
+};
+
+// Open addressing from a hash to a dense index (stored + 1; 0 = empty). Entries are never
+// removed (members and transactions live forever), so linear probing needs no tombstones. At
+// least twice as many slots as entries keeps probes short. A tagged index also keeps the hash's
+// upper half in each slot, so a probe past another entry's slot does not read that entry: the
+// transaction table is mostly asked about new ids, and each avoided read is a cache miss.
+template <bool tagged>
+class FlatIndex {
+    using Slot = std::conditional_t<tagged, uint64_t, uint32_t>;
+
+public:
+    FlatIndex() = default;
+    explicit FlatIndex(uint64_t entries_max)
+        : slots_(std::bit_ceil(std::max<uint64_t>(16, entries_max * 2))),
+          mask_(slots_.count() - 1) {}
+
+    // Returns the dense index whose entry matches, or none.
+    template <class Matches>
+    uint32_t find(uint64_t hash, Matches matches) const noexcept {
+        for (uint64_t at = hash & mask_;; at = (at + 1) & mask_) {
+            const Slot slot = slots_[at];
+            if (slot == 0) {
+                return none;
+            }
+            if constexpr (tagged) {
+                if ((slot >> 32) != (hash >> 32)) {
+                    continue;
+                }
+            }
+            const auto index = static_cast<uint32_t>(slot) - 1;
+            if (matches(index)) {
+                return index;
+            }
+        }
+    }
+
+    void insert(uint64_t hash, uint32_t index) noexcept {
+        Slot value = index + 1;
+        if constexpr (tagged) {
+            value |= hash >> 32 << 32;
+        }
+        for (uint64_t at = hash & mask_;; at = (at + 1) & mask_) {
+            if (slots_[at] == 0) {
+                slots_[at] = value;
+                return;
+            }
+        }
+    }
+
+    // Starts loading the slot a lookup of hash reads first.
+    void prefetch(uint64_t hash) const noexcept { __builtin_prefetch(&slots_[hash & mask_]); }
+
+    void clear() noexcept { slots_.clear(); }
+
+private:
+    FixedArray<Slot> slots_;
+    uint64_t mask_ = 0;
+};
+
+}  // namespace jifen::engine::detail
