@@ -134,8 +134,11 @@ void Connection::close() {
 }
 
 void Connection::refuse(Result result, std::string_view message) {
-    // Refused before HELLO (and before TLS): the error frame goes out in plain bytes, which a TLS
-    // client reports as a handshake failure; either way the connection ends.
+    if (tls_stream_) {
+        // No TLS session yet, so no way to send a frame: the client sees the connection end.
+        close();
+        return;
+    }
     handshake_done_ = true;
     send_error(0, result, message);
     closing_ = true;

@@ -25,12 +25,12 @@ public:
         descriptor_.assign(fd);
     }
 
-    // Any thread, after publishing work (e.g. Inbox::try_push). The fence pairs with the one in
-    // acknowledge(): either the ringer sees the flag cleared and writes the eventfd, or the
-    // sleeper's drain after acknowledge() sees the published work. Costs one syscall per wake-up
-    // of the target, not one per message.
+    // Any thread, after publishing work (e.g. Inbox::try_push). Both sides use read-modify-writes
+    // on the flag, so they are ordered: if this exchange comes after the owner's acknowledge(),
+    // it reads false and writes the eventfd; if before, the owner's exchange reads our true and,
+    // acquiring it, sees the work published before it. Costs one syscall per wake-up of the
+    // target, not one per message.
     void ring() noexcept {
-        std::atomic_thread_fence(std::memory_order_seq_cst);
         if (!rung_.exchange(true, std::memory_order_acq_rel)) {
             const uint64_t one = 1;
             // EAGAIN means the counter is already non-zero: the thread will wake anyway.
@@ -50,8 +50,7 @@ public:
     void acknowledge() noexcept {
         uint64_t count = 0;
         [[maybe_unused]] const ssize_t got = ::read(descriptor_.native_handle(), &count, 8);
-        rung_.store(false, std::memory_order_seq_cst);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
+        rung_.exchange(false, std::memory_order_acq_rel);
     }
 
     // Owning thread, at shutdown: drops the pending wait. The eventfd itself stays open until

@@ -45,6 +45,7 @@ struct Server::Impl {
     std::vector<std::unique_ptr<ShardThread>> threads;
     std::unique_ptr<HttpAdmin> http;
     bool started = false;
+    bool running = false;  // Every shard thread was started.
     bool stopped = false;
 };
 
@@ -118,6 +119,7 @@ StartupReport Server::start(bool with_http_admin) {
         report.transfers_resumed += owed.size();
         impl.threads[index]->start(std::move(owed));
     }
+    impl.running = true;
 
     if (with_http_admin) {
         HttpAdmin::Callbacks callbacks;
@@ -135,6 +137,13 @@ void Server::stop() {
         return;
     }
     impl.stopped = true;
+    if (!impl.running) {
+        // start() failed part way: no shard thread runs, nothing can be in flight.
+        if (impl.log) {
+            impl.log->stop();
+        }
+        return;
+    }
     if (impl.http) {
         impl.http->stop();
     }

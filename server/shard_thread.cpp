@@ -71,6 +71,8 @@ ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard)
         free_transfer_slots_.push_back(slot - 1);
     }
     credit_retry_.reserve(transfers_in_flight_max);
+    credit_retry_scratch_.reserve(transfers_in_flight_max);
+    stalled_scratch_.reserve(shared.config->connections_max);
     appended_seq_ = shared.log->appended_seq(index);
 }
 
@@ -211,6 +213,8 @@ void ShardThread::on_connection_closed(Connection& connection) {
     // Replies still travelling for this connection carry the old generation and are dropped.
     ++entry.generation;
     stalled_.erase(std::remove(stalled_.begin(), stalled_.end(), &connection), stalled_.end());
+    std::replace(stalled_scratch_.begin(), stalled_scratch_.end(), &connection,
+                 static_cast<Connection*>(nullptr));
     entry.connection.reset();
     free_connection_indexes_.push_back(connection.index());
     shared_.connections.fetch_sub(1, std::memory_order_relaxed);
@@ -322,10 +326,10 @@ void ShardThread::after_work() {
         break;
     }
     if (!credit_retry_.empty()) {
-        std::vector<uint32_t> retry;
-        retry.swap(credit_retry_);
-        credit_retry_.reserve(transfers_in_flight_max);
-        for (const uint32_t slot : retry) {
+        // Swapped with a scratch list of the same reserved size: no allocation here.
+        credit_retry_scratch_.clear();
+        credit_retry_scratch_.swap(credit_retry_);
+        for (const uint32_t slot : credit_retry_scratch_) {
             send_credit(slot);
         }
     }
@@ -393,13 +397,15 @@ void ShardThread::push_release(const Release& release) {
 }
 
 void ShardThread::resume_stalled() {
-    std::vector<Connection*> stalled;
-    stalled.swap(stalled_);
-    stalled_.reserve(stalled.capacity());
-    for (Connection* connection : stalled) {
-        // A stalled connection is still in the table (closing removes it from stalled_ below).
-        connection->resume();
+    stalled_scratch_.clear();
+    stalled_scratch_.swap(stalled_);
+    for (size_t i = 0; i < stalled_scratch_.size(); ++i) {
+        // Still alive: closing a connection removes it from both lists (on_connection_closed).
+        if (stalled_scratch_[i] != nullptr) {
+            stalled_scratch_[i]->resume();
+        }
     }
+    stalled_scratch_.clear();
 }
 
 void ShardThread::update_quiescent() {

@@ -186,6 +186,7 @@ private:
     std::vector<ConnectionEntry> connections_;
     std::vector<uint32_t> free_connection_indexes_;
     std::vector<Connection*> stalled_;
+    std::vector<Connection*> stalled_scratch_;  // The list being resumed (null: closed since).
     std::vector<std::shared_ptr<Connection>> to_flush_;
 
     // Replies and sends waiting for durability, oldest first (their gates only grow).
@@ -204,8 +205,9 @@ private:
 
     std::vector<Transfer> transfers_;
     std::vector<uint32_t> free_transfer_slots_;
-    std::vector<uint32_t> credit_retry_;         // Credit legs whose target inbox was full.
-    std::vector<engine::Command> credits_owed_;  // Recovered, waiting for a free transfer slot.
+    std::vector<uint32_t> credit_retry_;          // Credit legs whose target inbox was full.
+    std::vector<uint32_t> credit_retry_scratch_;  // The list being retried.
+    std::vector<engine::Command> credits_owed_;   // Recovered, waiting for a free transfer slot.
 
     uint64_t last_time_us_ = 0;
     bool stopping_ = false;

@@ -67,6 +67,22 @@ TEST_F(CoreProtocol, PingIsAnsweredWithTheServerTime) {
     EXPECT_GT(frame->item<protocol::PingReply>().server_time_us, 0u);
 }
 
+TEST_F(CoreProtocol, StatsCountShardsConnectionsOperationsAndLogCommits) {
+    RawClient client(server_.port());
+    client.hello(admin_key);
+    ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(1, 3, 0))), Result::ok);
+    client.send_frame(Opcode::stats, 21, 1, {});
+    const auto frame = client.read_frame();
+    ASSERT_TRUE(frame);
+    const auto stats = frame->item<protocol::StatsReply>();
+    EXPECT_EQ(static_cast<Result>(stats.result), Result::ok);
+    EXPECT_EQ(stats.shard_count, 2u);
+    EXPECT_EQ(stats.connections, 1u);
+    EXPECT_EQ(stats.operations, 1u);
+    EXPECT_GE(stats.log_records, 1u);  // The enroll was durable before its reply.
+    EXPECT_GE(stats.log_commits, 1u);
+}
+
 // Each framing error: one ErrorReply naming it, then the server closes; another client is fine.
 struct BrokenFrame {
     const char* name;
