@@ -13,8 +13,9 @@
 # Every run gets a fresh data directory and server; members are enrolled (with points to
 # transfer) by an unmeasured jifen-bench call before the CPU counters are read. Medians over
 # --runs (default 3). Default total time is about 4 minutes (4m12s measured on 2 cores); use
-# --runs 1 or --shards "1 2" for a quick look. Everything it starts is stopped on exit. On a machine with fewer cores than shards, the extra shards share cores: the table then
-# shows the cost of oversubscription, not of sharding.
+# --runs 1 or --shards "1 2" for a quick look. Everything it starts is stopped on exit. On a
+# machine with fewer cores than shards, the extra shards share cores: the table then shows the
+# cost of oversubscription, not of sharding.
 set -euo pipefail
 
 repo_dir=$(cd "$(dirname "$0")/.." && pwd)
