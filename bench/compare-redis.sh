@@ -44,7 +44,7 @@ jifen_port=${JIFEN_PORT:-17380}
 jifen_http_port=${JIFEN_HTTP_PORT:-17381}
 initial_points=1000000
 
-usage() { sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
