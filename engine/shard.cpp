@@ -455,7 +455,30 @@ struct Shard::State {
             return members[index].member_id == member_id;
         });
     }
+    // The transaction this shard applied under txn_id, or none. With a TxnIndex, a claimed id's
+    // slot there also holds the owner's local position, so the shard's own index only keeps
+    // what nobody claims (credit legs) and a new transaction costs one probe miss, not two.
+    // Every id here was claimed before (a credit leg's by the sender's shard, before the credit
+    // could exist), so an id the TxnIndex has never seen is new.
+    bool in_local_index(Op op) const noexcept {
+        return txn_index == nullptr || op == Op::transfer_credit;
+    }
     uint32_t find_txn(TxnId txn_id) const noexcept {
+        if (txn_index != nullptr) {
+            uint32_t local = 0;
+            const MemberId owner = txn_index->find(txn_id, &local);
+            if (owner == 0) {
+                return none;
+            }
+            if (local < txn_count && txns[local].txn_id == txn_id &&
+                txns[local].member_id == owner && txns[local].op != Op::transfer_credit) {
+                return local;
+            }
+            // Another shard's member owns it; this shard may hold its credit leg.
+        }
+        return find_local_txn(txn_id);
+    }
+    uint32_t find_local_txn(TxnId txn_id) const noexcept {
         return txn_slots.find(hash_txn_id(txn_id),
                               [&](uint32_t index) { return txns[index].txn_id == txn_id; });
     }
@@ -964,10 +987,15 @@ struct Shard::State {
             // A credit leg runs under the sender's id, which the sender's shard claimed.
             return Result::ok;
         }
-        switch (txn_index->claim(command.txn_id, command.member_id)) {
+        // record() puts the transaction at txn_count next.
+        switch (txn_index->claim(command.txn_id, command.member_id, txn_count)) {
             case TxnIndex::Claim::claimed:
-            case TxnIndex::Claim::owned_by_same:
                 return Result::ok;
+            case TxnIndex::Claim::owned_by_same:
+                // Claimed for this member yet not found here: its local position is stale
+                // (a shard reloaded into an index that outlived it). Refuse rather than apply
+                // an id twice.
+                return Result::id_conflict;
             case TxnIndex::Claim::owned_by_other:
                 return Result::id_conflict;
             case TxnIndex::Claim::full:
@@ -995,7 +1023,9 @@ struct Shard::State {
         entry.month = month;
         entry.op = command.op;
         entry.state = state;
-        txn_slots.insert(hash_txn_id(command.txn_id), index);
+        if (in_local_index(command.op)) {
+            txn_slots.insert(hash_txn_id(command.txn_id), index);
+        }
         return index;
     }
 
@@ -1147,11 +1177,7 @@ struct Shard::State {
             case Op::transfer_credit:
                 break;
         }
-        // Every id in this shard's table was claimed in the TxnIndex first (a credit leg's by
-        // the sender's shard, before the credit could exist), so an id the index has never seen
-        // needs no local lookup: a new transaction then costs one probe miss, not two.
-        const bool maybe_local = txn_index == nullptr || txn_index->find(command.txn_id) != 0;
-        const uint32_t existing = maybe_local ? find_txn(command.txn_id) : none;
+        const uint32_t existing = find_txn(command.txn_id);
         if (existing != none) {
             const TxnEntry& entry = txns[existing];
             if (entry.op == command.op && entry.member_id == command.member_id &&
@@ -1831,11 +1857,16 @@ bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
     // Transactions first, so holds can point at their entries.
     for (uint32_t i = 0; i < saved_txns; ++i) {
         TxnEntry entry{};
-        if (!reader.get(&entry) || entry.txn_id.is_zero() || find_txn(entry.txn_id) != none) {
+        if (!reader.get(&entry) || entry.txn_id.is_zero()) {
             return false;
         }
+        if (in_local_index(entry.op)) {
+            if (find_local_txn(entry.txn_id) != none) {
+                return false;
+            }
+            txn_slots.insert(hash_txn_id(entry.txn_id), i);
+        }
         txns[i] = entry;
-        txn_slots.insert(hash_txn_id(entry.txn_id), i);
         txn_count = i + 1;
     }
     if (!reader.get(&saved_members) || saved_members > members.count()) {
@@ -1932,8 +1963,12 @@ bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
             if (txns[i].op == Op::transfer_credit) {
                 continue;
             }
-            const TxnIndex::Claim claimed = txn_index->claim(txns[i].txn_id, txns[i].member_id);
-            if (claimed == TxnIndex::Claim::owned_by_other || claimed == TxnIndex::Claim::full) {
+            // A second entry with the same id finds the first one's claim and position.
+            const TxnIndex::Claim claimed = txn_index->claim(txns[i].txn_id, txns[i].member_id, i);
+            uint32_t local = 0;
+            if (claimed == TxnIndex::Claim::owned_by_other || claimed == TxnIndex::Claim::full ||
+                (claimed == TxnIndex::Claim::owned_by_same &&
+                 (txn_index->find(txns[i].txn_id, &local) == 0 || local != i))) {
                 return false;
             }
         }

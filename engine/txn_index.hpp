@@ -34,7 +34,9 @@ public:
           slots_(std::make_unique<Slot[]>(mask_ + 1)) {}
 
     // Linearizable insert-if-absent: of two concurrent claims of one id, exactly one is claimed.
-    Claim claim(TxnId txn_id, MemberId member_id) noexcept {
+    // local_index is the owning shard's own position for the transaction, kept beside the owner
+    // so that shard needs no second table to find it (see local_index_of).
+    Claim claim(TxnId txn_id, MemberId member_id, uint32_t local_index = 0) noexcept {
         for (uint64_t probe = 0, at = home(txn_id); probe <= mask_;
              ++probe, at = (at + 1) & mask_) {
             Slot& slot = slots_[at];
@@ -47,6 +49,7 @@ public:
                     slot.key_lo = txn_id.lo;
                     slot.key_hi = txn_id.hi;
                     slot.member_id = member_id;
+                    slot.local_index = local_index;
                     slot.state.store(ready, std::memory_order_release);
                     used_.fetch_add(1, std::memory_order_relaxed);
                     return Claim::claimed;
@@ -80,6 +83,23 @@ public:
     // Starts loading the slot claim() and find() read first for txn_id (see Shard::prefetch).
     void prefetch(TxnId txn_id) const noexcept { __builtin_prefetch(&slots_[home(txn_id)]); }
 
+    // The member owning txn_id (0 when never applied) and the local_index its claim stored.
+    MemberId find(TxnId txn_id, uint32_t* local_index) const noexcept {
+        for (uint64_t probe = 0, at = home(txn_id); probe <= mask_;
+             ++probe, at = (at + 1) & mask_) {
+            const Slot& slot = slots_[at];
+            if (slot.state.load(std::memory_order_acquire) == empty) {
+                return 0;
+            }
+            wait_ready(slot);
+            if (slot.key_lo == txn_id.lo && slot.key_hi == txn_id.hi) {
+                *local_index = slot.local_index;
+                return slot.member_id;
+            }
+        }
+        return 0;
+    }
+
     uint64_t used() const noexcept { return used_.load(std::memory_order_relaxed); }
     uint64_t capacity() const noexcept { return used_max_; }
 
@@ -90,6 +110,7 @@ private:
 
     struct Slot {
         std::atomic<uint32_t> state{empty};
+        uint32_t local_index = 0;  // Fills what would be padding: a slot stays 32 bytes.
         uint64_t key_lo = 0;
         uint64_t key_hi = 0;
         MemberId member_id = 0;
