@@ -195,7 +195,7 @@ void Connection::compact() noexcept {
 }
 
 void Connection::parse() {
-    while (!closed_ && !closing_ && !draining_) {
+    while (!closed_ && !closing_) {
         const size_t available = read_end_ - read_begin_;
         if (available < protocol::frame_header_bytes) {
             break;
@@ -221,7 +221,10 @@ void Connection::parse() {
             fail(header.request_id, body_result, describe(body_result));
             return;
         }
-        if (!handle_frame(header, body)) {
+        if (draining_) {
+            // Already read but not started: say so, so the client retries elsewhere or later.
+            send_error(header.request_id, Result::shutting_down, "the server is stopping");
+        } else if (!handle_frame(header, body)) {
             paused_ = true;
             shard_.stall(*this);
             break;

@@ -115,7 +115,7 @@ void ShardThread::begin_stop() {
                 entry.connection->begin_drain();
             }
         }
-        update_quiescent();
+        after_work();
     });
 }
 
