@@ -6,6 +6,7 @@ if(TARGET jifen_server_core)
       ${CMAKE_CURRENT_LIST_DIR}/core_inbox_test.cpp
       ${CMAKE_CURRENT_LIST_DIR}/core_protocol_test.cpp
       ${CMAKE_CURRENT_LIST_DIR}/core_ledger_test.cpp
+      ${CMAKE_CURRENT_LIST_DIR}/core_recovery_test.cpp
       ${CMAKE_CURRENT_LIST_DIR}/core_tls_test.cpp
     VIEW server wal engine protocol
     LIBS jifen_server_core)
