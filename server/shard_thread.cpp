@@ -126,6 +126,14 @@ void ShardThread::finish_stop() {
                 entry.connection->close();
             }
         }
+        // A checkpoint that is due is taken now rather than at the next start: Log::stop()
+        // commits it with the last records, and recovery then replays less.
+        flush_records();
+        if (records_.empty() && shared_.log->checkpoint_due(index_)) {
+            std::vector<std::byte> state;
+            shard_.save(&state);
+            shared_.log->checkpoint(index_, appended_seq_, std::move(state));
+        }
         timer_.cancel();
         doorbell_.cancel();
         io_.stop();

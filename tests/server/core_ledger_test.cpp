@@ -235,6 +235,36 @@ TEST(CoreLedger, ARestartKeepsBalancesAndARepeatedTransactionIsReplayed) {
               Result::id_conflict);
 }
 
+TEST(CoreLedger, ACheckpointDueAtShutdownIsTakenAndUsedByTheNextStart) {
+    TempDir dir;
+    Config config = test_config(dir.path(), 2);
+    config.wal.checkpoint_every_records = 8;
+    {
+        RunningServer server(config);
+        RawClient client(server.port());
+        client.hello(admin_key);
+        std::vector<Operation> enrolls;
+        std::vector<Operation> earns;
+        for (uint64_t member = 1; member <= 40; ++member) {
+            enrolls.push_back(make_operation(member, member, 0));
+            earns.push_back(make_operation(100 + member, member, 5));
+        }
+        client.operations(Opcode::enroll, enrolls);
+        client.operations(Opcode::earn, earns);
+    }
+    RunningServer server(config);
+    EXPECT_GT(server.report().checkpoint_seq, 0u);
+    RawClient client(server.port());
+    client.hello(admin_key);
+    const auto audit = client.audit();
+    EXPECT_EQ(audit.ok, 1u);
+    EXPECT_EQ(audit.members, 40u);
+    EXPECT_EQ(audit.available, 200);
+    // Ids from before the checkpoint are still known.
+    const auto reply = client.operation(Opcode::earn, make_operation(101, 1, 5));
+    EXPECT_NE(reply.flags & protocol::reply_flag_replayed, 0u);
+}
+
 TEST(CoreLedger, HistoryListsAMembersDurableOperationsNewestFirst) {
     TempDir dir;
     RunningServer server(test_config(dir.path(), 2));
