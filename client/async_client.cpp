@@ -195,6 +195,7 @@ struct AsyncClient::Impl : std::enable_shared_from_this<Impl> {
                 }
                 BalanceHandler handler = std::move(batch.balance_handlers[item]);
                 batch.balance_handlers[item] = nullptr;
+                --operations_outstanding;  // Before the handler, so it sees itself finished.
                 if (handler) {
                     handler(status, reply);
                 }
@@ -205,12 +206,12 @@ struct AsyncClient::Impl : std::enable_shared_from_this<Impl> {
                 }
                 OperationHandler handler = std::move(batch.operation_handlers[item]);
                 batch.operation_handlers[item] = nullptr;
+                --operations_outstanding;  // Before the handler, so it sees itself finished.
                 if (handler) {
                     handler(status, reply);
                 }
             }
         }
-        operations_outstanding -= count;
         batch.count = 0;
         batch.state = BatchState::free;
         free_batches.push_back(batch_index);

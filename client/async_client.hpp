@@ -72,7 +72,8 @@ public:
     // once per io_context turn after a submit; call it to send immediately.
     void flush();
 
-    // Operations queued or in flight (handler not yet run).
+    // Operations queued or in flight whose handler has not started: inside a handler its own
+    // operation no longer counts, so the last handler sees 0.
     size_t operations_outstanding() const noexcept;
     size_t frames_in_flight() const noexcept;
 

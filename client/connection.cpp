@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
@@ -88,7 +89,13 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
             if (!ssl_context) {
                 Status status = make_ssl_context();
                 if (!status.ok()) {
-                    fail_open(status);
+                    // Reported from the io_context like every other open failure, never from
+                    // inside async_open.
+                    asio::post(io, [self = shared_from_this(), current = session, status] {
+                        if (current == self->session) {
+                            self->fail_open(status);
+                        }
+                    });
                     return;
                 }
             }
@@ -436,7 +443,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         state = State::closed;
         timer.cancel();
         resolver.cancel();
-        if (session) {
+        if (session && (session->plain || session->tls)) {
             boost::system::error_code ignored;
             session->socket().shutdown(tcp::socket::shutdown_both, ignored);
             session->socket().close(ignored);

@@ -261,6 +261,34 @@ TEST(AsyncClient, OperationsSubmittedInOneTurnLeaveInOneFrame) {
     EXPECT_EQ(counts, (std::vector<uint16_t>{10}));
 }
 
+TEST(AsyncClient, TheLastHandlerOfABatchSeesNothingOutstanding) {
+    FakeServer server({[&](tcp::socket& socket) {
+        testing::answer_hello(socket);
+        Frame frame;
+        while (testing::read_frame(socket, &frame)) {
+            answer_operations(socket, frame);
+        }
+    }});
+    boost::asio::io_context io;
+    AsyncOptions options;
+    static_cast<Options&>(options) = options_for(server);
+    AsyncClient client(io, options);
+    std::vector<size_t> outstanding_seen;
+    client.async_connect([&](const Status&) {
+        for (uint64_t member = 1; member <= 3; ++member) {
+            client.submit(Opcode::earn, make_earn(member, 1),
+                          [&](const Status&, const protocol::OperationReply&) {
+                              outstanding_seen.push_back(client.operations_outstanding());
+                              if (client.operations_outstanding() == 0) {
+                                  client.close();
+                              }
+                          });
+        }
+    });
+    io.run();
+    EXPECT_EQ(outstanding_seen, (std::vector<size_t>{2, 1, 0}));
+}
+
 TEST(AsyncClient, RepliesInAnyOrderReachTheirOwnOperations) {
     FakeServer server({[&](tcp::socket& socket) {
         testing::answer_hello(socket);
