@@ -3,6 +3,7 @@
 if(TARGET jifen_server_core)
   jifen_test(server_core_tests
     SOURCES
+      ${CMAKE_CURRENT_LIST_DIR}/core_dispatch_test.cpp
       ${CMAKE_CURRENT_LIST_DIR}/core_inbox_test.cpp
       ${CMAKE_CURRENT_LIST_DIR}/core_protocol_test.cpp
       ${CMAKE_CURRENT_LIST_DIR}/core_ledger_test.cpp
