@@ -32,6 +32,18 @@ constexpr size_t read_buffer_bytes = protocol::frame_bytes_max + 64 * 1024;
 constexpr uint64_t slot_index_mask = 0xFFFFu;
 static_assert(frames_in_flight_limit <= slot_index_mask + 1);
 
+// A view of the gathered write's buffers. Asio copies the buffer sequence into its write
+// operation; copying this view is two pointers, where copying a std::vector would allocate on
+// every write.
+struct BufferView {
+    using value_type = asio::const_buffer;
+    using const_iterator = const asio::const_buffer*;
+    const asio::const_buffer* first = nullptr;
+    const asio::const_buffer* last = nullptr;
+    const_iterator begin() const noexcept { return first; }
+    const_iterator end() const noexcept { return last; }
+};
+
 void copy_padded(char* destination, size_t capacity, const std::string& source) {
     std::memcpy(destination, source.data(), std::min(capacity, source.size()));
 }
@@ -296,6 +308,9 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
                 write_buffers.emplace_back(slot.body.data(), slot.body.size());
             }
         }
+        // write_buffers was reserved for every slot at construction, so it never reallocates
+        // under a write in progress.
+        const BufferView buffers{write_buffers.data(), write_buffers.data() + write_buffers.size()};
         session->writing = true;
         auto on_written = [self = shared_from_this(), current = session](
                               const boost::system::error_code& error, size_t) {
@@ -313,9 +328,9 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
             }
         };
         if (session->tls) {
-            asio::async_write(*session->tls, write_buffers, std::move(on_written));
+            asio::async_write(*session->tls, buffers, std::move(on_written));
         } else {
-            asio::async_write(*session->plain, write_buffers, std::move(on_written));
+            asio::async_write(*session->plain, buffers, std::move(on_written));
         }
     }
 
