@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +102,9 @@ void JifendProcess::start() {
     }
     const pid_t pid = fork();
     if (pid == 0) {
+        // If the test process dies (a crash, a timeout kill), take the server with it instead of
+        // leaving it running on its ports.
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         dup2(log_fd, STDOUT_FILENO);
         dup2(log_fd, STDERR_FILENO);
         execv(argv[0], argv.data());
