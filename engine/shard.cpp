@@ -1056,6 +1056,18 @@ struct Shard::State {
         return settled.available + settled.held + settled.pending + adding > points_balance_max;
     }
 
+    // Whether crediting points to a settled member fits: under the balance cap, with a lot node
+    // free to hold them. Earn, transfer_credit and a credit adjust all ask the same.
+    Result check_credit(const Settled& settled, Points points) const noexcept {
+        if (over_cap(settled, points)) {
+            return Result::balance_limit;
+        }
+        if (lot_nodes_free() == 0) {
+            return Result::lot_limit;
+        }
+        return Result::ok;
+    }
+
     // ---- Request shape --------------------------------------------------------------------
 
     static Result check_shape(const Command& command) noexcept {
@@ -1294,11 +1306,8 @@ struct Shard::State {
         if (members[index].status() == MemberStatus::frozen) {
             return refusal(Result::member_frozen, settled);
         }
-        if (over_cap(settled, command.points)) {
-            return refusal(Result::balance_limit, settled);
-        }
-        if (lot_nodes_free() == 0) {
-            return refusal(Result::lot_limit, settled);
+        if (const Result fits = check_credit(settled, command.points); fits != Result::ok) {
+            return refusal(fits, settled);
         }
         const Result admitted = admit(command);
         if (admitted != Result::ok) {
@@ -1598,11 +1607,8 @@ struct Shard::State {
         if (members[index].status() == MemberStatus::frozen) {
             return refusal(Result::member_frozen, settled);
         }
-        if (over_cap(settled, command.points)) {
-            return refusal(Result::balance_limit, settled);
-        }
-        if (lot_nodes_free() == 0) {
-            return refusal(Result::lot_limit, settled);
+        if (const Result fits = check_credit(settled, command.points); fits != Result::ok) {
+            return refusal(fits, settled);
         }
         const Result admitted = admit(command);
         if (admitted != Result::ok) {
@@ -1674,11 +1680,8 @@ struct Shard::State {
                 return refusal(Result::insufficient_points, settled);
             }
         } else {
-            if (over_cap(settled, command.points)) {
-                return refusal(Result::balance_limit, settled);
-            }
-            if (lot_nodes_free() == 0) {
-                return refusal(Result::lot_limit, settled);
+            if (const Result fits = check_credit(settled, command.points); fits != Result::ok) {
+                return refusal(fits, settled);
             }
         }
         const Result admitted = admit(command);
