@@ -18,9 +18,9 @@ namespace jifen::server {
 // One API key. Only the SHA-256 of the secret is stored (hex, 64 characters); the secret itself
 // never appears in the configuration, the logs or the metrics.
 struct ApiKey {
-    std::string name;          // For logs and metrics, e.g. "pos-store-12".
-    std::string sha256_hex;    // SHA-256 of the secret, lowercase hex.
-    uint32_t scope = 0;        // protocol::Scope bits.
+    std::string name;        // For logs and metrics, e.g. "pos-store-12".
+    std::string sha256_hex;  // SHA-256 of the secret, lowercase hex.
+    uint32_t scope = 0;      // protocol::Scope bits.
 };
 
 struct TlsConfig {
@@ -36,13 +36,13 @@ struct Config {
     uint32_t shard_count = 0;   // 0: one per core (std::thread::hardware_concurrency()).
     std::filesystem::path data_dir = "data";
     wal::Durability durability = wal::Durability::sync;
-    uint32_t connections_max = 1024;          // Past this, new connections are refused.
-    uint32_t idle_timeout_ms = 300'000;       // A connection silent this long is closed.
-    uint32_t frame_timeout_ms = 10'000;       // A started frame must complete within this.
-    uint64_t txn_index_slots = 1ull << 22;    // engine::TxnIndex capacity (ledger-wide).
-    uint32_t tick_interval_ms = 100;          // How often a shard issues an Op::tick.
-    engine::Config engine;                    // Programme rules and table sizes per shard.
-    wal::Options wal;                         // data_dir/shard_count/durability copied in.
+    uint32_t connections_max = 1024;        // Past this, new connections are refused.
+    uint32_t idle_timeout_ms = 300'000;     // A connection silent this long is closed.
+    uint32_t frame_timeout_ms = 10'000;     // A started frame must complete within this.
+    uint64_t txn_index_slots = 1ull << 22;  // engine::TxnIndex capacity (ledger-wide).
+    uint32_t tick_interval_ms = 100;        // How often a shard issues an Op::tick.
+    engine::Config engine;                  // Programme rules and table sizes per shard.
+    wal::Options wal;                       // data_dir/shard_count/durability copied in.
     std::vector<ApiKey> api_keys;
     // True when the keys came from the embedded default (the well-known development keys): the
     // server says so at startup and refuses to use them on a non-loopback address.
