@@ -27,6 +27,8 @@ struct Config {
     // Table sizes, fixed at startup (no growth on the hot path).
     uint32_t members_per_shard_max = 1u << 20;
     uint32_t holds_per_shard_max = 1u << 16;
+    // The transaction table's starting size. Ids are kept forever, so it is no limit: a full
+    // table doubles (amortised; the memory it maps costs nothing until used).
     uint32_t txns_per_shard_max = 1u << 22;
     // Point lots beyond the three each member keeps inline (older months, pending earns) share
     // one pool per shard; an operation that would need a lot when it is empty gets lot_limit.

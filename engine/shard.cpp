@@ -1,6 +1,6 @@
 // The shard state machine: members and their point lots, holds, and the transaction table that
-// makes every client operation idempotent forever. All tables are sized at construction; apply()
-// allocates nothing.
+// makes every client operation idempotent forever. Tables are sized at construction; apply()
+// allocates nothing but the transaction table's amortised doubling.
 
 #include "engine/shard.hpp"
 
@@ -380,9 +380,14 @@ struct Shard::State {
     uint32_t open_holds = 0;
     FixedArray<uint32_t> hold_heap;
 
+    // Transactions live forever, so this table grows: amortised doubling (each doubling moves
+    // pages, not entries: FixedArray::grow), admitted before a claim so a full table refuses
+    // with txn_limit and changes nothing. txn_slots indexes only what the TxnIndex does not know
+    // (see in_local_index) and doubles when that half fills.
     FixedArray<TxnEntry> txns;
     FlatIndex<true> txn_slots;
     uint32_t txn_count = 0;
+    uint32_t local_txn_count = 0;  // Entries in txn_slots.
 
     Counters counters{};
     uint32_t tick_cursor = 0;  // Next member (dense index) a tick settles.
@@ -481,6 +486,28 @@ struct Shard::State {
     uint32_t find_local_txn(TxnId txn_id) const noexcept {
         return txn_slots.find(hash_txn_id(txn_id),
                               [&](uint32_t index) { return txns[index].txn_id == txn_id; });
+    }
+
+    // Makes room for txns_wanted entries in the transaction table, and for one more entry in
+    // txn_slots when local is set. False, changing nothing, when memory cannot be had or the
+    // table reached its ceiling (entry positions are 32 bits, none excluded).
+    bool txn_room(uint64_t txns_wanted, bool local) noexcept {
+        constexpr uint64_t txns_ceiling = none;
+        if (txns_wanted > txns.count()) {
+            if (txns_wanted > txns_ceiling) {
+                return false;
+            }
+            const uint64_t doubled = std::max<uint64_t>(txns.count() * 2, 16);
+            if (!txns.grow(std::min(std::max(doubled, txns_wanted), txns_ceiling))) {
+                return false;
+            }
+        }
+        if (local && local_txn_count >= txn_slots.entries_max()) {
+            return txn_slots.rehash(txn_slots.entries_max() * 2, [&](uint32_t index) {
+                return hash_txn_id(txns[index].txn_id);
+            });
+        }
+        return true;
     }
 
     // ---- Lot pool -------------------------------------------------------------------------
@@ -988,7 +1015,7 @@ struct Shard::State {
             return Result::ok;
         }
         // record() puts the transaction at txn_count next.
-        switch (txn_index->claim(command.txn_id, command.member_id, txn_count)) {
+        switch (txn_index->claim(command.txn_id, command.member_id, txn_count, shard_index)) {
             case TxnIndex::Claim::claimed:
                 return Result::ok;
             case TxnIndex::Claim::owned_by_same:
@@ -1004,7 +1031,7 @@ struct Shard::State {
         return Result::txn_limit;
     }
 
-    // Records an applied transaction. The caller checked txn_count < txns_per_shard_max.
+    // Records an applied transaction. admit() made room for it.
     uint32_t record(const Command& command, const Outcome& outcome, TxnState state, uint64_t aux,
                     MonthIndex month) noexcept {
         JIFEN_ASSERT(txn_count < txns.count());
@@ -1024,7 +1051,9 @@ struct Shard::State {
         entry.op = command.op;
         entry.state = state;
         if (in_local_index(command.op)) {
+            JIFEN_ASSERT(local_txn_count < txn_slots.entries_max());
             txn_slots.insert(hash_txn_id(command.txn_id), index);
+            ++local_txn_count;
         }
         return index;
     }
@@ -1228,10 +1257,12 @@ struct Shard::State {
         return refusal(Result::unknown_opcode);
     }
 
-    // The checks every new transaction passes last, after its own: room in the txn table, then
-    // the ledger-wide claim of the id. Nothing may be refused after this.
+    // The checks every new transaction passes last, after its own: room in the txn table
+    // (growing it when full), then the ledger-wide claim of the id. Nothing may be refused
+    // after this. Growing moves the transaction table: callers hold no TxnEntry reference
+    // across admit().
     Result admit(const Command& command) noexcept {
-        if (txn_count >= txns.count()) {
+        if (!txn_room(uint64_t{txn_count} + 1, in_local_index(command.op))) {
             return Result::txn_limit;
         }
         return claim(command);
@@ -1829,6 +1860,7 @@ struct Shard::State {
         open_holds = 0;
         txn_slots.clear();
         txn_count = 0;
+        local_txn_count = 0;
         counters = Counters{};
         tick_cursor = 0;
         sweep_due_us = never_us;
@@ -1854,7 +1886,8 @@ bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
         version != checkpoint_version || !reader.get(&saved_index) || saved_index != shard_index ||
         !reader.get(&saved_count) || saved_count != shard_count || !reader.get(&saved_counters) ||
         !reader.get(&cursor) || !reader.get(&saved_sweep_due_us) ||
-        !reader.get(&saved_cycle_due_us) || !reader.get(&saved_txns) || saved_txns > txns.count()) {
+        !reader.get(&saved_cycle_due_us) || !reader.get(&saved_txns) ||
+        !txn_room(saved_txns, false)) {
         return false;
     }
     // Transactions first, so holds can point at their entries.
@@ -1864,10 +1897,11 @@ bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
             return false;
         }
         if (in_local_index(entry.op)) {
-            if (find_local_txn(entry.txn_id) != none) {
+            if (find_local_txn(entry.txn_id) != none || !txn_room(i + 1, true)) {
                 return false;
             }
             txn_slots.insert(hash_txn_id(entry.txn_id), i);
+            ++local_txn_count;
         }
         txns[i] = entry;
         txn_count = i + 1;
@@ -1967,7 +2001,8 @@ bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
                 continue;
             }
             // A second entry with the same id finds the first one's claim and position.
-            const TxnIndex::Claim claimed = txn_index->claim(txns[i].txn_id, txns[i].member_id, i);
+            const TxnIndex::Claim claimed =
+                txn_index->claim(txns[i].txn_id, txns[i].member_id, i, shard_index);
             uint32_t local = 0;
             if (claimed == TxnIndex::Claim::owned_by_other || claimed == TxnIndex::Claim::full ||
                 (claimed == TxnIndex::Claim::owned_by_same &&

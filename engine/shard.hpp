@@ -76,20 +76,22 @@ struct AuditReport {
 class Shard {
 public:
     // index/count: this shard's position; index may be null in single-shard tests, then the
-    // shard keeps idempotency to itself. Sizes every table from config at construction (zeroed
-    // memory from calloc, so untouched table pages stay unmapped); throws std::bad_alloc only
-    // here. Resident cost: 128 bytes per member (120-byte record with three lots inline, 8 of
-    // index), 88 bytes per transaction plus a 16-byte-per-txns_per_shard_max index, 24 per
-    // pooled lot.
+    // shard keeps idempotency to itself. The shard claims in txn_index under its shard_index
+    // as claimer (see TxnIndex). Sizes every table from config at construction (zeroed mapped
+    // memory, so untouched table pages cost nothing); throws std::bad_alloc only here. The
+    // transaction table then doubles when full. Resident cost: 128 bytes per member (120-byte
+    // record with three lots inline, 8 of index), 88 bytes per transaction plus a
+    // 16-byte-per-txns_per_shard_max index, 24 per pooled lot.
     Shard(uint32_t shard_index, uint32_t shard_count, const Config& config, TxnIndex* txn_index);
     ~Shard();
     Shard(const Shard&) = delete;
     Shard& operator=(const Shard&) = delete;
 
     // Applies one command whose time_us is set. Never throws, never allocates once tables are
-    // sized. Result::ok with replayed == false means the state changed and the command must be
-    // logged as a Record. A replayed outcome (the txn id was applied before) changed nothing and
-    // must not be logged. Any other result changed nothing at all.
+    // sized but to double the transaction table when it is full (txn_limit when that fails).
+    // Result::ok with replayed == false means the state changed and the command must be logged as a
+    // Record. A replayed outcome (the txn id was applied before) changed nothing and must not be
+    // logged. Any other result changed nothing at all.
     //
     // Rules, per op (request-shape checks come first, then the txn id, then the ledger):
     // - Every op but tick needs txn_id != 0 (txn_id_zero) and member_id != 0 (member_id_zero);

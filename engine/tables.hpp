@@ -1,11 +1,10 @@
-// Fixed-size tables for the shard: zeroed arrays sized once at startup and open-addressing
-// indexes from a hash to a dense position. Nothing here allocates after construction.
+// Tables for the shard: zeroed arrays and open-addressing indexes from a hash to a dense
+// position. Sized at startup; only an explicit grow() or rehash() allocates after that.
 #pragma once
 
 #include <algorithm>
 #include <bit>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -14,6 +13,7 @@
 
 #include "engine/assert.hpp"
 #include "engine/command.hpp"
+#include "engine/memory.hpp"
 
 namespace jifen::engine::detail {
 
@@ -37,8 +37,8 @@ constexpr uint64_t hash_txn_id(TxnId txn_id) noexcept {
     return hash_combine(mix64(txn_id.lo), txn_id.hi);
 }
 
-// A zero-filled array sized once. calloc hands back fresh zero pages for large sizes, so the
-// memory a table reserves for its maximum costs nothing until it is used.
+// A zero-filled array on mapped memory (engine/memory.hpp): the memory a table reserves costs
+// nothing until it is used, and grow() moves pages instead of copying entries.
 template <class T>
 class FixedArray {
     static_assert(std::is_trivially_copyable_v<T>);
@@ -46,12 +46,16 @@ class FixedArray {
 public:
     FixedArray() = default;
     explicit FixedArray(uint64_t count)
-        : data_(static_cast<T*>(std::calloc(count == 0 ? 1 : count, sizeof(T)))), count_(count) {
+        : data_(static_cast<T*>(map_zeroed(bytes_of(count)))), count_(count) {
         if (data_ == nullptr) {
             throw std::bad_alloc();
         }
     }
-    ~FixedArray() { std::free(data_); }
+    // As above, but empty (count() == 0) when memory cannot be had.
+    FixedArray(uint64_t count, std::nothrow_t) noexcept
+        : data_(static_cast<T*>(map_zeroed(bytes_of(count)))),
+          count_(data_ == nullptr ? 0 : count) {}
+    ~FixedArray() { unmap_zeroed(data_, bytes_of(count_)); }
     FixedArray(const FixedArray&) = delete;
     FixedArray& operator=(const FixedArray&) = delete;
     FixedArray(FixedArray&& other) noexcept
@@ -72,8 +76,28 @@ public:
     }
     uint64_t count() const noexcept { return count_; }
     void clear() noexcept { std::memset(static_cast<void*>(data_), 0, count_ * sizeof(T)); }
+    // Starts loading the line holding element index (which must be in range).
+    void prefetch(uint64_t index) const noexcept { __builtin_prefetch(data_ + index); }
+
+    // Makes room for count elements, keeping the present ones; new ones are zero. Returns false,
+    // changing nothing, when memory cannot be had. Invalidates references into the array.
+    bool grow(uint64_t count) noexcept {
+        JIFEN_ASSERT(count >= count_);
+        if (count > std::numeric_limits<uint64_t>::max() / sizeof(T)) {
+            return false;
+        }
+        void* moved = remap_zeroed(data_, bytes_of(count_), bytes_of(count));
+        if (moved == nullptr) {
+            return false;
+        }
+        data_ = static_cast<T*>(moved);
+        count_ = count;
+        return true;
+    }
 
 private:
+    static size_t bytes_of(uint64_t count) noexcept { return count * sizeof(T); }
+
     T* data_ = nullptr;
     uint64_t count_ = 0;
 };
@@ -130,6 +154,30 @@ public:
     void prefetch(uint64_t hash) const noexcept { __builtin_prefetch(&slots_[hash & mask_]); }
 
     void clear() noexcept { slots_.clear(); }
+
+    // Entries the index holds while probes stay short: half its slots.
+    uint64_t entries_max() const noexcept { return slots_.count() / 2; }
+
+    // Moves every entry into a new table for entries_max entries; hash_of(index) gives an
+    // entry's hash again (a slot keeps at most half of it). Returns false, changing nothing,
+    // when memory cannot be had. Costs time in proportion to the old table's slots.
+    template <class HashOf>
+    bool rehash(uint64_t entries_max, HashOf hash_of) noexcept {
+        FixedArray<Slot> slots(std::bit_ceil(std::max<uint64_t>(16, entries_max * 2)),
+                               std::nothrow);
+        if (slots.count() == 0) {
+            return false;
+        }
+        std::swap(slots_, slots);
+        mask_ = slots_.count() - 1;
+        for (uint64_t at = 0; at < slots.count(); ++at) {
+            if (slots[at] != 0) {
+                const auto index = static_cast<uint32_t>(slots[at]) - 1;
+                insert(hash_of(index), index);
+            }
+        }
+        return true;
+    }
 
 private:
     FixedArray<Slot> slots_;

@@ -582,17 +582,48 @@ TEST_F(ShardTest, UpdateOfAnUnknownMemberIsMemberNotFound) {
     expect_refused(update(10, 42, MemberStatus::frozen, 0, 0), Result::member_not_found);
 }
 
-TEST_F(ShardTest, FullTxnTableIsTxnLimitAndChangesNothing) {
+TEST_F(ShardTest, TxnTableGrowsPastItsStartingSizeAndKeepsEveryTransaction) {
+    // Starting at 3 entries, the table doubles many times; a shard that started large ends in
+    // the same state, and every id still replays (the local index was rehashed each time).
+    const auto fill = [](Shard& shard) {
+        for (MemberId member = 1; member <= 50; ++member) {
+            ASSERT_EQ(shard.apply(enroll(3 * member - 2, member)).result, Result::ok);
+            ASSERT_EQ(shard.apply(earn(3 * member - 1, member, 100)).result, Result::ok);
+            ASSERT_EQ(shard.apply(hold(3 * member, member, 30)).result, Result::ok);
+        }
+        for (MemberId member = 1; member <= 50; ++member) {
+            ASSERT_EQ(shard.apply(capture(1'000 + member, member, 3 * member, 10)).result,
+                      Result::ok);
+        }
+    };
     Config config = small_config();
     config.txns_per_shard_max = 3;
-    Shard shard(0, 1, config, nullptr);
-    shard.apply(enroll(1, 42));
-    shard.apply(earn(2, 42, 10));
-    shard.apply(earn(3, 42, 10));
-    const uint64_t before = shard.digest();
-    EXPECT_EQ(shard.apply(earn(4, 42, 10)).result, Result::txn_limit);
-    EXPECT_EQ(shard.digest(), before);
-    EXPECT_TRUE(shard.apply(earn(3, 42, 10)).replayed);  // Old ids still replay.
+    Shard grown(0, 1, config, nullptr);
+    Shard large(0, 1, small_config(), nullptr);
+    fill(grown);
+    fill(large);
+    EXPECT_EQ(grown.totals().txns, 200u);
+    EXPECT_TRUE(grown.audit().ok);
+    EXPECT_EQ(grown.digest(), large.digest());
+    for (MemberId member = 1; member <= 50; ++member) {
+        EXPECT_TRUE(grown.apply(earn(3 * member - 1, member, 100)).replayed);
+        EXPECT_TRUE(grown.apply(capture(1'000 + member, member, 3 * member, 10)).replayed);
+    }
+}
+
+TEST_F(ShardTest, CheckpointLargerThanTheStartingTxnTableLoads) {
+    enroll_with(42, 100);
+    for (uint64_t id = 100; id < 140; ++id) {
+        ASSERT_EQ(apply(earn(id, 42, 1)).result, Result::ok);
+    }
+    std::vector<std::byte> bytes;
+    shard_.save(&bytes);
+    Config config = small_config();
+    config.txns_per_shard_max = 2;
+    Shard loaded(0, 1, config, nullptr);
+    ASSERT_TRUE(loaded.load(bytes));
+    EXPECT_EQ(loaded.digest(), shard_.digest());
+    EXPECT_TRUE(loaded.apply(earn(120, 42, 1)).replayed);
 }
 
 TEST_F(ShardTest, ReleaseOfAnotherMembersHoldIsHoldNotFound) {
@@ -839,6 +870,53 @@ TEST_F(TwoShards, LoadClaimsTheTxnIdsAgain) {
     ASSERT_TRUE(loaded.load(bytes));
     EXPECT_EQ(fresh.find(txn(10)), on_a);
     EXPECT_EQ(fresh.find(txn(1)), on_a);
+}
+
+TEST(TwoShardsGrowing, TxnIndexGrownBetweenCommandsKeepsIdsAndConflicts) {
+    // The index starts at 16 slots and is grown whenever growth is due, as the server does
+    // between batches; afterwards every id still has its owner, on both shards.
+    TxnIndex index(16);
+    Config config = small_config();
+    config.txns_per_shard_max = 4;
+    std::vector<std::unique_ptr<Shard>> shards;
+    shards.push_back(std::make_unique<Shard>(0, 2, config, &index));
+    shards.push_back(std::make_unique<Shard>(1, 2, config, &index));
+    const auto shard_for = [&](MemberId member) -> Shard& {
+        return *shards[Shard::shard_of(member, 2)];
+    };
+    uint32_t growths = 0;
+    const auto grow_when_due = [&] {
+        if (index.growth_due()) {
+            ASSERT_TRUE(index.grow());
+            ++growths;
+        }
+    };
+    for (MemberId member = 1; member <= 40; ++member) {
+        ASSERT_EQ(shard_for(member).apply(enroll(2 * member - 1, member)).result, Result::ok);
+        ASSERT_EQ(shard_for(member).apply(earn(2 * member, member, 100)).result, Result::ok);
+        grow_when_due();
+    }
+    EXPECT_GE(growths, 3u);
+    EXPECT_EQ(index.used(), 80u);
+    // A member on the other shard than `member`, to try its ids there.
+    const auto stranger = [&](MemberId member) {
+        MemberId other = 1;
+        while (Shard::shard_of(other, 2) == Shard::shard_of(member, 2)) {
+            ++other;
+        }
+        return other;
+    };
+    for (MemberId member = 1; member <= 40; ++member) {
+        EXPECT_EQ(index.find(txn(2 * member)), member);
+        EXPECT_TRUE(shard_for(member).apply(earn(2 * member, member, 100)).replayed);
+        const MemberId other = stranger(member);
+        EXPECT_EQ(shard_for(other).apply(earn(2 * member, other, 100)).result, Result::id_conflict);
+        EXPECT_EQ(shard_for(member).apply(reverse(100 + member, member, 2 * member)).result,
+                  Result::ok);
+        grow_when_due();
+    }
+    EXPECT_TRUE(shards[0]->audit().ok);
+    EXPECT_TRUE(shards[1]->audit().ok);
 }
 
 TEST(ShardOf, SpreadsMembersEvenlyAndStaysStable) {

@@ -1,5 +1,5 @@
-// TxnIndex under contention: threads claiming overlapping ids must see exactly one winner per id.
-// Runs under ThreadSanitizer in CI.
+// TxnIndex under contention: threads claiming overlapping ids must see exactly one winner per id,
+// also while the index grows behind a barrier. Runs under ThreadSanitizer in CI.
 
 #include "engine/txn_index.hpp"
 
@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <cstdint>
 #include <random>
 #include <thread>
@@ -39,7 +40,7 @@ TEST(TxnIndex, ClaimsBeyondCapacityAreFull) {
 TEST(TxnIndex, ConcurrentClaimsOfTheSameIdsHaveExactlyOneWinnerEach) {
     constexpr uint64_t ids = 20'000;
     constexpr uint32_t threads = 4;
-    TxnIndex index(ids * 2);
+    TxnIndex index(ids * 2, threads);
     // wins[t][i]: thread t's claim of id i was the one that took it.
     std::vector<std::vector<uint8_t>> wins(threads, std::vector<uint8_t>(ids, 0));
     std::atomic<uint32_t> ready{0};
@@ -55,7 +56,7 @@ TEST(TxnIndex, ConcurrentClaimsOfTheSameIdsHaveExactlyOneWinnerEach) {
             while (ready.load() < threads) {
             }
             for (const uint64_t i : order) {
-                const auto claim = index.claim(TxnId{i + 1, 77}, MemberId{t + 1});
+                const auto claim = index.claim(TxnId{i + 1, 77}, MemberId{t + 1}, 0, t);
                 if (claim == TxnIndex::Claim::claimed) {
                     wins[t][i] = 1;
                 } else {
@@ -82,6 +83,130 @@ TEST(TxnIndex, ConcurrentClaimsOfTheSameIdsHaveExactlyOneWinnerEach) {
         }
         ASSERT_EQ(winners, 1u) << "id " << i;
         ASSERT_EQ(index.find(TxnId{i + 1, 77}), winner);
+    }
+    EXPECT_EQ(index.used(), ids);
+}
+
+TEST(TxnIndex, GrowthIsDueAtThreeQuartersWhileClaimsGoOnToSevenEighths) {
+    TxnIndex index(64);
+    uint64_t next = 1;
+    while (!index.growth_due()) {
+        ASSERT_EQ(index.claim(TxnId{next++, 0}, 1), TxnIndex::Claim::claimed);
+    }
+    EXPECT_EQ(index.used(), 48u);
+    // The headroom carries claims until the barrier is reached.
+    while (index.used() < index.capacity()) {
+        ASSERT_EQ(index.claim(TxnId{next++, 0}, 1), TxnIndex::Claim::claimed);
+    }
+    EXPECT_EQ(index.used(), 56u);
+    EXPECT_EQ(index.claim(TxnId{next, 0}, 1), TxnIndex::Claim::full);
+}
+
+TEST(TxnIndex, GrowthKeepsEveryClaimItsOwnerAndItsLocalIndex) {
+    TxnIndex index(16);
+    constexpr uint64_t ids = 5'000;
+    for (uint64_t i = 1; i <= ids; ++i) {
+        ASSERT_EQ(index.claim(TxnId{i, i * 3}, 100 + i % 7, static_cast<uint32_t>(i)),
+                  TxnIndex::Claim::claimed);
+        if (index.growth_due()) {
+            ASSERT_TRUE(index.grow());
+            EXPECT_FALSE(index.growth_due());
+        }
+    }
+    EXPECT_EQ(index.used(), ids);
+    EXPECT_GE(index.slot_count(), ids * 4 / 3);
+    for (uint64_t i = 1; i <= ids; ++i) {
+        uint32_t local_index = 0;
+        ASSERT_EQ(index.find(TxnId{i, i * 3}, &local_index), 100 + i % 7);
+        ASSERT_EQ(local_index, i);
+    }
+    EXPECT_EQ(index.find(TxnId{ids + 1, 0}), 0u);
+}
+
+TEST(TxnIndex, ClaimsAfterGrowthSeeTheIdsClaimedBefore) {
+    TxnIndex index(16);
+    for (uint64_t i = 1; i <= 10; ++i) {
+        ASSERT_EQ(index.claim(TxnId{i, 5}, i), TxnIndex::Claim::claimed);
+    }
+    ASSERT_TRUE(index.grow());
+    ASSERT_TRUE(index.grow());
+    EXPECT_EQ(index.slot_count(), 64u);
+    for (uint64_t i = 1; i <= 10; ++i) {
+        EXPECT_EQ(index.claim(TxnId{i, 5}, i), TxnIndex::Claim::owned_by_same);
+        EXPECT_EQ(index.claim(TxnId{i, 5}, i + 1), TxnIndex::Claim::owned_by_other);
+    }
+    EXPECT_EQ(index.claim(TxnId{11, 5}, 11), TxnIndex::Claim::claimed);
+    EXPECT_EQ(index.used(), 11u);
+}
+
+TEST(TxnIndex, ReserveMakesRoomForThatManyClaimsBeforeGrowthIsDue) {
+    TxnIndex index(16);
+    ASSERT_EQ(index.claim(TxnId{1, 1}, 1), TxnIndex::Claim::claimed);
+    ASSERT_TRUE(index.reserve(1'000));
+    for (uint64_t i = 2; i <= 1'000; ++i) {
+        ASSERT_EQ(index.claim(TxnId{i, 1}, 1), TxnIndex::Claim::claimed);
+    }
+    EXPECT_FALSE(index.growth_due());
+    EXPECT_EQ(index.find(TxnId{1, 1}), 1u);
+}
+
+TEST(TxnIndex, ManyThreadsGrowingBehindABarrierKeepExactlyOneWinnerPerId) {
+    // Each thread claims the same ids in its own order, in batches; between batches all meet at
+    // a barrier whose completion grows the index when due, as the server's shard threads do.
+    // Batches are small against the index's 1/8 headroom, which carries them past the due mark.
+    constexpr uint64_t ids = 20'000;
+    constexpr uint32_t threads = 4;
+    constexpr uint64_t batch = 16;
+    TxnIndex index(1'024, threads);
+    uint32_t growths = 0;
+    std::barrier meet(threads, [&]() noexcept {
+        if (index.growth_due()) {
+            JIFEN_ASSERT(index.grow());
+            ++growths;
+        }
+    });
+    std::vector<std::vector<uint8_t>> wins(threads, std::vector<uint8_t>(ids, 0));
+    std::vector<std::thread> workers;
+    for (uint32_t t = 0; t < threads; ++t) {
+        workers.emplace_back([&, t] {
+            std::vector<uint64_t> order(ids);
+            for (uint64_t i = 0; i < ids; ++i) {
+                order[i] = i;
+            }
+            std::shuffle(order.begin(), order.end(), std::mt19937_64(t + 1));
+            for (uint64_t first = 0; first < ids; first += batch) {
+                for (uint64_t at = first; at < first + batch; ++at) {
+                    const uint64_t i = order[at];
+                    const auto claim =
+                        index.claim(TxnId{i + 1, 9}, MemberId{t + 1}, static_cast<uint32_t>(i), t);
+                    if (claim == TxnIndex::Claim::claimed) {
+                        wins[t][i] = 1;
+                    } else if (claim != TxnIndex::Claim::owned_by_other) {
+                        wins[t][i] = 2;
+                    }
+                }
+                meet.arrive_and_wait();
+            }
+        });
+    }
+    for (std::thread& worker : workers) {
+        worker.join();
+    }
+    EXPECT_GE(growths, 5u);
+    for (uint64_t i = 0; i < ids; ++i) {
+        uint32_t winners = 0;
+        MemberId winner = 0;
+        for (uint32_t t = 0; t < threads; ++t) {
+            ASSERT_NE(wins[t][i], 2) << "id " << i << " thread " << t;
+            if (wins[t][i] == 1) {
+                ++winners;
+                winner = t + 1;
+            }
+        }
+        ASSERT_EQ(winners, 1u) << "id " << i;
+        uint32_t local_index = 0;
+        ASSERT_EQ(index.find(TxnId{i + 1, 9}, &local_index), winner);
+        ASSERT_EQ(local_index, i);
     }
     EXPECT_EQ(index.used(), ids);
 }

@@ -1,0 +1,22 @@
+// Memory for the engine's big tables (members, transactions, indexes, the TxnIndex): zero-filled
+// mappings straight from the kernel, so a table costs nothing until its pages are touched, and a
+// growing table moves its pages instead of copying its bytes.
+#pragma once
+
+#include <cstddef>
+
+namespace jifen::engine::detail {
+
+// Zero-filled memory of at least size_bytes, aligned to a page (and to a huge page when that
+// large), or nullptr when the kernel refuses. Release it with unmap_zeroed(memory, size_bytes).
+void* map_zeroed(size_t size_bytes) noexcept;
+
+// Makes memory from map_zeroed(old_size_bytes) hold new_size_bytes, keeping its contents; the
+// bytes past old_size_bytes read as zero. The pages move rather than being copied (mremap), so
+// growing a table costs time for its page tables, not its data. Returns the (possibly moved)
+// memory, or nullptr with the old mapping untouched when memory cannot be had.
+void* remap_zeroed(void* memory, size_t old_size_bytes, size_t new_size_bytes) noexcept;
+
+void unmap_zeroed(void* memory, size_t size_bytes) noexcept;
+
+}  // namespace jifen::engine::detail
