@@ -75,10 +75,10 @@ for tool in redis-server redis-benchmark redis-cli; do
         echo "compare-redis: $tool not found: apt-get install redis-server redis-tools" >&2; exit 2; }
 done
 
-work_dir=$(mktemp -d /tmp/jifen-compare-redis.XXXXXX)
+script_name=compare-redis
+# shellcheck source=bench/lib.sh
+source "$repo_dir/bench/lib.sh"
 redis_pid=""
-jifend_pid=""
-
 stop_redis() {
     if [[ -n $redis_pid ]]; then
         kill "$redis_pid" 2>/dev/null || true
@@ -86,20 +86,7 @@ stop_redis() {
         redis_pid=""
     fi
 }
-stop_jifend() {
-    if [[ -n $jifend_pid ]]; then
-        kill "$jifend_pid" 2>/dev/null || true
-        wait "$jifend_pid" 2>/dev/null || true
-        jifend_pid=""
-    fi
-}
-cleanup() {
-    stop_redis
-    stop_jifend
-    if [[ $keep -eq 0 ]]; then rm -rf "$work_dir"; else echo "kept $work_dir" >&2; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+extra_cleanup=stop_redis
 
 wait_for() {  # wait_for DESCRIPTION COMMAND...: up to 10 s.
     local what=$1; shift
@@ -111,8 +98,6 @@ wait_for() {  # wait_for DESCRIPTION COMMAND...: up to 10 s.
     exit 2
 }
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
 start_redis() {  # start_redis MODE
     local fsync=everysec
     [[ $1 == sync ]] && fsync=always
@@ -123,14 +108,10 @@ start_redis() {  # start_redis MODE
     wait_for redis-server redis-cli -p "$redis_port" ping
 }
 
-start_jifend() {  # start_jifend MODE
-    rm -rf "$work_dir/jifend"; mkdir -p "$work_dir/jifend"
+start_jifend_in() {  # start_jifend_in MODE
     local shard_flag=()
     [[ -n $shards ]] && shard_flag=(--shards "$shards")
-    "$jifend" --data-dir "$work_dir/jifend/data" --port "$jifen_port" --http-port "$jifen_http_port" \
-        --durability "$1" --log-level warn "${shard_flag[@]}" >"$work_dir/jifend/jifend.log" 2>&1 &
-    jifend_pid=$!
-    wait_for jifend port_open "$jifen_port"
+    start_jifend --durability "$1" "${shard_flag[@]}"
 }
 
 # Sets every balance key member:<12 digits> for 0..members-1, the keys redis-benchmark's
@@ -176,15 +157,11 @@ jifen_run() {
         tail -5 "$work_dir/jifen-bench.err" >&2
         exit 1
     fi
-    echo "$json" | grep -o '"ops_per_sec":[0-9.]*,.*"p99_us":[0-9.]*' |
-        sed -E 's/"ops_per_sec":([0-9.]+),.*"p99_us":([0-9.]+).*/\1 \2/' | head -1
+    echo "$(json_number ops_per_sec <<<"$json") $(json_number p99_us <<<"$json")"
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-echo "compare-redis: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
-     "load average $(cut -d' ' -f1-3 /proc/loadavg); $runs runs of ${duration_s} s;" \
-     "members $members, connections $connections, threads $threads, pipeline $pipeline" >&2
+machine_line "$runs runs of ${duration_s} s;" \
+    "members $members, connections $connections, threads $threads, pipeline $pipeline"
 echo "$(redis-server --version | cut -d' ' -f1-3); jifend $(git -C "$repo_dir" rev-parse --short HEAD 2>/dev/null || echo unknown)" >&2
 
 results=$work_dir/results.tsv
@@ -205,14 +182,14 @@ for mode in $modes; do
             printf '%s\t%s\tredis\t%s\t%s\t%s\n' "$mode" "$workload" "$run" "$rate" "$p99" >>"$results"
             echo "  $mode $workload run $run: redis $rate ops/s p99 ${p99} us" >&2
 
-            start_jifend "$mode"
+            start_jifend_in "$mode"
             read -r rate p99 < <(jifen_run "$workload" 1)
             stop_jifend
             printf '%s\t%s\tjifen\t%s\t%s\t%s\n' "$mode" "$workload" "$run" "$rate" "$p99" >>"$results"
             echo "  $mode $workload run $run: jifen $rate ops/s p99 ${p99} us" >&2
 
             if [[ $jifen_batch -gt 1 ]]; then
-                start_jifend "$mode"
+                start_jifend_in "$mode"
                 read -r rate p99 < <(jifen_run "$workload" "$jifen_batch")
                 stop_jifend
                 printf '%s\t%s\tjifen-batch\t%s\t%s\t%s\n' "$mode" "$workload" "$run" "$rate" "$p99" >>"$results"

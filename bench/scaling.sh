@@ -62,40 +62,10 @@ for tool in "$jifend" "$bench"; do
     [[ -x $tool ]] || { echo "scaling: $tool not found: build it first" >&2; exit 2; }
 done
 
-work_dir=$(mktemp -d /tmp/jifen-scaling.XXXXXX)
-jifend_pid=""
+script_name=scaling
+# shellcheck source=bench/lib.sh
+source "$repo_dir/bench/lib.sh"
 ticks_per_s=$(getconf CLK_TCK)
-
-stop_jifend() {
-    if [[ -n $jifend_pid ]]; then
-        kill "$jifend_pid" 2>/dev/null || true
-        wait "$jifend_pid" 2>/dev/null || true
-        jifend_pid=""
-    fi
-}
-cleanup() {
-    stop_jifend
-    if [[ $keep -eq 0 ]]; then rm -rf "$work_dir"; else echo "kept $work_dir" >&2; fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-start_jifend() {  # start_jifend SHARDS
-    rm -rf "$work_dir/jifend"; mkdir -p "$work_dir/jifend"
-    "$jifend" --data-dir "$work_dir/jifend/data" --port "$jifen_port" --http-port "$jifen_http_port" \
-        --shards "$1" --durability "$durability" --log-level warn >"$work_dir/jifend/jifend.log" 2>&1 &
-    jifend_pid=$!
-    for _ in $(seq 1 200); do
-        port_open "$jifen_port" && return 0
-        kill -0 "$jifend_pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    echo "scaling: jifend did not come up:" >&2
-    tail -5 "$work_dir/jifend/jifend.log" >&2
-    exit 2
-}
 
 # CPU time (user + system, in clock ticks) the jifend process has used, all threads included.
 # Fields 14 and 15 of /proc/<pid>/stat; the command name (field 2) has no spaces here.
@@ -115,18 +85,15 @@ measure() {
     fi
     after=$(cpu_ticks)
     local ops rate p99
-    ops=$(echo "$json" | grep -o '"ops":[0-9]*' | head -1 | cut -d: -f2)
-    rate=$(echo "$json" | grep -o '"ops_per_sec":[0-9.]*' | head -1 | cut -d: -f2)
-    p99=$(echo "$json" | grep -o '"p99_us":[0-9.]*' | head -1 | cut -d: -f2)
+    ops=$(json_number ops <<<"$json")
+    rate=$(json_number ops_per_sec <<<"$json")
+    p99=$(json_number p99_us <<<"$json")
     awk -v o="$ops" -v r="$rate" -v p="$p99" -v t=$((after - before)) -v hz="$ticks_per_s" \
         'BEGIN { printf "%d %.1f %.1f %.3f\n", o, r, p, (o > 0 ? t / hz * 1e6 / o : 0) }'
 }
 
-median() { sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-
-echo "scaling: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')," \
-     "load average $(cut -d' ' -f1-3 /proc/loadavg); $runs runs of ${duration_s} s; durability $durability;" \
-     "members $members, connections $connections, threads $threads, pipeline $pipeline, batch $batch" >&2
+machine_line "$runs runs of ${duration_s} s; durability $durability;" \
+    "members $members, connections $connections, threads $threads, pipeline $pipeline, batch $batch"
 
 results=$work_dir/results.tsv
 : >"$results"
@@ -135,7 +102,7 @@ for shard_count in $shard_counts; do
         mix=$local_mix
         [[ $load == transfer ]] && mix="transfer=1"
         for run in $(seq 1 "$runs"); do
-            start_jifend "$shard_count"
+            start_jifend --shards "$shard_count" --durability "$durability"
             read -r ops rate p99 cpu < <(measure "$mix")
             stop_jifend
             printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$shard_count" "$load" "$run" "$rate" "$p99" "$cpu" >>"$results"
