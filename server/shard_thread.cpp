@@ -318,9 +318,15 @@ void ShardThread::on_timer(const boost::system::error_code& error) {
 // After every handler: log, release, resume, ring.
 
 void ShardThread::after_work() {
+    // In async durability a reply does not wait for the log, so it goes to the socket before the
+    // records go to the log: handing them over may wake the writer thread, and on two cores that
+    // wake-up (and the writer taking the core) would sit between an operation and its reply.
+    const bool replies_first = !shared_.sync;
     // Bounded: each round either made progress or stops.
     for (int round = 0; round < 4; ++round) {
-        flush_records();
+        if (!replies_first) {
+            flush_records();
+        }
         release_durable();
         if (inbox_backlog_ && has_room_for(1)) {
             inbox_backlog_ = false;
@@ -345,6 +351,9 @@ void ShardThread::after_work() {
         connection->flush();
     }
     to_flush_.clear();
+    if (replies_first) {
+        flush_records();
+    }
     for (uint32_t shard = 0; shard < shard_count_; ++shard) {
         if (ring_needed_[shard] != 0) {
             ring_needed_[shard] = 0;
@@ -603,17 +612,7 @@ void ShardThread::route_balances(Connection& connection, const FrameHeader& head
         request.command.member_id = query.member_id;
         stage(target, request, &connection, &local_parts);
     }
-    for (uint32_t target = 0; target < shard_count_; ++target) {
-        flush_staged(target, &connection, &local_parts);
-    }
-    if (local_parts > 0) {
-        Release release;
-        release.gate_seq = current_seq();
-        release.kind = ReleaseKind::local;
-        release.parts = local_parts;
-        release.reply.ref = {connection.index(), connection.generation(), first, index_};
-        push_release(release);
-    }
+    finish_routing(connection, first, local_parts);
 }
 
 void ShardThread::route_operations(Connection& connection, const FrameHeader& header,
@@ -666,9 +665,14 @@ void ShardThread::route_operations(Connection& connection, const FrameHeader& he
         request.command = command;
         stage(target, request, &connection, &local_parts);
     }
+    finish_routing(connection, first, local_parts);
+}
+
+void ShardThread::finish_routing(Connection& connection, uint32_t first, uint32_t local_parts) {
     for (uint32_t target = 0; target < shard_count_; ++target) {
         flush_staged(target, &connection, &local_parts);
     }
+    // The frame's local answers leave together, once the log covers what this shard applied.
     if (local_parts > 0) {
         Release release;
         release.gate_seq = current_seq();

@@ -144,6 +144,9 @@ private:
     void stage(uint32_t target, const Request& request, Connection* connection,
                uint32_t* local_parts);
     void flush_staged(uint32_t target, Connection* connection, uint32_t* local_parts);
+    // End of a routed frame: pushes what is staged for other shards and queues the release of
+    // the local_parts answered here (from position first on).
+    void finish_routing(Connection& connection, uint32_t first, uint32_t local_parts);
 
     Applied apply_client(engine::Command command, uint64_t duration_us, const OpRef& ref);
     engine::Outcome apply_internal(engine::Command command);
