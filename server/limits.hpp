@@ -50,6 +50,13 @@ inline constexpr uint32_t staging_requests_max = 256;
 // Members and holds one Op::tick may visit (Command::points of the tick, so replay is exact).
 inline constexpr int64_t tick_budget = 1024;
 
+// Transaction-index slots per shard at the least (the index starts at the larger of this times
+// the shard count and txn_index_slots). Once the index is due to grow (3/4 full) a shard
+// finishes at most the frame it started, batch_ops_max claims, before every shard waits for the
+// growth (server/txn_index_growth.hpp); claims fail past 7/8. So 1/8 of the slots must hold one
+// frame from every shard: here twice over.
+inline constexpr uint64_t txn_index_slots_min_per_shard = 8 * 2 * uint64_t{protocol::batch_ops_max};
+
 // Longest time a shutdown waits for in-flight requests to finish before closing connections.
 inline constexpr uint32_t shutdown_drain_ms_max = 10'000;
 

@@ -40,6 +40,7 @@ struct Server::Impl {
     std::optional<boost::asio::ssl::context> tls;
     std::unique_ptr<wal::Log> log;
     std::unique_ptr<engine::TxnIndex> txn_index;
+    std::unique_ptr<TxnIndexGrowth> txn_index_growth;
     std::vector<std::unique_ptr<engine::Shard>> shards;
     Shared shared;
     std::vector<std::unique_ptr<ShardThread>> threads;
@@ -77,12 +78,18 @@ StartupReport Server::start(bool with_http_admin) {
     options.durability = config.durability;
     impl.log = wal::Log::open(options);
 
-    impl.txn_index = std::make_unique<engine::TxnIndex>(config.txn_index_slots);
+    impl.txn_index = std::make_unique<engine::TxnIndex>(
+        std::max(config.txn_index_slots, txn_index_slots_min_per_shard * shard_count));
     std::vector<engine::Shard*> shard_pointers;
     for (uint32_t index = 0; index < shard_count; ++index) {
         impl.shards.push_back(std::make_unique<engine::Shard>(index, shard_count, config.engine,
                                                               impl.txn_index.get()));
         shard_pointers.push_back(impl.shards.back().get());
+    }
+    // Every id recovery will claim was logged once, so the log's length bounds them: room for
+    // all of them up front, as replay runs on several threads without the growth barrier.
+    if (!impl.txn_index->reserve(impl.log->stats().last_seq)) {
+        throw wal::StartupError("not enough memory for the transaction index of this log");
     }
     const wal::RecoveryStats recovery = impl.log->recover(shard_pointers);
     report.records_replayed = recovery.records_replayed;
@@ -93,6 +100,8 @@ StartupReport Server::start(bool with_http_admin) {
     shared.config = &impl.config;
     shared.log = impl.log.get();
     shared.txn_index = impl.txn_index.get();
+    impl.txn_index_growth = std::make_unique<TxnIndexGrowth>(*impl.txn_index, shard_count);
+    shared.txn_index_growth = impl.txn_index_growth.get();
     shared.keys = impl.keys.get();
     shared.tls = impl.tls ? &*impl.tls : nullptr;
     shared.sync = config.durability == wal::Durability::sync;
@@ -101,6 +110,7 @@ StartupReport Server::start(bool with_http_admin) {
     for (uint32_t index = 0; index < shard_count; ++index) {
         impl.threads.push_back(std::make_unique<ShardThread>(shared, index, *impl.shards[index]));
         shared.shards[index] = impl.threads.back().get();
+        shared.doorbells.push_back(&impl.threads.back()->doorbell());
     }
 
     // Every shard thread listens on the same port (SO_REUSEPORT): the first binds (port 0 picks

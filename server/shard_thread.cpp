@@ -101,7 +101,10 @@ void ShardThread::start(std::vector<engine::Command> credits_owed) {
         resend_recovered_credits();
         after_work();
     });
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+        io_.run();
+        shared_.txn_index_growth->leave();
+    });
 }
 
 void ShardThread::begin_stop() {
@@ -322,6 +325,8 @@ void ShardThread::after_work() {
     // records go to the log: handing them over may wake the writer thread, and on two cores that
     // wake-up (and the writer taking the core) would sit between an operation and its reply.
     const bool replies_first = !shared_.sync;
+    // First, so that the frames and requests held back for it go on in the rounds below.
+    shared_.txn_index_growth->between_batches(shared_.doorbells);
     // Bounded: each round either made progress or stops.
     for (int round = 0; round < 4; ++round) {
         if (!replies_first) {
@@ -475,7 +480,9 @@ bool ShardThread::handle_frame(Connection& connection, const FrameHeader& header
         case Opcode::reverse:
         case Opcode::transfer:
         case Opcode::adjust:
-            if (!connection.can_open_frame(header.count) || !has_room_for(header.count)) {
+            // While the transaction index waits to grow, nothing new may claim ids in it.
+            if (!connection.can_open_frame(header.count) || !has_room_for(header.count) ||
+                shared_.txn_index_growth->pending()) {
                 return false;
             }
             route_operations(connection, header, body);
@@ -875,10 +882,11 @@ void ShardThread::drain_inboxes() {
         handle_reply(reply);
     }
     Request request;
-    while (has_room_for(1) && requests_.try_pop(&request)) {
+    const TxnIndexGrowth& growth = *shared_.txn_index_growth;
+    while (has_room_for(1) && !growth.pending() && requests_.try_pop(&request)) {
         handle_request(request);
     }
-    if (!has_room_for(1)) {
+    if (!has_room_for(1) || growth.pending()) {
         inbox_backlog_ = true;
     }
 }

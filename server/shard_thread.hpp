@@ -21,6 +21,7 @@
 #include "server/doorbell.hpp"
 #include "server/inbox.hpp"
 #include "server/messages.hpp"
+#include "server/txn_index_growth.hpp"
 #include "wal/log.hpp"
 
 namespace jifen::server {
@@ -33,6 +34,8 @@ struct Shared {
     const Config* config = nullptr;
     wal::Log* log = nullptr;
     engine::TxnIndex* txn_index = nullptr;
+    TxnIndexGrowth* txn_index_growth = nullptr;
+    std::vector<Doorbell*> doorbells;  // Every shard's, for waking them all.
     const KeyRing* keys = nullptr;
     boost::asio::ssl::context* tls = nullptr;  // Null: plain TCP.
     std::vector<ShardThread*> shards;

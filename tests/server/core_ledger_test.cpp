@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/shard.hpp"
+#include "server/limits.hpp"
 #include "tests/server/core_test_server.hpp"
 
 namespace jifen::server::testing {
@@ -233,6 +234,63 @@ TEST(CoreLedger, ARestartKeepsBalancesAndARepeatedTransactionIsReplayed) {
     // The same id for different content is a conflict, not a second earn.
     EXPECT_EQ(result_of(client.operation(Opcode::earn, make_operation(3, members[0][0], 1))),
               Result::id_conflict);
+}
+
+// Transaction ids are kept forever, so the ledger-wide index must grow while the server runs
+// (both shards wait at a barrier while one rehashes) and start big enough after a restart.
+TEST(CoreLedger, TheTransactionIndexGrowsPastItsStartingSizeAndAcrossARestart) {
+    TempDir dir;
+    Config config = test_config(dir.path(), 2);
+    config.txn_index_slots = 16;  // The server starts at its minimum for 2 shards instead.
+    config.engine.txns_per_shard_max = 16;
+    const uint64_t first_slots = 2 * txn_index_slots_min_per_shard;
+    const uint64_t earns = first_slots;  // Past 3/4 and 7/8 of the first size: must grow.
+    const auto members = members_by_shard(2, 1);
+    const auto earn_of = [&](uint64_t i) {
+        return make_operation(100 + i, members[i % 2][0], static_cast<int64_t>(1 + i % 7));
+    };
+    int64_t expected[2] = {0, 0};
+    const auto earn_all = [&](RawClient& client, uint64_t from, uint64_t to) {
+        std::vector<Operation> batch;
+        for (uint64_t i = from; i < to; ++i) {
+            batch.push_back(earn_of(i));
+            expected[i % 2] += 1 + static_cast<int64_t>(i % 7);
+            if (batch.size() == protocol::batch_ops_max || i + 1 == to) {
+                for (const auto& reply : client.operations(Opcode::earn, batch)) {
+                    ASSERT_EQ(result_of(reply), Result::ok);
+                }
+                batch.clear();
+            }
+        }
+    };
+    const auto check_known = [&](RawClient& client, uint64_t step) {
+        for (uint64_t i = step % 7; i < earns; i += step) {
+            const auto reply = client.operation(Opcode::earn, earn_of(i));
+            ASSERT_EQ(result_of(reply), Result::ok);
+            EXPECT_NE(reply.flags & protocol::reply_flag_replayed, 0u);
+            EXPECT_EQ(result_of(client.operation(
+                          Opcode::earn, make_operation(100 + i, members[(i + 1) % 2][0], 1))),
+                      Result::id_conflict);
+        }
+    };
+    {
+        RunningServer server(config);
+        RawClient client(server.port());
+        client.hello(admin_key);
+        enroll(client, 1, members[0][0]);
+        enroll(client, 2, members[1][0]);
+        earn_all(client, 0, earns);
+        check_known(client, 997);  // Every id is still known after the growth.
+        EXPECT_EQ(client.balance(members[0][0]).available, expected[0]);
+        EXPECT_EQ(client.balance(members[1][0]).available, expected[1]);
+    }
+    RunningServer server(config);
+    RawClient client(server.port());
+    client.hello(admin_key);
+    check_known(client, 1009);
+    earn_all(client, earns, earns + earns / 2);  // And it keeps growing after the restart.
+    EXPECT_EQ(client.balance(members[0][0]).available, expected[0]);
+    EXPECT_EQ(client.balance(members[1][0]).available, expected[1]);
 }
 
 TEST(CoreLedger, ACheckpointDueAtShutdownIsTakenAndUsedByTheNextStart) {

@@ -1,0 +1,95 @@
+// Grows the ledger-wide TxnIndex while every shard thread waits at a barrier: the server's half
+// of the growth protocol in engine/txn_index.hpp. Transaction ids are kept forever, so the index
+// must grow while the server runs, and it cannot while shards claim in it lock-free.
+//
+// Every shard thread calls between_batches() at the end of each round of work. The first thread
+// that sees TxnIndex::growth_due() raises the request and rings every other shard's doorbell, so
+// an idle shard wakes up and arrives too; each thread that sees the request waits at the barrier;
+// the last to arrive grows the index (the barrier's completion), then all go on. Nothing is held
+// across the wait: the shards hold no slot of the index between rounds. A shard thread that ends
+// leaves the barrier (leave()), so a stopping server never waits for it.
+#pragma once
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <barrier>
+#include <chrono>
+#include <cstdint>
+#include <span>
+
+#include "engine/txn_index.hpp"
+#include "server/doorbell.hpp"
+
+namespace jifen::server {
+
+class TxnIndexGrowth {
+public:
+    TxnIndexGrowth(engine::TxnIndex& index, uint32_t shard_threads)
+        : index_(index), barrier_(shard_threads, Completion{this}) {}
+
+    // Shard thread, between rounds of work. doorbells: every shard's, rung once per request.
+    void between_batches(std::span<Doorbell* const> doorbells) {
+        if (!given_up_.load(std::memory_order_relaxed) && index_.growth_due() &&
+            !requested_.exchange(true, std::memory_order_acq_rel)) {
+            for (Doorbell* doorbell : doorbells) {
+                doorbell->ring();
+            }
+        }
+        if (requested_.load(std::memory_order_acquire)) {
+            barrier_.arrive_and_wait();
+        }
+    }
+
+    // True from the moment the index wants to grow until it has: a shard takes on no new work
+    // that claims ids (frames, requests) meanwhile, which bounds the claims made after
+    // growth_due() to what each shard already started (one frame, at most batch_ops_max).
+    bool pending() const noexcept {
+        return requested_.load(std::memory_order_relaxed) ||
+               (!given_up_.load(std::memory_order_relaxed) && index_.growth_due());
+    }
+
+    // Shard thread, once, when it stops running rounds: later growths do not wait for it.
+    void leave() { barrier_.arrive_and_drop(); }
+
+    uint64_t growths() const noexcept { return growths_.load(std::memory_order_relaxed); }
+
+private:
+    struct Completion {
+        TxnIndexGrowth* self;
+        // Runs on the last thread to arrive, while all others wait. Also runs when the last
+        // threads leave at shutdown; then there is nothing requested and nothing to do.
+        void operator()() noexcept { self->grow_if_requested(); }
+    };
+
+    void grow_if_requested() noexcept {
+        if (!requested_.load(std::memory_order_relaxed)) {
+            return;
+        }
+        const auto started = std::chrono::steady_clock::now();
+        const uint64_t slots_before = index_.slot_count();
+        if (index_.grow()) {
+            growths_.fetch_add(1, std::memory_order_relaxed);
+            const auto took = std::chrono::steady_clock::now() - started;
+            spdlog::info("transaction index grown from {} to {} slots ({} ids) in {} ms",
+                         slots_before, index_.slot_count(), index_.used(),
+                         std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
+        } else {
+            // No memory: claims go on in the headroom until Claim::full (txn_limit).
+            given_up_.store(true, std::memory_order_relaxed);
+            spdlog::error(
+                "transaction index: no memory to grow past {} slots; writes will get "
+                "txn_limit once the rest is used",
+                slots_before);
+        }
+        requested_.store(false, std::memory_order_release);
+    }
+
+    engine::TxnIndex& index_;
+    std::atomic<bool> requested_{false};
+    std::atomic<bool> given_up_{false};
+    std::atomic<uint64_t> growths_{0};
+    std::barrier<Completion> barrier_;
+};
+
+}  // namespace jifen::server
