@@ -4,6 +4,7 @@ if(TARGET jifen_engine AND TARGET jifen_wal AND TARGET jifen_server_support)
   add_library(jifen_server_core STATIC
     ${CMAKE_CURRENT_LIST_DIR}/connection.cpp
     ${CMAKE_CURRENT_LIST_DIR}/dispatch.cpp
+    ${CMAKE_CURRENT_LIST_DIR}/history_reader.cpp
     ${CMAKE_CURRENT_LIST_DIR}/server.cpp
     ${CMAKE_CURRENT_LIST_DIR}/shard_thread.cpp)
   jifen_include_view(jifen_server_core server wal engine protocol)

@@ -47,6 +47,10 @@ inline constexpr size_t connection_output_bytes_soft_max = 4u << 20;
 // Requests staged per target shard while one frame is routed, then pushed with one reservation.
 inline constexpr uint32_t staging_requests_max = 256;
 
+// History requests waiting for the history reader thread (server/history_reader.hpp), from all
+// shards. Past this, a history request is answered Result::busy.
+inline constexpr uint32_t history_jobs_max = 1u << 12;
+
 // Members and holds one Op::tick may visit (Command::points of the tick, so replay is exact).
 inline constexpr int64_t tick_budget = 1024;
 

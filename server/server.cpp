@@ -44,6 +44,8 @@ struct Server::Impl {
     std::vector<std::unique_ptr<engine::Shard>> shards;
     Shared shared;
     std::vector<std::unique_ptr<ShardThread>> threads;
+    // After the threads: destroyed (and so stopped) first, as it posts replies to them.
+    std::unique_ptr<HistoryReader> history;
     std::unique_ptr<HttpAdmin> http;
     bool started = false;
     bool running = false;  // Every shard thread was started.
@@ -112,6 +114,11 @@ StartupReport Server::start(bool with_http_admin) {
         shared.shards[index] = impl.threads.back().get();
         shared.doorbells.push_back(&impl.threads.back()->doorbell());
     }
+    impl.history = std::make_unique<HistoryReader>(
+        *impl.log, [&threads = impl.threads](const HistoryJob& job, std::vector<std::byte> body) {
+            threads[job.shard]->deliver_history(job, std::move(body));
+        });
+    shared.history_reader = impl.history.get();
 
     // Every shard thread listens on the same port (SO_REUSEPORT): the first binds (port 0 picks
     // an ephemeral one), the others join it.
@@ -129,6 +136,7 @@ StartupReport Server::start(bool with_http_admin) {
         report.transfers_resumed += owed.size();
         impl.threads[index]->start(std::move(owed));
     }
+    impl.history->start();
     impl.running = true;
 
     if (with_http_admin) {
@@ -178,6 +186,9 @@ void Server::stop() {
     for (auto& thread : impl.threads) {
         thread->finish_stop();
     }
+    // The shard threads are joined; replies the reader still posts to them are dropped with
+    // their io_contexts, as the connections are closed.
+    impl.history->stop();
     impl.log->stop();
 }
 

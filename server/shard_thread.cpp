@@ -524,41 +524,41 @@ void ShardThread::answer_stats(Connection& connection, const FrameHeader& header
 
 void ShardThread::answer_history(Connection& connection, const FrameHeader& header,
                                  std::span<const std::byte> body) {
-    // History reads the durable log (an LMDB read transaction of at most history_entries_max
-    // entries, tens of microseconds), so it is answered here on the connection's thread and
-    // never waits for the owning shard: it shows what is durable, in both durability modes.
+    // History reads the durable log on the history reader's thread (a read there may wait for
+    // the disk; a shard thread must not), never waiting for the owning shard: it shows what is
+    // durable, in both durability modes. Requests that cannot be read are answered here.
     protocol::HistoryRequest request;
     std::memcpy(&request, body.data(), sizeof(request));
-    protocol::HistoryReplyHeader reply;
-    wal::HistoryPage page;
+    Result refused = Result::ok;
     if (request.reserved != 0) {
-        reply.result = static_cast<uint32_t>(Result::reserved_not_zero);
+        refused = Result::reserved_not_zero;
     } else if (request.member_id == 0) {
-        reply.result = static_cast<uint32_t>(Result::member_id_zero);
+        refused = Result::member_id_zero;
     } else if (request.limit == 0 || request.limit > protocol::history_entries_max) {
-        reply.result = static_cast<uint32_t>(Result::field_out_of_range);
+        refused = Result::field_out_of_range;
     } else {
-        page = shared_.log->history(request.member_id, request.before_seq, request.limit);
-        if (page.result != Result::ok) {
-            reply.result = static_cast<uint32_t>(page.result);
-            page.entries.clear();
-        } else if (page.entries.empty() && request.before_seq == 0) {
-            // Every member's history starts with its enroll: none at all means no such member.
-            reply.result = static_cast<uint32_t>(Result::member_not_found);
-        } else {
-            reply.result = static_cast<uint32_t>(Result::ok);
-            reply.count = static_cast<uint32_t>(page.entries.size());
-            reply.next_before_seq = page.next_before_seq;
+        const HistoryJob job{index_, connection.index(), connection.generation(), header.request_id,
+                             request};
+        if (shared_.history_reader->submit(job)) {
+            return;
         }
+        refused = Result::busy;
+        counters_.busy_refusals.fetch_add(1, std::memory_order_relaxed);
     }
-    std::vector<std::byte> out(sizeof(reply) + reply.count * sizeof(protocol::HistoryEntry));
-    std::memcpy(out.data(), &reply, sizeof(reply));
-    for (uint32_t i = 0; i < reply.count; ++i) {
-        const protocol::HistoryEntry entry =
-            to_history_entry(page.entries[i].first, page.entries[i].second);
-        std::memcpy(out.data() + sizeof(reply) + i * sizeof(entry), &entry, sizeof(entry));
-    }
-    connection.send_frame(Opcode::history, header.request_id, 1, out);
+    protocol::HistoryReplyHeader reply;
+    reply.result = static_cast<uint32_t>(refused);
+    connection.send_frame(Opcode::history, header.request_id, 1,
+                          std::as_bytes(std::span<const protocol::HistoryReplyHeader>(&reply, 1)));
+}
+
+void ShardThread::deliver_history(const HistoryJob& job, std::vector<std::byte> body) {
+    boost::asio::post(io_, [this, job, body = std::move(body)] {
+        const OpRef ref{job.connection_index, job.connection_generation, 0, index_};
+        if (Connection* connection = find_connection(ref)) {
+            connection->send_frame(Opcode::history, job.request_id, 1, body);
+            after_work();
+        }
+    });
 }
 
 void ShardThread::route_audit(Connection& connection, const FrameHeader& header) {

@@ -19,6 +19,7 @@
 #include "server/auth.hpp"
 #include "server/config.hpp"
 #include "server/doorbell.hpp"
+#include "server/history_reader.hpp"
 #include "server/inbox.hpp"
 #include "server/messages.hpp"
 #include "server/txn_index_growth.hpp"
@@ -35,6 +36,7 @@ struct Shared {
     wal::Log* log = nullptr;
     engine::TxnIndex* txn_index = nullptr;
     TxnIndexGrowth* txn_index_growth = nullptr;
+    HistoryReader* history_reader = nullptr;
     std::vector<Doorbell*> doorbells;  // Every shard's, for waking them all.
     const KeyRing* keys = nullptr;
     boost::asio::ssl::context* tls = nullptr;  // Null: plain TCP.
@@ -77,6 +79,9 @@ public:
     Doorbell& doorbell() noexcept { return doorbell_; }
     const ShardCounters& counters() const noexcept { return counters_; }
     uint32_t index() const noexcept { return index_; }
+    // Any thread (the history reader): sends a history reply on this shard's thread, if the
+    // connection is still the one that asked.
+    void deliver_history(const HistoryJob& job, std::vector<std::byte> body);
 
     // --- Shard thread only: what connections call. ---
     Shared& shared() noexcept { return shared_; }
