@@ -151,7 +151,8 @@ struct TxnEntry {
     MonthIndex month;  // earn: its lot's month; redeem/capture/transfer: the month applied in.
     Op op;
     TxnState state;
-    uint8_t reserved;
+    // transfer_refunded: the Result the credit leg was refused with, which a repeat answers.
+    uint8_t refusal;
 };
 static_assert(sizeof(TxnEntry) == 88);
 
@@ -1060,7 +1061,15 @@ struct Shard::State {
 
     Outcome replay(const TxnEntry& entry) const noexcept {
         Outcome outcome;
+        if (entry.state == TxnState::transfer_in_flight) {
+            // The credit leg is still on its way: its outcome, and so this one's, is unknown.
+            outcome.result = Result::in_progress;
+            return outcome;
+        }
         outcome.replayed = true;
+        if (entry.state == TxnState::transfer_refunded) {
+            outcome.result = static_cast<Result>(entry.refusal);
+        }
         outcome.points = entry.points;
         outcome.shortfall = entry.shortfall;
         outcome.available = entry.available;
@@ -1696,7 +1705,14 @@ struct Shard::State {
         credit(member, giveback_month(entry.month, command.time_us), entry.points);
         counters.transfer_out -= entry.points;
         touch(member, command.time_us);
-        return balances(index, entry.points, 0);
+        const Outcome outcome = balances(index, entry.points, 0);
+        // A repeat of the transfer now answers what its client heard: the credit's refusal with
+        // the balances after the refund.
+        entry.refusal = static_cast<uint8_t>(command.reason_code);
+        entry.available = outcome.available;
+        entry.held = outcome.held;
+        entry.pending = outcome.pending;
+        return outcome;
     }
 
     Outcome adjust(const Command& command) noexcept {
@@ -2258,9 +2274,10 @@ Command Shard::transfer_confirm_for(const Command& credit) noexcept {
     return confirm;
 }
 
-Command Shard::transfer_refund_for(const Command& credit) noexcept {
+Command Shard::transfer_refund_for(const Command& credit, Result refusal) noexcept {
     Command refund = transfer_confirm_for(credit);
     refund.op = Op::transfer_refund;
+    refund.reason_code = static_cast<uint32_t>(refusal);
     return refund;
 }
 

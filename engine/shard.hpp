@@ -161,7 +161,8 @@ public:
     // time_us is left 0 for the applying shard to stamp.
     static Command transfer_credit_for(const Command& transfer) noexcept;
     static Command transfer_confirm_for(const Command& credit) noexcept;
-    static Command transfer_refund_for(const Command& credit) noexcept;
+    // refusal: the Result the credit leg was refused with; a repeat of the transfer answers it.
+    static Command transfer_refund_for(const Command& credit, Result refusal) noexcept;
 
     uint32_t shard_index() const noexcept;
     uint64_t member_count() const noexcept;

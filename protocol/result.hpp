@@ -52,6 +52,8 @@ enum class Result : uint32_t {
     shutting_down = 205,      // The server is stopping; retry elsewhere or later.
     internal_error = 206,     // A bug; reported, nothing applied.
     storage_error = 207,      // The log write failed; nothing applied, retry later.
+    in_progress = 208,        // That transaction id is still being applied (a transfer across
+                              // shards); retry later with the same id for its final outcome.
 
     // Framing (300-399): the byte stream cannot be trusted; the server closes the connection.
     bad_magic = 300,
@@ -133,6 +135,8 @@ constexpr std::string_view to_string(Result result) noexcept {
             return "internal_error";
         case Result::storage_error:
             return "storage_error";
+        case Result::in_progress:
+            return "in_progress";
         case Result::bad_magic:
             return "bad_magic";
         case Result::bad_version:

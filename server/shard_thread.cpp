@@ -826,9 +826,10 @@ void ShardThread::resend_recovered_credits() {
 void ShardThread::finish_transfer(uint32_t transfer_slot, const engine::Outcome& credit_outcome) {
     Transfer& transfer = transfers_[transfer_slot];
     JIFEN_ASSERT(transfer.in_use);
-    const engine::Command close = credit_outcome.result == Result::ok
-                                      ? engine::Shard::transfer_confirm_for(transfer.credit)
-                                      : engine::Shard::transfer_refund_for(transfer.credit);
+    const engine::Command close =
+        credit_outcome.result == Result::ok
+            ? engine::Shard::transfer_confirm_for(transfer.credit)
+            : engine::Shard::transfer_refund_for(transfer.credit, credit_outcome.result);
     const engine::Outcome closed = apply_internal(close);
     if (closed.result != Result::ok) {
         spdlog::error("shard {}: {} of transfer {:x}:{:x} refused: {}", index_,

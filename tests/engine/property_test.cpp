@@ -292,8 +292,9 @@ private:
         if (!failure.empty()) {
             return failure;
         }
-        Command close = credited.result == Result::ok ? Shard::transfer_confirm_for(credit)
-                                                      : Shard::transfer_refund_for(credit);
+        Command close = credited.result == Result::ok
+                            ? Shard::transfer_confirm_for(credit)
+                            : Shard::transfer_refund_for(credit, credited.result);
         close.time_us = now_us_;
         failure = apply_both(close);
         if (failure.empty() && chance(20)) {

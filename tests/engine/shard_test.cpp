@@ -810,16 +810,26 @@ TEST_F(TwoShards, RefusedCreditIsRefundedToTheSender) {
     a_.apply(earn(2, sender, 100));
     const Command debit = transfer(10, sender, missing, 60);
     ASSERT_EQ(a_.apply(debit).result, Result::ok);
+    // Repeated while the credit is on its way: the outcome is not known yet.
+    const uint64_t in_flight = a_.digest();
+    EXPECT_EQ(a_.apply(debit).result, Result::in_progress);
+    EXPECT_EQ(a_.digest(), in_flight);
     Command credit = Shard::transfer_credit_for(debit);
     credit.time_us = t0_us;
     const uint64_t before = b_.digest();
     EXPECT_EQ(b_.apply(credit).result, Result::member_not_found);
     EXPECT_EQ(b_.digest(), before);
-    Command refund = Shard::transfer_refund_for(credit);
+    Command refund = Shard::transfer_refund_for(credit, Result::member_not_found);
     refund.time_us = t0_us;
     const Outcome refunded = a_.apply(refund);
     EXPECT_EQ(refunded.result, Result::ok);
     EXPECT_EQ(refunded.available, 100);
+    // Repeated after the refund: what the client heard, the credit's refusal with the balances
+    // after the refund.
+    const Outcome repeated = a_.apply(debit);
+    EXPECT_EQ(repeated.result, Result::member_not_found);
+    EXPECT_TRUE(repeated.replayed);
+    EXPECT_EQ(repeated.available, 100);
     EXPECT_TRUE(a_.transfers_in_flight().empty());
     EXPECT_TRUE(a_.audit().ok);
     EXPECT_EQ(a_.totals().transfer_out, 0);
@@ -840,7 +850,7 @@ TEST_F(TwoShards, CreditToAFrozenMemberIsRefusedAndRefundReplays) {
     Command credit = Shard::transfer_credit_for(debit);
     credit.time_us = t0_us;
     EXPECT_EQ(b_.apply(credit).result, Result::member_frozen);
-    Command refund = Shard::transfer_refund_for(credit);
+    Command refund = Shard::transfer_refund_for(credit, Result::member_frozen);
     refund.time_us = t0_us;
     EXPECT_EQ(a_.apply(refund).result, Result::ok);
     const uint64_t before = a_.digest();

@@ -281,6 +281,11 @@ Outcome LedgerModel::apply(const Command& command) {
     }
     if (local != nullptr) {
         if (same_content(local->command, command)) {
+            if (local->state == State::in_flight) {
+                Outcome outcome;  // The transfer's credit leg has not come back yet.
+                outcome.result = Result::in_progress;
+                return outcome;
+            }
             Outcome outcome = local->outcome;
             outcome.replayed = true;
             return outcome;
@@ -687,6 +692,11 @@ Outcome LedgerModel::close_transfer(const Command& c) {
     member.view.last_activity_us = std::max(member.view.last_activity_us, c.time_us);
     Outcome outcome = balances(member);
     outcome.points = c.points;
+    // From now on a repeat of the transfer answers what its client heard.
+    target.outcome.result = static_cast<Result>(c.reason_code);
+    target.outcome.available = outcome.available;
+    target.outcome.held = outcome.held;
+    target.outcome.pending = outcome.pending;
     return outcome;
 }
 

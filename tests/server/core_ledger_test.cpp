@@ -172,6 +172,13 @@ TEST(CoreLedger, CrossShardTransferMovesThePointsAndARefusedCreditIsRefunded) {
     to_nobody.counterparty_id = members_by_shard(4, 2)[2][1];
     reply = client.operation(Opcode::transfer, to_nobody);
     EXPECT_EQ(result_of(reply), Result::member_not_found);
+    EXPECT_EQ(reply.available, 700);
+    EXPECT_EQ(client.balance(sender).available, 700);
+    // Its repeat answers the same refusal, not the debit that was refunded.
+    reply = client.operation(Opcode::transfer, to_nobody);
+    EXPECT_EQ(result_of(reply), Result::member_not_found);
+    EXPECT_NE(reply.flags & protocol::reply_flag_replayed, 0u);
+    EXPECT_EQ(reply.available, 700);
     EXPECT_EQ(client.balance(sender).available, 700);
 
     const auto audit = client.audit();
