@@ -7,8 +7,8 @@
 
 namespace jifen::engine::detail {
 
-// Zero-filled memory of at least size_bytes, aligned to a page (and to a huge page when that
-// large), or nullptr when the kernel refuses. Release it with unmap_zeroed(memory, size_bytes).
+// Zero-filled memory of at least size_bytes, aligned to a page, or nullptr when the kernel
+// refuses. Release it with unmap_zeroed(memory, size_bytes).
 void* map_zeroed(size_t size_bytes) noexcept;
 
 // Makes memory from map_zeroed(old_size_bytes) hold new_size_bytes, keeping its contents; the
@@ -18,5 +18,9 @@ void* map_zeroed(size_t size_bytes) noexcept;
 void* remap_zeroed(void* memory, size_t old_size_bytes, size_t new_size_bytes) noexcept;
 
 void unmap_zeroed(void* memory, size_t size_bytes) noexcept;
+
+// Makes every page of zeroed memory resident now (writing zeros it already holds), so later
+// accesses take no page faults. Only while nobody else uses the memory.
+void prefault_zeroed(void* memory, size_t size_bytes) noexcept;
 
 }  // namespace jifen::engine::detail

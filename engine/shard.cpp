@@ -456,6 +456,30 @@ struct Shard::State {
 
     // ---- Lookup ---------------------------------------------------------------------------
 
+    // Prefetching for apply_batch(): hints only, they change nothing. Always inlined: GCC
+    // finds a function that only prefetches free of side effects and drops calls to it.
+    [[gnu::always_inline]] void prefetch_indexes(const Command& command) const noexcept {
+        member_slots.prefetch(mix64(command.member_id));
+        if (txn_index != nullptr) {
+            txn_index->prefetch(command.txn_id);
+            if (!command.ref_txn_id.is_zero()) {
+                txn_index->prefetch(command.ref_txn_id);
+            }
+        } else {
+            txn_slots.prefetch(hash_txn_id(command.txn_id));
+        }
+    }
+    [[gnu::always_inline]] void prefetch_record(const Command& command) const noexcept {
+        const uint32_t index = member_slots.first_candidate(mix64(command.member_id));
+        if (index != none) {
+            // 120 bytes may span three cache lines.
+            const auto* bytes = reinterpret_cast<const char*>(&members[index]);
+            __builtin_prefetch(bytes);
+            __builtin_prefetch(bytes + 64);
+            __builtin_prefetch(bytes + sizeof(MemberRecord) - 1);
+        }
+    }
+
     uint32_t find_member(MemberId member_id) const noexcept {
         return member_slots.find(mix64(member_id), [&](uint32_t index) {
             return members[index].member_id == member_id;
@@ -2036,6 +2060,32 @@ Shard::Shard(uint32_t shard_index, uint32_t shard_count, const Config& config, T
 Shard::~Shard() = default;
 
 Outcome Shard::apply(const Command& command) noexcept { return state_->apply(command); }
+
+void Shard::apply_batch(std::span<const Command> commands, std::span<Outcome> outcomes) noexcept {
+    JIFEN_ASSERT(commands.size() == outcomes.size());
+    State& state = *state_;
+    // Two stages: far ahead, the member's index slot and the transaction's TxnIndex slot; nearer,
+    // the member record that index slot (loaded by then) points at. A random command waits on
+    // three or four misses; overlapping a few commands' misses is what makes a batch faster.
+    constexpr size_t index_ahead = 8;
+    constexpr size_t record_ahead = 4;
+    const size_t count = commands.size();
+    for (size_t i = 0; i < std::min(count, index_ahead); ++i) {
+        state.prefetch_indexes(commands[i]);
+    }
+    for (size_t i = 0; i < std::min(count, record_ahead); ++i) {
+        state.prefetch_record(commands[i]);
+    }
+    for (size_t i = 0; i < count; ++i) {
+        if (i + index_ahead < count) {
+            state.prefetch_indexes(commands[i + index_ahead]);
+        }
+        if (i + record_ahead < count) {
+            state.prefetch_record(commands[i + record_ahead]);
+        }
+        outcomes[i] = state.apply(commands[i]);
+    }
+}
 
 void Shard::prefetch(const Command& command) const noexcept {
     state_->member_slots.prefetch(mix64(command.member_id));

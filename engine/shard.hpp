@@ -126,6 +126,14 @@ public:
     // never depend on tick timing and refusals change nothing.
     Outcome apply(const Command& command) noexcept;
 
+    // Applies commands[i] into outcomes[i] (the spans have the same size), in order, exactly
+    // as apply() one at a time would: same outcomes, same state. It is faster on a large ledger
+    // because it starts loading the table slots of the commands a few places ahead (member
+    // index, then member record, TxnIndex slot), so their memory misses overlap with the work
+    // on the current command. Hand it whole frames (up to 8,192 commands); small batches gain
+    // little. Never throws, never allocates (as apply()).
+    void apply_batch(std::span<const Command> commands, std::span<Outcome> outcomes) noexcept;
+
     // Starts loading the table slots apply(command) will read first. Member and transaction
     // tables are far larger than the caches, so each apply waits on a few memory misses; a caller
     // holding a batch prefetches a few commands ahead and lets those misses overlap. Optional:

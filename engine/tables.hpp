@@ -77,7 +77,9 @@ public:
     uint64_t count() const noexcept { return count_; }
     void clear() noexcept { std::memset(static_cast<void*>(data_), 0, count_ * sizeof(T)); }
     // Starts loading the line holding element index (which must be in range).
-    void prefetch(uint64_t index) const noexcept { __builtin_prefetch(data_ + index); }
+    [[gnu::always_inline]] void prefetch(uint64_t index) const noexcept {
+        __builtin_prefetch(data_ + index);
+    }
 
     // Makes room for count elements, keeping the present ones; new ones are zero. Returns false,
     // changing nothing, when memory cannot be had. Invalidates references into the array.
@@ -150,8 +152,17 @@ public:
         }
     }
 
+    // The dense index in the slot a lookup of hash reads first (none when empty), unverified:
+    // most likely the entry sought, which is all a prefetch needs.
+    uint32_t first_candidate(uint64_t hash) const noexcept {
+        const Slot slot = slots_[hash & mask_];
+        return slot == 0 ? none : static_cast<uint32_t>(slot) - 1;
+    }
+
     // Starts loading the slot a lookup of hash reads first.
-    void prefetch(uint64_t hash) const noexcept { __builtin_prefetch(&slots_[hash & mask_]); }
+    [[gnu::always_inline]] void prefetch(uint64_t hash) const noexcept {
+        __builtin_prefetch(&slots_[hash & mask_]);
+    }
 
     void clear() noexcept { slots_.clear(); }
 

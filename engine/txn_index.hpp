@@ -121,7 +121,9 @@ public:
     }
 
     // Starts loading the slot claim() and find() read first for txn_id (see Shard::prefetch).
-    void prefetch(TxnId txn_id) const noexcept { __builtin_prefetch(&slots_[home(txn_id)]); }
+    [[gnu::always_inline]] void prefetch(TxnId txn_id) const noexcept {
+        __builtin_prefetch(&slots_[home(txn_id)]);
+    }
 
     // True once the index should grow: load at 3/4 (counting claims that claimers have room
     // for). Cheap enough to ask after every batch: it reads one word written once per few
@@ -150,6 +152,10 @@ public:
         }
         return slots == mask_ + 1 || resize(slots);
     }
+
+    // Makes every slot page resident now, so claims take no page faults later (the slots are
+    // otherwise mapped as claims first touch them). Only while no thread claims or finds.
+    void prefault() noexcept { detail::prefault_zeroed(slots_, bytes_of(mask_ + 1)); }
 
     // Ids claimed. Exact while no one claims; a moment's snapshot otherwise.
     uint64_t used() const noexcept {

@@ -1,12 +1,13 @@
 // Proves Shard::apply allocates nothing on the hot path: this binary replaces the global
 // operator new and counts calls while applying earn, redeem, hold, capture, release, reverse,
-// transfer and adjust to existing members.
+// transfer and adjust to existing members, one at a time and through apply_batch.
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <new>
+#include <vector>
 
 #include "engine/shard.hpp"
 #include "engine/txn_index.hpp"
@@ -47,6 +48,8 @@ TEST(NoAllocation, ApplyOnExistingMembersAllocatesNothing) {
         ASSERT_EQ(shard.apply(enroll(member, member)).result, Result::ok);
     }
     uint64_t next = 1'000;
+    std::vector<Command> batch(64);
+    std::vector<Outcome> batch_outcomes(batch.size());
     const uint64_t before = allocations.load();
     uint64_t ok = 0;
     for (int round = 0; round < 50; ++round) {
@@ -68,6 +71,14 @@ TEST(NoAllocation, ApplyOnExistingMembersAllocatesNothing) {
             ok += shard.apply(adjust(next++, member, 3, false, now)).result == Result::ok;
         }
         shard.apply(tick(64, now));
+        for (size_t i = 0; i < batch.size(); ++i) {
+            batch[i] = i % 2 == 0 ? earn(next++, 1 + i % 100, 7, now)
+                                  : redeem(next++, 1 + i % 100, 1, now);
+        }
+        shard.apply_batch(batch, batch_outcomes);
+        for (const Outcome& outcome : batch_outcomes) {
+            ok += outcome.result == Result::ok;
+        }
     }
     const uint64_t after = allocations.load();
     EXPECT_EQ(after - before, 0u);

@@ -3,7 +3,9 @@
 // each shard's audit must agree after every step. Replaying the logged commands into fresh
 // shards must rebuild the same digest, and so must a checkpoint round trip. The TxnIndex and the
 // transaction tables start small, so they grow many times in every run (the TxnIndex between
-// steps, as the server grows it between batches).
+// steps, as the server grows it between batches). Finally every command, refusals included, is
+// applied again through Shard::apply_batch in random-sized batches: every outcome and the end
+// state must equal what apply() gave one at a time.
 // Seeds: JIFEN_SEED if set, else a fixed list. A failure prints its seed.
 
 #include <gtest/gtest.h>
@@ -211,6 +213,7 @@ private:
     // Applies to engine and model, compares, logs what changed state.
     std::string apply_both(const Command& command, Outcome* out = nullptr) {
         const Outcome engine = shard_for(command.member_id).apply(command);
+        trace_.push_back({Shard::shard_of(command.member_id, shard_count), command, engine});
         const Outcome model = model_.apply(command);
         if (out != nullptr) {
             *out = engine;
@@ -315,6 +318,7 @@ private:
             Command tick_command = tick(static_cast<Points>(below(6)), now_us_);
             const auto shard = static_cast<uint32_t>(below(shard_count));
             const Outcome outcome = shards_[shard]->apply(tick_command);
+            trace_.push_back({shard, tick_command, outcome});
             if (outcome.result != Result::ok) {
                 return fail("tick refused");
             }
@@ -390,6 +394,9 @@ private:
                 return fail("replay of the log refused " + describe(command));
             }
         }
+        if (std::string batch_failure = replay_in_batches(); !batch_failure.empty()) {
+            return batch_failure;
+        }
         for (uint32_t i = 0; i < shard_count; ++i) {
             if (replayed[i]->digest() != shards_[i]->digest() ||
                 !same_members(*shards_[i], *replayed[i], now_us_)) {
@@ -400,6 +407,50 @@ private:
             Shard loaded(i, shard_count, config_, nullptr);
             if (!loaded.load(bytes) || loaded.digest() != shards_[i]->digest()) {
                 return fail("checkpoint round trip changed shard " + std::to_string(i));
+            }
+        }
+        return {};
+    }
+
+    // Applies the whole trace again to fresh shards through apply_batch, cutting it into batches
+    // of random size that never cross a change of shard, so the shards claim ids in the
+    // original order.
+    std::string replay_in_batches() {
+        TxnIndex index(16);
+        if (!index.reserve(trace_.size())) {
+            return fail("TxnIndex::reserve found no memory");
+        }
+        std::vector<std::unique_ptr<Shard>> batched;
+        for (uint32_t i = 0; i < shard_count; ++i) {
+            batched.push_back(std::make_unique<Shard>(i, shard_count, config_, &index));
+        }
+        std::vector<Command> commands;
+        std::vector<Outcome> outcomes;
+        for (size_t first = 0; first < trace_.size();) {
+            const uint32_t shard = trace_[first].shard;
+            const size_t size_max = chance(50) ? 1 + below(4) : 1 + below(200);
+            size_t end = first;
+            while (end < trace_.size() && end - first < size_max && trace_[end].shard == shard) {
+                ++end;
+            }
+            commands.clear();
+            for (size_t i = first; i < end; ++i) {
+                commands.push_back(trace_[i].command);
+            }
+            outcomes.assign(commands.size(), Outcome{});
+            batched[shard]->apply_batch(commands, outcomes);
+            for (size_t i = first; i < end; ++i) {
+                if (!same(outcomes[i - first], trace_[i].outcome)) {
+                    return fail("apply_batch gave " + describe(outcomes[i - first]) + " for " +
+                                describe(trace_[i].command) + ", apply gave " +
+                                describe(trace_[i].outcome));
+                }
+            }
+            first = end;
+        }
+        for (uint32_t i = 0; i < shard_count; ++i) {
+            if (batched[i]->digest() != shards_[i]->digest()) {
+                return fail("shard " + std::to_string(i) + " differs after apply_batch");
             }
         }
         return {};
@@ -432,6 +483,12 @@ private:
     std::vector<TxnId> hold_ids_;
     std::vector<Command> history_;
     std::vector<std::pair<uint32_t, Command>> log_;  // (shard, command) applied with ok.
+    struct Traced {
+        uint32_t shard;
+        Command command;
+        Outcome outcome;
+    };
+    std::vector<Traced> trace_;  // Every command applied to a shard, in order.
     std::deque<Command> owed_;
 };
 
