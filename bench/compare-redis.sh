@@ -226,3 +226,11 @@ for mode in $modes; do
     done
 done
 echo "(medians of $runs runs; ratio of the median throughputs; p99 from each tool's own histogram)"
+# The earn target compares across modes: jifen acknowledging only durable earns against Redis
+# fsyncing once a second.
+if [[ " $modes " == *" sync "* && " $modes " == *" async "* && " $workloads " == *" earn "* ]]; then
+    jifen_sync=$(pick sync earn jifen 5)
+    redis_everysec=$(pick async earn redis 5)
+    echo "earn: jifen sync / Redis appendfsync everysec = $(awk -v a="$jifen_sync" -v b="$redis_everysec" \
+        'BEGIN { printf "%.2fx", (b > 0 ? a / b : 0) }')"
+fi
