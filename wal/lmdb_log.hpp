@@ -72,7 +72,10 @@ private:
         bool checkpoint_on_disk = false;  // A checkpoint of this shard is stored.
         uint64_t checkpoint_shard_seq = 0;
         uint64_t last_log_seq = 0;  // Log sequence of this shard's last written record.
-        uint64_t batch_from = 0;    // Positions [batch_from, batch_to) go into this commit.
+        // Shard sequence of the last record committed. Durable once a sync after the commit has
+        // completed (at once with MetaSync::each_commit); durable_seq then catches up to it.
+        uint64_t committed_seq = 0;
+        uint64_t batch_from = 0;  // Positions [batch_from, batch_to) go into this commit.
         uint64_t batch_to = 0;
         uint64_t batch_first_log_seq = 0;
     };
@@ -99,7 +102,14 @@ private:
     int write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard);
     int truncate_log(MDB_txn* txn, uint64_t next_log_seq);
     int write_position(MDB_txn* txn, uint64_t next_log_seq);
-    void publish(uint64_t next_log_seq);
+    // After a successful commit: releases the ring slots and records what is now committed.
+    void record_commit(uint64_t next_log_seq);
+    // Reports everything committed so far as durable: durable_seq, on_durable, stats. Only after
+    // a sync that covers the last commit's meta page.
+    void publish_durable();
+    // MetaSync::deferred, nothing left to commit: syncs the last commit's meta page, then
+    // publishes. False when there was nothing to sync (or it may not be trusted).
+    bool sync_committed();
     // Doubles the map (up to map_bytes_max); false at the limit or when the disk is low.
     bool grow_map();
     void check_map_usage();
@@ -137,7 +147,14 @@ private:
     std::atomic<bool> failed_{false};
 
     // Writer-only (or open/recover before start).
-    uint64_t next_log_seq_ = 1;
+    uint64_t next_log_seq_ = 1;  // Next log sequence to commit.
+    // MetaSync::deferred: the last successful commit's meta page has not been synced yet.
+    bool meta_unsynced_ = false;
+    // A commit failed inside mdb_txn_commit, possibly in or after its fdatasync. The waiting
+    // meta page may then have failed to reach the disk, and a later fdatasync would not say so
+    // (Linux reports a write-back error once). Nothing more is reported durable until a later
+    // commit's own meta page has been synced.
+    bool meta_untrusted_ = false;
     uint64_t commit_budget_ = 0;
     uint32_t gather_start_lane_ = 0;
     uint64_t disk_checked_us_ = 0;
@@ -147,7 +164,7 @@ private:
 
     std::atomic<uint64_t> records_written_{0};
     std::atomic<uint64_t> commits_{0};
-    std::atomic<uint64_t> last_log_seq_{0};
+    std::atomic<uint64_t> last_log_seq_{0};  // Highest durable log sequence.
 };
 
 }  // namespace jifen::wal

@@ -11,7 +11,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <limits>
 #include <string>
 #include <system_error>
 
@@ -112,9 +111,13 @@ void LmdbLog::open_environment() {
     check_startup(mdb_env_set_maxreaders(env_, readers_max), "mdb_env_set_maxreaders");
     check_startup(mdb_env_set_mapsize(env_, options_.map_bytes_initial), "mdb_env_set_mapsize");
     // MDB_NOTLS: history readers run on any server thread; a read slot follows the transaction,
-    // not the thread. Commits always sync (both durability modes): docs/wal.md explains why.
+    // not the thread. Commits always fdatasync their data pages (both durability modes);
+    // MDB_NOMETASYNC only leaves the meta page to the next sync, which keeps the file intact
+    // (docs/wal.md, "Durability" has the reasoning from LMDB's source).
     const std::string env_path = (options_.data_dir / format::env_file_name).string();
-    const int rc = mdb_env_open(env_, env_path.c_str(), MDB_NOSUBDIR | MDB_NOTLS, 0644);
+    const unsigned env_flags =
+        MDB_NOSUBDIR | MDB_NOTLS | (options_.meta_sync == MetaSync::deferred ? MDB_NOMETASYNC : 0u);
+    const int rc = mdb_env_open(env_, env_path.c_str(), env_flags, 0644);
     if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
         throw_startup(env_path + " is not a jifen log (not an LMDB file of this version)", rc);
     }
@@ -226,6 +229,8 @@ void LmdbLog::open_environment() {
         mdb_txn_abort(txn);
         throw;
     }
+    // The tables and format record of a fresh file are durable before anything is appended.
+    check_startup(mdb_env_sync(env_, 1), "sync at open");
 
     const uint32_t capacity = std::bit_ceil(
         std::clamp(options_.queue_records_per_shard, append_records_max, queue_records_max));
@@ -233,6 +238,7 @@ void LmdbLog::open_environment() {
     for (uint32_t shard = 0; shard < options_.shard_count; ++shard) {
         auto lane = std::make_unique<Lane>(capacity, last_shard_seqs[shard]);
         lane->durable_seq.store(last_shard_seqs[shard], std::memory_order_relaxed);
+        lane->committed_seq = last_shard_seqs[shard];
         if (checkpoint_found[shard]) {
             lane->checkpoint_on_disk = true;
             lane->checkpoint_shard_seq = checkpoints[shard].shard_seq;
@@ -402,16 +408,16 @@ void LmdbLog::writer_main() {
         const bool stopping = stop_requested_.load(std::memory_order_acquire);
         take_checkpoints();
         const uint64_t records = gather_batch(commit_budget_);
-        if (records == 0 && !checkpoints_ready()) {
-            if (stopping) {
-                return;
-            }
-            sleep_until_work(storage_full_retry_us);
-            continue;
-        }
         // A failed log stays failed (nothing more is written); storage full is retried slowly
         // because the operator may free disk space.
-        if (failed() || (storage_full() && now_us() < storage_retry_us_)) {
+        const bool idle = records == 0 && !checkpoints_ready();
+        if (idle || failed() || (storage_full() && now_us() < storage_retry_us_)) {
+            // Nothing to commit now, so no next commit will sync the last one's meta page: sync
+            // it here, then look again (more may have arrived during the sync). No write
+            // transaction is open here or while sleeping.
+            if (sync_committed()) {
+                continue;
+            }
             if (stopping) {
                 return;
             }
@@ -421,6 +427,7 @@ void LmdbLog::writer_main() {
         if (!commit_batch()) {
             storage_retry_us_ = now_us() + storage_full_retry_us;
             if (stopping && (failed() || commit_budget_ <= 1)) {
+                sync_committed();
                 return;
             }
             continue;
@@ -439,7 +446,13 @@ bool LmdbLog::commit_batch() {
         if (rc == 0) {
             rc = write_batch(txn, &next_log_seq);
             if (rc == 0) {
+                // Every commit writes the position record, so LMDB never skips it as empty: it
+                // always writes and fdatasyncs its data pages, then writes its meta page.
                 rc = mdb_txn_commit(txn);  // Frees txn, also on failure.
+                // MDB_MAP_FULL comes from allocating pages, before anything is written.
+                if (rc != 0 && rc != MDB_MAP_FULL) {
+                    meta_untrusted_ = true;
+                }
             } else {
                 mdb_txn_abort(txn);
             }
@@ -447,7 +460,21 @@ bool LmdbLog::commit_batch() {
         if (rc == 0) {
             map_full_.store(false, std::memory_order_relaxed);
             check_map_usage();
-            publish(next_log_seq);
+            if (options_.meta_sync == MetaSync::each_commit) {
+                record_commit(next_log_seq);
+                publish_durable();
+            } else {
+                // This commit's fdatasync (same file) also wrote the previous commit's meta
+                // page: everything committed before this one is durable now, this one once the
+                // next sync completes. After a failed commit only this commit's own meta page,
+                // synced later, is trusted.
+                if (!meta_untrusted_) {
+                    publish_durable();
+                }
+                meta_untrusted_ = false;
+                record_commit(next_log_seq);
+                meta_unsynced_ = true;
+            }
             return true;
         }
         if (rc == MDB_MAP_FULL) {
@@ -731,14 +758,11 @@ int LmdbLog::write_position(MDB_txn* txn, uint64_t next_log_seq) {
     return mdb_put(txn, meta_dbi_, &key, &value, 0);
 }
 
-void LmdbLog::publish(uint64_t next_log_seq) {
-    const uint64_t records = next_log_seq - next_log_seq_;
+void LmdbLog::record_commit(uint64_t next_log_seq) {
     next_log_seq_ = next_log_seq;
-    last_log_seq_.store(next_log_seq - 1, std::memory_order_relaxed);
-    records_written_.fetch_add(records, std::memory_order_relaxed);
     commits_.fetch_add(1, std::memory_order_relaxed);
-    for (uint32_t shard = 0; shard < lanes_.size(); ++shard) {
-        Lane& lane = *lanes_[shard];
+    for (auto& lane_pointer : lanes_) {
+        Lane& lane = *lane_pointer;
         if (lane.taken.present && lane.taken.shard_seq <= lane.batch_to) {
             lane.checkpoint_on_disk = true;
             lane.checkpoint_shard_seq = lane.taken.shard_seq;
@@ -748,12 +772,49 @@ void LmdbLog::publish(uint64_t next_log_seq) {
             continue;
         }
         lane.last_log_seq = lane.batch_first_log_seq + (lane.batch_to - lane.batch_from) - 1;
+        // The records are in LMDB now (recovery reads them from there), so their slots can take
+        // new records before the commit is durable.
         lane.ring.release(lane.batch_to);
-        lane.durable_seq.store(lane.batch_to, std::memory_order_release);
+        lane.committed_seq = lane.batch_to;
+    }
+}
+
+void LmdbLog::publish_durable() {
+    const uint64_t last_log_seq = next_log_seq_ - 1;
+    const uint64_t durable_before = last_log_seq_.load(std::memory_order_relaxed);
+    if (last_log_seq == durable_before) {
+        return;  // Nothing committed since the last publication (ticks included: all logged).
+    }
+    JIFEN_ASSERT(last_log_seq > durable_before);
+    records_written_.fetch_add(last_log_seq - durable_before, std::memory_order_relaxed);
+    last_log_seq_.store(last_log_seq, std::memory_order_release);
+    for (uint32_t shard = 0; shard < lanes_.size(); ++shard) {
+        Lane& lane = *lanes_[shard];
+        if (lane.committed_seq == lane.durable_seq.load(std::memory_order_relaxed)) {
+            continue;
+        }
+        lane.durable_seq.store(lane.committed_seq, std::memory_order_release);
         if (on_durable_) {
-            on_durable_(shard, lane.batch_to);
+            on_durable_(shard, lane.committed_seq);
         }
     }
+}
+
+bool LmdbLog::sync_committed() {
+    if (!meta_unsynced_ || meta_untrusted_) {
+        return false;
+    }
+    meta_unsynced_ = false;
+    // fdatasync of the file: the meta page was written through the same descriptor.
+    const int rc = mdb_env_sync(env_, 1);
+    if (rc != 0) {
+        std::fprintf(stderr, "jifen log: sync failed, the log stops writing: %s\n",
+                     mdb_strerror(rc));
+        failed_.store(true, std::memory_order_relaxed);
+        return false;
+    }
+    publish_durable();
+    return true;
 }
 
 void LmdbLog::check_disk() noexcept {
@@ -852,8 +913,12 @@ HistoryPage LmdbLog::history(engine::MemberId member_id, uint64_t before_seq,
         page.result = Result::storage_error;
         return page;
     }
+    // A reader sees a commit as soon as it returns; with MetaSync::deferred that is one sync
+    // before it is durable. Start below the durable end so a page never shows a record that
+    // power loss could still take back (nor one whose reply is still held back).
+    const uint64_t durable_end = last_log_seq_.load(std::memory_order_acquire) + 1;
     const format::HistoryKey start = format::history_key(
-        member_id, before_seq == 0 ? std::numeric_limits<uint64_t>::max() : before_seq);
+        member_id, before_seq == 0 ? durable_end : std::min(before_seq, durable_end));
     MDB_val key = as_val(start.bytes, sizeof(start.bytes));
     MDB_val value;
     // Position on the first key at or after (member, before_seq), then step back: newest first.

@@ -8,12 +8,12 @@
 // number in `sync` durability; in `async` it replies at once and the loss window is one group.
 //
 // What a crash can lose: in `sync`, nothing that was acknowledged. In `async`, the records
-// appended but not yet committed: at most one commit in flight plus what waits in the queues
+// appended but not yet durable: the commit in flight, the last commit when its meta page still
+// waits for a sync (power loss only, MetaSync::deferred), plus what waits in the queues
 // (queue_records_per_shard per shard); under steady load, a few milliseconds of operations.
-// Every commit is synced in both modes (LMDB's default two-step fsync: data pages, then the meta
-// page), so neither mode can lose a committed transaction or corrupt the file on power loss;
-// docs/wal.md gives the measurements behind that choice. The on-disk format is in
-// wal/format.hpp: one file, data_dir/jifen.lmdb, and its lock, data_dir/jifen.lock.
+// durable_seq() never runs ahead of the disk in either mode, and no mode can corrupt the file on
+// power loss (see MetaSync); docs/wal.md gives the reasoning and the measurements. The on-disk
+// format is in wal/format.hpp: one file, data_dir/jifen.lmdb, and its lock, data_dir/jifen.lock.
 #pragma once
 
 #include <cstdint>
@@ -33,11 +33,26 @@ namespace jifen::wal {
 
 enum class Durability : uint8_t { sync, async };
 
+// How a commit reaches the disk. Both keep the file intact on power loss; they differ in the
+// syncs a commit costs and in when its records count as durable (docs/wal.md, "Durability").
+enum class MetaSync : uint8_t {
+    // MDB_NOMETASYNC: a commit fdatasyncs its data pages and writes its meta page unsynced; that
+    // page reaches the disk with the next commit's fdatasync, or with an explicit sync the writer
+    // issues when it has nothing else to commit. Only then are the commit's records reported
+    // durable. One sync per commit under load; a lone commit on an idle log still costs two.
+    deferred,
+    // LMDB's default: data pages fdatasynced, then the meta page written through an O_DSYNC
+    // descriptor; records are durable when the commit returns. Two syncs per commit.
+    each_commit,
+};
+
 struct Options {
     std::filesystem::path data_dir;  // Created when missing.
     uint32_t shard_count = 1;        // Stored in the data directory; a different count is refused.
     // The log writes the same way in both modes; the server decides whether replies wait.
     Durability durability = Durability::sync;
+    // each_commit by default: deferred measured no faster here (docs/wal.md, "Measurements").
+    MetaSync meta_sync = MetaSync::each_commit;
     uint64_t map_bytes_initial = 1ull << 30;  // LMDB map size at first open.
     uint64_t map_bytes_max = 64ull << 30;     // Growth stops here; then writes get storage_full.
     uint32_t map_grow_percent = 80;           // Grow (double) when the map is this full.
@@ -60,7 +75,7 @@ struct RecoveryStats {
 };
 
 struct LogStats {
-    uint64_t records = 0;     // Durable records written since open.
+    uint64_t records = 0;     // Records made durable since open.
     uint64_t commits = 0;     // Group commits since open.
     uint64_t map_bytes = 0;   // Current LMDB map size.
     uint64_t used_bytes = 0;  // Pages in use.
@@ -87,8 +102,9 @@ public:
     virtual RecoveryStats recover(std::span<engine::Shard* const> shards) = 0;
 
     // Starts the writer thread. on_durable(shard, shard_seq) runs on the writer thread after
-    // each commit, once per shard whose durable sequence advanced; it must be quick (wake the
-    // shard's thread, nothing more).
+    // each sync that made records durable (a commit's own, or with MetaSync::deferred the next
+    // one), once per shard whose durable sequence advanced; it must be quick (wake the shard's
+    // thread, nothing more).
     virtual void start(std::function<void(uint32_t shard, uint64_t shard_seq)> on_durable) = 0;
     // Commits everything appended so far, then stops the writer. Idempotent.
     virtual void stop() = 0;
@@ -116,7 +132,8 @@ public:
     // True after a commit failed for a reason growth cannot fix: writes get storage_error.
     virtual bool failed() const = 0;
 
-    // Any thread. A short read transaction; never blocks the writer.
+    // Any thread. A short read transaction; never blocks the writer. Shows durable records only
+    // (up to stats().last_seq), never a commit whose meta page still waits for its sync.
     virtual HistoryPage history(engine::MemberId member_id, uint64_t before_seq,
                                 uint32_t limit) const = 0;
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -31,9 +32,20 @@ engine::Record earn_record(engine::MemberId member_id, uint64_t txn_lo, uint32_t
     return record;
 }
 
-TEST(Log, AppendedRecordsBecomeDurableAndEachAdvanceIsReported) {
+class LogInBothMetaSyncModes : public ::testing::TestWithParam<MetaSync> {};
+INSTANTIATE_TEST_SUITE_P(Log, LogInBothMetaSyncModes,
+                         ::testing::Values(MetaSync::deferred, MetaSync::each_commit),
+                         [](const ::testing::TestParamInfo<MetaSync>& param_info) {
+                             return std::string(param_info.param == MetaSync::deferred
+                                                    ? "deferred"
+                                                    : "each_commit");
+                         });
+
+TEST_P(LogInBothMetaSyncModes, AppendedRecordsBecomeDurableAndEachAdvanceIsReported) {
     TempDir dir;
-    auto log = Log::open(testing::options_for(dir.path(), 2));
+    Options options = testing::options_for(dir.path(), 2);
+    options.meta_sync = GetParam();
+    auto log = Log::open(options);
     DurableWaiter waiter;
     log->start(waiter.callback());
     std::vector<uint64_t> appended(2, 0);
@@ -55,10 +67,12 @@ TEST(Log, AppendedRecordsBecomeDurableAndEachAdvanceIsReported) {
     log->stop();
 }
 
-TEST(Log, StopCommitsEverythingAppendedAndReopenContinuesTheSequences) {
+TEST_P(LogInBothMetaSyncModes, StopCommitsEverythingAppendedAndReopenContinuesTheSequences) {
     TempDir dir;
+    Options options = testing::options_for(dir.path(), 3);
+    options.meta_sync = GetParam();
     {
-        auto log = Log::open(testing::options_for(dir.path(), 3));
+        auto log = Log::open(options);
         log->start(nullptr);
         for (uint64_t i = 1; i <= 3'000; ++i) {
             const engine::Record record = earn_record(i, i, 3);
@@ -353,9 +367,10 @@ TEST(Log, DamagedLogValueIsAStartupErrorNotSilentDamage) {
     }
 }
 
-TEST(Log, FullMapSetsStorageFullKeepsReadsAndCommitsOnlyWholeRecords) {
+TEST_P(LogInBothMetaSyncModes, FullMapSetsStorageFullKeepsReadsAndCommitsOnlyWholeRecords) {
     TempDir dir;
     auto options = testing::options_for(dir.path(), 1);
+    options.meta_sync = GetParam();
     options.map_bytes_initial = 256 << 10;
     options.map_bytes_max = 1 << 20;
     uint64_t durable = 0;
