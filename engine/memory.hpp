@@ -20,7 +20,8 @@ void* remap_zeroed(void* memory, size_t old_size_bytes, size_t new_size_bytes) n
 void unmap_zeroed(void* memory, size_t size_bytes) noexcept;
 
 // Makes every page of zeroed memory resident now (writing zeros it already holds), so later
-// accesses take no page faults. Only while nobody else uses the memory.
-void prefault_zeroed(void* memory, size_t size_bytes) noexcept;
+// accesses take no page faults. False when the kernel has no memory for them. Only while nobody
+// else uses the memory.
+bool prefault_zeroed(void* memory, size_t size_bytes) noexcept;
 
 }  // namespace jifen::engine::detail

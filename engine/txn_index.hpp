@@ -135,8 +135,10 @@ public:
     // Rehashes every claim, with its owner and local_index, into twice the slots. Call only
     // while no thread claims or finds (behind a barrier all of them wait at); the barrier
     // orders this against their claims before and after. Returns false, changing nothing, when
-    // memory cannot be had: claims then go on until Claim::full. Takes time in proportion to
-    // the claims (a random write each), so a large index stalls the barrier for a while.
+    // memory cannot be had: claims then go on until Claim::full. The barrier is held for the
+    // whole rehash: measured 0.17 to 0.6 s at 3.1 M claims (2^22 slots) and 0.6 to 0.8 s at
+    // 12.6 M (2^24), on a loaded 2-core virtual machine; each growth doubles the time to the
+    // next.
     bool grow() noexcept { return resize((mask_ + 1) * 2); }
 
     // Grows until claims more claims fit before growth_due(); for a single-threaded caller such
@@ -155,7 +157,8 @@ public:
 
     // Makes every slot page resident now, so claims take no page faults later (the slots are
     // otherwise mapped as claims first touch them). Only while no thread claims or finds.
-    void prefault() noexcept { detail::prefault_zeroed(slots_, bytes_of(mask_ + 1)); }
+    // False when the kernel has no memory for them.
+    bool prefault() noexcept { return detail::prefault_zeroed(slots_, bytes_of(mask_ + 1)); }
 
     // Ids claimed. Exact while no one claims; a moment's snapshot otherwise.
     uint64_t used() const noexcept {
@@ -254,6 +257,14 @@ private:
         Slot* const old_slots = slots_;
         const uint64_t old_count = mask_ + 1;
         if (slots <= old_count || !allocate(slots)) {
+            return false;
+        }
+        // Populating the new slots in one call first made growth 3 to 4x faster than taking a
+        // fault per page; it also finds out now, not halfway, when memory is short.
+        if (!prefault()) {
+            detail::unmap_zeroed(slots_, bytes_of(slots));
+            slots_ = old_slots;
+            set_limits(old_count);
             return false;
         }
         for (uint64_t at = 0; at < old_count; ++at) {
