@@ -1,12 +1,16 @@
 // Micro-benchmarks of the write-ahead log: append + group commit throughput by batch size in
 // sync and async use, recovery replay rate, and the raw LMDB choices behind the design
-// (records per value, commit sync mode). docs/wal.md quotes the figures.
+// (records per value, commit sync mode). The log benchmarks take wal::MetaSync as their last
+// argument (0: each_commit, 1: deferred) so both are measured in one run. docs/wal.md quotes the
+// figures.
 #include <benchmark/benchmark.h>
 #include <lmdb.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -73,12 +77,17 @@ std::vector<engine::Record> earn_records(size_t count, uint64_t seed) {
     return records;
 }
 
+wal::MetaSync meta_sync_arg(int64_t arg) {
+    return arg == 0 ? wal::MetaSync::each_commit : wal::MetaSync::deferred;
+}
+
 // Sync use: append a batch, wait until it is durable (what a server in `sync` does per group).
 void BM_AppendCommitSync(benchmark::State& state) {
     const auto batch = static_cast<size_t>(state.range(0));
     BenchDir dir;
     wal::Options options;
     options.data_dir = dir.path();
+    options.meta_sync = meta_sync_arg(state.range(1));
     auto log = wal::Log::open(options);
     std::atomic<uint64_t> durable{0};
     log->start([&](uint32_t, uint64_t seq) {
@@ -102,7 +111,60 @@ void BM_AppendCommitSync(benchmark::State& state) {
     state.counters["records_per_commit"] =
         static_cast<double>(stats.records) / static_cast<double>(stats.commits);
 }
-BENCHMARK(BM_AppendCommitSync)->Arg(1)->Arg(16)->Arg(256)->Arg(4096)->UseRealTime();
+BENCHMARK(BM_AppendCommitSync)->ArgsProduct({{1, 16, 256, 4096}, {0, 1}})->UseRealTime();
+
+// Time from appending a record until the log reports it durable: what a `sync` reply waits
+// under load. Samples one record of shard 0 every sample_interval into a fixed ring, without
+// locks: the appending thread itself polls durable_seq (one atomic load) after every append, or
+// every 64th when appends are single records.
+class AckLatency {
+public:
+    static constexpr auto sample_interval = std::chrono::microseconds(200);
+    static constexpr uint64_t in_flight_max = 4'096;
+
+    explicit AckLatency(bool check_every_append)
+        : check_every_append_(check_every_append), in_flight_(in_flight_max) {
+        latencies_us_.reserve(1u << 20);
+    }
+
+    void after_append(const wal::Log& log, uint32_t shard, uint64_t appends) {
+        if (shard != 0 || (!check_every_append_ && appends % 64 != 0)) {
+            return;
+        }
+        const auto now = std::chrono::steady_clock::now();
+        const uint64_t durable = log.durable_seq(0);
+        for (; head_ != tail_ && in_flight_[head_ % in_flight_max].seq <= durable; ++head_) {
+            const Sample& sample = in_flight_[head_ % in_flight_max];
+            latencies_us_.push_back(
+                std::chrono::duration<double, std::micro>(now - sample.at).count());
+        }
+        if (now - last_sample_ >= sample_interval && tail_ - head_ < in_flight_max) {
+            in_flight_[tail_++ % in_flight_max] = Sample{log.appended_seq(0), now};
+            last_sample_ = now;
+        }
+    }
+
+    void report(benchmark::State& state) {
+        if (latencies_us_.empty()) {
+            return;
+        }
+        std::sort(latencies_us_.begin(), latencies_us_.end());
+        state.counters["ack_us_p50"] = latencies_us_[latencies_us_.size() / 2];
+        state.counters["ack_us_p99"] = latencies_us_[latencies_us_.size() * 99 / 100];
+    }
+
+private:
+    struct Sample {
+        uint64_t seq = 0;
+        std::chrono::steady_clock::time_point at;
+    };
+    bool check_every_append_;
+    std::vector<Sample> in_flight_;
+    uint64_t head_ = 0;
+    uint64_t tail_ = 0;
+    std::vector<double> latencies_us_;
+    std::chrono::steady_clock::time_point last_sample_{};
+};
 
 // Pipelined use: append without waiting for earlier batches, as a server does under load with
 // many clients (in `sync` durability replies are held back until durable, but the shard keeps
@@ -115,8 +177,11 @@ void BM_AppendCommitPipelined(benchmark::State& state) {
     wal::Options options;
     options.data_dir = dir.path();
     options.shard_count = shard_count;
+    options.meta_sync = meta_sync_arg(state.range(2));
     auto log = wal::Log::open(options);
     log->start(nullptr);
+    AckLatency latency(batch >= 16);
+    uint64_t appends = 0;
     std::vector<std::vector<engine::Record>> records;
     for (uint32_t shard = 0; shard < shard_count; ++shard) {
         records.push_back(earn_records(batch, 2 + shard));
@@ -127,8 +192,10 @@ void BM_AppendCommitPipelined(benchmark::State& state) {
     uint32_t shard = 0;
     for (auto _ : state) {
         while (!log->append(shard, records[shard])) {
+            latency.after_append(*log, shard, appends);
             std::this_thread::yield();
         }
+        latency.after_append(*log, shard, ++appends);
         shard = (shard + 1) % shard_count;
     }
     log->stop();  // Commits the rest: included in the measured time.
@@ -136,13 +203,12 @@ void BM_AppendCommitPipelined(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * batch));
     state.counters["records_per_commit"] =
         static_cast<double>(stats.records) / static_cast<double>(stats.commits);
+    latency.report(state);
 }
 BENCHMARK(BM_AppendCommitPipelined)
-    ->Args({1, 1})
-    ->Args({16, 1})
-    ->Args({256, 1})
-    ->Args({4096, 1})
-    ->Args({256, 4})
+    ->ArgsProduct({{1, 16, 256, 4096}, {1}, {0, 1}})
+    ->Args({256, 4, 0})
+    ->Args({256, 4, 1})
     ->UseRealTime();
 
 // Recovery: replay a log of enroll/earn/redeem records through real shards.
@@ -265,16 +331,19 @@ void BM_LmdbRecordsPerValue(benchmark::State& state) {
 BENCHMARK(BM_LmdbRecordsPerValue)->Arg(1)->Arg(16)->Arg(64)->Arg(256)->Arg(4096)->UseRealTime();
 
 // Raw LMDB, the sync choice: one 32 KiB value per commit, committed with LMDB's own two-step
-// sync (data pages, then meta page: arg 0) or with MDB_NOSYNC|MDB_NOMETASYNC and one forced
-// mdb_env_sync per commit (arg 1).
+// sync (data pages, then meta page: arg 0), with MDB_NOSYNC|MDB_NOMETASYNC and one forced
+// mdb_env_sync per commit (arg 1, rejected: may corrupt on power loss), or with MDB_NOMETASYNC
+// (arg 2: the data pages' sync only; the meta page waits for the next commit's).
 void BM_LmdbCommitSyncMode(benchmark::State& state) {
     const bool one_sync = state.range(0) == 1;
+    const bool meta_deferred = state.range(0) == 2;
     BenchDir dir;
     MDB_env* env = nullptr;
     mdb_env_create(&env);
     mdb_env_set_mapsize(env, 16ull << 30);
     const std::string path = (dir.path() / "raw.lmdb").string();
-    const unsigned flags = MDB_NOSUBDIR | (one_sync ? MDB_NOSYNC | MDB_NOMETASYNC : 0u);
+    const unsigned flags = MDB_NOSUBDIR | (one_sync ? MDB_NOSYNC | MDB_NOMETASYNC : 0u) |
+                           (meta_deferred ? MDB_NOMETASYNC : 0u);
     if (mdb_env_open(env, path.c_str(), flags, 0644) != 0) {
         state.SkipWithError("mdb_env_open");
         return;
@@ -300,7 +369,7 @@ void BM_LmdbCommitSyncMode(benchmark::State& state) {
     mdb_env_close(env);
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
 }
-BENCHMARK(BM_LmdbCommitSyncMode)->Arg(0)->Arg(1)->UseRealTime();
+BENCHMARK(BM_LmdbCommitSyncMode)->Arg(0)->Arg(1)->Arg(2)->UseRealTime();
 
 }  // namespace
 
