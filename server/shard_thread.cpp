@@ -60,6 +60,9 @@ ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard)
       ring_needed_(shard_count_, 0),
       transfers_(transfers_in_flight_max) {
     records_.reserve(unappended_records_max);
+    batch_commands_.reserve(protocol::batch_ops_max);
+    batch_positions_.reserve(protocol::batch_ops_max);
+    batch_outcomes_.resize(protocol::batch_ops_max);
     connections_.reserve(shared.config->connections_max);
     stalled_.reserve(shared.config->connections_max);
     to_flush_.reserve(shared.config->connections_max);
@@ -628,6 +631,11 @@ void ShardThread::route_operations(Connection& connection, const FrameHeader& he
     const engine::Op op = *op_of(opcode);
     const uint32_t first = connection.open_frame(header, header.count);
     uint32_t local_parts = 0;
+    // This shard's operations are applied together after the loop (Shard::apply_batch overlaps
+    // their memory misses); the others are staged for their shards meanwhile.
+    batch_commands_.clear();
+    batch_positions_.clear();
+    uint32_t transfers_taken = 0;  // Transfer slots the batch's cross-shard transfers will take.
     for (uint32_t i = 0; i < header.count; ++i) {
         protocol::Operation operation;
         std::memcpy(&operation, body.data() + i * sizeof(operation), sizeof(operation));
@@ -658,11 +666,15 @@ void ShardThread::route_operations(Connection& connection, const FrameHeader& he
         }
         const uint32_t target = engine::Shard::shard_of(command.member_id, shard_count_);
         if (target == index_) {
-            const Applied applied = apply_client(command, operation.duration_us, ref);
-            if (!applied.deferred) {
-                connection.set_reply(position, to_reply(applied.outcome));
+            const Result admitted = admit_client(&command, operation.duration_us, transfers_taken);
+            if (admitted != Result::ok) {
+                connection.set_reply(position, refusal(admitted));
                 ++local_parts;
+                continue;
             }
+            transfers_taken += crosses_shards(command) ? 1 : 0;
+            batch_commands_.push_back(command);
+            batch_positions_.push_back(position);
             continue;
         }
         Request request;
@@ -671,6 +683,17 @@ void ShardThread::route_operations(Connection& connection, const FrameHeader& he
         request.ref = ref;
         request.command = command;
         stage(target, request, &connection, &local_parts);
+    }
+    const size_t batched = batch_commands_.size();
+    shard_.apply_batch(batch_commands_, std::span(batch_outcomes_).first(batched));
+    for (size_t k = 0; k < batched; ++k) {
+        const uint32_t position = batch_positions_[k];
+        const OpRef ref{connection.index(), connection.generation(), position, index_};
+        const Applied applied = finish_client(batch_commands_[k], batch_outcomes_[k], ref);
+        if (!applied.deferred) {
+            connection.set_reply(position, to_reply(applied.outcome));
+            ++local_parts;
+        }
     }
     finish_routing(connection, first, local_parts);
 }
@@ -729,46 +752,61 @@ void ShardThread::flush_staged(uint32_t target, Connection* connection, uint32_t
 // ---------------------------------------------------------------------------------------------
 // Applying.
 
-ShardThread::Applied ShardThread::apply_client(engine::Command command, uint64_t duration_us,
-                                               const OpRef& ref) {
-    wal::Log& log = *shared_.log;
+bool ShardThread::crosses_shards(const engine::Command& command) const noexcept {
+    return command.op == engine::Op::transfer && command.counterparty_id != 0 &&
+           engine::Shard::shard_of(command.counterparty_id, shard_count_) != index_;
+}
+
+Result ShardThread::admit_client(engine::Command* command, uint64_t duration_us,
+                                 uint32_t transfer_slots_taken) {
     counters_.operations.fetch_add(1, std::memory_order_relaxed);
-    Applied applied;
+    const wal::Log& log = *shared_.log;
+    Result admitted = Result::ok;
     if (log.failed()) {
-        applied.outcome = refused(Result::storage_error);
+        admitted = Result::storage_error;
     } else if (log.storage_full()) {
-        applied.outcome = refused(Result::storage_full);
-    } else if (const Result stamped = stamp(&command, stamp_time_us(), duration_us);
+        admitted = Result::storage_full;
+    } else if (const Result stamped = stamp(command, stamp_time_us(), duration_us);
                stamped != Result::ok) {
-        applied.outcome = refused(stamped);
-    } else {
-        const bool cross_shard =
-            command.op == engine::Op::transfer && command.counterparty_id != 0 &&
-            engine::Shard::shard_of(command.counterparty_id, shard_count_) != index_;
-        if (cross_shard && free_transfer_slots_.empty()) {
-            applied.outcome = refused(Result::busy);
-        } else {
-            applied.outcome = shard_.apply(command);
-            log_if_applied(command, applied.outcome);
-            if (cross_shard && applied.outcome.result == Result::ok && !applied.outcome.replayed) {
-                // The debit leg is applied; the credit leg leaves once that record is durable.
-                const uint32_t slot = free_transfer_slots_.back();
-                free_transfer_slots_.pop_back();
-                transfers_[slot] = Transfer{ref, engine::Shard::transfer_credit_for(command),
-                                            applied.outcome, true};
-                Release release;
-                release.gate_seq = current_seq();
-                release.kind = ReleaseKind::credit;
-                release.transfer_slot = slot;
-                push_release(release);
-                applied.deferred = true;
-            }
-        }
+        admitted = stamped;
+    } else if (crosses_shards(*command) && free_transfer_slots_.size() <= transfer_slots_taken) {
+        admitted = Result::busy;
     }
-    if (applied.outcome.result != Result::ok) {
+    if (admitted != Result::ok) {
         counters_.operations_refused.fetch_add(1, std::memory_order_relaxed);
     }
+    return admitted;
+}
+
+ShardThread::Applied ShardThread::finish_client(const engine::Command& command,
+                                                const engine::Outcome& outcome, const OpRef& ref) {
+    Applied applied{outcome, false};
+    log_if_applied(command, outcome);
+    if (outcome.result != Result::ok) {
+        counters_.operations_refused.fetch_add(1, std::memory_order_relaxed);
+    } else if (!outcome.replayed && crosses_shards(command)) {
+        // The debit leg is applied; the credit leg leaves once that record is durable.
+        const uint32_t slot = free_transfer_slots_.back();
+        free_transfer_slots_.pop_back();
+        transfers_[slot] =
+            Transfer{ref, engine::Shard::transfer_credit_for(command), outcome, true};
+        Release release;
+        release.gate_seq = current_seq();
+        release.kind = ReleaseKind::credit;
+        release.transfer_slot = slot;
+        push_release(release);
+        applied.deferred = true;
+    }
     return applied;
+}
+
+ShardThread::Applied ShardThread::apply_client(engine::Command command, uint64_t duration_us,
+                                               const OpRef& ref) {
+    const Result admitted = admit_client(&command, duration_us, 0);
+    if (admitted != Result::ok) {
+        return {refused(admitted), false};
+    }
+    return finish_client(command, shard_.apply(command), ref);
 }
 
 engine::Outcome ShardThread::apply_internal(engine::Command command) {

@@ -156,7 +156,16 @@ private:
     // the local_parts answered here (from position first on).
     void finish_routing(Connection& connection, uint32_t first, uint32_t local_parts);
 
+    // A client operation on this shard's member, in three steps so a frame's operations can be
+    // applied as one batch: admit (log state, time stamp, transfer slot: transfer_slots_taken are
+    // already promised to earlier operations of the batch), apply, finish (log the record, send
+    // a cross-shard transfer's credit leg once durable). apply_client does all three for one.
+    Result admit_client(engine::Command* command, uint64_t duration_us,
+                        uint32_t transfer_slots_taken);
+    Applied finish_client(const engine::Command& command, const engine::Outcome& outcome,
+                          const OpRef& ref);
     Applied apply_client(engine::Command command, uint64_t duration_us, const OpRef& ref);
+    bool crosses_shards(const engine::Command& command) const noexcept;
     engine::Outcome apply_internal(engine::Command command);
     void log_if_applied(const engine::Command& command, const engine::Outcome& outcome);
     void send_credit(uint32_t transfer_slot);
@@ -207,6 +216,10 @@ private:
 
     // Applied records the log has not taken yet; appended_seq_ mirrors Log::appended_seq.
     std::vector<engine::Record> records_;
+    // One frame's operations on this shard, applied together (route_operations).
+    std::vector<engine::Command> batch_commands_;
+    std::vector<uint32_t> batch_positions_;
+    std::vector<engine::Outcome> batch_outcomes_;
     uint64_t appended_seq_ = 0;
 
     std::vector<std::vector<Request>> staged_;  // Per target shard.
