@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <cstring>
 
 namespace jifen::engine::detail {
 namespace {
@@ -40,8 +41,20 @@ void* remap_zeroed(void* memory, size_t old_size_bytes, size_t new_size_bytes) n
     if (new_bytes == old_bytes) {
         return memory;
     }
+#if defined(__SANITIZE_THREAD__)
+    // ThreadSanitizer does not follow mremap: when another shard's table later lands on the
+    // range this one left, it reports the two threads' writes as a race. Under it, move the
+    // table by hand through the calls it does follow (mmap, munmap).
+    void* moved = map_zeroed(new_size_bytes);
+    if (moved != nullptr) {
+        std::memcpy(moved, memory, old_bytes);
+        unmap_zeroed(memory, old_size_bytes);
+    }
+    return moved;
+#else
     void* moved = mremap(memory, old_bytes, new_bytes, MREMAP_MAYMOVE);
     return moved == MAP_FAILED ? nullptr : moved;
+#endif
 }
 
 bool prefault_zeroed(void* memory, size_t size_bytes) noexcept {
