@@ -1,4 +1,4 @@
-// The on-disk format of the log (version 1): table names, key encodings and value headers.
+// The on-disk format of the log (version 2): table names, key encodings and value layouts.
 // Keys are big-endian so LMDB's byte order is numeric order; values are host (little-endian)
 // structs, which the format version pins. docs/wal.md draws the layout.
 #pragma once
@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "engine/command.hpp"
+#include "engine/shard.hpp"
 
 namespace jifen::wal::format {
 
@@ -21,12 +22,15 @@ inline constexpr char lock_file_name[] = "jifen.lock";  // flock()ed: one proces
 // Table names inside the environment.
 inline constexpr char meta_table[] = "meta";
 inline constexpr char log_table[] = "log";
-inline constexpr char history_table[] = "history";
+inline constexpr char heads_table[] = "heads";
 inline constexpr char checkpoint_table[] = "checkpoint";
 
 // "JIFENWAL" as little-endian bytes: the first field of the meta `format` value.
 inline constexpr uint64_t magic = 0x4c41574e45464a49ull;
-inline constexpr uint32_t version = 1;
+// Version 1 kept a second copy of every record in a `history` table keyed by member; version 2
+// serves history from the log itself (per-member links in each logged record, `heads` table).
+// Nothing converts between them: a file of another version is refused at open.
+inline constexpr uint32_t version = 2;
 
 // meta["format"]: what this directory is. Written once at creation.
 inline constexpr char meta_format_key[] = "format";
@@ -37,19 +41,25 @@ struct MetaFormat {
 };
 static_assert(sizeof(MetaFormat) == 16 && std::is_trivially_copyable_v<MetaFormat>);
 
-// meta["position"]: rewritten by every commit. The next log sequence, then one u64 per shard:
-// the last shard sequence written. Lets open() report appended/durable positions without
-// reading the log.
+// meta["position"]: rewritten by every commit. The next log sequence, how far the heads table
+// reaches, then one u64 per shard: the last shard sequence written. Lets open() report
+// appended/durable positions without reading the log, and rebuild the heads changed since the
+// last heads flush by reading only the log from heads_next_log_seq on.
 inline constexpr char meta_position_key[] = "position";
 struct MetaPosition {
     uint64_t next_log_seq = 1;
+    // The heads table holds each member's newest record among the records below this log
+    // sequence; the records from here on are newer than anything it says.
+    uint64_t heads_next_log_seq = 1;
     // Followed by shard_count uint64_t last shard sequences.
 };
-static_assert(sizeof(MetaPosition) == 8);
+static_assert(sizeof(MetaPosition) == 16);
 
-// log[u64 BE first log seq] = one value: a GroupHeader, then run_count runs, each a RunHeader
-// and its records. Record i of the value (counting across runs) has log sequence key + i; the
-// records of a run have consecutive shard sequences starting at first_shard_seq.
+// log[u64 BE first log seq] = one value: a GroupHeader, then run_count RunHeaders, then
+// record_count LoggedRecords. Record i of the value has log sequence key + i, so it sits at a
+// fixed offset (record_offset_bytes) and a history walk reads it without decoding the runs. The
+// runs, in order, say which shard each stretch of records came from: the records of a run have
+// consecutive shard sequences starting at first_shard_seq.
 inline constexpr uint32_t group_magic = 0x4a574c47u;  // "GLWJ"
 struct GroupHeader {
     uint32_t magic = group_magic;
@@ -66,16 +76,52 @@ static_assert(sizeof(GroupHeader) == 16 && sizeof(RunHeader) == 16);
 static_assert(offsetof(GroupHeader, crc32c) == 4);  // The checksum covers bytes 8.. of a value.
 static_assert(std::is_trivially_copyable_v<GroupHeader> && std::is_trivially_copyable_v<RunHeader>);
 
-inline constexpr size_t group_value_size_bytes(uint32_t run_count, uint32_t record_count) {
+// A record as the log stores it: the engine's Record and, beside it, the links that chain each
+// member's history backwards. A link is the log sequence of the previous record filed under the
+// same member (0: this is the member's first). engine::Record stays the engine's; the links are
+// the log's.
+struct LoggedRecord {
+    engine::Record record;
+    uint64_t member_previous_seq = 0;  // Under record.command.member_id (when filed under it).
+    // Under record.command.counterparty_id, when the record is filed under it too (a transfer
+    // applied as one command on one shard); 0 otherwise.
+    uint64_t counterparty_previous_seq = 0;
+};
+static_assert(sizeof(LoggedRecord) == 144 && std::is_trivially_copyable_v<LoggedRecord>);
+
+inline constexpr size_t record_offset_bytes(uint32_t run_count, uint32_t record_index) {
     return sizeof(GroupHeader) + size_t{run_count} * sizeof(RunHeader) +
-           size_t{record_count} * sizeof(engine::Record);
+           size_t{record_index} * sizeof(LoggedRecord);
+}
+inline constexpr size_t group_value_size_bytes(uint32_t run_count, uint32_t record_count) {
+    return record_offset_bytes(run_count, record_count);
 }
 
-// history[u64 BE member id, u64 BE log seq] = the Record. Ticks name no member and are not in
-// history; a transfer applied as one command (both members on one shard) is filed under both.
-struct HistoryKey {
-    unsigned char bytes[16];
+// The members whose history shows a record (0: none). Ticks name no member and are filed under
+// nobody; a transfer applied as one command (both members on one shard) is filed under both. A
+// cross-shard transfer's legs are each filed under the member whose shard applied them (the
+// debit leg under the sender, transfer_credit under the receiver, and so on).
+struct FiledUnder {
+    engine::MemberId member_id = 0;
+    engine::MemberId counterparty_id = 0;
 };
+inline FiledUnder filed_under(const engine::Record& record, uint32_t shard_count) noexcept {
+    const engine::Command& command = record.command;
+    FiledUnder filed;
+    if (command.op == engine::Op::tick || command.member_id == 0) {
+        return filed;
+    }
+    filed.member_id = command.member_id;
+    if (command.op == engine::Op::transfer && command.counterparty_id != 0 &&
+        command.counterparty_id != command.member_id &&
+        engine::Shard::shard_of(command.counterparty_id, shard_count) == record.shard_index) {
+        filed.counterparty_id = command.counterparty_id;
+    }
+    return filed;
+}
+
+// heads[u64 BE member id] = u64 log sequence of the member's newest record below
+// MetaPosition::heads_next_log_seq. Written in bulk, sorted, by a heads flush (docs/wal.md).
 
 // checkpoint[u32 BE shard, u32 BE chunk] : chunk 0 is a CheckpointHeader, chunks 1..n the state
 // bytes in order. One checkpoint per shard: a new one replaces the old in the same transaction.
@@ -107,13 +153,6 @@ inline uint32_t load_be32(const unsigned char* in) noexcept {
     uint32_t value;
     std::memcpy(&value, in, 4);
     return __builtin_bswap32(value);
-}
-
-inline HistoryKey history_key(engine::MemberId member_id, uint64_t log_seq) noexcept {
-    HistoryKey key;
-    store_be64(key.bytes, member_id);
-    store_be64(key.bytes + 8, log_seq);
-    return key;
 }
 
 }  // namespace jifen::wal::format

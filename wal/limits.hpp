@@ -9,14 +9,14 @@
 namespace jifen::wal {
 
 // Records in one LMDB value of the `log` table. Packing records into one value makes a group
-// commit one B-tree insert per value instead of one per record; 256 records (32 KiB) keeps each
-// value a short run of overflow pages, which LMDB can still reuse after truncation without a
-// long search for contiguous free pages.
+// commit one B-tree insert per value instead of one per record; 256 records (36 KiB with their
+// history links) keeps each value a short run of overflow pages, so a history read that needs
+// one record touches one short run.
 inline constexpr uint32_t records_per_value_max = 256;
 
-// Records written by one LMDB transaction. Bounds the dirty pages of a commit (log plus history,
-// about 3x the record bytes) so a commit stays well inside LMDB's dirty-page list and its
-// latency stays bounded when every queue is full at once.
+// Records written by one LMDB transaction. Bounds the dirty pages of a commit (the log values,
+// plus a heads flush when one is due) so a commit stays well inside LMDB's dirty-page list and
+// its latency stays bounded when every queue is full at once.
 inline constexpr uint32_t records_per_commit_max = 1u << 16;
 
 // Per-shard append queue capacity bounds: a queue below the minimum cannot hold one frame's
@@ -32,9 +32,21 @@ inline constexpr uint32_t append_records_max = 1u << 16;
 // Shards one log serves; the durable positions of all of them are rewritten on every commit.
 inline constexpr uint32_t shard_count_max = 1024;
 
-// Old log values deleted per commit once every shard has a checkpoint: truncation is
-// background work and must not lengthen a commit by more than a few pages.
-inline constexpr uint32_t truncate_values_per_commit_max = 64;
+// Bounds of Options::heads_map_members, the members whose newest log sequence the writer keeps
+// in memory between heads flushes (24 bytes a slot, at least two slots per member).
+inline constexpr uint32_t heads_map_members_min = 1;
+inline constexpr uint32_t heads_map_members_max = 1u << 24;
+
+// Records logged between two heads flushes at most. open() rebuilds the heads map by reading the
+// log after the last flush, so this bounds that read (about 0.1 s) even when few members are
+// busy and the map never fills.
+inline constexpr uint64_t heads_flush_log_records = 1u << 20;
+
+// Newer records of the member a history read may step over when before_seq names no record of
+// that member (a client's own number rather than a next_before_seq): it then walks from the
+// member's newest record down to before_seq. Past this, the read is refused rather than left to
+// walk a long history record by record.
+inline constexpr uint32_t history_skip_records_max = 4'096;
 
 // Checkpoint state is stored in chunks of this size, so a large shard never needs one huge
 // contiguous run of free pages.
@@ -61,5 +73,7 @@ static_assert(records_per_value_max <= records_per_commit_max);
 static_assert(queue_records_min <= queue_records_max);
 static_assert(append_records_max <= queue_records_max);
 static_assert(records_per_value_max * sizeof(engine::Record) < checkpoint_chunk_bytes);
+// A commit adds at most two heads per record to the map before the flush that empties it.
+static_assert(uint64_t{heads_map_members_max} + 2ull * records_per_commit_max < (1ull << 31));
 
 }  // namespace jifen::wal

@@ -1,4 +1,5 @@
-// The LMDB implementation of wal::Log: the environment, its four tables and the writer thread.
+// The LMDB implementation of wal::Log: the environment, its four tables, the writer thread and
+// the heads map that history walks start from.
 // Internal to wal/; everyone else sees only wal/log.hpp. The format is in wal/format.hpp.
 #pragma once
 
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "wal/format.hpp"
+#include "wal/heads_map.hpp"
 #include "wal/log.hpp"
 #include "wal/record_ring.hpp"
 
@@ -60,17 +62,23 @@ private:
         // Shard sequence of the newest checkpoint handed over or on disk: checkpoint_due()
         // counts from here so a checkpoint in flight is not asked for twice.
         std::atomic<uint64_t> checkpoint_requested_seq{0};
-        // Set by the writer when this shard's old records are all that keeps the log from
-        // being truncated; makes checkpoint_due() true even for a quiet shard.
-        std::atomic<bool> truncation_blocked{false};
+        // Set by the writer when this shard's oldest record not covered by its checkpoint lies
+        // more than checkpoint_every_records back in the log, so recovery would read the log
+        // from there; makes checkpoint_due() true even for a quiet shard.
+        std::atomic<bool> checkpoint_stale{false};
 
         std::mutex checkpoint_mutex;
         Checkpoint handed;  // Guarded by checkpoint_mutex; the shard thread's hand-over slot.
 
         // Writer-only.
         Checkpoint taken;                 // Taken from `handed`, written by the next commit.
+        uint64_t taken_log_seq = 0;       // The log sequence its header names (see format.hpp).
         bool checkpoint_on_disk = false;  // A checkpoint of this shard is stored.
         uint64_t checkpoint_shard_seq = 0;
+        uint64_t checkpoint_log_seq = 0;
+        // Log sequence (or a lower bound) of this shard's oldest record that its checkpoint does
+        // not cover; 0 when the checkpoint covers every record.
+        uint64_t uncovered_log_seq = 0;
         uint64_t last_log_seq = 0;  // Log sequence of this shard's last written record.
         // Shard sequence of the last record committed. Durable once a sync after the commit has
         // completed (at once with MetaSync::each_commit); durable_seq then catches up to it.
@@ -80,12 +88,11 @@ private:
         uint64_t batch_first_log_seq = 0;
     };
 
-    struct HistoryEntry {
-        format::HistoryKey key;
-        const engine::Record* record;
-    };
-
     void open_environment();
+    // open(): reads the log from heads_next_log_seq_ on into the heads map.
+    void rebuild_heads();
+    // open(): writes the heads map into the heads table (a map filled while rebuilding).
+    void flush_heads_at_open(uint64_t heads_next_log_seq);
     void release_resources() noexcept;
     void writer_main();
     void wake_writer() noexcept;
@@ -98,10 +105,18 @@ private:
     bool commit_batch();
     int write_batch(MDB_txn* txn, uint64_t* next_log_seq);
     int write_log_values(MDB_txn* txn, uint64_t* log_seq);
-    int write_history(MDB_txn* txn);
+    // Fills in the record's links (and moves the members' pending heads to log_seq).
+    int link_record(MDB_txn* txn, format::LoggedRecord* logged, uint64_t log_seq);
+    // The link for one member: its pending head, from the map or else the heads table.
+    int take_link(MDB_txn* txn, engine::MemberId member_id, uint64_t log_seq, uint64_t* previous);
+    // Reads a member's head from the heads table (0: none stored).
+    int read_stored_head(MDB_txn* txn, engine::MemberId member_id, uint64_t* head) const;
+    // The heads flush: every pending head of the map into the heads table, in member order.
+    int write_heads(MDB_txn* txn);
     int write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard);
-    int truncate_log(MDB_txn* txn, uint64_t next_log_seq);
-    int write_position(MDB_txn* txn, uint64_t next_log_seq);
+    int write_position(MDB_txn* txn, uint64_t next_log_seq, uint64_t heads_next_log_seq);
+    // After a successful commit: the heads map shows its heads (or is emptied after a flush).
+    void finish_heads(uint64_t next_log_seq);
     // After a successful commit: releases the ring slots and records what is now committed.
     void record_commit(uint64_t next_log_seq);
     // Reports everything committed so far as durable: durable_seq, on_durable, stats. Only after
@@ -122,13 +137,18 @@ private:
     MDB_env* env_ = nullptr;
     MDB_dbi meta_dbi_ = 0;
     MDB_dbi log_dbi_ = 0;
-    MDB_dbi history_dbi_ = 0;
+    MDB_dbi heads_dbi_ = 0;
     MDB_dbi checkpoint_dbi_ = 0;
     uint32_t page_bytes_ = 4096;
     std::vector<std::unique_ptr<Lane>> lanes_;
 
-    // Growth changes the mapping: history readers hold it shared, growth exclusive.
+    // History readers hold it shared. Taken exclusively by map growth (no transaction may be
+    // open while the mapping changes) and by the writer emptying the heads map after a heads
+    // flush (a reader must not look a member up in a map being emptied).
     mutable std::shared_mutex map_mutex_;
+    // The heads changed since the last heads flush. The writer inserts and publishes without
+    // the lock; readers look up under map_mutex_ shared (see HeadsMap).
+    HeadsMap heads_;
     std::atomic<uint64_t> map_bytes_{0};
 
     std::thread writer_;
@@ -155,11 +175,13 @@ private:
     // (Linux reports a write-back error once). Nothing more is reported durable until a later
     // commit's own meta page has been synced.
     bool meta_untrusted_ = false;
+    // The heads table covers the records below this; the map holds the heads of the rest.
+    uint64_t heads_next_log_seq_ = 1;
+    bool heads_flushing_ = false;  // The commit being written includes a heads flush.
     uint64_t commit_budget_ = 0;
     uint32_t gather_start_lane_ = 0;
     uint64_t disk_checked_us_ = 0;
     uint64_t storage_retry_us_ = 0;
-    std::vector<HistoryEntry> history_scratch_;
     std::vector<uint64_t> position_scratch_;
 
     std::atomic<uint64_t> records_written_{0};

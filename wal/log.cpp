@@ -1,5 +1,6 @@
 // wal::Log on LMDB: opening and checking the data directory, the writer thread with group
-// commit, map growth, checkpoints and truncation, and history reads. Recovery is in recover.cpp.
+// commit, history links and heads flushes, map growth, checkpoints, and history reads. Recovery
+// is in recover.cpp.
 #include <fcntl.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
@@ -19,6 +20,7 @@
 #include "protocol/crc32c.hpp"
 #include "wal/limits.hpp"
 #include "wal/lmdb_log.hpp"
+#include "wal/log_value.hpp"
 
 namespace jifen::wal {
 
@@ -44,13 +46,40 @@ MDB_val as_val(const void* data, size_t size) noexcept {
     return MDB_val{size, const_cast<void*>(data)};
 }
 
+// Slots of the heads map: the configured members plus what one commit can add (two members per
+// record) before the flush that empties it.
+uint32_t heads_map_capacity(const Options& options) {
+    if (options.heads_map_members < heads_map_members_min ||
+        options.heads_map_members > heads_map_members_max) {
+        throw StartupError("jifen log: heads_map_members must be " +
+                           std::to_string(heads_map_members_min) + ".." +
+                           std::to_string(heads_map_members_max));
+    }
+    return options.heads_map_members + 2 * records_per_commit_max;
+}
+
+// The link a record carries for member_id, if it is filed under that member.
+bool link_for(const format::LoggedRecord& logged, engine::MemberId member_id, uint32_t shard_count,
+              uint64_t* previous) noexcept {
+    const format::FiledUnder filed = format::filed_under(logged.record, shard_count);
+    if (filed.member_id == member_id) {
+        *previous = logged.member_previous_seq;
+        return true;
+    }
+    if (filed.counterparty_id == member_id) {
+        *previous = logged.counterparty_previous_seq;
+        return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 std::unique_ptr<Log> Log::open(const Options& options) {
     return std::make_unique<LmdbLog>(options);
 }
 
-LmdbLog::LmdbLog(const Options& options) : options_(options) {
+LmdbLog::LmdbLog(const Options& options) : options_(options), heads_(heads_map_capacity(options)) {
     try {
         open_environment();
     } catch (...) {
@@ -148,11 +177,8 @@ void LmdbLog::open_environment() {
             }
             check_startup(open_rc, std::string("open table ") + name);
         };
+        // The format record first: another version may have other tables.
         open_table(format::meta_table, &meta_dbi_);
-        open_table(format::log_table, &log_dbi_);
-        open_table(format::history_table, &history_dbi_);
-        open_table(format::checkpoint_table, &checkpoint_dbi_);
-
         MDB_val format_key = as_val(format::meta_format_key, sizeof(format::meta_format_key) - 1);
         if (fresh) {
             format::MetaFormat meta;
@@ -174,8 +200,10 @@ void LmdbLog::open_environment() {
             }
             if (meta.version != format::version) {
                 throw StartupError("jifen log: " + env_path + " has format version " +
-                                   std::to_string(meta.version) + "; this build reads version " +
-                                   std::to_string(format::version));
+                                   std::to_string(meta.version) +
+                                   "; this build reads only version " +
+                                   std::to_string(format::version) +
+                                   " and converts nothing: start it on an empty data directory");
             }
             if (meta.shard_count != options_.shard_count) {
                 throw StartupError("jifen log: " + env_path + " was written with " +
@@ -185,6 +213,9 @@ void LmdbLog::open_environment() {
                                    " (members are placed by shard count: it cannot change)");
             }
         }
+        open_table(format::log_table, &log_dbi_);
+        open_table(format::heads_table, &heads_dbi_);
+        open_table(format::checkpoint_table, &checkpoint_dbi_);
 
         MDB_val position_key =
             as_val(format::meta_position_key, sizeof(format::meta_position_key) - 1);
@@ -193,12 +224,17 @@ void LmdbLog::open_environment() {
         const size_t position_size_bytes =
             sizeof(format::MetaPosition) + options_.shard_count * sizeof(uint64_t);
         if (position_rc == 0) {
+            format::MetaPosition header;
             if (position.mv_size != position_size_bytes) {
                 throw StartupError("jifen log: " + env_path + ": position record is damaged");
             }
-            format::MetaPosition header;
             std::memcpy(&header, position.mv_data, sizeof(header));
+            if (header.next_log_seq == 0 || header.heads_next_log_seq == 0 ||
+                header.heads_next_log_seq > header.next_log_seq) {
+                throw StartupError("jifen log: " + env_path + ": position record is damaged");
+            }
             next_log_seq_ = header.next_log_seq;
+            heads_next_log_seq_ = header.heads_next_log_seq;
             std::memcpy(last_shard_seqs.data(),
                         static_cast<const unsigned char*>(position.mv_data) + sizeof(header),
                         options_.shard_count * sizeof(uint64_t));
@@ -239,10 +275,18 @@ void LmdbLog::open_environment() {
         auto lane = std::make_unique<Lane>(capacity, last_shard_seqs[shard]);
         lane->durable_seq.store(last_shard_seqs[shard], std::memory_order_relaxed);
         lane->committed_seq = last_shard_seqs[shard];
+        lane->batch_from = last_shard_seqs[shard];
+        lane->batch_to = last_shard_seqs[shard];
         if (checkpoint_found[shard]) {
             lane->checkpoint_on_disk = true;
             lane->checkpoint_shard_seq = checkpoints[shard].shard_seq;
+            lane->checkpoint_log_seq = checkpoints[shard].log_seq;
             lane->checkpoint_requested_seq.store(checkpoints[shard].shard_seq);
+        }
+        // Recovery reads the log from the oldest of these (a lower bound: the checkpoint's own
+        // record, or the start of the log for a shard without one).
+        if (last_shard_seqs[shard] > lane->checkpoint_shard_seq) {
+            lane->uncovered_log_seq = lane->checkpoint_on_disk ? lane->checkpoint_log_seq + 1 : 1;
         }
         lanes_.push_back(std::move(lane));
     }
@@ -254,6 +298,97 @@ void LmdbLog::open_environment() {
     map_bytes_.store(info.me_mapsize);
     check_disk();
     check_map_usage();
+    rebuild_heads();
+}
+
+void LmdbLog::rebuild_heads() {
+    if (heads_next_log_seq_ == next_log_seq_) {
+        return;
+    }
+    // The heads flush position and the log are written by the same transactions: the log must
+    // reach from there to the position's end without a gap.
+    auto damaged = [](const std::string& what) {
+        throw StartupError("jifen log: damaged log, cannot rebuild member heads: " + what);
+    };
+    MDB_txn* txn = nullptr;
+    check_startup(mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn), "mdb_txn_begin");
+    MDB_cursor* cursor = nullptr;
+    const int open_rc = mdb_cursor_open(txn, log_dbi_, &cursor);
+    if (open_rc != 0) {
+        mdb_txn_abort(txn);
+        throw_startup("mdb_cursor_open", open_rc);
+    }
+    try {
+        MDB_val key;
+        MDB_val value;
+        int rc = seek_log_value(cursor, heads_next_log_seq_, &key, &value);
+        uint64_t log_seq = heads_next_log_seq_;  // The next record to take into the map.
+        LogValue log_value;
+        for (; rc == 0 && log_seq < next_log_seq_;
+             rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)) {
+            if (!log_value.parse(key, value, true) || !log_value.runs_ok(options_.shard_count)) {
+                damaged("log value at " +
+                        std::to_string(
+                            format::load_be64(static_cast<const unsigned char*>(key.mv_data))) +
+                        " fails its checks");
+            }
+            if (!log_value.contains(log_seq)) {
+                damaged("log sequence " + std::to_string(log_seq) + " is missing");
+            }
+            for (; log_seq < log_value.end_log_seq(); ++log_seq) {
+                // The tail holds fewer members than the writer's map did, unless that writer had
+                // a larger heads_map_members: then the map is written out here, as the writer
+                // would have done. (Otherwise the writer's first commit flushes a map past
+                // heads_map_members.)
+                if (heads_.size() + 2 > heads_.members_max()) {
+                    flush_heads_at_open(log_seq);
+                }
+                const format::LoggedRecord logged =
+                    log_value.record(static_cast<uint32_t>(log_seq - log_value.first_log_seq()));
+                const format::FiledUnder filed =
+                    format::filed_under(logged.record, options_.shard_count);
+                if (filed.member_id != 0) {
+                    heads_.restore(filed.member_id, log_seq);
+                }
+                if (filed.counterparty_id != 0) {
+                    heads_.restore(filed.counterparty_id, log_seq);
+                }
+            }
+        }
+        if (rc != 0 && rc != MDB_NOTFOUND) {
+            throw_startup("reading the log", rc);
+        }
+        if (log_seq != next_log_seq_) {
+            damaged("log ends at " + std::to_string(log_seq - 1) + " but its position says " +
+                    std::to_string(next_log_seq_ - 1));
+        }
+    } catch (...) {
+        mdb_cursor_close(cursor);
+        mdb_txn_abort(txn);
+        throw;
+    }
+    mdb_cursor_close(cursor);
+    mdb_txn_abort(txn);
+}
+
+void LmdbLog::flush_heads_at_open(uint64_t heads_next_log_seq) {
+    int rc = 0;
+    do {
+        MDB_txn* txn = nullptr;
+        check_startup(mdb_txn_begin(env_, nullptr, 0, &txn), "mdb_txn_begin");
+        rc = write_heads(txn);
+        if (rc == 0) {
+            rc = write_position(txn, next_log_seq_, heads_next_log_seq);
+        }
+        if (rc == 0) {
+            rc = mdb_txn_commit(txn);
+        } else {
+            mdb_txn_abort(txn);
+        }
+    } while (rc == MDB_MAP_FULL && grow_map());
+    check_startup(rc, "writing member heads at open");
+    heads_.clear();
+    heads_next_log_seq_ = heads_next_log_seq;
 }
 
 bool LmdbLog::append(uint32_t shard, std::span<const engine::Record> records) {
@@ -295,7 +430,7 @@ void LmdbLog::checkpoint(uint32_t shard, uint64_t shard_seq, std::vector<std::by
         lane.handed.state = std::move(state);
     }
     lane.checkpoint_requested_seq.store(shard_seq, std::memory_order_relaxed);
-    lane.truncation_blocked.store(false, std::memory_order_relaxed);
+    lane.checkpoint_stale.store(false, std::memory_order_relaxed);
     checkpoint_handed_.store(true, std::memory_order_release);
     wake_writer();
 }
@@ -306,7 +441,7 @@ bool LmdbLog::checkpoint_due(uint32_t shard) const {
     const uint64_t since =
         lane.ring.tail() - lane.checkpoint_requested_seq.load(std::memory_order_relaxed);
     return since >= options_.checkpoint_every_records ||
-           (since > 0 && lane.truncation_blocked.load(std::memory_order_relaxed));
+           (since > 0 && lane.checkpoint_stale.load(std::memory_order_relaxed));
 }
 
 bool LmdbLog::storage_full() const {
@@ -458,6 +593,7 @@ bool LmdbLog::commit_batch() {
             }
         }
         if (rc == 0) {
+            finish_heads(next_log_seq);
             map_full_.store(false, std::memory_order_relaxed);
             check_map_usage();
             if (options_.meta_sync == MetaSync::each_commit) {
@@ -477,6 +613,7 @@ bool LmdbLog::commit_batch() {
             }
             return true;
         }
+        heads_.revert();  // The links are computed again from the committed heads.
         if (rc == MDB_MAP_FULL) {
             if (grow_map()) {
                 continue;  // The same batch, in a new transaction: never half-applied.
@@ -503,20 +640,26 @@ bool LmdbLog::commit_batch() {
 
 int LmdbLog::write_batch(MDB_txn* txn, uint64_t* next_log_seq) {
     int rc = write_log_values(txn, next_log_seq);
-    if (rc == 0) {
-        rc = write_history(txn);
-    }
+    bool checkpointing = false;
     for (uint32_t shard = 0; rc == 0 && shard < lanes_.size(); ++shard) {
         Lane& lane = *lanes_[shard];
         if (lane.taken.present && lane.taken.shard_seq <= lane.batch_to) {
             rc = write_checkpoint(txn, lane, shard);
+            checkpointing = true;
         }
     }
-    if (rc == 0) {
-        rc = truncate_log(txn, *next_log_seq);
+    // A heads flush when the map is full, when open() would otherwise read a long stretch of
+    // log to rebuild it, or with a checkpoint (so that recovery's read of the log from the
+    // checkpoints on covers the rebuild too).
+    heads_flushing_ = heads_.size() >= options_.heads_map_members ||
+                      *next_log_seq - heads_next_log_seq_ >= heads_flush_log_records ||
+                      (checkpointing && heads_.size() > 0);
+    if (rc == 0 && heads_flushing_) {
+        rc = write_heads(txn);
     }
     if (rc == 0) {
-        rc = write_position(txn, *next_log_seq);
+        rc = write_position(txn, *next_log_seq,
+                            heads_flushing_ ? *next_log_seq : heads_next_log_seq_);
     }
     return rc;
 }
@@ -541,7 +684,7 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
         format::store_be64(key_bytes, *log_seq);
         MDB_val key = as_val(key_bytes, sizeof(key_bytes));
         MDB_val value{format::group_value_size_bytes(run_count, value_records), nullptr};
-        const int rc = mdb_put(txn, log_dbi_, &key, &value, MDB_APPEND | MDB_RESERVE);
+        int rc = mdb_put(txn, log_dbi_, &key, &value, MDB_APPEND | MDB_RESERVE);
         if (rc != 0) {
             return rc;
         }
@@ -554,8 +697,24 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
             run_header.first_shard_seq = runs[i].from + 1;
             std::memcpy(at, &run_header, sizeof(run_header));
             at += sizeof(run_header);
-            lanes_[runs[i].shard]->ring.copy_out(runs[i].from, runs[i].count, at);
-            at += size_t{runs[i].count} * sizeof(engine::Record);
+        }
+        // The records, in log order, each with its links. Reading the heads table below does
+        // not disturb the reserved value (LMDB only asks that no other write comes between).
+        uint64_t record_log_seq = *log_seq;
+        for (uint32_t i = 0; i < run_count; ++i) {
+            const RecordRing& ring = lanes_[runs[i].shard]->ring;
+            for (uint64_t position = runs[i].from; position < runs[i].from + runs[i].count;
+                 ++position) {
+                format::LoggedRecord logged;
+                logged.record = ring.at(position);
+                JIFEN_ASSERT(logged.record.shard_index == runs[i].shard);
+                rc = link_record(txn, &logged, record_log_seq++);
+                if (rc != 0) {
+                    return rc;
+                }
+                std::memcpy(at, &logged, sizeof(logged));
+                at += sizeof(logged);
+            }
         }
         JIFEN_ASSERT(static_cast<size_t>(at - out) == value.mv_size);
         format::GroupHeader header;
@@ -595,56 +754,96 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
     return rc;
 }
 
-int LmdbLog::write_history(MDB_txn* txn) {
-    history_scratch_.clear();
-    for (uint32_t shard = 0; shard < lanes_.size(); ++shard) {
-        const Lane& lane = *lanes_[shard];
-        for (uint64_t position = lane.batch_from; position < lane.batch_to; ++position) {
-            const engine::Record& record = lane.ring.at(position);
-            const engine::Command& command = record.command;
-            JIFEN_ASSERT(record.shard_index == shard);
-            if (command.op == engine::Op::tick || command.member_id == 0) {
-                continue;
-            }
-            const uint64_t log_seq = lane.batch_first_log_seq + (position - lane.batch_from);
-            history_scratch_.push_back({format::history_key(command.member_id, log_seq), &record});
-            // One command moved points between two members of this shard: file it under both.
-            if (command.op == engine::Op::transfer && command.counterparty_id != 0 &&
-                engine::Shard::shard_of(command.counterparty_id, options_.shard_count) == shard) {
-                history_scratch_.push_back(
-                    {format::history_key(command.counterparty_id, log_seq), &record});
-            }
-        }
+int LmdbLog::link_record(MDB_txn* txn, format::LoggedRecord* logged, uint64_t log_seq) {
+    const format::FiledUnder filed = format::filed_under(logged->record, options_.shard_count);
+    int rc = 0;
+    if (filed.member_id != 0) {
+        rc = take_link(txn, filed.member_id, log_seq, &logged->member_previous_seq);
     }
-    // Key order turns scattered B-tree inserts into a sweep through the pages of the members
-    // touched (docs/wal.md has the measurement).
-    std::sort(history_scratch_.begin(), history_scratch_.end(),
-              [](const HistoryEntry& a, const HistoryEntry& b) {
-                  return std::memcmp(a.key.bytes, b.key.bytes, sizeof(a.key.bytes)) < 0;
-              });
-    MDB_cursor* cursor = nullptr;
-    int rc = mdb_cursor_open(txn, history_dbi_, &cursor);
-    for (size_t i = 0; rc == 0 && i < history_scratch_.size(); ++i) {
-        MDB_val key = as_val(history_scratch_[i].key.bytes, sizeof(format::HistoryKey));
-        MDB_val value = as_val(history_scratch_[i].record, sizeof(engine::Record));
-        rc = mdb_cursor_put(cursor, &key, &value, 0);
-    }
-    if (cursor != nullptr) {
-        mdb_cursor_close(cursor);
+    if (rc == 0 && filed.counterparty_id != 0) {
+        rc = take_link(txn, filed.counterparty_id, log_seq, &logged->counterparty_previous_seq);
     }
     return rc;
+}
+
+int LmdbLog::take_link(MDB_txn* txn, engine::MemberId member_id, uint64_t log_seq,
+                       uint64_t* previous) {
+    uint32_t slot = heads_.find(member_id);
+    if (slot == HeadsMap::none) {
+        uint64_t stored = 0;
+        if (const int rc = read_stored_head(txn, member_id, &stored); rc != 0) {
+            return rc;
+        }
+        slot = heads_.insert(member_id, stored);
+    }
+    *previous = heads_.advance(slot, log_seq);
+    return 0;
+}
+
+int LmdbLog::read_stored_head(MDB_txn* txn, engine::MemberId member_id, uint64_t* head) const {
+    unsigned char key_bytes[8];
+    format::store_be64(key_bytes, member_id);
+    MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+    MDB_val value;
+    const int rc = mdb_get(txn, heads_dbi_, &key, &value);
+    if (rc == MDB_NOTFOUND) {
+        *head = 0;
+        return 0;
+    }
+    if (rc != 0) {
+        return rc;
+    }
+    if (value.mv_size != sizeof(uint64_t)) {
+        return MDB_CORRUPTED;
+    }
+    std::memcpy(head, value.mv_data, sizeof(uint64_t));
+    return 0;
+}
+
+int LmdbLog::write_heads(MDB_txn* txn) {
+    MDB_cursor* cursor = nullptr;
+    int rc = mdb_cursor_open(txn, heads_dbi_, &cursor);
+    if (rc != 0) {
+        return rc;
+    }
+    // Member order: the puts sweep the table's leaves once instead of landing at random.
+    rc = heads_.for_each_sorted([&](engine::MemberId member_id, uint64_t head) {
+        unsigned char key_bytes[8];
+        format::store_be64(key_bytes, member_id);
+        MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+        MDB_val value = as_val(&head, sizeof(head));
+        return mdb_cursor_put(cursor, &key, &value, 0);
+    });
+    mdb_cursor_close(cursor);
+    return rc;
+}
+
+void LmdbLog::finish_heads(uint64_t next_log_seq) {
+    if (!heads_flushing_) {
+        heads_.publish();
+        return;
+    }
+    // The heads table holds every head now. Readers look a member up in the map and then in the
+    // heads table of their snapshot, so the map is emptied only while none is looking.
+    std::unique_lock lock(map_mutex_);
+    heads_.clear();
+    heads_next_log_seq_ = next_log_seq;
 }
 
 int LmdbLog::write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard) {
     const Checkpoint& checkpoint = lane.taken;
     format::CheckpointHeader header;
     header.shard_seq = checkpoint.shard_seq;
-    // The log sequence of the record the state follows, when this writer knows it.
+    // The log sequence of the record the state follows, when this writer knows it; otherwise
+    // the previous checkpoint's, a lower bound (recovery reads the log from there).
     if (checkpoint.shard_seq > lane.batch_from) {
         header.log_seq = lane.batch_first_log_seq + (checkpoint.shard_seq - 1 - lane.batch_from);
     } else if (checkpoint.shard_seq == lane.batch_from) {
         header.log_seq = lane.last_log_seq;
+    } else {
+        header.log_seq = lane.checkpoint_log_seq;
     }
+    lane.taken_log_seq = header.log_seq;
     header.size_bytes = checkpoint.state.size();
     header.chunk_count = static_cast<uint32_t>(
         (checkpoint.state.size() + checkpoint_chunk_bytes - 1) / checkpoint_chunk_bytes);
@@ -688,70 +887,13 @@ int LmdbLog::write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard) {
     return rc;
 }
 
-int LmdbLog::truncate_log(MDB_txn* txn, uint64_t next_log_seq) {
-    // The oldest value may go once every record in it is covered by its shard's checkpoint
-    // (including checkpoints written by this very transaction); a shard without a checkpoint
-    // covers nothing. Deleting only from the front keeps the log one contiguous range.
-    position_scratch_.assign(lanes_.size(), 0);
-    for (uint32_t shard = 0; shard < lanes_.size(); ++shard) {
-        const Lane& lane = *lanes_[shard];
-        if (lane.taken.present && lane.taken.shard_seq <= lane.batch_to) {
-            position_scratch_[shard] = lane.taken.shard_seq;
-        } else if (lane.checkpoint_on_disk) {
-            position_scratch_[shard] = lane.checkpoint_shard_seq;
-        }
-    }
-    MDB_cursor* cursor = nullptr;
-    int rc = mdb_cursor_open(txn, log_dbi_, &cursor);
-    if (rc != 0) {
-        return rc;
-    }
-    for (uint32_t deleted = 0; rc == 0 && deleted < truncate_values_per_commit_max; ++deleted) {
-        MDB_val key;
-        MDB_val value;
-        rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST);
-        if (rc != 0) {
-            break;
-        }
-        const auto* bytes = static_cast<const unsigned char*>(value.mv_data);
-        format::GroupHeader header;
-        JIFEN_ASSERT(key.mv_size == 8 && value.mv_size >= sizeof(header));
-        std::memcpy(&header, bytes, sizeof(header));
-        JIFEN_ASSERT(header.magic == format::group_magic);
-        const uint64_t first_log_seq =
-            format::load_be64(static_cast<const unsigned char*>(key.mv_data));
-        bool covered = true;
-        const unsigned char* at = bytes + sizeof(header);
-        for (uint32_t i = 0; i < header.run_count; ++i) {
-            format::RunHeader run;
-            std::memcpy(&run, at, sizeof(run));
-            JIFEN_ASSERT(run.shard_index < lanes_.size());
-            if (run.first_shard_seq + run.record_count - 1 > position_scratch_[run.shard_index]) {
-                covered = false;
-                // A quiet shard would hold the whole log back: once the log is longer than one
-                // checkpoint interval, ask that shard for a checkpoint however few records it
-                // has appended (checkpoint_due() reads the flag).
-                if (next_log_seq - first_log_seq > options_.checkpoint_every_records) {
-                    lanes_[run.shard_index]->truncation_blocked.store(true,
-                                                                      std::memory_order_relaxed);
-                }
-            }
-            at += sizeof(run) + size_t{run.record_count} * sizeof(engine::Record);
-        }
-        if (!covered) {
-            break;
-        }
-        rc = mdb_cursor_del(cursor, 0);
-    }
-    mdb_cursor_close(cursor);
-    return rc == MDB_NOTFOUND ? 0 : rc;
-}
-
-int LmdbLog::write_position(MDB_txn* txn, uint64_t next_log_seq) {
-    position_scratch_.resize(1 + lanes_.size());
+int LmdbLog::write_position(MDB_txn* txn, uint64_t next_log_seq, uint64_t heads_next_log_seq) {
+    static_assert(sizeof(format::MetaPosition) == 2 * sizeof(uint64_t));
+    position_scratch_.resize(2 + lanes_.size());
     position_scratch_[0] = next_log_seq;
+    position_scratch_[1] = heads_next_log_seq;
     for (uint32_t shard = 0; shard < lanes_.size(); ++shard) {
-        position_scratch_[1 + shard] = lanes_[shard]->batch_to;
+        position_scratch_[2 + shard] = lanes_[shard]->batch_to;
     }
     MDB_val key = as_val(format::meta_position_key, sizeof(format::meta_position_key) - 1);
     MDB_val value = as_val(position_scratch_.data(), position_scratch_.size() * sizeof(uint64_t));
@@ -766,7 +908,19 @@ void LmdbLog::record_commit(uint64_t next_log_seq) {
         if (lane.taken.present && lane.taken.shard_seq <= lane.batch_to) {
             lane.checkpoint_on_disk = true;
             lane.checkpoint_shard_seq = lane.taken.shard_seq;
+            lane.checkpoint_log_seq = lane.taken_log_seq;
             lane.taken = Checkpoint{};
+            lane.uncovered_log_seq =
+                lane.checkpoint_shard_seq == lane.batch_to ? 0 : lane.checkpoint_log_seq + 1;
+        } else if (lane.uncovered_log_seq == 0 && lane.batch_to != lane.batch_from) {
+            lane.uncovered_log_seq = lane.batch_first_log_seq;
+        }
+        // A quiet shard would make recovery read the log from its old records on: once they
+        // lie more than a checkpoint interval back, ask it for a checkpoint however few records
+        // it has appended (checkpoint_due() reads the flag).
+        if (lane.uncovered_log_seq != 0 &&
+            next_log_seq - lane.uncovered_log_seq > options_.checkpoint_every_records) {
+            lane.checkpoint_stale.store(true, std::memory_order_relaxed);
         }
         if (lane.batch_to == lane.batch_from) {
             continue;
@@ -844,8 +998,9 @@ void LmdbLog::check_map_usage() {
     if (pages * page_bytes_ < threshold_bytes || grow_map()) {
         return;
     }
-    // At the limit, pages freed by truncation are reused before the file grows: count them
-    // before declaring the map full (this scan only runs in this rare state).
+    // At the limit, pages freed by heads flushes and replaced checkpoints are reused before the
+    // file grows: count them before declaring the map full (this scan only runs in this rare
+    // state).
     if ((pages - std::min(pages, free_pages())) * page_bytes_ < threshold_bytes) {
         return;
     }
@@ -897,51 +1052,69 @@ bool LmdbLog::grow_map() {
 HistoryPage LmdbLog::history(engine::MemberId member_id, uint64_t before_seq,
                              uint32_t limit) const {
     HistoryPage page;
-    if (limit == 0) {
-        return page;
+    if (limit == 0 || member_id == 0) {
+        return page;  // Nothing is filed under member 0 (ticks).
     }
     page.entries.reserve(std::min<uint32_t>(limit, 1024));
     std::shared_lock lock(map_mutex_);
+    // In this order: the end of what may be shown, the member's head, then the snapshot. The
+    // snapshot then holds the record the head names (the writer publishes a head only after its
+    // commit), and records at or past the end are stepped over. The end is the durable end: a
+    // reader sees a commit as soon as it returns, with MetaSync::deferred one sync before it is
+    // durable, and a page never shows a record that power loss could still take back (nor one
+    // whose reply is still held back).
+    const uint64_t end_log_seq = last_log_seq_.load(std::memory_order_acquire) + 1;
+    uint64_t log_seq = heads_.head_of(member_id);
     MDB_txn* txn = nullptr;
     if (mdb_txn_begin(env_, nullptr, MDB_RDONLY, &txn) != 0) {
         page.result = Result::storage_error;
         return page;
     }
     MDB_cursor* cursor = nullptr;
-    if (mdb_cursor_open(txn, history_dbi_, &cursor) != 0) {
-        mdb_txn_abort(txn);
-        page.result = Result::storage_error;
-        return page;
+    int rc = mdb_cursor_open(txn, log_dbi_, &cursor);
+    if (rc == 0 && log_seq == 0) {
+        rc = read_stored_head(txn, member_id, &log_seq);
     }
-    // A reader sees a commit as soon as it returns; with MetaSync::deferred that is one sync
-    // before it is durable. Start below the durable end so a page never shows a record that
-    // power loss could still take back (nor one whose reply is still held back).
-    const uint64_t durable_end = last_log_seq_.load(std::memory_order_acquire) + 1;
-    const format::HistoryKey start = format::history_key(
-        member_id, before_seq == 0 ? durable_end : std::min(before_seq, durable_end));
-    MDB_val key = as_val(start.bytes, sizeof(start.bytes));
-    MDB_val value;
-    // Position on the first key at or after (member, before_seq), then step back: newest first.
-    int rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
-    rc = mdb_cursor_get(cursor, &key, &value, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
-    while (rc == 0) {
-        JIFEN_ASSERT(key.mv_size == sizeof(format::HistoryKey));
-        JIFEN_ASSERT(value.mv_size == sizeof(engine::Record));
-        const auto* key_bytes = static_cast<const unsigned char*>(key.mv_data);
-        if (format::load_be64(key_bytes) != member_id) {
-            break;
+    LogRecordReader reader(cursor);
+    format::LoggedRecord logged;
+    uint64_t previous = 0;
+    // Paging on: before_seq names a record of this member (a next_before_seq does), so the page
+    // continues from its link.
+    if (rc == 0 && before_seq != 0 && before_seq < end_log_seq && before_seq <= log_seq) {
+        rc = reader.read(before_seq, &logged);
+        if (rc == 0 && link_for(logged, member_id, options_.shard_count, &previous)) {
+            log_seq = previous;
         }
-        const uint64_t log_seq = format::load_be64(key_bytes + 8);
-        if (page.entries.size() == limit) {
+        rc = rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;  // The log has every record below its end.
+    }
+    const uint64_t below_seq = before_seq == 0 ? end_log_seq : std::min(before_seq, end_log_seq);
+    uint32_t skipped = 0;
+    while (rc == 0 && log_seq != 0) {
+        if (log_seq < below_seq && page.entries.size() == limit) {
             page.next_before_seq = page.entries.back().first;
             break;
         }
-        engine::Record record;
-        std::memcpy(&record, value.mv_data, sizeof(record));
-        page.entries.emplace_back(log_seq, record);
-        rc = mdb_cursor_get(cursor, &key, &value, MDB_PREV);
+        rc = reader.read(log_seq, &logged);
+        if (rc != 0) {
+            rc = rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc;
+            break;
+        }
+        if (!link_for(logged, member_id, options_.shard_count, &previous) || previous >= log_seq) {
+            rc = MDB_CORRUPTED;  // A chain leads only to older records of the same member.
+            break;
+        }
+        if (log_seq < below_seq) {
+            page.entries.emplace_back(log_seq, logged.record);
+        } else if (log_seq < end_log_seq && ++skipped > history_skip_records_max) {
+            // before_seq named no record of this member, and walking down to it from the
+            // member's newest record would take too long.
+            page.entries.clear();
+            page.result = Result::field_out_of_range;
+            break;
+        }
+        log_seq = previous;
     }
-    if (rc != 0 && rc != MDB_NOTFOUND) {
+    if (rc != 0) {
         page.result = Result::storage_error;
     }
     mdb_cursor_close(cursor);

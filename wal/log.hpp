@@ -58,6 +58,11 @@ struct Options {
     uint32_t map_grow_percent = 80;           // Grow (double) when the map is this full.
     uint32_t queue_records_per_shard = 1u << 16;     // Per-shard queue; >= append_records_max.
     uint64_t checkpoint_every_records = 10'000'000;  // Ask shards for a checkpoint this often.
+    // Members whose newest log sequence the writer keeps in memory before it writes them all,
+    // sorted, into the heads table in one commit (a heads flush). More means fewer flushes (each
+    // rewrites about the whole heads table) and more memory: about 48 bytes per member (see
+    // docs/wal.md, "History").
+    uint32_t heads_map_members = 1u << 19;
 };
 
 // Refusal to open a data directory (corrupt, foreign, wrong shard count, no permission).
@@ -86,7 +91,10 @@ struct LogStats {
 struct HistoryPage {
     std::vector<std::pair<uint64_t, engine::Record>> entries;  // (log seq, record)
     uint64_t next_before_seq = 0;                              // 0: no older entries.
-    Result result = Result::ok;  // storage_error when the read failed (entries may be partial).
+    // storage_error when the read failed (entries may be partial); field_out_of_range when
+    // before_seq names no record of the member and more than history_skip_records_max of its
+    // records are newer (wal/limits.hpp).
+    Result result = Result::ok;
 };
 
 class Log {
@@ -123,7 +131,8 @@ public:
     // the record with shard sequence shard_seq was applied. Written in a later commit.
     virtual void checkpoint(uint32_t shard, uint64_t shard_seq, std::vector<std::byte> state) = 0;
     // True when shard should take a checkpoint now: checkpoint_every_records since its last
-    // one, or, for a quiet shard, when its old records alone keep the log from being truncated.
+    // one, or, for a quiet shard, when its oldest record the checkpoint does not cover lies more
+    // than checkpoint_every_records back in the log (recovery would read the log from there).
     virtual bool checkpoint_due(uint32_t shard) const = 0;
 
     // True when writes must be refused with Result::storage_full (map at its limit or the disk
@@ -132,8 +141,12 @@ public:
     // True after a commit failed for a reason growth cannot fix: writes get storage_error.
     virtual bool failed() const = 0;
 
-    // Any thread. A short read transaction; never blocks the writer. Shows durable records only
-    // (up to stats().last_seq), never a commit whose meta page still waits for its sync.
+    // Any thread. The member's records with log sequence < before_seq (0: from the newest),
+    // newest first, at most limit. One short read transaction that follows the member's chain of
+    // links back through the log: a page costs O(limit) record reads when before_seq is 0 or a
+    // next_before_seq. Shows durable records only (up to stats().last_seq), never a commit whose
+    // meta page still waits for its sync. Never blocks the writer; waits only for a map growth
+    // or a heads flush.
     virtual HistoryPage history(engine::MemberId member_id, uint64_t before_seq,
                                 uint32_t limit) const = 0;
 

@@ -1,5 +1,6 @@
 // Recovery: rebuilds every shard from its newest checkpoint plus the log records after it,
-// checking each replayed outcome against the logged one. Runs before the writer starts.
+// checking each replayed outcome against the logged one. Runs before the writer starts. The log
+// is never truncated (it is the history store), so recovery seeks to where the checkpoints end.
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -13,6 +14,7 @@
 #include "protocol/crc32c.hpp"
 #include "wal/limits.hpp"
 #include "wal/lmdb_log.hpp"
+#include "wal/log_value.hpp"
 
 namespace jifen::wal {
 
@@ -117,16 +119,18 @@ struct ReplayPart {
     std::vector<uint64_t> last_seq;  // Indexed by shard; only this part's shards are filled.
     uint64_t records_replayed = 0;
     uint64_t checkpoint_seq = 0;
-    uint64_t end_log_seq = 0;  // One past the last record of the log (0: empty log).
+    uint64_t end_log_seq = 0;  // One past the last record read.
     std::exception_ptr error;
 };
 
-// Replays the shards with index % part_count == part_index. Each part reads the whole log in its
-// own read transaction and applies only its shards' runs: shards share nothing but the
+// Replays the shards with index % part_count == part_index, reading the log from from_log_seq
+// (no record of any shard after its checkpoint lies before it). Each part reads that stretch in
+// its own read transaction and applies only its shards' runs: shards share nothing but the
 // lock-free TxnIndex, and each transaction id was claimed by exactly one logged record, so the
 // shards' relative order does not change any outcome.
 void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
-                 std::span<engine::Shard* const> shards, uint32_t part_index, uint32_t part_count,
+                 std::span<engine::Shard* const> shards, uint64_t from_log_seq,
+                 uint64_t next_log_seq, uint32_t part_index, uint32_t part_count,
                  ReplayPart* part) {
     auto mine = [&](uint32_t shard) { return shard % part_count == part_index; };
     std::vector<uint64_t>& last_seq = part->last_seq;
@@ -144,59 +148,56 @@ void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
             part->checkpoint_seq = header.log_seq;
         }
     }
+    part->end_log_seq = from_log_seq;
+    if (from_log_seq == next_log_seq) {
+        return;  // Every shard's checkpoint covers all its records.
+    }
 
     Cursor cursor(txn.get(), log_dbi);
     MDB_val key;
     MDB_val value;
-    uint64_t expected_log_seq = 0;  // 0 until the first value fixes where the log starts.
-    int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_FIRST);
+    int rc = seek_log_value(cursor.get(), from_log_seq, &key, &value);
+    uint64_t expected_log_seq = 0;  // 0 until the first value fixes where reading starts.
+    LogValue log_value;
     for (; rc == 0; rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
-        if (key.mv_size != 8 || value.mv_size < sizeof(format::GroupHeader)) {
-            damaged("log value of bad size");
+        if (!log_value.parse(key, value, true)) {
+            damaged("log value at " +
+                    (key.mv_size == 8 ? std::to_string(format::load_be64(
+                                            static_cast<const unsigned char*>(key.mv_data)))
+                                      : std::string("?")) +
+                    " fails its checks");
         }
-        const uint64_t log_seq = format::load_be64(static_cast<const unsigned char*>(key.mv_data));
+        const uint64_t log_seq = log_value.first_log_seq();
+        if (expected_log_seq == 0 && !log_value.contains(from_log_seq)) {
+            damaged("log sequence " + std::to_string(from_log_seq) + " is missing");
+        }
         if (expected_log_seq != 0 && log_seq != expected_log_seq) {
             damaged("log sequence jumps from " + std::to_string(expected_log_seq) + " to " +
                     std::to_string(log_seq));
         }
-        const auto* bytes = static_cast<const unsigned char*>(value.mv_data);
-        format::GroupHeader header;
-        std::memcpy(&header, bytes, sizeof(header));
-        if (header.magic != format::group_magic || header.run_count == 0 ||
-            header.run_count > records_per_value_max ||
-            value.mv_size !=
-                format::group_value_size_bytes(header.run_count, header.record_count) ||
-            protocol::crc32c(bytes + 8, value.mv_size - 8) != header.crc32c) {
-            damaged("log value at " + std::to_string(log_seq) + " fails its checks");
+        if (!log_value.runs_ok(static_cast<uint32_t>(shards.size()))) {
+            damaged("log value at " + std::to_string(log_seq) + " has a bad run");
         }
-        const unsigned char* at = bytes + sizeof(header);
-        uint32_t records_seen = 0;
-        for (uint32_t run_index = 0; run_index < header.run_count; ++run_index) {
-            format::RunHeader run;
-            std::memcpy(&run, at, sizeof(run));
-            at += sizeof(run);
-            records_seen += run.record_count;
-            if (run.shard_index >= shards.size() || records_seen > header.record_count) {
-                damaged("log value at " + std::to_string(log_seq) + " has a bad run");
-            }
+        uint32_t record_index = 0;
+        for (uint32_t run_index = 0; run_index < log_value.run_count(); ++run_index) {
+            const format::RunHeader run = log_value.run(run_index);
             if (!mine(run.shard_index)) {
-                at += size_t{run.record_count} * sizeof(engine::Record);
+                record_index += run.record_count;
                 continue;
             }
             engine::Shard& shard = *shards[run.shard_index];
             uint64_t& shard_last_seq = last_seq[run.shard_index];
-            for (uint32_t i = 0; i < run.record_count; ++i, at += sizeof(engine::Record)) {
+            for (uint32_t i = 0; i < run.record_count; ++i, ++record_index) {
                 const uint64_t shard_seq = run.first_shard_seq + i;
                 if (shard_seq <= shard_last_seq) {
-                    continue;  // Covered by the checkpoint; truncation had not reached it.
+                    continue;  // Covered by the checkpoint.
                 }
                 if (shard_seq != shard_last_seq + 1) {
                     damaged("shard " + std::to_string(run.shard_index) + " misses records " +
                             std::to_string(shard_last_seq + 1) + ".." +
                             std::to_string(shard_seq - 1));
                 }
-                engine::Record record;
-                std::memcpy(&record, at, sizeof(record));
+                const engine::Record record = log_value.record(record_index).record;
                 JIFEN_ASSERT(record.shard_index == run.shard_index);
                 const engine::Outcome outcome = shard.apply(record.command);
                 if (outcome.result != Result::ok || outcome.replayed ||
@@ -204,7 +205,7 @@ void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
                     outcome.available != record.available_after) {
                     throw StartupError(
                         "jifen log: replay disagrees with the log at log seq " +
-                        std::to_string(log_seq + records_seen - run.record_count + i) + " (shard " +
+                        std::to_string(log_seq + record_index) + " (shard " +
                         std::to_string(run.shard_index) + " seq " + std::to_string(shard_seq) +
                         ", op " + std::to_string(static_cast<unsigned>(record.command.op)) +
                         "): logged points " + std::to_string(record.applied_points) +
@@ -219,13 +220,13 @@ void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
                 ++part->records_replayed;
             }
         }
-        if (records_seen != header.record_count) {
-            damaged("log value at " + std::to_string(log_seq) + " miscounts its records");
-        }
-        expected_log_seq = log_seq + header.record_count;
+        expected_log_seq = log_value.end_log_seq();
     }
     if (rc != MDB_NOTFOUND) {
         throw StartupError(std::string("jifen log: recovery cannot read: ") + mdb_strerror(rc));
+    }
+    if (expected_log_seq == 0) {
+        damaged("log sequence " + std::to_string(from_log_seq) + " is missing");
     }
     part->end_log_seq = expected_log_seq;
 }
@@ -241,14 +242,22 @@ RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
                            " shards, got " + std::to_string(shards.size()));
     }
     const uint64_t started_us = steady_us();
+    // Where the oldest record that some checkpoint does not cover lies (open() worked it out
+    // from the checkpoint headers and the position): everything before it is in a checkpoint.
+    uint64_t from_log_seq = next_log_seq_;
+    for (const auto& lane : lanes_) {
+        if (lane->uncovered_log_seq != 0) {
+            from_log_seq = std::min(from_log_seq, lane->uncovered_log_seq);
+        }
+    }
     // One thread per core (at most one per shard): replay is CPU-bound in Shard::apply.
     const uint32_t part_count = std::clamp<uint32_t>(std::thread::hardware_concurrency(), 1,
                                                      static_cast<uint32_t>(shards.size()));
     std::vector<ReplayPart> parts(part_count);
     auto run_part = [&](uint32_t part_index) {
         try {
-            replay_part(env_, log_dbi_, checkpoint_dbi_, shards, part_index, part_count,
-                        &parts[part_index]);
+            replay_part(env_, log_dbi_, checkpoint_dbi_, shards, from_log_seq, next_log_seq_,
+                        part_index, part_count, &parts[part_index]);
         } catch (...) {
             parts[part_index].error = std::current_exception();
         }
@@ -274,7 +283,7 @@ RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
         }
     }
     const uint64_t end_log_seq = parts[0].end_log_seq;
-    if (end_log_seq != 0 && end_log_seq != next_log_seq_) {
+    if (end_log_seq != next_log_seq_) {
         damaged("log ends at " + std::to_string(end_log_seq - 1) + " but its position says " +
                 std::to_string(next_log_seq_ - 1));
     }

@@ -1,8 +1,8 @@
 // Crash test: a child process runs shards and the log, reporting every acknowledged (durable)
 // transaction through a pipe; the parent SIGKILLs it at a random point, recovers, and checks that
-// every acknowledged transaction is there exactly once and the ledger's invariants hold. A kill
-// leaves the page cache intact, so this covers process crashes; power_loss_test.cpp covers what
-// a sync must have reached the disk.
+// every acknowledged transaction is there exactly once, in the ledger and in its member's history,
+// and the ledger's invariants hold. A kill leaves the page cache intact, so this covers process
+// crashes; power_loss_test.cpp covers what a sync must have reached the disk.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,7 +11,10 @@
 #include <cerrno>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <random>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "engine/shard.hpp"
@@ -96,6 +99,33 @@ bool write_all(int fd, const void* data, size_t size) {
     }
 }
 
+// Every acknowledged transaction is in its member's history exactly once: the members' chains of
+// links survived the crash, whatever the writer was doing.
+void expect_in_history(const Log& log, const std::vector<engine::Command>& acknowledged) {
+    std::map<engine::MemberId, std::set<std::pair<uint64_t, uint64_t>>> filed;
+    for (const engine::Command& acked : acknowledged) {
+        filed.try_emplace(acked.member_id);
+    }
+    for (auto& [member_id, txns] : filed) {
+        uint64_t before_seq = 0;
+        do {
+            const HistoryPage page = log.history(member_id, before_seq, 1'000);
+            ASSERT_EQ(page.result, Result::ok);
+            for (const auto& [seq, record] : page.entries) {
+                const engine::TxnId id = record.command.txn_id;
+                ASSERT_TRUE(txns.emplace(id.lo, id.hi).second)
+                    << "member " << member_id << " shows log seq " << seq << " twice";
+            }
+            before_seq = page.next_before_seq;
+        } while (before_seq != 0);
+    }
+    for (const engine::Command& acked : acknowledged) {
+        ASSERT_EQ(filed[acked.member_id].count({acked.txn_id.lo, acked.txn_id.hi}), 1u)
+            << "acknowledged transaction " << acked.txn_id.lo << ":" << acked.txn_id.hi
+            << " is missing from member " << acked.member_id << "'s history";
+    }
+}
+
 uint64_t crash_cycles() {
     if (const char* text = std::getenv("JIFEN_CRASH_CYCLES")) {
         return std::strtoull(text, nullptr, 10);
@@ -173,6 +203,7 @@ TEST(Crash, KilledProcessLosesNoAcknowledgedTransactionAndHalfAppliesNothing) {
                                           << acked.txn_id.hi << " was lost";
         }
         ASSERT_EQ(ledger.digest(), digest);
+        expect_in_history(*log, acknowledged);
     }
     EXPECT_GT(acknowledged.size(), crash_cycles());
 }

@@ -1,0 +1,186 @@
+// The heads changed since the last heads flush: each member's newest log sequence, in memory.
+// The log writer owns it; history readers on other threads look members up in it without a lock
+// on the writer's side (docs/wal.md, "History").
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "engine/assert.hpp"
+#include "engine/command.hpp"
+
+namespace jifen::wal {
+
+// A fixed-size open-addressing table (linear probing, never rehashed, never more than half
+// full), so a reader can probe it while the writer inserts: every field a reader looks at is an
+// atomic, and a slot's key is published (release) only after its head. Entries are removed all
+// at once by clear(), which the caller must keep apart from readers (LmdbLog holds its
+// shared_mutex exclusively for it).
+//
+// Each slot has two heads: `head`, the newest record that is committed (what readers see), and
+// `pending`, the writer's own, which also counts the commit being written. publish() makes the
+// pending heads visible once their commit is done; revert() forgets them when it failed.
+class HeadsMap {
+public:
+    // members_max: entries the map may hold; the table has at least twice as many slots.
+    explicit HeadsMap(uint32_t members_max)
+        : mask_(std::bit_ceil(2 * uint64_t{members_max}) - 1),
+          shift_(64 - std::countr_zero(mask_ + 1)),
+          members_max_(members_max),
+          slots_(std::make_unique<Slot[]>(mask_ + 1)) {
+        JIFEN_ASSERT(members_max > 0);
+        occupied_.reserve(members_max);
+        touched_.reserve(members_max);
+    }
+
+    uint32_t size() const noexcept { return static_cast<uint32_t>(occupied_.size()); }
+    uint32_t members_max() const noexcept { return members_max_; }
+
+    // Any thread: the member's committed head, 0 when the map does not know the member (then
+    // the heads table does, or the member has no history).
+    uint64_t head_of(engine::MemberId member_id) const noexcept {
+        for (uint64_t index = home(member_id);; index = (index + 1) & mask_) {
+            const Slot& slot = slots_[index];
+            const uint64_t key = slot.member_id.load(std::memory_order_acquire);
+            if (key == member_id) {
+                return slot.head.load(std::memory_order_acquire);
+            }
+            if (key == 0) {
+                return 0;
+            }
+        }
+    }
+
+    static constexpr uint32_t none = UINT32_MAX;
+
+    // Writer only: the member's slot, or none when the map does not hold the member (the caller
+    // then asks the heads table and calls insert()).
+    uint32_t find(engine::MemberId member_id) const noexcept {
+        for (uint64_t index = home(member_id);; index = (index + 1) & mask_) {
+            const uint64_t key = slots_[index].member_id.load(std::memory_order_relaxed);
+            if (key == member_id) {
+                return static_cast<uint32_t>(index);
+            }
+            if (key == 0) {
+                return none;
+            }
+        }
+    }
+
+    // Writer only. Adds a member whose committed head is `head` (from the heads table; 0 for
+    // none) and returns its slot. Readers see it at once, which is safe because that head is
+    // committed already. Precondition: size() < members_max() and the member is not in the map.
+    uint32_t insert(engine::MemberId member_id, uint64_t head) noexcept {
+        JIFEN_ASSERT(member_id != 0 && occupied_.size() < members_max_);
+        uint64_t index = home(member_id);
+        while (slots_[index].member_id.load(std::memory_order_relaxed) != 0) {
+            JIFEN_DASSERT(slots_[index].member_id.load(std::memory_order_relaxed) != member_id);
+            index = (index + 1) & mask_;
+        }
+        Slot& slot = slots_[index];
+        slot.head.store(head, std::memory_order_relaxed);
+        slot.pending = head;
+        slot.member_id.store(member_id, std::memory_order_release);
+        occupied_.push_back(static_cast<uint32_t>(index));
+        return static_cast<uint32_t>(index);
+    }
+
+    // Writer only: the pending head of the member in slot `index` becomes log_seq (a record of
+    // the commit being written); returns the previous pending head, the record's link.
+    uint64_t advance(uint32_t index, uint64_t log_seq) noexcept {
+        Slot& slot = slots_[index];
+        JIFEN_ASSERT(log_seq > slot.pending);
+        const uint64_t previous = slot.pending;
+        if (previous == slot.head.load(std::memory_order_relaxed)) {
+            touched_.push_back(index);  // The first change to this member in this commit.
+        }
+        slot.pending = log_seq;
+        return previous;
+    }
+
+    // Writer only, before any reader exists (open() rebuilding the map from the log): the
+    // member's committed head becomes log_seq.
+    void restore(engine::MemberId member_id, uint64_t log_seq) noexcept {
+        const uint32_t index = find(member_id);
+        if (index == none) {
+            insert(member_id, log_seq);
+            return;
+        }
+        slots_[index].head.store(log_seq, std::memory_order_relaxed);
+        slots_[index].pending = log_seq;
+    }
+
+    // Writer only, after the commit holding the pending heads: readers see them from now on.
+    void publish() noexcept {
+        for (const uint32_t index : touched_) {
+            slots_[index].head.store(slots_[index].pending, std::memory_order_release);
+        }
+        touched_.clear();
+    }
+
+    // Writer only, after a failed commit: back to the committed heads. Members inserted by the
+    // failed attempt stay, with their (committed) heads from the heads table.
+    void revert() noexcept {
+        for (const uint32_t index : touched_) {
+            slots_[index].pending = slots_[index].head.load(std::memory_order_relaxed);
+        }
+        touched_.clear();
+    }
+
+    // Writer only: every member's pending head, in member order, for a heads flush. Reorders
+    // the map's list of occupied slots (nothing else depends on its order).
+    template <typename Visit>
+    int for_each_sorted(Visit&& visit) {
+        std::sort(occupied_.begin(), occupied_.end(), [this](uint32_t a, uint32_t b) {
+            return slots_[a].member_id.load(std::memory_order_relaxed) <
+                   slots_[b].member_id.load(std::memory_order_relaxed);
+        });
+        for (const uint32_t index : occupied_) {
+            const int rc = visit(slots_[index].member_id.load(std::memory_order_relaxed),
+                                 slots_[index].pending);
+            if (rc != 0) {
+                return rc;
+            }
+        }
+        return 0;
+    }
+
+    // Writer only, with no reader probing (see the class comment): empties the map after a
+    // heads flush has stored every pending head.
+    void clear() noexcept {
+        for (const uint32_t index : occupied_) {
+            slots_[index].member_id.store(0, std::memory_order_relaxed);
+            slots_[index].head.store(0, std::memory_order_relaxed);
+            slots_[index].pending = 0;
+        }
+        occupied_.clear();
+        touched_.clear();
+    }
+
+private:
+    struct Slot {
+        std::atomic<uint64_t> member_id{0};  // 0: empty (member id 0 is never filed).
+        std::atomic<uint64_t> head{0};
+        uint64_t pending = 0;  // Writer only.
+    };
+
+    uint64_t home(engine::MemberId member_id) const noexcept {
+        // Fibonacci hashing: member ids are often consecutive, the top bits of the product are
+        // spread over the table.
+        return (member_id * 0x9E3779B97F4A7C15ull) >> shift_;
+    }
+
+    const uint64_t mask_;
+    const int shift_;
+    const uint32_t members_max_;
+    std::unique_ptr<Slot[]> slots_;
+    std::vector<uint32_t> occupied_;  // Writer only: the slots in use.
+    std::vector<uint32_t> touched_;   // Writer only: slots whose pending head is not published.
+};
+
+}  // namespace jifen::wal
