@@ -1,8 +1,8 @@
 // Micro-benchmarks of the write-ahead log: append + group commit throughput by batch size in
-// sync and async use, recovery replay rate, and the raw LMDB choices behind the design
-// (records per value, commit sync mode). The log benchmarks take wal::MetaSync as their last
-// argument (0: each_commit, 1: deferred) so both are measured in one run. docs/wal.md quotes the
-// figures.
+// sync and async use, the log writer's CPU time per record, history page reads, recovery replay
+// rate, and the raw LMDB choices behind the design (records per value, commit sync mode). The log
+// benchmarks take wal::MetaSync as their last argument (0: each_commit, 1: deferred) so both are
+// measured in one run. docs/wal.md quotes the figures.
 #include <benchmark/benchmark.h>
 #include <lmdb.h>
 #include <stdlib.h>
@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -55,13 +56,36 @@ private:
 
 constexpr uint64_t members_max = 1'000'000;
 
-// User + system CPU time of the whole process (every thread).
-double process_cpu_seconds() {
+double cpu_seconds(int who) {
     rusage usage{};
-    ::getrusage(RUSAGE_SELF, &usage);
+    ::getrusage(who, &usage);
     return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
            static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
+
+// User + system CPU time of the whole process (every thread).
+double process_cpu_seconds() { return cpu_seconds(RUSAGE_SELF); }
+
+// The log writer thread's CPU time, sampled from on_durable (which runs on that thread after
+// each commit): what one record costs the writer, kernel page copies and file system included.
+class WriterCpu {
+public:
+    std::function<void(uint32_t, uint64_t)> callback(std::function<void(uint32_t, uint64_t)> next) {
+        return [this, next = std::move(next)](uint32_t shard, uint64_t seq) {
+            seconds_.store(cpu_seconds(RUSAGE_THREAD), std::memory_order_relaxed);
+            if (next) {
+                next(shard, seq);
+            }
+        };
+    }
+    void report(benchmark::State& state, uint64_t records) const {
+        state.counters["writer_cpu_us_per_record"] =
+            seconds_.load(std::memory_order_relaxed) * 1e6 / static_cast<double>(records);
+    }
+
+private:
+    std::atomic<double> seconds_{0};
+};
 
 std::vector<engine::Record> earn_records(size_t count, uint64_t seed) {
     std::mt19937_64 random(seed);
@@ -90,10 +114,11 @@ void BM_AppendCommitSync(benchmark::State& state) {
     options.meta_sync = meta_sync_arg(state.range(1));
     auto log = wal::Log::open(options);
     std::atomic<uint64_t> durable{0};
-    log->start([&](uint32_t, uint64_t seq) {
+    WriterCpu writer_cpu;
+    log->start(writer_cpu.callback([&](uint32_t, uint64_t seq) {
         durable.store(seq, std::memory_order_release);
         durable.notify_all();
-    });
+    }));
     const std::vector<engine::Record> records = earn_records(batch, 1);
     for (auto _ : state) {
         while (!log->append(0, records)) {
@@ -110,6 +135,7 @@ void BM_AppendCommitSync(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * batch));
     state.counters["records_per_commit"] =
         static_cast<double>(stats.records) / static_cast<double>(stats.commits);
+    writer_cpu.report(state, stats.records);
 }
 BENCHMARK(BM_AppendCommitSync)->ArgsProduct({{1, 16, 256, 4096}, {0, 1}})->UseRealTime();
 
@@ -179,7 +205,8 @@ void BM_AppendCommitPipelined(benchmark::State& state) {
     options.shard_count = shard_count;
     options.meta_sync = meta_sync_arg(state.range(2));
     auto log = wal::Log::open(options);
-    log->start(nullptr);
+    WriterCpu writer_cpu;
+    log->start(writer_cpu.callback(nullptr));
     AckLatency latency(batch >= 16);
     uint64_t appends = 0;
     std::vector<std::vector<engine::Record>> records;
@@ -204,11 +231,58 @@ void BM_AppendCommitPipelined(benchmark::State& state) {
     state.counters["records_per_commit"] =
         static_cast<double>(stats.records) / static_cast<double>(stats.commits);
     latency.report(state);
+    writer_cpu.report(state, stats.records);
 }
 BENCHMARK(BM_AppendCommitPipelined)
     ->ArgsProduct({{1, 16, 256, 4096}, {1}, {0, 1}})
     ->Args({256, 4, 0})
     ->Args({256, 4, 1})
+    ->UseRealTime();
+
+// History reads: pages of `limit` entries, newest first, `pages` pages deep (each page from the
+// previous one's next_before_seq), for random members of a log of 1M earn records over 4096
+// members (~244 records each, spread over the whole log, as busy members' are).
+void BM_HistoryRead(benchmark::State& state) {
+    const auto limit = static_cast<uint32_t>(state.range(0));
+    const auto pages = static_cast<uint32_t>(state.range(1));
+    constexpr uint64_t members = 4'096;
+    constexpr uint64_t record_count = 1'000'000;
+    BenchDir dir;
+    wal::Options options;
+    options.data_dir = dir.path();
+    auto log = wal::Log::open(options);
+    log->start(nullptr);
+    std::mt19937_64 random(4);
+    std::vector<engine::Record> batch = earn_records(4'096, 4);
+    for (uint64_t written = 0; written < record_count; written += batch.size()) {
+        for (engine::Record& record : batch) {
+            record.command.member_id = 1 + random() % members;
+        }
+        while (!log->append(0, batch)) {
+            std::this_thread::yield();
+        }
+    }
+    log->stop();
+    uint64_t entries = 0;
+    for (auto _ : state) {
+        const engine::MemberId member_id = 1 + random() % members;
+        uint64_t before_seq = 0;
+        for (uint32_t page_index = 0; page_index < pages; ++page_index) {
+            const wal::HistoryPage page = log->history(member_id, before_seq, limit);
+            entries += page.entries.size();
+            before_seq = page.next_before_seq;
+            benchmark::DoNotOptimize(page.entries.data());
+        }
+    }
+    state.SetItemsProcessed(static_cast<int64_t>(entries));
+    state.counters["entries_per_read"] =
+        static_cast<double>(entries) / static_cast<double>(state.iterations() * pages);
+}
+BENCHMARK(BM_HistoryRead)
+    ->Args({10, 1})
+    ->Args({100, 1})
+    ->Args({50, 4})
+    ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
 // Recovery: replay a log of enroll/earn/redeem records through real shards.
