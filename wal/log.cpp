@@ -849,7 +849,9 @@ int LmdbLog::write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard) {
         (checkpoint.state.size() + checkpoint_chunk_bytes - 1) / checkpoint_chunk_bytes);
     header.crc32c = protocol::crc32c(checkpoint.state.data(), checkpoint.state.size());
 
-    // Replace the shard's previous checkpoint: delete every chunk under its prefix.
+    // Replace the shard's previous checkpoint: delete every chunk under its prefix. Each chunk
+    // is found afresh: after deleting the table's last entry LMDB leaves the cursor unset
+    // (MDB_GET_CURRENT would then answer EINVAL), and a checkpoint has few chunks.
     MDB_cursor* cursor = nullptr;
     int rc = mdb_cursor_open(txn, checkpoint_dbi_, &cursor);
     if (rc != 0) {
@@ -858,14 +860,18 @@ int LmdbLog::write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard) {
     unsigned char key_bytes[8];
     format::store_be32(key_bytes, shard);
     format::store_be32(key_bytes + 4, 0);
-    MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+    MDB_val key;
     MDB_val value;
-    rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
-    while (rc == 0 && key.mv_size == 8 &&
-           format::load_be32(static_cast<const unsigned char*>(key.mv_data)) == shard) {
+    for (;;) {
+        key = as_val(key_bytes, sizeof(key_bytes));
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
+        if (rc != 0 || key.mv_size != 8 ||
+            format::load_be32(static_cast<const unsigned char*>(key.mv_data)) != shard) {
+            break;
+        }
         rc = mdb_cursor_del(cursor, 0);
-        if (rc == 0) {
-            rc = mdb_cursor_get(cursor, &key, &value, MDB_GET_CURRENT);
+        if (rc != 0) {
+            break;
         }
     }
     mdb_cursor_close(cursor);

@@ -540,6 +540,30 @@ TEST(Log, QuietShardIsAskedForACheckpointOnceItHoldsTheLogBack) {
     log->stop();
 }
 
+TEST(Log, ReplacingTheOnlyCheckpointInTheTableCommits) {
+    TempDir dir;
+    auto log = Log::open(testing::options_for(dir.path(), 2));
+    DurableWaiter waiter;
+    log->start(waiter.callback());
+    engine::MemberId member = 1;
+    while (engine::Shard::shard_of(member, 2) != 0) {
+        ++member;
+    }
+    const std::vector<std::byte> state(100, std::byte{1});
+    for (uint64_t i = 1; i <= 6; i += 2) {
+        testing::append_one(*log, 0, earn_record(member, i, 2));
+        log->checkpoint(0, log->appended_seq(0), state);
+        // The writer takes a checkpoint before it gathers records: this one is committed by the
+        // time the next record is durable, so each checkpoint replaces the one before it (and
+        // deleting its chunks empties the table: shard 1 has none).
+        testing::append_one(*log, 0, earn_record(member, i + 1, 2));
+        waiter.wait_for(0, log->appended_seq(0));
+    }
+    log->stop();
+    EXPECT_FALSE(log->failed());
+    EXPECT_EQ(log->durable_seq(0), 6u);
+}
+
 TEST(Log, FileThatIsNotLmdbIsRefusedAtOpen) {
     TempDir dir;
     std::ofstream(dir.path() / "jifen.lmdb") << std::string(64 * 1024, 'x');
