@@ -24,7 +24,11 @@ namespace jifen::wal {
 //
 // Each slot has two heads: `head`, the newest record that is committed (what readers see), and
 // `pending`, the writer's own, which also counts the commit being written. publish() makes the
-// pending heads visible once their commit is done; revert() forgets them when it failed.
+// pending heads visible once their commit is done; revert() forgets them when it failed, and
+// removes the members the failed attempt added. Removing the newest insertions cannot break the
+// probe chain of an older entry (its chain had no empty slot when it was inserted, so it passes
+// none of the newer slots), so revert() needs no lock either: a reader either still finds such a
+// member, with the head the heads table holds too, or goes to the heads table.
 class HeadsMap {
 public:
     // members_max: entries the map may hold; the table has at least twice as many slots.
@@ -36,6 +40,7 @@ public:
         JIFEN_ASSERT(members_max > 0);
         occupied_.reserve(members_max);
         touched_.reserve(members_max);
+        sorted_.reserve(members_max);
     }
 
     uint32_t size() const noexcept { return static_cast<uint32_t>(occupied_.size()); }
@@ -48,7 +53,14 @@ public:
             const Slot& slot = slots_[index];
             const uint64_t key = slot.member_id.load(std::memory_order_acquire);
             if (key == member_id) {
-                return slot.head.load(std::memory_order_acquire);
+                const uint64_t head = slot.head.load(std::memory_order_acquire);
+                // A slot revert() emptied and insert() reused between the two loads holds
+                // another member's head: the key, read again after it, says so.
+                if (slot.member_id.load(std::memory_order_relaxed) == member_id) {
+                    return head;
+                }
+                index = home(member_id) - 1;  // Probe again from the start.
+                continue;
             }
             if (key == 0) {
                 return 0;
@@ -83,7 +95,7 @@ public:
             index = (index + 1) & mask_;
         }
         Slot& slot = slots_[index];
-        slot.head.store(head, std::memory_order_relaxed);
+        slot.head.store(head, std::memory_order_release);  // Release: see head_of().
         slot.pending = head;
         slot.member_id.store(member_id, std::memory_order_release);
         occupied_.push_back(static_cast<uint32_t>(index));
@@ -123,24 +135,34 @@ public:
         touched_.clear();
     }
 
-    // Writer only, after a failed commit: back to the committed heads. Members inserted by the
-    // failed attempt stay, with their (committed) heads from the heads table.
-    void revert() noexcept {
+    // Writer only, after a failed commit: back to the committed heads, and to the members the
+    // map held when the attempt began (size_before: size() then). The next attempt starts from
+    // the same map as the failed one did.
+    void revert(uint32_t size_before) noexcept {
         for (const uint32_t index : touched_) {
             slots_[index].pending = slots_[index].head.load(std::memory_order_relaxed);
         }
         touched_.clear();
+        JIFEN_ASSERT(size_before <= occupied_.size());
+        for (size_t position = size_before; position < occupied_.size(); ++position) {
+            Slot& slot = slots_[occupied_[position]];
+            slot.member_id.store(0, std::memory_order_relaxed);
+            slot.head.store(0, std::memory_order_relaxed);
+            slot.pending = 0;
+        }
+        occupied_.resize(size_before);
     }
 
-    // Writer only: every member's pending head, in member order, for a heads flush. Reorders
-    // the map's list of occupied slots (nothing else depends on its order).
+    // Writer only: every member's pending head, in member order, for a heads flush.
     template <typename Visit>
     int for_each_sorted(Visit&& visit) {
-        std::sort(occupied_.begin(), occupied_.end(), [this](uint32_t a, uint32_t b) {
+        // A copy: occupied_ keeps insertion order, which revert() relies on.
+        sorted_.assign(occupied_.begin(), occupied_.end());
+        std::sort(sorted_.begin(), sorted_.end(), [this](uint32_t a, uint32_t b) {
             return slots_[a].member_id.load(std::memory_order_relaxed) <
                    slots_[b].member_id.load(std::memory_order_relaxed);
         });
-        for (const uint32_t index : occupied_) {
+        for (const uint32_t index : sorted_) {
             const int rc = visit(slots_[index].member_id.load(std::memory_order_relaxed),
                                  slots_[index].pending);
             if (rc != 0) {
@@ -179,8 +201,9 @@ private:
     const int shift_;
     const uint32_t members_max_;
     std::unique_ptr<Slot[]> slots_;
-    std::vector<uint32_t> occupied_;  // Writer only: the slots in use.
+    std::vector<uint32_t> occupied_;  // Writer only: the slots in use, in insertion order.
     std::vector<uint32_t> touched_;   // Writer only: slots whose pending head is not published.
+    std::vector<uint32_t> sorted_;    // Writer only: scratch for for_each_sorted().
 };
 
 }  // namespace jifen::wal

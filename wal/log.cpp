@@ -362,6 +362,11 @@ void LmdbLog::rebuild_heads() {
             damaged("log ends at " + std::to_string(log_seq - 1) + " but its position says " +
                     std::to_string(next_log_seq_ - 1));
         }
+        // Each commit starts with fewer than heads_map_members members in the map, so that the
+        // map has room for one commit's records on top.
+        if (heads_.size() >= options_.heads_map_members) {
+            flush_heads_at_open(next_log_seq_);
+        }
     } catch (...) {
         mdb_cursor_close(cursor);
         mdb_txn_abort(txn);
@@ -572,6 +577,10 @@ void LmdbLog::writer_main() {
 }
 
 bool LmdbLog::commit_batch() {
+    // Room for one commit's heads on top of the map: it was flushed when it reached
+    // heads_map_members, and a failed attempt's members are removed again.
+    const uint32_t heads_size_before = heads_.size();
+    JIFEN_ASSERT(heads_size_before < options_.heads_map_members);
     for (;;) {
         check_disk();
         check_map_usage();
@@ -613,7 +622,7 @@ bool LmdbLog::commit_batch() {
             }
             return true;
         }
-        heads_.revert();  // The links are computed again from the committed heads.
+        heads_.revert(heads_size_before);  // The next attempt links from the committed heads.
         if (rc == MDB_MAP_FULL) {
             if (grow_map()) {
                 continue;  // The same batch, in a new transaction: never half-applied.

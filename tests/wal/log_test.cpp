@@ -826,5 +826,37 @@ TEST_P(LogInBothMetaSyncModes, FullMapSetsStorageFullKeepsReadsAndCommitsOnlyWho
     EXPECT_EQ(entries, durable);
 }
 
+TEST(Log, FullMapWithManyMembersAndHeadsFlushesKeepsEveryHistoryWhole) {
+    TempDir dir;
+    auto options = testing::options_for(dir.path(), 1);
+    options.map_bytes_initial = 256 << 10;
+    options.map_bytes_max = 1 << 20;
+    options.heads_map_members = 64;  // Flushes, and failed attempts that added members.
+    uint64_t durable = 0;
+    {
+        auto log = Log::open(options);
+        log->start(nullptr);
+        for (uint64_t i = 1; i <= 200'000 && !log->storage_full();) {
+            const engine::Record record = earn_record(i, i, 1);  // A new member each time.
+            if (log->append(0, std::span<const engine::Record>(&record, 1))) {
+                ++i;
+            } else {
+                std::this_thread::yield();
+            }
+        }
+        log->stop();
+        EXPECT_TRUE(log->storage_full());
+        EXPECT_FALSE(log->failed());
+        durable = log->durable_seq(0);
+        ASSERT_GT(durable, 0u);
+    }
+    auto log = Log::open(options);
+    for (engine::MemberId member = 1; member <= durable + 100; ++member) {
+        const HistoryPage page = log->history(member, 0, 10);
+        ASSERT_EQ(page.result, Result::ok);
+        ASSERT_EQ(page.entries.size(), member <= durable ? 1u : 0u) << member;
+    }
+}
+
 }  // namespace
 }  // namespace jifen::wal
