@@ -120,8 +120,9 @@ inline FiledUnder filed_under(const engine::Record& record, uint32_t shard_count
     return filed;
 }
 
-// heads[u64 BE member id] = u64 log sequence of the member's newest record below
-// MetaPosition::heads_next_log_seq. Written in bulk, sorted, by a heads flush (docs/wal.md).
+// heads[u64 member id, host order: the table is MDB_INTEGERKEY, compared as integers] = u64 log
+// sequence of the member's newest record below MetaPosition::heads_next_log_seq. Written in
+// bulk, sorted, by a heads flush (docs/wal.md).
 
 // checkpoint[u32 BE shard, u32 BE chunk] : chunk 0 is a CheckpointHeader, chunks 1..n the state
 // bytes in order. One checkpoint per shard: a new one replaces the old in the same transaction.

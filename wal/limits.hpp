@@ -42,6 +42,10 @@ inline constexpr uint32_t heads_map_members_max = 1u << 24;
 // busy and the map never fills.
 inline constexpr uint64_t heads_flush_log_records = 1u << 20;
 
+// How many records ahead the writer starts loading heads map slots (each a likely cache miss in
+// a table of tens of MiB) while it goes through a batch.
+inline constexpr uint32_t heads_prefetch_records = 8;
+
 // Newer records of the member a history read may step over when before_seq names no record of
 // that member (a client's own number rather than a next_before_seq): it then walks from the
 // member's newest record down to before_seq. Past this, the read is refused rather than left to

@@ -104,11 +104,14 @@ private:
     // One attempt loop: grows the map and retries on MDB_MAP_FULL. False: nothing committed.
     bool commit_batch();
     int write_batch(MDB_txn* txn, uint64_t* next_log_seq);
+    // Puts every member the batch files records under into the heads map, reading the heads
+    // table (in member order) for those it did not hold, and notes their slots per record.
+    int load_heads(MDB_txn* txn);
     int write_log_values(MDB_txn* txn, uint64_t* log_seq);
-    // Fills in the record's links (and moves the members' pending heads to log_seq).
-    int link_record(MDB_txn* txn, format::LoggedRecord* logged, uint64_t log_seq);
-    // The link for one member: its pending head, from the map or else the heads table.
-    int take_link(MDB_txn* txn, engine::MemberId member_id, uint64_t log_seq, uint64_t* previous);
+    // Fills in the record's links and moves its members' pending heads to log_seq; slots: the
+    // record's two entries of record_slots_.
+    void link_record(format::LoggedRecord* logged, uint64_t log_seq,
+                     const uint32_t* slots) noexcept;
     // Reads a member's head from the heads table (0: none stored).
     int read_stored_head(MDB_txn* txn, engine::MemberId member_id, uint64_t* head) const;
     // The heads flush: every pending head of the map into the heads table, in member order.
@@ -183,6 +186,14 @@ private:
     uint64_t disk_checked_us_ = 0;
     uint64_t storage_retry_us_ = 0;
     std::vector<uint64_t> position_scratch_;
+    // load_heads() scratch: the batch's members the map lacked, and per record the map slots
+    // of the members it is filed under (HeadsMap::none for none).
+    struct MissingHead {
+        engine::MemberId member_id;
+        uint32_t slot;
+    };
+    std::vector<MissingHead> heads_missing_;
+    std::vector<uint32_t> record_slots_;
 
     std::atomic<uint64_t> records_written_{0};
     std::atomic<uint64_t> commits_{0};

@@ -169,8 +169,8 @@ void LmdbLog::open_environment() {
         check_startup(mdb_stat(txn, main_dbi, &main_stat), "mdb_stat");
         const bool fresh = main_stat.ms_entries == 0;
         const unsigned create = fresh ? MDB_CREATE : 0u;
-        auto open_table = [&](const char* name, MDB_dbi* dbi) {
-            const int open_rc = mdb_dbi_open(txn, name, create, dbi);
+        auto open_table = [&](const char* name, MDB_dbi* dbi, unsigned flags = 0) {
+            const int open_rc = mdb_dbi_open(txn, name, create | flags, dbi);
             if (open_rc == MDB_NOTFOUND || open_rc == MDB_INCOMPATIBLE) {
                 throw StartupError("jifen log: " + env_path + " is not a jifen log (table '" +
                                    name + "' missing)");
@@ -214,7 +214,7 @@ void LmdbLog::open_environment() {
             }
         }
         open_table(format::log_table, &log_dbi_);
-        open_table(format::heads_table, &heads_dbi_);
+        open_table(format::heads_table, &heads_dbi_, MDB_INTEGERKEY);
         open_table(format::checkpoint_table, &checkpoint_dbi_);
 
         MDB_val position_key =
@@ -292,6 +292,8 @@ void LmdbLog::open_environment() {
     }
     last_log_seq_.store(next_log_seq_ - 1);
     commit_budget_ = records_per_commit_max;
+    heads_missing_.reserve(2 * size_t{records_per_commit_max});
+    record_slots_.reserve(2 * size_t{records_per_commit_max});
 
     MDB_envinfo info;
     check_startup(mdb_env_info(env_, &info), "mdb_env_info");
@@ -648,7 +650,10 @@ bool LmdbLog::commit_batch() {
 }
 
 int LmdbLog::write_batch(MDB_txn* txn, uint64_t* next_log_seq) {
-    int rc = write_log_values(txn, next_log_seq);
+    int rc = load_heads(txn);
+    if (rc == 0) {
+        rc = write_log_values(txn, next_log_seq);
+    }
     bool checkpointing = false;
     for (uint32_t shard = 0; rc == 0 && shard < lanes_.size(); ++shard) {
         Lane& lane = *lanes_[shard];
@@ -684,6 +689,7 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
     Run runs[records_per_value_max];
     uint32_t run_count = 0;
     uint32_t value_records = 0;
+    size_t record_index = 0;  // In the batch: the same order load_heads() went through it.
 
     auto flush = [&]() -> int {
         if (value_records == 0) {
@@ -707,8 +713,7 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
             std::memcpy(at, &run_header, sizeof(run_header));
             at += sizeof(run_header);
         }
-        // The records, in log order, each with its links. Reading the heads table below does
-        // not disturb the reserved value (LMDB only asks that no other write comes between).
+        // The records, in log order, each with its links.
         uint64_t record_log_seq = *log_seq;
         for (uint32_t i = 0; i < run_count; ++i) {
             const RecordRing& ring = lanes_[runs[i].shard]->ring;
@@ -717,10 +722,7 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
                 format::LoggedRecord logged;
                 logged.record = ring.at(position);
                 JIFEN_ASSERT(logged.record.shard_index == runs[i].shard);
-                rc = link_record(txn, &logged, record_log_seq++);
-                if (rc != 0) {
-                    return rc;
-                }
+                link_record(&logged, record_log_seq++, &record_slots_[2 * record_index++]);
                 std::memcpy(at, &logged, sizeof(logged));
                 at += sizeof(logged);
             }
@@ -763,36 +765,79 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
     return rc;
 }
 
-int LmdbLog::link_record(MDB_txn* txn, format::LoggedRecord* logged, uint64_t log_seq) {
-    const format::FiledUnder filed = format::filed_under(logged->record, options_.shard_count);
-    int rc = 0;
-    if (filed.member_id != 0) {
-        rc = take_link(txn, filed.member_id, log_seq, &logged->member_previous_seq);
+int LmdbLog::load_heads(MDB_txn* txn) {
+    // Every member the batch files records under gets a slot in the map now, its slot noted per
+    // record for link_record(). The members the map did not hold are then looked up in the heads
+    // table in member order: one cursor sweeping the table's leaves instead of a descent from
+    // the root (a cache miss per level) for each record, which at 1M random members was most of
+    // the writer's time.
+    heads_missing_.clear();
+    record_slots_.clear();
+    for (const auto& lane : lanes_) {
+        for (uint64_t position = lane->batch_from; position < lane->batch_to; ++position) {
+            // The map is far larger than the cache: start loading a later record's slot now.
+            if (position + heads_prefetch_records < lane->batch_to) {
+                heads_.prefetch(lane->ring.at(position + heads_prefetch_records).command.member_id);
+            }
+            const format::FiledUnder filed =
+                format::filed_under(lane->ring.at(position), options_.shard_count);
+            for (const engine::MemberId member_id : {filed.member_id, filed.counterparty_id}) {
+                uint32_t slot = HeadsMap::none;
+                if (member_id != 0) {
+                    slot = heads_.find(member_id);
+                    if (slot == HeadsMap::none) {
+                        slot = heads_.insert(member_id, 0);
+                        heads_missing_.push_back({member_id, slot});
+                    }
+                }
+                record_slots_.push_back(slot);
+            }
+        }
     }
-    if (rc == 0 && filed.counterparty_id != 0) {
-        rc = take_link(txn, filed.counterparty_id, log_seq, &logged->counterparty_previous_seq);
+    if (heads_missing_.empty()) {
+        return 0;
+    }
+    std::sort(heads_missing_.begin(), heads_missing_.end(),
+              [](const MissingHead& a, const MissingHead& b) { return a.member_id < b.member_id; });
+    MDB_cursor* cursor = nullptr;
+    int rc = mdb_cursor_open(txn, heads_dbi_, &cursor);
+    for (size_t i = 0; rc == 0 && i < heads_missing_.size(); ++i) {
+        MDB_val key = as_val(&heads_missing_[i].member_id, sizeof(engine::MemberId));
+        MDB_val value;
+        // MDB_SET on a positioned cursor searches the current leaf first: sorted keys mostly
+        // land there or on the next one.
+        rc = mdb_cursor_get(cursor, &key, &value, MDB_SET);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;  // No history before this batch: the head stays 0.
+        } else if (rc == 0) {
+            uint64_t stored = 0;
+            if (value.mv_size != sizeof(stored)) {
+                rc = MDB_CORRUPTED;
+                break;
+            }
+            std::memcpy(&stored, value.mv_data, sizeof(stored));
+            heads_.set_stored_head(heads_missing_[i].slot, stored);
+        }
+    }
+    if (cursor != nullptr) {
+        mdb_cursor_close(cursor);
     }
     return rc;
 }
 
-int LmdbLog::take_link(MDB_txn* txn, engine::MemberId member_id, uint64_t log_seq,
-                       uint64_t* previous) {
-    uint32_t slot = heads_.find(member_id);
-    if (slot == HeadsMap::none) {
-        uint64_t stored = 0;
-        if (const int rc = read_stored_head(txn, member_id, &stored); rc != 0) {
-            return rc;
-        }
-        slot = heads_.insert(member_id, stored);
+void LmdbLog::link_record(format::LoggedRecord* logged, uint64_t log_seq,
+                          const uint32_t* slots) noexcept {
+    const format::FiledUnder filed = format::filed_under(logged->record, options_.shard_count);
+    if (filed.member_id != 0) {
+        logged->member_previous_seq = heads_.advance(slots[0], log_seq);
     }
-    *previous = heads_.advance(slot, log_seq);
-    return 0;
+    if (filed.counterparty_id != 0) {
+        logged->counterparty_previous_seq = heads_.advance(slots[1], log_seq);
+    }
 }
 
 int LmdbLog::read_stored_head(MDB_txn* txn, engine::MemberId member_id, uint64_t* head) const {
-    unsigned char key_bytes[8];
-    format::store_be64(key_bytes, member_id);
-    MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+    MDB_val key = as_val(&member_id, sizeof(member_id));
     MDB_val value;
     const int rc = mdb_get(txn, heads_dbi_, &key, &value);
     if (rc == MDB_NOTFOUND) {
@@ -817,9 +862,7 @@ int LmdbLog::write_heads(MDB_txn* txn) {
     }
     // Member order: the puts sweep the table's leaves once instead of landing at random.
     rc = heads_.for_each_sorted([&](engine::MemberId member_id, uint64_t head) {
-        unsigned char key_bytes[8];
-        format::store_be64(key_bytes, member_id);
-        MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+        MDB_val key = as_val(&member_id, sizeof(member_id));
         MDB_val value = as_val(&head, sizeof(head));
         return mdb_cursor_put(cursor, &key, &value, 0);
     });
