@@ -64,20 +64,14 @@ while [[ $# -gt 0 ]]; do
         *) build_dir=$1; shift ;;
     esac
 done
-build_dir=${build_dir:-$repo_dir/build}
-jifend=$build_dir/server/jifend
-bench=$build_dir/bench/load/jifen-bench
-for tool in "$jifend" "$bench"; do
-    [[ -x $tool ]] || { echo "compare-redis: $tool not found: build it first" >&2; exit 2; }
-done
+script_name=compare-redis
+# shellcheck source=bench/lib.sh
+source "$repo_dir/bench/lib.sh"
 for tool in redis-server redis-benchmark redis-cli; do
     command -v "$tool" >/dev/null || {
         echo "compare-redis: $tool not found: apt-get install redis-server redis-tools" >&2; exit 2; }
 done
 
-script_name=compare-redis
-# shellcheck source=bench/lib.sh
-source "$repo_dir/bench/lib.sh"
 redis_pid=""
 stop_redis() {
     if [[ -n $redis_pid ]]; then

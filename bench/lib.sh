@@ -1,6 +1,14 @@
-# Shared by bench/compare-redis.sh and bench/scaling.sh: starting and stopping one jifend in a
-# scratch directory, cleaning up on exit, and the median of a column. Source it after setting
-# script_name (for messages), jifend, jifen_port, jifen_http_port and keep.
+# Shared by the bench scripts (compare-redis.sh, scaling.sh, targets.sh): finding the binaries,
+# starting and stopping one jifend in a scratch directory, cleaning up on exit, and the median of a
+# column. Source it after parsing the flags, with script_name (for messages), repo_dir,
+# build_dir (empty: the repository's build/), jifen_port, jifen_http_port and keep set.
+
+build_dir=${build_dir:-$repo_dir/build}
+jifend=$build_dir/server/jifend
+bench=$build_dir/bench/load/jifen-bench
+for tool in "$jifend" "$bench"; do
+    [[ -x $tool ]] || { echo "$script_name: $tool not found: build it first" >&2; exit 2; }
+done
 
 work_dir=$(mktemp -d "/tmp/jifen-$script_name.XXXXXX")
 jifend_pid=""

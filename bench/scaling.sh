@@ -55,16 +55,10 @@ while [[ $# -gt 0 ]]; do
         *) build_dir=$1; shift ;;
     esac
 done
-build_dir=${build_dir:-$repo_dir/build}
-jifend=$build_dir/server/jifend
-bench=$build_dir/bench/load/jifen-bench
-for tool in "$jifend" "$bench"; do
-    [[ -x $tool ]] || { echo "scaling: $tool not found: build it first" >&2; exit 2; }
-done
-
 script_name=scaling
 # shellcheck source=bench/lib.sh
 source "$repo_dir/bench/lib.sh"
+
 ticks_per_s=$(getconf CLK_TCK)
 
 # CPU time (user + system, in clock ticks) the jifend process has used, all threads included.

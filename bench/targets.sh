@@ -39,17 +39,11 @@ while [[ $# -gt 0 ]]; do
         *) build_dir=$1; shift ;;
     esac
 done
-build_dir=${build_dir:-$repo_dir/build}
-jifend=$build_dir/server/jifend
-bench=$build_dir/bench/load/jifen-bench
-for tool in "$jifend" "$bench"; do
-    [[ -x $tool ]] || { echo "targets: $tool not found: build it first" >&2; exit 2; }
-done
-command -v fio >/dev/null || { echo "targets: fio not found: apt-get install fio" >&2; exit 2; }
-
 script_name=targets
 # shellcheck source=bench/lib.sh
 source "$repo_dir/bench/lib.sh"
+command -v fio >/dev/null || { echo "targets: fio not found: apt-get install fio" >&2; exit 2; }
+
 
 # fsync_latency: prints "p50_us p99_us" of fdatasync after 4 KiB writes, 10 s, in work_dir.
 fsync_latency() {
