@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <random>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -105,6 +106,36 @@ wal::MetaSync meta_sync_arg(int64_t arg) {
     return arg == 0 ? wal::MetaSync::each_commit : wal::MetaSync::deferred;
 }
 
+// Earn records of random members among members_max, handed out batch by batch: each append takes
+// the next records of a pool of 1M (2^20 over all shards), so consecutive commits touch other
+// members, as a server's do. Appending one fixed batch again and again would touch the same few
+// members, whose history would stay in a few pages.
+class RecordPool {
+public:
+    static constexpr size_t records_total = size_t{1} << 20;
+
+    RecordPool(uint32_t shard_index, uint32_t shard_count)
+        : records_(earn_records(records_total / shard_count, 1 + shard_index)) {
+        for (engine::Record& record : records_) {
+            record.shard_index = shard_index;
+        }
+    }
+
+    // batch must divide the pool size (a power of two), so no batch wraps.
+    std::span<const engine::Record> next(size_t batch) {
+        if (next_index_ + batch > records_.size()) {
+            next_index_ = 0;
+        }
+        const std::span<const engine::Record> records(records_.data() + next_index_, batch);
+        next_index_ += batch;
+        return records;
+    }
+
+private:
+    std::vector<engine::Record> records_;
+    size_t next_index_ = 0;
+};
+
 // Sync use: append a batch, wait until it is durable (what a server in `sync` does per group).
 void BM_AppendCommitSync(benchmark::State& state) {
     const auto batch = static_cast<size_t>(state.range(0));
@@ -119,8 +150,9 @@ void BM_AppendCommitSync(benchmark::State& state) {
         durable.store(seq, std::memory_order_release);
         durable.notify_all();
     }));
-    const std::vector<engine::Record> records = earn_records(batch, 1);
+    RecordPool pool(0, 1);
     for (auto _ : state) {
+        const std::span<const engine::Record> records = pool.next(batch);
         while (!log->append(0, records)) {
             std::this_thread::yield();
         }
@@ -209,16 +241,14 @@ void BM_AppendCommitPipelined(benchmark::State& state) {
     log->start(writer_cpu.callback(nullptr));
     AckLatency latency(batch >= 16);
     uint64_t appends = 0;
-    std::vector<std::vector<engine::Record>> records;
+    std::vector<RecordPool> pools;
     for (uint32_t shard = 0; shard < shard_count; ++shard) {
-        records.push_back(earn_records(batch, 2 + shard));
-        for (engine::Record& record : records.back()) {
-            record.shard_index = shard;
-        }
+        pools.emplace_back(shard, shard_count);
     }
     uint32_t shard = 0;
     for (auto _ : state) {
-        while (!log->append(shard, records[shard])) {
+        const std::span<const engine::Record> records = pools[shard].next(batch);
+        while (!log->append(shard, records)) {
             latency.after_append(*log, shard, appends);
             std::this_thread::yield();
         }
