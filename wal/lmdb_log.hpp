@@ -96,7 +96,9 @@ private:
     void release_resources() noexcept;
     void writer_main();
     void wake_writer() noexcept;
-    void sleep_until_work(uint64_t timeout_us);
+    // Sleeps until woken or timeout_us. Returns at once when records are queued, unless blocked
+    // (the log cannot commit them now).
+    void sleep_until_work(uint64_t timeout_us, bool blocked = false);
     bool has_work() const noexcept;
     void take_checkpoints();
     uint64_t gather_batch(uint64_t budget) noexcept;

@@ -494,11 +494,11 @@ bool LmdbLog::has_work() const noexcept {
     return false;
 }
 
-void LmdbLog::sleep_until_work(uint64_t timeout_us) {
+void LmdbLog::sleep_until_work(uint64_t timeout_us, bool blocked) {
     writer_sleeping_.store(true, std::memory_order_relaxed);
     handshake_.fetch_add(1, std::memory_order_acq_rel);  // See append().
 
-    if (!has_work()) {
+    if (blocked || !has_work()) {
         std::unique_lock lock(wake_mutex_);
         wake_cv_.wait_for(lock, std::chrono::microseconds(timeout_us),
                           [this] { return wake_pending_; });
@@ -563,7 +563,9 @@ void LmdbLog::writer_main() {
             if (stopping) {
                 return;
             }
-            sleep_until_work(storage_full_retry_us);
+            // Failed, or storage full until the retry time: the queued records cannot be
+            // committed yet, so they must not cut the sleep short (the loop would spin a core).
+            sleep_until_work(storage_full_retry_us, !idle);
             continue;
         }
         if (!commit_batch()) {
