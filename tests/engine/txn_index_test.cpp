@@ -16,6 +16,25 @@
 namespace jifen::engine {
 namespace {
 
+// wins[t][i]: 1 when thread t's claim took id i, 2 when that thread saw something impossible.
+using Wins = std::vector<std::vector<uint8_t>>;
+
+// The member (thread t claims for member t + 1) that won id i: exactly one, with no impossible
+// answer anywhere; 0 after a failed assertion.
+MemberId only_winner(const Wins& wins, uint64_t i) {
+    uint32_t winners = 0;
+    MemberId winner = 0;
+    for (uint32_t t = 0; t < wins.size(); ++t) {
+        EXPECT_NE(wins[t][i], 2) << "id " << i << " thread " << t;
+        if (wins[t][i] == 1) {
+            ++winners;
+            winner = t + 1;
+        }
+    }
+    EXPECT_EQ(winners, 1u) << "id " << i;
+    return winners == 1 ? winner : 0;
+}
+
 TEST(TxnIndex, ClaimOfAnUnusedIdSucceedsOnceThenReportsTheOwner) {
     TxnIndex index(64);
     EXPECT_EQ(index.claim(TxnId{1, 2}, 10), TxnIndex::Claim::claimed);
@@ -41,8 +60,7 @@ TEST(TxnIndex, ConcurrentClaimsOfTheSameIdsHaveExactlyOneWinnerEach) {
     constexpr uint64_t ids = 20'000;
     constexpr uint32_t threads = 4;
     TxnIndex index(ids * 2, threads);
-    // wins[t][i]: thread t's claim of id i was the one that took it.
-    std::vector<std::vector<uint8_t>> wins(threads, std::vector<uint8_t>(ids, 0));
+    Wins wins(threads, std::vector<uint8_t>(ids, 0));
     std::atomic<uint32_t> ready{0};
     std::vector<std::thread> workers;
     for (uint32_t t = 0; t < threads; ++t) {
@@ -72,16 +90,8 @@ TEST(TxnIndex, ConcurrentClaimsOfTheSameIdsHaveExactlyOneWinnerEach) {
         worker.join();
     }
     for (uint64_t i = 0; i < ids; ++i) {
-        uint32_t winners = 0;
-        MemberId winner = 0;
-        for (uint32_t t = 0; t < threads; ++t) {
-            ASSERT_NE(wins[t][i], 2) << "id " << i << " thread " << t;
-            if (wins[t][i] == 1) {
-                ++winners;
-                winner = t + 1;
-            }
-        }
-        ASSERT_EQ(winners, 1u) << "id " << i;
+        const MemberId winner = only_winner(wins, i);
+        ASSERT_NE(winner, 0u);
         ASSERT_EQ(index.find(TxnId{i + 1, 77}), winner);
     }
     EXPECT_EQ(index.used(), ids);
@@ -165,7 +175,7 @@ TEST(TxnIndex, ManyThreadsGrowingBehindABarrierKeepExactlyOneWinnerPerId) {
             ++growths;
         }
     });
-    std::vector<std::vector<uint8_t>> wins(threads, std::vector<uint8_t>(ids, 0));
+    Wins wins(threads, std::vector<uint8_t>(ids, 0));
     std::vector<std::thread> workers;
     for (uint32_t t = 0; t < threads; ++t) {
         workers.emplace_back([&, t] {
@@ -194,16 +204,8 @@ TEST(TxnIndex, ManyThreadsGrowingBehindABarrierKeepExactlyOneWinnerPerId) {
     }
     EXPECT_GE(growths, 5u);
     for (uint64_t i = 0; i < ids; ++i) {
-        uint32_t winners = 0;
-        MemberId winner = 0;
-        for (uint32_t t = 0; t < threads; ++t) {
-            ASSERT_NE(wins[t][i], 2) << "id " << i << " thread " << t;
-            if (wins[t][i] == 1) {
-                ++winners;
-                winner = t + 1;
-            }
-        }
-        ASSERT_EQ(winners, 1u) << "id " << i;
+        const MemberId winner = only_winner(wins, i);
+        ASSERT_NE(winner, 0u);
         uint32_t local_index = 0;
         ASSERT_EQ(index.find(TxnId{i + 1, 9}, &local_index), winner);
         ASSERT_EQ(local_index, i);
