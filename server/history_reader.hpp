@@ -44,11 +44,11 @@ public:
     // Any shard thread. False when the queue is full: the caller answers busy.
     bool submit(const HistoryJob& job) noexcept;
 
+private:
     // The reply body for a page of history: HistoryReplyHeader and its entries.
     static std::vector<std::byte> reply_body(const protocol::HistoryRequest& request,
                                              const wal::HistoryPage& page);
 
-private:
     void arm();
     void drain();
 

@@ -52,8 +52,6 @@ public:
     // Shard thread, once, when it stops running rounds: later growths do not wait for it.
     void leave() { barrier_.arrive_and_drop(); }
 
-    uint64_t growths() const noexcept { return growths_.load(std::memory_order_relaxed); }
-
 private:
     struct Completion {
         TxnIndexGrowth* self;
@@ -69,7 +67,6 @@ private:
         const auto started = std::chrono::steady_clock::now();
         const uint64_t slots_before = index_.slot_count();
         if (index_.grow()) {
-            growths_.fetch_add(1, std::memory_order_relaxed);
             const auto took = std::chrono::steady_clock::now() - started;
             spdlog::info("transaction index grown from {} to {} slots ({} ids) in {} ms",
                          slots_before, index_.slot_count(), index_.used(),
@@ -88,7 +85,6 @@ private:
     engine::TxnIndex& index_;
     std::atomic<bool> requested_{false};
     std::atomic<bool> given_up_{false};
-    std::atomic<uint64_t> growths_{0};
     std::barrier<Completion> barrier_;
 };
 
