@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
 # Runs jifend with 1, 2, 4 and 8 shards under the same load and prints, per shard count, the
 # throughput, p99 and the server's CPU time per operation (utime + stime of the jifend process
-# from /proc/<pid>/stat before and after the measured run, divided by the operations). Two loads
-# per shard count: "local" (earn/redeem/balance, every operation on one member's shard) and
-# "transfer" (member-to-member transfers; with S shards and uniform keys a fraction (S-1)/S of
-# them crosses shards and takes the two-leg path), reported on separate rows.
+# from /proc/<pid>/stat before and after the measured run, divided by the operations). Three
+# loads per shard count, on separate rows:
+#   local     earn/redeem/balance, every operation on one member's shard; connections send any
+#             member, so with S shards (S-1)/S of the operations are handed to another shard;
+#   aware     the same mix with jifen-bench --shard-aware: each connection asks the server for
+#             one shard and sends only that shard's members, so nothing is handed over;
+#   transfer  member-to-member transfers; with S shards and uniform keys a fraction (S-1)/S of
+#             them crosses shards and takes the two-leg path.
 #
 #   bench/scaling.sh [BUILD_DIR] [--shards "1 2 4 8"] [--runs N] [--duration S] [--members N]
 #                    [--connections C] [--threads T] [--pipeline P] [--batch B]
-#                    [--durability async|sync] [--local-mix MIX] [--keep]
+#                    [--durability async|sync] [--local-mix MIX] [--loads "local aware transfer"]
+#                    [--keep]
 #
 # Every run gets a fresh data directory and server; members are enrolled (with points to
 # transfer) by an unmeasured jifen-bench call before the CPU counters are read. Medians over
-# --runs (default 3). Default total time is about 4 minutes (4m12s measured on 2 cores); use
+# --runs (default 3). Default total time is about 6 minutes on 2 cores; use
 # --runs 1 or --shards "1 2" for a quick look. Everything it starts is stopped on exit. On a
 # machine with fewer cores than shards, the extra shards share cores: the table then shows the
 # cost of oversubscription, not of sharding.
@@ -30,12 +35,13 @@ pipeline=8
 batch=16
 durability=async
 local_mix="earn=50,redeem=30,balance=20"
+loads="local aware transfer"
 keep=0
 jifen_port=${JIFEN_PORT:-17390}
 jifen_http_port=${JIFEN_HTTP_PORT:-17391}
 initial_points=1000000
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
+usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-0}"; }
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -49,6 +55,7 @@ while [[ $# -gt 0 ]]; do
         --batch) batch=$2; shift 2 ;;
         --durability) durability=$2; shift 2 ;;
         --local-mix) local_mix=$2; shift 2 ;;
+        --loads) loads=$2; shift 2 ;;
         --keep) keep=1; shift ;;
         -h|--help) usage 0 ;;
         -*) echo "scaling: unknown flag $1" >&2; usage 2 ;;
@@ -65,14 +72,15 @@ ticks_per_s=$(getconf CLK_TCK)
 # Fields 14 and 15 of /proc/<pid>/stat; the command name (field 2) has no spaces here.
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$jifend_pid/stat"; }
 
-# measure MIX: prints "ops ops_per_sec p99_us cpu_us_per_op".
+# measure MIX [FLAG...]: prints "ops ops_per_sec p99_us cpu_us_per_op".
 measure() {
     "$bench" --port "$jifen_port" --members "$members" --enroll --initial-points "$initial_points" \
         --mix balance=1 -n 1 >/dev/null 2>"$work_dir/setup.err" || {
         echo "scaling: enrolment failed:" >&2; tail -5 "$work_dir/setup.err" >&2; exit 1; }
     local before after json
     before=$(cpu_ticks)
-    if ! json=$("$bench" --port "$jifen_port" --members "$members" --mix "$1" -c "$connections" \
+    local mix=$1; shift
+    if ! json=$("$bench" --port "$jifen_port" --members "$members" --mix "$mix" "$@" -c "$connections" \
             -t "$threads" --pipeline "$pipeline" --batch "$batch" -d "$duration_s" --json \
             2>"$work_dir/bench.err"); then
         echo "scaling: jifen-bench failed:" >&2; tail -5 "$work_dir/bench.err" >&2; exit 1
@@ -92,12 +100,14 @@ machine_line "$runs runs of ${duration_s} s; durability $durability;" \
 results=$work_dir/results.tsv
 : >"$results"
 for shard_count in $shard_counts; do
-    for load in local transfer; do
+    for load in $loads; do
         mix=$local_mix
+        flags=()
         [[ $load == transfer ]] && mix="transfer=1"
+        [[ $load == aware ]] && flags=(--shard-aware)
         for run in $(seq 1 "$runs"); do
             start_jifend --shards "$shard_count" --durability "$durability"
-            read -r ops rate p99 cpu < <(measure "$mix")
+            read -r ops rate p99 cpu < <(measure "$mix" "${flags[@]}")
             stop_jifend
             printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$shard_count" "$load" "$run" "$rate" "$p99" "$cpu" >>"$results"
             echo "  shards $shard_count $load run $run: $rate ops/s, p99 $p99 us, server CPU $cpu us/op ($ops ops)" >&2
@@ -112,7 +122,7 @@ pick() {  # pick SHARDS LOAD COLUMN
 echo
 printf '%-7s %-9s %14s %12s %16s %14s\n' shards load "ops/s" "p99 us" "server CPU us/op" "cross-shard"
 for shard_count in $shard_counts; do
-    for load in local transfer; do
+    for load in $loads; do
         cross="-"
         [[ $load == transfer ]] && cross=$(awk -v s="$shard_count" 'BEGIN { printf "%.0f%%", (s - 1) / s * 100 }')
         printf '%-7s %-9s %14.0f %12.0f %16.2f %14s\n' "$shard_count" "$load" \

@@ -214,6 +214,10 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         copy_padded(hello_request.client_name, sizeof(hello_request.client_name),
                     options.client_name);
         copy_padded(hello_request.api_key, sizeof(hello_request.api_key), options.api_key);
+        if (options.shard) {
+            hello_request.flags = protocol::hello_flag_shard;
+            hello_request.shard = *options.shard;
+        }
         start_read(session);
         send_frame(protocol::Opcode::hello, 1, std::as_bytes(std::span(&hello_request, 1)),
                    [self = shared_from_this()](const Status& status, const protocol::FrameHeader&,

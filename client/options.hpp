@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 namespace jifen::client {
@@ -27,6 +28,12 @@ struct Options {
     // many times before throwing. AsyncClient does not reconnect by itself.
     uint32_t reconnect_attempts = 3;
     std::chrono::milliseconds reconnect_backoff{50};  // Doubles per attempt.
+
+    // Ask the server to serve this connection on this shard (docs/protocol.md, "Shards"): a
+    // client that sends each member's operations on the connection of the member's shard
+    // (protocol::shard_of) saves the server a hand-off between threads. hello().shard says which
+    // shard serves the connection; the server may keep it where it is (TLS).
+    std::optional<uint16_t> shard;
 
     // Frames one connection may have in flight (sent, reply not yet read). At most 4096.
     uint32_t frames_in_flight_max = 64;

@@ -18,6 +18,7 @@
 #include "engine/calendar.hpp"
 #include "engine/tables.hpp"
 #include "engine/txn_index.hpp"
+#include "protocol/wire.hpp"
 
 namespace jifen::engine {
 namespace {
@@ -2359,7 +2360,7 @@ uint64_t Shard::member_count() const noexcept { return state_->member_count; }
 uint32_t Shard::shard_of(MemberId member_id, uint32_t shard_count) noexcept {
     // The high half of the mix picks the shard; member tables index by the low half, so the
     // members of one shard still spread over its whole table.
-    return static_cast<uint32_t>(((mix64(member_id) >> 32) * shard_count) >> 32);
+    return protocol::shard_of(member_id, shard_count);
 }
 
 }  // namespace jifen::engine

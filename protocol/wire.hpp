@@ -175,9 +175,14 @@ constexpr uint32_t scope_required(Opcode opcode) noexcept {
 // ---------------------------------------------------------------------------------------------
 // Bodies.
 
+// HelloRequest::flags: serve this connection on HelloRequest::shard (see shard_of).
+inline constexpr uint16_t hello_flag_shard = 1u << 0;
+inline constexpr uint16_t hello_flags_known = hello_flag_shard;
+
 struct HelloRequest {
     uint32_t protocol_version = jifen::protocol::protocol_version;
-    uint32_t reserved = 0;
+    uint16_t flags = 0;
+    uint16_t shard = 0;         // With hello_flag_shard: the shard wanted; below shard_count.
     char client_name[32] = {};  // UTF-8, NUL-padded; for logs and stats.
     char api_key[64] = {};      // The secret, NUL-padded. Never logged.
 };
@@ -191,9 +196,23 @@ struct HelloReply {
     uint32_t batch_ops_max = jifen::protocol::batch_ops_max;
     uint32_t body_bytes_max = jifen::protocol::body_bytes_max;
     uint64_t server_time_us = 0;
-    char server_name[32] = {};
+    uint32_t shard = 0;  // The shard serving this connection.
+    char server_name[28] = {};
 };
 static_assert(sizeof(HelloReply) == 64);
+
+// The shard that owns a member, of shard_count: splitmix64's finalizer of the id, then its high
+// 32 bits scaled to the count. A client that sends each member's operations on a connection
+// served by that member's shard (hello_flag_shard) saves the server a hand-off between threads.
+constexpr uint32_t shard_of(uint64_t member_id, uint32_t shard_count) noexcept {
+    uint64_t mixed = member_id;
+    mixed ^= mixed >> 30;
+    mixed *= 0xBF58476D1CE4E5B9ull;
+    mixed ^= mixed >> 27;
+    mixed *= 0x94D049BB133111EBull;
+    mixed ^= mixed >> 31;
+    return static_cast<uint32_t>(((mixed >> 32) * shard_count) >> 32);
+}
 
 struct PingReply {
     uint64_t server_time_us = 0;

@@ -2,6 +2,7 @@
 #include "server/connection.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/buffer.hpp>
@@ -9,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "engine/assert.hpp"
 #include "server/dispatch.hpp"
@@ -56,6 +58,19 @@ std::string_view describe(Result result) noexcept {
 
 }  // namespace
 
+Handover::Handover(Handover&& other) noexcept
+    : fd(std::exchange(other.fd, -1)),
+      protocol(other.protocol),
+      scope(other.scope),
+      hello_request_id(other.hello_request_id),
+      unread(std::move(other.unread)) {}
+
+Handover::~Handover() {
+    if (fd >= 0) {
+        ::close(fd);  // Never adopted (the server stopped first): the client sees it close.
+    }
+}
+
 Connection::Connection(ShardThread& shard, Socket socket, boost::asio::ssl::context* tls,
                        uint32_t index, uint32_t generation)
     : shard_(shard),
@@ -85,6 +100,21 @@ void Connection::start() {
         return;
     }
     handshake_done_ = true;
+    do_read();
+}
+
+void Connection::start_handed_over(Handover& handover) {
+    handshake_done_ = true;
+    authenticated_ = true;
+    scope_ = handover.scope;
+    std::memcpy(read_buffer_.get(), handover.unread.data(), handover.unread.size());
+    read_end_ = handover.unread.size();
+    protocol::HelloReply reply = hello_reply();
+    reply.result = static_cast<uint32_t>(Result::ok);
+    reply.scope = scope_;
+    send_frame(Opcode::hello, handover.hello_request_id, 1,
+               std::as_bytes(std::span<const protocol::HelloReply>(&reply, 1)));
+    parse();
     do_read();
 }
 
@@ -195,7 +225,7 @@ void Connection::compact() noexcept {
 }
 
 void Connection::parse() {
-    while (!closed_ && !closing_) {
+    while (!closed_ && !closing_ && hand_over_to_ == no_shard) {
         const size_t available = read_end_ - read_begin_;
         if (available < protocol::frame_header_bytes) {
             break;
@@ -232,6 +262,10 @@ void Connection::parse() {
         read_begin_ += frame_bytes;
         partial_since_ms_ = 0;
     }
+    if (hand_over_to_ != no_shard) {
+        hand_over();
+        return;
+    }
     if (read_begin_ == read_end_) {
         read_begin_ = 0;
         read_end_ = 0;
@@ -267,29 +301,40 @@ bool Connection::handle_frame(const FrameHeader& header, std::span<const std::by
     return shard_.handle_frame(*this, header, body);
 }
 
-void Connection::handle_hello(const FrameHeader& header, std::span<const std::byte> body) {
-    protocol::HelloRequest hello;
-    std::memcpy(&hello, body.data(), sizeof(hello));
-    protocol::HelloReply reply;
+protocol::HelloReply Connection::hello_reply() const noexcept {
+    protocol::HelloReply reply;  // result and scope are the caller's.
     reply.shard_count = static_cast<uint32_t>(shard_.shared().shards.size());
+    reply.shard = shard_.index();
     reply.server_time_us =
         static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                   std::chrono::system_clock::now().time_since_epoch())
                                   .count());
     std::memcpy(reply.server_name, "jifend", 6);
-    const auto send_reply = [&] {
+    return reply;
+}
+
+void Connection::handle_hello(const FrameHeader& header, std::span<const std::byte> body) {
+    protocol::HelloRequest hello;
+    std::memcpy(&hello, body.data(), sizeof(hello));
+    const auto send_reply = [&](Result result) {
+        protocol::HelloReply reply = hello_reply();
+        reply.result = static_cast<uint32_t>(result);
+        reply.scope = result == Result::ok ? scope_ : 0;
         send_frame(Opcode::hello, header.request_id, 1,
                    std::as_bytes(std::span<const protocol::HelloReply>(&reply, 1)));
     };
     if (hello.protocol_version != protocol::protocol_version) {
-        reply.result = static_cast<uint32_t>(Result::bad_version);
-        send_reply();
+        send_reply(Result::bad_version);
         closing_ = true;
         return;
     }
-    if (hello.reserved != 0) {
-        reply.result = static_cast<uint32_t>(Result::reserved_not_zero);
-        send_reply();
+    if ((hello.flags & ~protocol::hello_flags_known) != 0) {
+        send_reply(Result::reserved_not_zero);
+        return;
+    }
+    const bool wants_shard = (hello.flags & protocol::hello_flag_shard) != 0;
+    if (wants_shard && hello.shard >= shard_.shared().shards.size()) {
+        send_reply(Result::field_out_of_range);
         return;
     }
     const std::string_view secret(hello.api_key, strnlen(hello.api_key, sizeof(hello.api_key)));
@@ -300,19 +345,51 @@ void Connection::handle_hello(const FrameHeader& header, std::span<const std::by
         // The secret is never logged; the client name is the client's own label.
         spdlog::warn("connection {} on shard {}: authentication failed (client \"{}\")", index_,
                      shard_.index(), client_name);
-        reply.result = static_cast<uint32_t>(Result::auth_failed);
         authenticated_ = false;
-        send_reply();
+        send_reply(Result::auth_failed);
         closing_ = true;
         return;
     }
     authenticated_ = true;
     scope_ = who->scope;
-    reply.result = static_cast<uint32_t>(Result::ok);
-    reply.scope = scope_;
     spdlog::debug("connection {} on shard {}: key \"{}\" (client \"{}\")", index_, shard_.index(),
                   who->name, client_name);
-    send_reply();
+    if (wants_shard && hello.shard != shard_.index() && can_hand_over()) {
+        // The shard asked for answers the HELLO once it owns the socket (start_handed_over).
+        hand_over_to_ = hello.shard;
+        hello_request_id_ = header.request_id;
+        return;
+    }
+    send_reply(Result::ok);
+}
+
+bool Connection::can_hand_over() const noexcept {
+    // A TLS session cannot leave its thread's io_context; frames in flight would be answered on
+    // this shard; replies queued here would be overtaken.
+    return !tls_stream_ && !draining_ && frames_head_ == frames_tail_ && output_.empty() &&
+           !write_active_;
+}
+
+void Connection::hand_over() {
+    Handover handover;
+    handover.scope = scope_;
+    handover.hello_request_id = hello_request_id_;
+    handover.unread.assign(read_buffer_.get() + read_begin_, read_buffer_.get() + read_end_);
+    boost::system::error_code error;
+    handover.protocol = socket_.local_endpoint(error).protocol();
+    if (!error) {
+        handover.fd = socket_.release(error);
+    }
+    if (error) {
+        spdlog::debug("connection {}: cannot hand over to shard {}: {}", index_, hand_over_to_,
+                      error.message());
+        close();
+        return;
+    }
+    const auto self = shared_from_this();  // The shard's table drops its reference below.
+    closed_ = true;
+    shard_.on_connection_closed(*this);
+    shard_.shared().shards[hand_over_to_]->adopt(std::move(handover));
 }
 
 void Connection::fail(uint64_t request_id, Result result, std::string_view message) {

@@ -21,6 +21,22 @@ namespace jifen::server {
 
 class ShardThread;
 
+// A session one shard hands to another when its HELLO asked for that shard (hello_flag_shard):
+// the socket, the key's scope, and what the client sent after HELLO that was already read.
+// Owns the descriptor until the new shard adopts it.
+struct Handover {
+    Handover() = default;
+    Handover(Handover&& other) noexcept;
+    Handover& operator=(Handover&&) = delete;
+    ~Handover();
+
+    int fd = -1;
+    boost::asio::ip::tcp protocol = boost::asio::ip::tcp::v4();
+    uint32_t scope = 0;
+    uint64_t hello_request_id = 0;
+    std::vector<std::byte> unread;
+};
+
 // The reply to one operation while its frame is in flight: the wire struct, copied in when the
 // outcome arrives, copied out when the whole frame is answered.
 struct OpSlot {
@@ -43,6 +59,8 @@ public:
     Connection& operator=(const Connection&) = delete;
 
     void start();
+    // Starts a session another shard handed over: answers its HELLO, then reads on.
+    void start_handed_over(Handover& handover);
     // Closes the socket now; replies still in flight for it are dropped when they arrive.
     void close();
     // Refuses a connection over connections_max: one ErrorReply busy, then close.
@@ -99,6 +117,10 @@ private:
     void parse();
     bool handle_frame(const protocol::FrameHeader& header, std::span<const std::byte> body);
     void handle_hello(const protocol::FrameHeader& header, std::span<const std::byte> body);
+    protocol::HelloReply hello_reply() const noexcept;
+    // A HELLO asked for another shard: true when nothing of this session would be left behind.
+    bool can_hand_over() const noexcept;
+    void hand_over();
     void fail(uint64_t request_id, Result result, std::string_view message);
     void finish_frame(InFlightFrame& frame);
     void on_write(const boost::system::error_code& error);
@@ -142,6 +164,9 @@ private:
     bool closing_ = false;   // Close once the output is written (after a framing error).
     bool draining_ = false;  // Shutdown: no new frames.
     bool closed_ = false;
+    static constexpr uint32_t no_shard = UINT32_MAX;
+    uint32_t hand_over_to_ = no_shard;  // Set by a HELLO; the parse loop stops and hands over.
+    uint64_t hello_request_id_ = 0;
     uint64_t last_activity_ms_ = 0;
     uint64_t partial_since_ms_ = 0;  // When the incomplete frame in the buffer began; 0: none.
 

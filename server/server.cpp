@@ -197,7 +197,9 @@ std::string Server::metrics_text() const {
     uint64_t operations = 0;
     uint64_t refused = 0;
     uint64_t busy = 0;
+    uint64_t forwarded = 0;
     for (const auto& thread : impl.threads) {
+        forwarded += thread->counters().operations_forwarded.load(std::memory_order_relaxed);
         operations += thread->counters().operations.load(std::memory_order_relaxed);
         refused += thread->counters().operations_refused.load(std::memory_order_relaxed);
         busy += thread->counters().busy_refusals.load(std::memory_order_relaxed);
@@ -218,6 +220,10 @@ std::string Server::metrics_text() const {
            refused);
     metric("jifen_busy_refusals_total", "counter", "Operations refused because a queue was full.",
            busy);
+    metric("jifen_operations_forwarded_total", "counter",
+           "Operations handed to the shard owning their member: high when clients are not "
+           "shard-aware.",
+           forwarded);
     metric("jifen_log_records_total", "counter", "Durable log records written since start.",
            log.records);
     metric("jifen_log_commits_total", "counter", "Group commits since start.", log.commits);
@@ -239,8 +245,10 @@ std::string Server::stats_json() const {
         operations += shard_operations;
         refused += counters.operations_refused.load(std::memory_order_relaxed);
         fmt::format_to(std::back_inserter(shards),
-                       "{}{{\"index\":{},\"operations\":{},\"connections\":{}}}",
+                       "{}{{\"index\":{},\"operations\":{},\"operations_forwarded\":{},"
+                       "\"connections\":{}}}",
                        shards.empty() ? "" : ",", thread->index(), shard_operations,
+                       counters.operations_forwarded.load(std::memory_order_relaxed),
                        counters.connections.load(std::memory_order_relaxed));
     }
     const wal::LogStats log = impl.log->stats();

@@ -197,6 +197,19 @@ void ShardThread::on_accept(const boost::system::error_code& error,
         });
         return;
     }
+    const auto [connection, open] = add_connection(std::move(socket));
+    if (open > shared_.config->connections_max) {
+        spdlog::warn("shard {}: refusing a connection: connections_max ({}) reached", index_,
+                     shared_.config->connections_max);
+        connection->refuse(Result::busy, "connections_max reached; try again later");
+    } else {
+        connection->start();
+    }
+    after_work();
+    run_accept();
+}
+
+std::pair<Connection*, uint64_t> ShardThread::add_connection(boost::asio::ip::tcp::socket socket) {
     uint32_t index = 0;
     if (!free_connection_indexes_.empty()) {
         index = free_connection_indexes_.back();
@@ -210,15 +223,27 @@ void ShardThread::on_accept(const boost::system::error_code& error,
     counters_.connections.fetch_add(1, std::memory_order_relaxed);
     entry.connection = std::make_shared<Connection>(*this, std::move(socket), shared_.tls, index,
                                                     entry.generation);
-    if (open > shared_.config->connections_max) {
-        spdlog::warn("shard {}: refusing a connection: connections_max ({}) reached", index_,
-                     shared_.config->connections_max);
-        entry.connection->refuse(Result::busy, "connections_max reached; try again later");
-    } else {
-        entry.connection->start();
-    }
-    after_work();
-    run_accept();
+    return {entry.connection.get(), open};
+}
+
+void ShardThread::adopt(Handover handover) {
+    // Once per session, not per request, so Asio's post (a mutex) is fine here.
+    boost::asio::post(io_, [this, handover = std::move(handover)]() mutable {
+        if (stopping_) {
+            return;  // handover closes the socket.
+        }
+        boost::asio::ip::tcp::socket socket(io_);
+        boost::system::error_code error;
+        socket.assign(handover.protocol, handover.fd, error);
+        if (error) {
+            spdlog::warn("shard {}: cannot adopt a connection: {}", index_, error.message());
+            return;
+        }
+        handover.fd = -1;  // The socket owns it now.
+        // Counted again here: the shard that handed it over stopped counting it.
+        add_connection(std::move(socket)).first->start_handed_over(handover);
+        after_work();
+    });
 }
 
 void ShardThread::on_connection_closed(Connection& connection) {
@@ -732,6 +757,7 @@ void ShardThread::flush_staged(uint32_t target, Connection* connection, uint32_t
         shared_.shards[target]->requests().try_push(std::span<const Request>(staged))) {
         remote_in_flight_ += count;
         ring_needed_[target] = 1;
+        counters_.operations_forwarded.fetch_add(count, std::memory_order_relaxed);
     } else {
         // The target's inbox is full: refuse rather than wait, so one slow shard cannot stall
         // the others. Nothing was applied; the client retries with the same transaction ids.

@@ -28,6 +28,7 @@
 namespace jifen::server {
 
 class Connection;
+struct Handover;
 class ShardThread;
 
 // What every shard thread shares: read-only after start, apart from the atomics.
@@ -52,6 +53,8 @@ struct ShardCounters {
     std::atomic<uint64_t> operations_refused{0};
     std::atomic<uint64_t> connections{0};
     std::atomic<uint64_t> busy_refusals{0};  // Operations refused because a queue was full.
+    // Client operations handed to the shard owning their member (docs/protocol.md, "Shards").
+    std::atomic<uint64_t> operations_forwarded{0};
 };
 
 class ShardThread {
@@ -79,6 +82,8 @@ public:
     Doorbell& doorbell() noexcept { return doorbell_; }
     const ShardCounters& counters() const noexcept { return counters_; }
     uint32_t index() const noexcept { return index_; }
+    // Any thread (another shard): serve a session whose HELLO asked for this shard.
+    void adopt(Handover handover);
     // Any thread (the history reader): sends a history reply on this shard's thread, if the
     // connection is still the one that asked.
     void deliver_history(const HistoryJob& job, std::vector<std::byte> body);
@@ -130,6 +135,8 @@ private:
 
     void run_accept();
     void on_accept(const boost::system::error_code& error, boost::asio::ip::tcp::socket socket);
+    // Registers a connection in the table; returns it and the server's open connection count.
+    std::pair<Connection*, uint64_t> add_connection(boost::asio::ip::tcp::socket socket);
     void arm_doorbell();
     void on_doorbell(const boost::system::error_code& error);
     void arm_timer();

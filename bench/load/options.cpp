@@ -144,6 +144,9 @@ void add_options(CLI::App& app, BenchOptions* options) {
     app.add_option("--scenario", options->scenario_text,
                    "flash-sale, double-points or mixed: sets defaults, flags still override")
         ->capture_default_str();
+    app.add_flag("--shard-aware", options->shard_aware,
+                 "Connection i is served by shard i mod S and sends only that shard's members "
+                 "(needs --connections >= the server's shards)");
     app.add_flag("--json", options->json, "Print one JSON line with the results on stdout");
     app.add_option("--seed", options->seed, "Seed for keys, mix and amounts")
         ->capture_default_str();

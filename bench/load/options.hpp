@@ -44,6 +44,9 @@ struct BenchOptions {
     BurstShape burst;         // Open loop only.
     int64_t earn_factor = 1;  // Multiplies earn and purchase amounts (double-points: 2).
     std::string scenario_text = "none";
+    // Connection i asks the server for shard i mod S and sends only members of that shard
+    // (protocol::shard_of), so no operation but a transfer's credit leg crosses shards.
+    bool shard_aware = false;
     bool json = false;
     uint64_t seed = 1;
 

@@ -78,8 +78,9 @@ std::string format_table(const RunSummary& summary) {
                        to_string(options.scenario), summary.server_shards);
     out += fmt::format("  mix {}  keys {}  members {}\n", options.mix.to_string(),
                        to_string(options.keys.law), options.members);
-    out += fmt::format("  {} connections on {} threads, pipeline {}, batch {}, {}\n",
-                       options.connections, options.threads, options.pipeline, options.batch,
+    out += fmt::format("  {} connections{} on {} threads, pipeline {}, batch {}, {}\n",
+                       options.connections, options.shard_aware ? " (shard-aware)" : "",
+                       options.threads, options.pipeline, options.batch,
                        options.rate > 0 ? fmt::format("open loop at {:.0f} ops/s", options.rate)
                                         : std::string("closed loop"));
     out += fmt::format("\n  {} operations in {:.2f} s: {:.0f} ops/s\n", all.count(),
@@ -183,9 +184,10 @@ std::string format_json(const RunSummary& summary) {
     append_json_string(&out, to_string(options.keys.law));
     out += fmt::format(
         ",\"members\":{},\"connections\":{},\"threads\":{},\"pipeline\":{},\"batch\":{},"
-        "\"rate\":{:.1f},\"warmup_s\":{},\"seed\":{},\"shards\":{},\"members_enrolled\":{}}}",
+        "\"rate\":{:.1f},\"warmup_s\":{},\"seed\":{},\"shards\":{},\"shard_aware\":{},"
+        "\"members_enrolled\":{}}}",
         options.members, options.connections, options.threads, options.pipeline, options.batch,
-        options.rate, options.warmup_s, options.seed, summary.server_shards,
+        options.rate, options.warmup_s, options.seed, summary.server_shards, options.shard_aware,
         summary.members_enrolled);
     out += "}";
     return out;

@@ -16,6 +16,7 @@
 #include <optional>
 #include <random>
 #include <thread>
+#include <variant>
 #include <vector>
 
 #include "bench/load/key_distribution.hpp"
@@ -23,6 +24,7 @@
 #include "bench/load/random.hpp"
 #include "bench/load/report.hpp"
 #include "client/async_client.hpp"
+#include "client/client.hpp"
 #include "client/operations.hpp"
 #include "client/txn_id.hpp"
 
@@ -87,7 +89,8 @@ ClientFailure client_failure_of(client::Failure failure) {
 }
 
 client::AsyncOptions client_options(const BenchOptions& options, uint32_t frames_in_flight,
-                                    uint32_t batch_ops) {
+                                    uint32_t batch_ops,
+                                    std::optional<uint16_t> shard = std::nullopt) {
     client::AsyncOptions result;
     result.host = options.host;
     result.port = options.port;
@@ -95,8 +98,26 @@ client::AsyncOptions client_options(const BenchOptions& options, uint32_t frames
     result.client_name = "jifen-bench";
     result.frames_in_flight_max = frames_in_flight;
     result.batch_ops_max = batch_ops;
+    result.shard = shard;
     return result;
 }
+
+// --shard-aware: the server's shard count, from a HELLO of its own.
+std::variant<uint32_t, std::string> server_shard_count(const BenchOptions& options) {
+    client::Client probe(client_options(options, 1, 1));
+    try {
+        probe.connect();
+    } catch (const client::Error& error) {
+        return std::string("cannot connect to ") + options.host + ":" +
+               std::to_string(options.port) + ": " + error.what();
+    }
+    return probe.hello().shard_count;
+}
+
+// A shard-aware connection draws from the key law until it gets a member of its own shard. A
+// law that rarely or never lands there (a tiny hot set) gives up after this many draws and sends
+// the member it has; the server routes it anyway.
+constexpr int shard_draws_max = 64;
 
 // A non-zero random word per connection and run: the high half of every transaction id, so that
 // repeated runs against one server never reuse an id (which would be answered as a replay).
@@ -243,8 +264,10 @@ class Worker;
 // submitted again as replies free buffers; its latency keeps counting from its intended time.
 class Driver {
 public:
+    // shard: with --shard-aware, the shard this connection asks for and draws members of.
     Driver(Worker* worker, boost::asio::io_context& io, const BenchOptions& options,
-           const KeyDistribution& keys, uint32_t connection_index, uint64_t ops_budget);
+           const KeyDistribution& keys, uint32_t connection_index, uint64_t ops_budget,
+           std::optional<uint16_t> shard);
 
     client::AsyncClient& client() noexcept { return client_; }
     void start(uint64_t start_ns);
@@ -268,6 +291,7 @@ private:
     };
 
     bool issue(uint64_t intended_ns);
+    uint64_t next_member();
     void build(Slot* slot);
     void build_capture(Slot* slot, uint64_t hold_txn_id_low);
     bool submit(Slot* slot);
@@ -285,6 +309,9 @@ private:
     boost::asio::io_context& io_;
     const BenchOptions& options_;
     const KeyDistribution& keys_;
+    std::optional<uint16_t> shard_;
+    uint32_t shard_count_;  // From the HELLO, at the first draw.
+    uint32_t home_shard_ = 0;
     client::AsyncClient client_;
     Rng rng_;
     uint64_t txn_id_high_;
@@ -305,12 +332,18 @@ private:
 
 class Worker {
 public:
+    // shard_count: with --shard-aware, the server's; connection i then asks for shard i mod it.
     Worker(const BenchOptions& options, const KeyDistribution& keys,
-           const std::vector<uint32_t>& connection_indexes, const std::vector<uint64_t>& budgets)
+           const std::vector<uint32_t>& connection_indexes, const std::vector<uint64_t>& budgets,
+           uint32_t shard_count)
         : options_(options), deadline_timer_(io_), pace_timer_(io_) {
         for (size_t index = 0; index < connection_indexes.size(); ++index) {
-            drivers_.push_back(std::make_unique<Driver>(this, io_, options, keys,
-                                                        connection_indexes[index], budgets[index]));
+            std::optional<uint16_t> shard;
+            if (shard_count > 0) {
+                shard = static_cast<uint16_t>(connection_indexes[index] % shard_count);
+            }
+            drivers_.push_back(std::make_unique<Driver>(
+                this, io_, options, keys, connection_indexes[index], budgets[index], shard));
         }
     }
 
@@ -362,12 +395,15 @@ private:
 };
 
 Driver::Driver(Worker* worker, boost::asio::io_context& io, const BenchOptions& options,
-               const KeyDistribution& keys, uint32_t connection_index, uint64_t ops_budget)
+               const KeyDistribution& keys, uint32_t connection_index, uint64_t ops_budget,
+               std::optional<uint16_t> shard)
     : worker_(worker),
       io_(io),
       options_(options),
       keys_(keys),
-      client_(io, client_options(options, options.pipeline, options.batch)),
+      shard_(shard),
+      shard_count_(0),
+      client_(io, client_options(options, options.pipeline, options.batch, shard)),
       rng_(options.seed * 0x9E3779B97F4A7C15ull + connection_index + 1),
       txn_id_high_(fresh_txn_id_high()),
       slots_(size_t{options.pipeline} * options.batch),
@@ -425,10 +461,28 @@ bool Driver::issue(uint64_t intended_ns) {
     ++scheduled_;
     slot->kind = options_.mix.next(rng_);
     slot->intended_ns = intended_ns;
-    slot->member_id = keys_.next(rng_);
+    slot->member_id = next_member();
     slot->txn_id_low = txn_id_low_next_++;
     build(slot);
     return submit_or_defer(slot);
+}
+
+uint64_t Driver::next_member() {
+    uint64_t member = keys_.next(rng_);
+    if (!shard_) {
+        return member;
+    }
+    if (shard_count_ == 0) {
+        // Where the server put the connection: the shard asked for unless it kept it (TLS).
+        shard_count_ = client_.hello().shard_count;
+        home_shard_ = client_.hello().shard;
+    }
+    for (int draw = 1;
+         draw < shard_draws_max && protocol::shard_of(member, shard_count_) != home_shard_;
+         ++draw) {
+        member = keys_.next(rng_);
+    }
+    return member;
 }
 
 void Driver::build(Slot* slot) {
@@ -696,6 +750,21 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     }
 
     const KeyDistribution keys(options.keys);
+    uint32_t shard_count = 0;
+    if (options.shard_aware) {
+        auto probed = server_shard_count(options);
+        if (auto* message = std::get_if<std::string>(&probed)) {
+            result.fatal = std::move(*message);
+            return result;
+        }
+        shard_count = std::get<uint32_t>(probed);
+        if (options.connections < shard_count) {
+            result.fatal = "--shard-aware needs a connection per shard: the server has " +
+                           std::to_string(shard_count) + " shards, --connections is " +
+                           std::to_string(options.connections);
+            return result;
+        }
+    }
     const uint32_t threads = std::min(options.threads, options.connections);
     std::vector<std::vector<uint32_t>> connections_of(threads);
     std::vector<std::vector<uint64_t>> budgets_of(threads);
@@ -710,8 +779,8 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     }
     std::vector<std::unique_ptr<Worker>> workers;
     for (uint32_t thread = 0; thread < threads; ++thread) {
-        workers.push_back(
-            std::make_unique<Worker>(options, keys, connections_of[thread], budgets_of[thread]));
+        workers.push_back(std::make_unique<Worker>(options, keys, connections_of[thread],
+                                                   budgets_of[thread], shard_count));
     }
 
     RunControl control(threads);

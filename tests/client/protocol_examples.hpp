@@ -44,6 +44,8 @@ inline std::vector<ExampleFrame> protocol_examples() {
     protocol::HelloRequest hello;
     std::memcpy(hello.client_name, "example", 7);
     std::memcpy(hello.api_key, "dev-admin-key", 13);
+    hello.flags = protocol::hello_flag_shard;
+    hello.shard = 1;
     examples.push_back(
         {"hello-request", example_frame(protocol::Opcode::hello, 1, 1, 0, bytes_of(hello))});
 
@@ -51,6 +53,7 @@ inline std::vector<ExampleFrame> protocol_examples() {
     hello_reply.result = static_cast<uint32_t>(Result::ok);
     hello_reply.scope = protocol::scope_read | protocol::scope_pos | protocol::scope_admin;
     hello_reply.shard_count = 2;
+    hello_reply.shard = 1;
     hello_reply.server_time_us = 1'767'225'600'000'000;  // 2026-01-01T00:00:00Z
     std::memcpy(hello_reply.server_name, "jifend", 6);
     examples.push_back(

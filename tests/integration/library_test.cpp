@@ -249,6 +249,23 @@ TEST_F(Library, GarbageBytesGetAnErrorFrameAndACloseWhileOtherClientsAreServed) 
     EXPECT_GT(newcomer.ping().server_time_us, 0u);
 }
 
+TEST_F(Library, AClientAskingForAShardIsServedByThatShard) {
+    for (uint16_t shard = 0; shard < 2; ++shard) {
+        client::Options options = server_->options();
+        options.shard = shard;
+        Client client(options);
+        client.connect();
+        EXPECT_EQ(client.hello().shard, shard);
+        // Its own shard's members and the other shard's both work.
+        for (int index = 0; index < 6; ++index) {
+            const uint64_t member = fresh_member();
+            expect_ok(client.enroll(client::make_enroll(member)), "enroll");
+            expect_ok(client.earn(client::make_earn(member, 40 + index)), "earn");
+            EXPECT_EQ(client.balance(member).available, 40 + index);
+        }
+    }
+}
+
 TEST_F(Library, PipelinedEarnsAreAllAppliedExactlyOnce) {
     const auto admin_owner = connect();
     Client& admin = *admin_owner;

@@ -118,5 +118,35 @@ TEST(Wire, PosScopeMayEarnButNotReverse) {
     EXPECT_EQ(scope_required(Opcode::earn) & scope_read, 0u);
 }
 
+// The check values docs/protocol.md gives for shard_of, so a client written from the document
+// routes exactly as the server does.
+TEST(Wire, ShardOfMatchesTheDocumentedCheckValues) {
+    struct Check {
+        uint64_t member;
+        uint32_t of_2, of_4, of_8;
+    };
+    for (const Check check :
+         {Check{1, 0, 1, 2}, Check{2, 1, 3, 6}, Check{42, 1, 2, 5}, Check{1'000'000, 0, 1, 3}}) {
+        EXPECT_EQ(shard_of(check.member, 2), check.of_2) << check.member;
+        EXPECT_EQ(shard_of(check.member, 4), check.of_4) << check.member;
+        EXPECT_EQ(shard_of(check.member, 8), check.of_8) << check.member;
+    }
+}
+
+TEST(Wire, ShardOfSpreadsMembersEvenlyAndStaysBelowTheCount) {
+    constexpr uint32_t shards = 8;
+    constexpr uint64_t members = 80'000;
+    uint64_t per_shard[shards] = {};
+    for (uint64_t member = 1; member <= members; ++member) {
+        const uint32_t shard = shard_of(member, shards);
+        ASSERT_LT(shard, shards);
+        ++per_shard[shard];
+    }
+    for (const uint64_t count : per_shard) {
+        EXPECT_NEAR(static_cast<double>(count), members / shards, members / shards * 0.05);
+    }
+    EXPECT_EQ(shard_of(UINT64_MAX, 1), 0u);
+}
+
 }  // namespace
 }  // namespace jifen::protocol

@@ -83,6 +83,109 @@ TEST_F(CoreProtocol, StatsCountShardsConnectionsOperationsAndLogCommits) {
     EXPECT_GE(stats.log_commits, 1u);
 }
 
+TEST_F(CoreProtocol, HelloAskingForAShardIsServedThereAndTheSessionGoesOn) {
+    RawClient admin(server_.port());
+    admin.hello(admin_key);
+    for (uint16_t shard = 0; shard < 2; ++shard) {
+        RawClient client(server_.port());
+        // HELLO and an enroll in one write: the enroll, read before the hand-over, moves with it.
+        auto bytes = RawClient::encode_hello(admin_key, shard);
+        const protocol::Operation enroll = make_operation(100 + shard, 100 + shard, 0);
+        const auto frame =
+            RawClient::encode(Opcode::enroll, 7, 1, std::as_bytes(std::span(&enroll, 1)));
+        bytes.insert(bytes.end(), frame.begin(), frame.end());
+        client.send_bytes(bytes);
+        const auto hello = client.read_frame();
+        ASSERT_TRUE(hello);
+        const auto reply = hello->item<protocol::HelloReply>();
+        EXPECT_EQ(static_cast<Result>(reply.result), Result::ok);
+        EXPECT_EQ(reply.shard, shard);
+        EXPECT_EQ(reply.scope, protocol::scope_admin | protocol::scope_pos | protocol::scope_read);
+        const auto enrolled = client.read_frame();
+        ASSERT_TRUE(enrolled);
+        EXPECT_EQ(enrolled->header.request_id, 7u);
+        EXPECT_EQ(static_cast<Result>(enrolled->item<protocol::OperationReply>().result),
+                  Result::ok);
+        // Members of both shards still work from the connection's new shard.
+        for (uint64_t member = 1; member <= 8; ++member) {
+            const uint64_t id = 1'000 * (shard + 1) + member;
+            EXPECT_EQ(result_of(client.operation(Opcode::enroll, make_operation(id * 10, id, 0))),
+                      Result::ok);
+            EXPECT_EQ(result_of(client.operation(Opcode::earn,
+                                                 make_operation(id * 10 + 1, id, 50 + member))),
+                      Result::ok);
+            EXPECT_EQ(client.balance(id).available, 50 + static_cast<int64_t>(member));
+        }
+        admin.send_frame(Opcode::stats, 30 + shard, 1, {});
+        const auto stats = admin.read_frame();
+        ASSERT_TRUE(stats);
+        EXPECT_EQ(stats->item<protocol::StatsReply>().connections, 2u)
+            << "a handed-over connection is counted once";
+    }
+}
+
+// Members of shard 0 and of shard 1 (of 2), by the protocol's own shard_of.
+std::vector<uint64_t> members_of_shard(uint32_t shard, size_t count) {
+    std::vector<uint64_t> members;
+    for (uint64_t member = 5'000; members.size() < count; ++member) {
+        if (protocol::shard_of(member, 2) == shard) {
+            members.push_back(member);
+        }
+    }
+    return members;
+}
+
+TEST_F(CoreProtocol, AShardAwareClientIsNeverHandedBetweenShardsAndOthersAre) {
+    const int64_t forwarded_before = server_.metric("jifen_operations_forwarded_total");
+    ASSERT_GE(forwarded_before, 0);
+    uint64_t txn = 50'000;
+    for (uint16_t shard = 0; shard < 2; ++shard) {
+        RawClient client(server_.port());
+        ASSERT_EQ(client.hello(admin_key, shard).shard, shard);
+        for (const uint64_t member : members_of_shard(shard, 20)) {
+            ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(++txn, member, 0))),
+                      Result::ok);
+            ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(++txn, member, 5))),
+                      Result::ok);
+        }
+    }
+    EXPECT_EQ(server_.metric("jifen_operations_forwarded_total"), forwarded_before);
+    // The same operations on the other shard's connection are each handed over.
+    RawClient client(server_.port());
+    ASSERT_EQ(client.hello(admin_key, 0).shard, 0u);
+    for (const uint64_t member : members_of_shard(1, 20)) {
+        ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(++txn, member, 5))),
+                  Result::ok);
+    }
+    EXPECT_EQ(server_.metric("jifen_operations_forwarded_total"), forwarded_before + 20);
+}
+
+TEST_F(CoreProtocol, HelloAskingForAShardOutOfRangeIsRefusedAndHelloStillWorksAfter) {
+    RawClient client(server_.port());
+    const auto refused = client.hello(admin_key, 2);
+    EXPECT_EQ(static_cast<Result>(refused.result), Result::field_out_of_range);
+    EXPECT_EQ(refused.scope, 0u);
+    const auto reply = client.hello(admin_key, 1);
+    EXPECT_EQ(static_cast<Result>(reply.result), Result::ok);
+    EXPECT_EQ(reply.shard, 1u);
+    client.send_frame(Opcode::ping, 9, 1, {});
+    const auto ping = client.read_frame();
+    ASSERT_TRUE(ping);
+    EXPECT_EQ(ping->header.request_id, 9u);
+}
+
+TEST_F(CoreProtocol, HelloWithUnknownFlagsGetsReservedNotZero) {
+    RawClient client(server_.port());
+    protocol::HelloRequest request;
+    std::memcpy(request.api_key, admin_key.data(), admin_key.size());
+    request.flags = 0x8000;
+    client.send_items(Opcode::hello, 1, std::span<const protocol::HelloRequest>(&request, 1));
+    const auto frame = client.read_frame();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(static_cast<Result>(frame->item<protocol::HelloReply>().result),
+              Result::reserved_not_zero);
+}
+
 // Each framing error: one ErrorReply naming it, then the server closes; another client is fine.
 struct BrokenFrame {
     const char* name;

@@ -81,6 +81,21 @@ public:
     }
     uint16_t port() const { return report_.port; }
     const StartupReport& report() const { return report_; }
+    // The value of one metric of the Prometheus text, or -1 when it is missing.
+    int64_t metric(std::string_view name) const {
+        const std::string text = server_->metrics_text();
+        const std::string line_start = std::string(name) + " ";
+        for (size_t at = 0; at < text.size();) {
+            const size_t end = text.find('\n', at);
+            const std::string_view line(text.data() + at,
+                                        (end == std::string::npos ? text.size() : end) - at);
+            if (line.starts_with(line_start)) {
+                return std::stoll(std::string(line.substr(line_start.size())));
+            }
+            at = end == std::string::npos ? text.size() : end + 1;
+        }
+        return -1;
+    }
 
 private:
     std::unique_ptr<Server> server_;
@@ -188,12 +203,21 @@ public:
         return ::recv(fd_, &byte, 1, 0) == 0;
     }
 
-    protocol::HelloReply hello(std::string_view key) {
+    // A HELLO frame; with `shard` it asks to be served there (hello_flag_shard).
+    static std::vector<std::byte> encode_hello(std::string_view key,
+                                               std::optional<uint16_t> shard = std::nullopt) {
         protocol::HelloRequest request;
         std::memcpy(request.client_name, "core-test", 9);
         std::memcpy(request.api_key, key.data(), std::min(key.size(), sizeof(request.api_key)));
-        send_items(protocol::Opcode::hello, 1,
-                   std::span<const protocol::HelloRequest>(&request, 1));
+        if (shard) {
+            request.flags = protocol::hello_flag_shard;
+            request.shard = *shard;
+        }
+        return encode(protocol::Opcode::hello, 1, 1, std::as_bytes(std::span(&request, 1)));
+    }
+
+    protocol::HelloReply hello(std::string_view key, std::optional<uint16_t> shard = std::nullopt) {
+        send_bytes(encode_hello(key, shard));
         const auto frame = read_frame();
         EXPECT_TRUE(frame.has_value());
         return frame ? frame->item<protocol::HelloReply>() : protocol::HelloReply{};
