@@ -10,10 +10,14 @@
 // Growth protocol. Ids live forever, so the index must grow, and it cannot while shards claim in
 // it lock-free. Whoever drives the shards (the server, recovery) checks growth_due() between
 // batches; once it is true it stops every thread that claims or finds here at a barrier, one
-// thread calls grow(), and all go on. growth_due() turns true at 3/4 load while claims succeed
-// up to 7/8, so the 1/8 in between carries the claims made until every thread reaches the
-// barrier. claim() answers Claim::full only when that headroom ran out too, or when grow() found
-// no memory.
+// thread calls grow(), and all go on. The index is split by hash into segments (up to
+// segments_max, each at least segment_slots_min), and grow() doubles only the segments that are
+// due, so a growth stops the shards for the rehash of one segment, not of every id ever kept.
+// Each segment is due at its own load between 5/8 and 3/4 (staggered by segment number), so with
+// ids spread evenly the segments come due one at a time, spread over each doubling of the ids,
+// instead of all at once. Claims in a segment succeed up to 7/8 of it, so the room between its
+// due mark and 7/8 carries the claims made until every thread reaches the barrier. claim()
+// answers Claim::full only when that headroom ran out too, or when grow() found no memory.
 #pragma once
 
 #include <algorithm>
@@ -41,20 +45,44 @@ public:
     };
 
     // Claimers: threads that may claim at the same time, each under its own number (a shard
-    // claims under its shard index). Each counts its claims on its own cache line, so claims
-    // on different shards write nothing in common but the slots themselves. The default covers
-    // the server's largest shard count (wal::shard_count_max).
-    static constexpr uint32_t claimers_default = 1'024;
+    // claims under its shard index). Each keeps its own counts, so claims on different shards
+    // write nothing in common but the slots themselves and, once per chunk of claims, a
+    // segment's reservation word. Give the real number: a claimer's share of a segment's
+    // headroom, the chunk it reserves at a time, shrinks as claimers are added.
+    static constexpr uint32_t claimers_default = 64;
+    // Segments: a growth rehashes one segment while the shards wait, so more segments mean
+    // shorter waits (and more of them). At least segment_slots_min slots each, so the headroom
+    // of one (1/8 of it) stays large against the claims a frame can put there.
+    static constexpr uint32_t segments_max = 1'024;
+    static constexpr uint64_t segment_slots_min = 4'096;
 
     // slots is rounded up to a power of two (at least 16). Throws std::bad_alloc only here.
     explicit TxnIndex(uint64_t slots, uint32_t claimers = claimers_default)
         : claimers_(std::max<uint32_t>(1, claimers)),
-          counters_(std::make_unique<Counter[]>(claimers_)) {
-        if (!allocate(std::bit_ceil(std::max<uint64_t>(16, slots)))) {
+          segment_count_(static_cast<uint32_t>(std::clamp<uint64_t>(
+              std::bit_floor(std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_slots_min), 1,
+              segments_max))),
+          quota_stride_((segment_count_ + 15) / 16 * 16),
+          claimed_(std::make_unique<Claimed[]>(claimers_)),
+          quotas_(static_cast<uint32_t*>(detail::map_zeroed(quota_bytes()))),
+          segments_(std::make_unique<Segment[]>(segment_count_)),
+          reserved_(std::make_unique<Reserved[]>(segment_count_)) {
+        if (quotas_ == nullptr) {
             throw std::bad_alloc();
         }
+        const uint64_t per_segment = std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_count_;
+        for (uint32_t segment = 0; segment < segment_count_; ++segment) {
+            if (!allocate(segment, per_segment)) {
+                release_all();
+                detail::unmap_zeroed(quotas_, quota_bytes());
+                throw std::bad_alloc();
+            }
+        }
     }
-    ~TxnIndex() { detail::unmap_zeroed(slots_, bytes_of(mask_ + 1)); }
+    ~TxnIndex() {
+        release_all();
+        detail::unmap_zeroed(quotas_, quota_bytes());
+    }
     TxnIndex(const TxnIndex&) = delete;
     TxnIndex& operator=(const TxnIndex&) = delete;
 
@@ -65,13 +93,16 @@ public:
     Claim claim(TxnId txn_id, MemberId member_id, uint32_t local_index = 0,
                 uint32_t claimer = 0) noexcept {
         JIFEN_ASSERT(claimer < claimers_);
-        Counter& counter = counters_[claimer];
-        for (uint64_t probe = 0, at = home(txn_id); probe <= mask_;
-             ++probe, at = (at + 1) & mask_) {
-            Slot& slot = slots_[at];
+        const uint64_t hash = hash_of(txn_id);
+        const uint32_t segment_index = segment_of(hash);
+        const Segment& segment = segments_[segment_index];
+        uint32_t& quota = quotas_[size_t{claimer} * quota_stride_ + segment_index];
+        for (uint64_t probe = 0, at = hash & segment.mask; probe <= segment.mask;
+             ++probe, at = (at + 1) & segment.mask) {
+            Slot& slot = segment.slots[at];
             uint32_t state = state_of(slot).load(std::memory_order_acquire);
             if (state == empty) {
-                if (counter.quota == 0 && !refill(counter)) {
+                if (quota == 0 && !refill(segment_index, &quota)) {
                     return Claim::full;
                 }
                 if (state_of(slot).compare_exchange_strong(state, writing,
@@ -81,10 +112,11 @@ public:
                     slot.member_id = member_id;
                     slot.local_index = local_index;
                     state_of(slot).store(ready, std::memory_order_release);
-                    --counter.quota;
+                    --quota;
                     // Only this claimer writes its count: a plain increment, no locked add.
-                    counter.claimed.store(counter.claimed.load(std::memory_order_relaxed) + 1,
-                                          std::memory_order_relaxed);
+                    std::atomic<uint64_t>& claimed = claimed_[claimer].value;
+                    claimed.store(claimed.load(std::memory_order_relaxed) + 1,
+                                  std::memory_order_relaxed);
                     return Claim::claimed;
                 }
                 // Lost the race for this slot: state now holds writing or ready; look again.
@@ -105,9 +137,11 @@ public:
 
     // The member owning txn_id (0 when never applied) and the local_index its claim stored.
     MemberId find(TxnId txn_id, uint32_t* local_index) const noexcept {
-        for (uint64_t probe = 0, at = home(txn_id); probe <= mask_;
-             ++probe, at = (at + 1) & mask_) {
-            const Slot& slot = slots_[at];
+        const uint64_t hash = hash_of(txn_id);
+        const Segment& segment = segments_[segment_of(hash)];
+        for (uint64_t probe = 0, at = hash & segment.mask; probe <= segment.mask;
+             ++probe, at = (at + 1) & segment.mask) {
+            const Slot& slot = segment.slots[at];
             if (state_of(slot).load(std::memory_order_acquire) == empty) {
                 return 0;
             }
@@ -122,55 +156,101 @@ public:
 
     // Starts loading the slot claim() and find() read first for txn_id (see Shard::prefetch).
     [[gnu::always_inline]] void prefetch(TxnId txn_id) const noexcept {
-        __builtin_prefetch(&slots_[home(txn_id)]);
+        const uint64_t hash = hash_of(txn_id);
+        const Segment& segment = segments_[segment_of(hash)];
+        __builtin_prefetch(&segment.slots[hash & segment.mask]);
     }
 
-    // True once the index should grow: load at 3/4 (counting claims that claimers have room
-    // for). Cheap enough to ask after every batch: it reads one word written once per few
-    // hundred claims.
-    bool growth_due() const noexcept {
-        return reserved_.load(std::memory_order_relaxed) >= grow_at_;
+    // True once some segment should grow. Cheap enough to ask after every batch: one word,
+    // written when a segment comes due and when it has grown.
+    bool growth_due() const noexcept { return growth_due_.load(std::memory_order_relaxed); }
+
+    // Rehashes each segment that is due, with every claim's owner and local_index, into twice
+    // its slots. Call only while no thread claims or finds (behind a barrier all of them wait
+    // at); the barrier orders this against their claims before and after. Returns false when
+    // memory could not be had for some segment, which then stays as it is: claims there go on
+    // until Claim::full.
+    bool grow() noexcept {
+        bool grown = true;
+        for (uint32_t segment = 0; segment < segment_count_; ++segment) {
+            if (due(segment) && !resize(segment, (segments_[segment].mask + 1) * 2)) {
+                grown = false;
+            }
+        }
+        update_growth_due();
+        return grown;
     }
 
-    // Rehashes every claim, with its owner and local_index, into twice the slots. Call only
-    // while no thread claims or finds (behind a barrier all of them wait at); the barrier
-    // orders this against their claims before and after. Returns false, changing nothing, when
-    // memory cannot be had: claims then go on until Claim::full. The barrier is held for the
-    // whole rehash: measured 0.17 to 0.6 s at 3.1 M claims (2^22 slots) and 0.6 to 0.8 s at
-    // 12.6 M (2^24), on a loaded 2-core virtual machine; each growth doubles the time to the
-    // next.
-    bool grow() noexcept { return resize((mask_ + 1) * 2); }
-
-    // Grows until claims more claims fit before growth_due(); for a single-threaded caller such
-    // as recovery, which knows how many ids it will replay. Same rules as grow().
+    // Grows segments until `claims` more claims fit before any is due; for a single-threaded
+    // caller such as recovery, which knows how many ids it will replay. Ids spread over the
+    // segments by hash, so each gets its share with a margin for the spread. Same rules as
+    // grow().
     bool reserve(uint64_t claims) noexcept {
-        const uint64_t wanted = used() + claims;
-        uint64_t slots = mask_ + 1;
-        while (slots / 4 * 3 <= wanted) {
-            if (slots > (uint64_t{1} << 62)) {
+        const uint64_t share = claims / segment_count_;
+        const uint64_t margin = share / 8 + 64;
+        for (uint32_t segment = 0; segment < segment_count_; ++segment) {
+            const uint64_t wanted =
+                reserved_[segment].value.load(std::memory_order_relaxed) + share + margin;
+            uint64_t slots = segments_[segment].mask + 1;
+            while (grow_at(segment, slots) <= wanted) {
+                if (slots > (uint64_t{1} << 56)) {
+                    return false;
+                }
+                slots *= 2;
+            }
+            if (slots != segments_[segment].mask + 1 && !resize(segment, slots)) {
                 return false;
             }
-            slots *= 2;
         }
-        return slots == mask_ + 1 || resize(slots);
+        update_growth_due();
+        return true;
     }
 
     // Makes every slot page resident now, so claims take no page faults later (the slots are
     // otherwise mapped as claims first touch them). Only while no thread claims or finds.
     // False when the kernel has no memory for them.
-    bool prefault() noexcept { return detail::prefault_zeroed(slots_, bytes_of(mask_ + 1)); }
+    bool prefault() noexcept {
+        for (uint32_t segment = 0; segment < segment_count_; ++segment) {
+            if (!detail::prefault_zeroed(segments_[segment].slots,
+                                         bytes_of(segments_[segment].mask + 1))) {
+                return false;
+            }
+        }
+        return true;
+    }
 
     // Ids claimed. Exact while no one claims; a moment's snapshot otherwise.
     uint64_t used() const noexcept {
         uint64_t sum = 0;
         for (uint32_t claimer = 0; claimer < claimers_; ++claimer) {
-            sum += counters_[claimer].claimed.load(std::memory_order_relaxed);
+            sum += claimed_[claimer].value.load(std::memory_order_relaxed);
         }
         return sum;
     }
-    // Claims the present slots take before Claim::full (7/8 of them).
-    uint64_t capacity() const noexcept { return used_max_; }
-    uint64_t slot_count() const noexcept { return mask_ + 1; }
+    // Claims the present slots take before Claim::full (7/8 of each segment).
+    uint64_t capacity() const noexcept {
+        uint64_t sum = 0;
+        for (uint32_t segment = 0; segment < segment_count_; ++segment) {
+            sum += segments_[segment].used_max;
+        }
+        return sum;
+    }
+    uint64_t slot_count() const noexcept {
+        uint64_t sum = 0;
+        for (uint32_t segment = 0; segment < segment_count_; ++segment) {
+            sum += segments_[segment].mask + 1;
+        }
+        return sum;
+    }
+    uint32_t segment_count() const noexcept { return segment_count_; }
+    // The most slots any segment has: what one growth rehashes at most, doubled.
+    uint64_t segment_slots_largest() const noexcept {
+        uint64_t largest = 0;
+        for (uint32_t segment = 0; segment < segment_count_; ++segment) {
+            largest = std::max(largest, segments_[segment].mask + 1);
+        }
+        return largest;
+    }
 
 private:
     static constexpr uint32_t empty = 0;
@@ -189,11 +269,21 @@ private:
     static_assert(sizeof(Slot) == 32 && std::is_trivially_copyable_v<Slot>);
     static_assert(std::atomic_ref<uint32_t>::required_alignment <= alignof(Slot));
 
-    // One claimer's own line. Claims take slots out of quota, which refill() takes in chunks
-    // from reserved_, so the shared counter is written once per chunk, not once per claim.
-    struct alignas(64) Counter {
-        std::atomic<uint64_t> claimed{0};  // Written by the claimer only; read by used().
-        uint64_t quota = 0;                // Claims reserved and not yet made; claimer only.
+    // Read by every claim, written only by grow() and reserve() (behind the barrier).
+    struct Segment {
+        Slot* slots = nullptr;
+        uint64_t mask = 0;
+        uint64_t used_max = 0;  // Claims reserved here before Claim::full: 7/8 of the slots.
+        uint64_t grow_at = 0;   // Reservations that make this segment due.
+        uint64_t chunk = 1;     // Claims one refill reserves for one claimer.
+    };
+    // Claims made plus quota handed out, per segment; at most used_max. Written once per chunk.
+    struct alignas(64) Reserved {
+        std::atomic<uint64_t> value{0};
+    };
+    // One claimer's count of claims, on its own line; read by used().
+    struct alignas(64) Claimed {
+        std::atomic<uint64_t> value{0};
     };
 
     static std::atomic_ref<uint32_t> state_of(Slot& slot) noexcept {
@@ -203,100 +293,144 @@ private:
         return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(slot.state));
     }
     static size_t bytes_of(uint64_t slots) noexcept { return slots * sizeof(Slot); }
+    size_t quota_bytes() const noexcept {
+        return size_t{claimers_} * quota_stride_ * sizeof(uint32_t);
+    }
 
-    uint64_t home(TxnId txn_id) const noexcept {
+    static uint64_t hash_of(TxnId txn_id) noexcept {
         // Client ids may be sequential: mix both halves so neighbours land far apart.
         uint64_t h = txn_id.lo * 0x9E3779B97F4A7C15ull ^ std::rotl(txn_id.hi, 31);
         h ^= h >> 29;
         h *= 0xBF58476D1CE4E5B9ull;
         h ^= h >> 32;
-        return h & mask_;
+        return h;
+    }
+    // The segment takes the top bits, the slot within it the low ones: a segment never holds
+    // more than 2^54 slots, so the two never overlap.
+    uint32_t segment_of(uint64_t hash) const noexcept {
+        return static_cast<uint32_t>(hash >> 54) & (segment_count_ - 1);
     }
 
-    // A slot in state writing becomes ready within a few stores; spin rather than sleep.
+    // A segment is due at a load between 5/8 and 3/4 of its slots, later for higher numbers:
+    // evenly filled segments then come due one after another, not together. (A wider window
+    // spaces the growths further apart but leaves the index emptier on average.)
+    uint64_t grow_at(uint32_t segment, uint64_t slots) const noexcept {
+        return slots / 8 * 5 + slots / 8 * (segment + 1) / segment_count_;
+    }
+    bool due(uint32_t segment) const noexcept {
+        return reserved_[segment].value.load(std::memory_order_relaxed) >=
+               segments_[segment].grow_at;
+    }
+    void update_growth_due() noexcept {
+        bool any = false;
+        for (uint32_t segment = 0; segment < segment_count_ && !any; ++segment) {
+            any = due(segment);
+        }
+        growth_due_.store(any, std::memory_order_relaxed);
+    }
+
+    // A spin: a slot in state writing becomes ready within a few stores.
     static void wait_ready(const Slot& slot) noexcept {
         while (state_of(slot).load(std::memory_order_acquire) != ready) {
         }
     }
 
-    // Reserves a chunk of the remaining room for one claimer; false when there is none. The
-    // chunk is small against the room (at most 1/8 of it over all claimers), so room reserved
-    // by idle claimers delays Claim::full only a little.
-    bool refill(Counter& counter) noexcept {
-        uint64_t reserved = reserved_.load(std::memory_order_relaxed);
+    // Reserves a chunk of a segment's remaining room for one claimer; false when there is
+    // none. The chunk is small against the room (at most 1/8 of it over all claimers), so room
+    // reserved by idle claimers delays Claim::full only a little.
+    bool refill(uint32_t segment_index, uint32_t* quota) noexcept {
+        const Segment& segment = segments_[segment_index];
+        std::atomic<uint64_t>& reserved = reserved_[segment_index].value;
+        uint64_t before = reserved.load(std::memory_order_relaxed);
         uint64_t chunk = 0;
         do {
-            if (reserved >= used_max_) {
+            if (before >= segment.used_max) {
                 return false;
             }
-            chunk = std::min(chunk_, used_max_ - reserved);
-        } while (!reserved_.compare_exchange_weak(reserved, reserved + chunk,
-                                                  std::memory_order_relaxed));
-        counter.quota = chunk;
+            chunk = std::min(segment.chunk, segment.used_max - before);
+        } while (
+            !reserved.compare_exchange_weak(before, before + chunk, std::memory_order_relaxed));
+        if (before < segment.grow_at && before + chunk >= segment.grow_at) {
+            growth_due_.store(true, std::memory_order_relaxed);
+        }
+        *quota = static_cast<uint32_t>(chunk);
         return true;
     }
 
-    // Fresh zeroed slots, with the limits that go with their count; false without memory.
-    bool allocate(uint64_t slots) noexcept {
+    // Fresh zeroed slots for a segment, with the limits that go with their count; false
+    // without memory (the segment then keeps what it had).
+    bool allocate(uint32_t segment_index, uint64_t slots) noexcept {
         void* memory = detail::map_zeroed(bytes_of(slots));
         if (memory == nullptr) {
             return false;
         }
-        slots_ = static_cast<Slot*>(memory);
-        set_limits(slots);
+        Segment& segment = segments_[segment_index];
+        segment.slots = static_cast<Slot*>(memory);
+        segment.mask = slots - 1;
+        segment.used_max = slots / 8 * 7;
+        segment.grow_at = grow_at(segment_index, slots);
+        segment.chunk =
+            std::clamp<uint64_t>(segment.used_max / (uint64_t{8} * claimers_), 1, 1'024);
         return true;
-    }
-    void set_limits(uint64_t slots) noexcept {
-        mask_ = slots - 1;
-        used_max_ = slots / 8 * 7;
-        grow_at_ = slots / 4 * 3;
-        chunk_ = std::clamp<uint64_t>(used_max_ / (uint64_t{8} * claimers_), 1, 1'024);
     }
 
-    bool resize(uint64_t slots) noexcept {
-        Slot* const old_slots = slots_;
-        const uint64_t old_count = mask_ + 1;
-        if (slots <= old_count || !allocate(slots)) {
+    bool resize(uint32_t segment_index, uint64_t slots) noexcept {
+        const Segment old = segments_[segment_index];
+        const uint64_t old_count = old.mask + 1;
+        if (slots <= old_count || !allocate(segment_index, slots)) {
             return false;
         }
+        Segment& segment = segments_[segment_index];
         // Populating the new slots in one call first made growth 3 to 4x faster than taking a
         // fault per page; it also finds out now, not halfway, when memory is short.
-        if (!prefault()) {
-            detail::unmap_zeroed(slots_, bytes_of(slots));
-            slots_ = old_slots;
-            set_limits(old_count);
+        if (!detail::prefault_zeroed(segment.slots, bytes_of(slots))) {
+            detail::unmap_zeroed(segment.slots, bytes_of(slots));
+            segment = old;
             return false;
         }
+        uint64_t kept = 0;
         for (uint64_t at = 0; at < old_count; ++at) {
-            const Slot& slot = old_slots[at];
+            const Slot& slot = old.slots[at];
             JIFEN_ASSERT(slot.state == empty || slot.state == ready);  // Nobody is claiming.
             if (slot.state == ready) {
-                uint64_t to = home(TxnId{slot.key_lo, slot.key_hi});
-                while (slots_[to].state != empty) {
-                    to = (to + 1) & mask_;
+                uint64_t to = hash_of(TxnId{slot.key_lo, slot.key_hi}) & segment.mask;
+                while (segment.slots[to].state != empty) {
+                    to = (to + 1) & segment.mask;
                 }
-                slots_[to] = slot;
+                segment.slots[to] = slot;
+                ++kept;
             }
         }
-        detail::unmap_zeroed(old_slots, bytes_of(old_count));
-        // Room held by claimers returns: reservations start again from the exact count.
+        detail::unmap_zeroed(old.slots, bytes_of(old_count));
+        // Room claimers held here returns: reservations start again from the exact count.
         for (uint32_t claimer = 0; claimer < claimers_; ++claimer) {
-            counters_[claimer].quota = 0;
+            quotas_[size_t{claimer} * quota_stride_ + segment_index] = 0;
         }
-        reserved_.store(used(), std::memory_order_relaxed);
+        reserved_[segment_index].value.store(kept, std::memory_order_relaxed);
         return true;
+    }
+
+    void release_all() noexcept {
+        for (uint32_t segment = 0; segment < segment_count_; ++segment) {
+            if (segments_[segment].slots != nullptr) {
+                detail::unmap_zeroed(segments_[segment].slots,
+                                     bytes_of(segments_[segment].mask + 1));
+                segments_[segment].slots = nullptr;
+            }
+        }
     }
 
     const uint32_t claimers_;
-    const std::unique_ptr<Counter[]> counters_;
-    Slot* slots_ = nullptr;
-    uint64_t mask_ = 0;
-    uint64_t used_max_ = 0;
-    uint64_t grow_at_ = 0;
-    uint64_t chunk_ = 1;
-    // Claims made plus quota handed out; at most used_max_. Apart from the slots, the only
-    // word claimers share, written once per chunk.
-    alignas(64) std::atomic<uint64_t> reserved_{0};
+    const uint32_t segment_count_;  // A power of two.
+    const uint32_t quota_stride_;   // Whole cache lines per claimer's row of quotas.
+    const std::unique_ptr<Claimed[]> claimed_;
+    // quotas_[claimer * quota_stride_ + segment]: claims reserved and not yet made. Each
+    // claimer writes only its own row, whole cache lines of it; mapped memory, so the rows of
+    // claimers that never claim cost nothing.
+    uint32_t* const quotas_;
+    const std::unique_ptr<Segment[]> segments_;
+    const std::unique_ptr<Reserved[]> reserved_;
+    alignas(64) std::atomic<bool> growth_due_{false};
 };
 
 }  // namespace jifen::engine

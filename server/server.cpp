@@ -81,7 +81,7 @@ StartupReport Server::start(bool with_http_admin) {
     impl.log = wal::Log::open(options);
 
     impl.txn_index = std::make_unique<engine::TxnIndex>(
-        std::max(config.txn_index_slots, txn_index_slots_min_per_shard * shard_count));
+        std::max(config.txn_index_slots, txn_index_slots_min_per_shard * shard_count), shard_count);
     std::vector<engine::Shard*> shard_pointers;
     for (uint32_t index = 0; index < shard_count; ++index) {
         impl.shards.push_back(std::make_unique<engine::Shard>(index, shard_count, config.engine,

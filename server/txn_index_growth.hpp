@@ -68,9 +68,19 @@ private:
         const uint64_t slots_before = index_.slot_count();
         if (index_.grow()) {
             const auto took = std::chrono::steady_clock::now() - started;
-            spdlog::info("transaction index grown from {} to {} slots ({} ids) in {} ms",
-                         slots_before, index_.slot_count(), index_.used(),
-                         std::chrono::duration_cast<std::chrono::milliseconds>(took).count());
+            const uint64_t slots = index_.slot_count();
+            const auto took_us =
+                std::chrono::duration_cast<std::chrono::microseconds>(took).count();
+            spdlog::debug("transaction index grown from {} to {} slots ({} ids) in {} us",
+                          slots_before, slots, index_.used(), took_us);
+            // Segments grow one at a time: say so once per doubling of the whole index.
+            if (slots >= 2 * slots_logged_) {
+                slots_logged_ = slots;
+                spdlog::info(
+                    "transaction index now {} slots in {} segments ({} ids); the last "
+                    "segment growth held the shards {} us",
+                    slots, index_.segment_count(), index_.used(), took_us);
+            }
         } else {
             // No memory: claims go on in the headroom until Claim::full (txn_limit).
             given_up_.store(true, std::memory_order_relaxed);
@@ -83,6 +93,7 @@ private:
     }
 
     engine::TxnIndex& index_;
+    uint64_t slots_logged_ = index_.slot_count();  // Only the barrier's completion writes it.
     std::atomic<bool> requested_{false};
     std::atomic<bool> given_up_{false};
     std::barrier<Completion> barrier_;

@@ -138,15 +138,50 @@ TEST(TxnIndex, ClaimsAfterGrowthSeeTheIdsClaimedBefore) {
     for (uint64_t i = 1; i <= 10; ++i) {
         ASSERT_EQ(index.claim(TxnId{i, 5}, i), TxnIndex::Claim::claimed);
     }
-    ASSERT_TRUE(index.grow());
-    ASSERT_TRUE(index.grow());
-    EXPECT_EQ(index.slot_count(), 64u);
+    ASSERT_TRUE(index.reserve(40));
+    EXPECT_GE(index.slot_count(), 64u);  // Moved: every id below goes through the rehash.
     for (uint64_t i = 1; i <= 10; ++i) {
         EXPECT_EQ(index.claim(TxnId{i, 5}, i), TxnIndex::Claim::owned_by_same);
         EXPECT_EQ(index.claim(TxnId{i, 5}, i + 1), TxnIndex::Claim::owned_by_other);
     }
     EXPECT_EQ(index.claim(TxnId{11, 5}, 11), TxnIndex::Claim::claimed);
     EXPECT_EQ(index.used(), 11u);
+}
+
+// With many segments, each is due at its own load, so growths come one segment at a time and
+// each holds the claimers only for the rehash of that segment.
+TEST(TxnIndex, SegmentsComeDueOneAtATimeAndEachGrowthDoublesOnlyThose) {
+    constexpr uint64_t slots = uint64_t{1} << 20;
+    TxnIndex index(slots, 1);
+    ASSERT_EQ(index.segment_count(), slots / TxnIndex::segment_slots_min);
+    const uint64_t segment_slots = TxnIndex::segment_slots_min;
+    uint64_t next = 1;
+    uint32_t growths = 0;
+    uint64_t first_due_at = 0;
+    while (index.used() < slots) {  // Until the ids have more than doubled past the first due.
+        ASSERT_EQ(index.claim(TxnId{next, 42}, next % 1'000 + 1), TxnIndex::Claim::claimed);
+        ++next;
+        if (!index.growth_due()) {
+            continue;
+        }
+        if (first_due_at == 0) {
+            first_due_at = index.used();
+        }
+        const uint64_t before = index.slot_count();
+        ASSERT_TRUE(index.grow());
+        EXPECT_FALSE(index.growth_due());
+        // A doubled segment adds its own size; evenly filled segments come due apart.
+        EXPECT_LE(index.slot_count() - before, 4 * index.segment_slots_largest()) << next;
+        ++growths;
+    }
+    // The first segment is due near 5/8 full, before the whole index is at 3/4.
+    EXPECT_LT(first_due_at, slots * 7 / 10);
+    EXPECT_GT(first_due_at, slots * 5 / 10);
+    EXPECT_GE(growths, index.segment_count() / 2);
+    EXPECT_GE(index.slot_count(), slots + growths * segment_slots);
+    for (uint64_t id = 1; id < next; ++id) {
+        ASSERT_EQ(index.find(TxnId{id, 42}), id % 1'000 + 1) << id;
+    }
 }
 
 TEST(TxnIndex, ReserveMakesRoomForThatManyClaimsBeforeGrowthIsDue) {
