@@ -1,5 +1,7 @@
 #include "server/history_reader.hpp"
 
+#include <pthread.h>
+
 #include <boost/asio/post.hpp>
 #include <cstring>
 
@@ -15,7 +17,10 @@ HistoryReader::~HistoryReader() { stop(); }
 
 void HistoryReader::start() {
     boost::asio::post(io_, [this] { arm(); });
-    thread_ = std::thread([this] { io_.run(); });
+    thread_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "jifen-history");
+        io_.run();
+    });
 }
 
 void HistoryReader::stop() {

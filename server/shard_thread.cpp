@@ -2,6 +2,7 @@
 // the others through inboxes, and releases replies as the log makes them durable.
 #include "server/shard_thread.hpp"
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -105,6 +106,9 @@ void ShardThread::start(std::vector<engine::Command> credits_owed) {
         after_work();
     });
     thread_ = std::thread([this] {
+        // Names show in top -H, perf and /proc/<pid>/task/*/comm (at most 15 characters).
+        const std::string name = "jifen-shard-" + std::to_string(index_);
+        pthread_setname_np(pthread_self(), name.c_str());
         io_.run();
         shared_.txn_index_growth->leave();
     });

@@ -2,6 +2,7 @@
 // commit, history links and heads flushes, map growth, checkpoints, and history reads. Recovery
 // is in recover.cpp.
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -461,7 +462,10 @@ void LmdbLog::start(std::function<void(uint32_t shard, uint64_t shard_seq)> on_d
     JIFEN_ASSERT(!writer_.joinable());
     on_durable_ = std::move(on_durable);
     stop_requested_.store(false);
-    writer_ = std::thread([this] { writer_main(); });
+    writer_ = std::thread([this] {
+        pthread_setname_np(pthread_self(), "jifen-log");
+        writer_main();
+    });
 }
 
 void LmdbLog::stop() {
