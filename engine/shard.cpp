@@ -2118,6 +2118,10 @@ void Shard::prefetch(const Command& command) const noexcept {
     }
 }
 
+void Shard::prefetch_member(MemberId member_id) const noexcept {
+    state_->member_slots.prefetch(mix64(member_id));
+}
+
 bool Shard::find(MemberId member_id, MemberView* view) const noexcept {
     const uint32_t index = state_->find_member(member_id);
     if (index == none) {

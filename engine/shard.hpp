@@ -139,6 +139,8 @@ public:
     // holding a batch prefetches a few commands ahead and lets those misses overlap. Optional:
     // it changes no state and no outcome.
     void prefetch(const Command& command) const noexcept;
+    // The same for find_at(member_id, ...).
+    void prefetch_member(MemberId member_id) const noexcept;
 
     // Read-only queries. find() shows the member as last settled; find_at() shows it as it would
     // be after settling at time_us (what a balance query should show), without changing it.

@@ -625,10 +625,23 @@ void ShardThread::route_audit(Connection& connection, const FrameHeader& header)
 void ShardThread::route_balances(Connection& connection, const FrameHeader& header,
                                  std::span<const std::byte> body) {
     const uint32_t first = connection.open_frame(header, header.count);
-    uint32_t local_parts = 0;
-    for (uint32_t i = 0; i < header.count; ++i) {
+    const auto query_at = [&body](uint32_t i) {
         protocol::BalanceRequest query;
         std::memcpy(&query, body.data() + i * sizeof(query), sizeof(query));
+        return query;
+    };
+    // One time for the whole frame, and the members' table slots loading while the first
+    // queries are answered: each lookup is a memory miss or two.
+    const uint64_t now_us = stamp_time_us();
+    for (uint32_t i = 0; i < header.count; ++i) {
+        const uint64_t member_id = query_at(i).member_id;
+        if (engine::Shard::shard_of(member_id, shard_count_) == index_) {
+            shard_.prefetch_member(member_id);
+        }
+    }
+    uint32_t local_parts = 0;
+    for (uint32_t i = 0; i < header.count; ++i) {
+        const protocol::BalanceRequest query = query_at(i);
         const uint32_t position = first + i;
         if (query.member_id == 0) {
             connection.set_reply(position, balance_refusal(0, Result::member_id_zero));
@@ -639,7 +652,7 @@ void ShardThread::route_balances(Connection& connection, const FrameHeader& head
         if (target == index_) {
             engine::MemberView view;
             connection.set_reply(position,
-                                 shard_.find_at(query.member_id, stamp_time_us(), &view)
+                                 shard_.find_at(query.member_id, now_us, &view)
                                      ? to_balance_reply(view)
                                      : balance_refusal(query.member_id, Result::member_not_found));
             ++local_parts;
