@@ -73,6 +73,16 @@ bool prefault_zeroed(void* memory, size_t size_bytes) noexcept {
     return true;
 }
 
+void clear_zeroed(void* memory, size_t size_bytes) noexcept {
+    if (memory == nullptr) {
+        return;
+    }
+    // On a private anonymous mapping, dropped pages read as zeros at the next touch.
+    if (madvise(memory, mapped_bytes(size_bytes), MADV_DONTNEED) != 0) {
+        std::memset(memory, 0, size_bytes);
+    }
+}
+
 void unmap_zeroed(void* memory, size_t size_bytes) noexcept {
     if (memory != nullptr) {
         munmap(memory, mapped_bytes(size_bytes));

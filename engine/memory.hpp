@@ -19,6 +19,10 @@ void* remap_zeroed(void* memory, size_t old_size_bytes, size_t new_size_bytes) n
 
 void unmap_zeroed(void* memory, size_t size_bytes) noexcept;
 
+// Makes memory from map_zeroed(size_bytes) read as zeros again and gives its pages back, so a
+// cleared table costs nothing until used again (a memset would make every page resident).
+void clear_zeroed(void* memory, size_t size_bytes) noexcept;
+
 // Makes every page of zeroed memory resident now (writing zeros it already holds), so later
 // accesses take no page faults. False when the kernel has no memory for them. Only while nobody
 // else uses the memory.

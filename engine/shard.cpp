@@ -269,6 +269,16 @@ public:
         out_->resize(at + sizeof(T));
         std::memcpy(out_->data() + at, &value, sizeof(T));
     }
+    template <class T>
+    void put_array(const T* values, size_t count) {
+        static_assert(std::is_trivially_copyable_v<T>);
+        if (count == 0) {
+            return;
+        }
+        const size_t at = out_->size();
+        out_->resize(at + count * sizeof(T));
+        std::memcpy(out_->data() + at, values, count * sizeof(T));
+    }
 
 private:
     std::vector<std::byte>* out_;
@@ -2244,6 +2254,10 @@ uint64_t Shard::digest() const noexcept {
 void Shard::save(std::vector<std::byte>* out) const {
     const State& state = *state_;
     out->clear();
+    // Sized once: growing a vector of gigabytes copies it over and over, with the shard waiting.
+    // Members usually carry a few lots; a larger ledger grows the vector only near the end.
+    out->reserve(size_t{4'096} + size_t{state.txn_count} * sizeof(TxnEntry) +
+                 size_t{state.member_count} * (sizeof(SavedMember) + 4 * sizeof(SavedLot)));
     Writer writer(out);
     writer.put(checkpoint_magic);
     writer.put(checkpoint_version);
@@ -2254,9 +2268,7 @@ void Shard::save(std::vector<std::byte>* out) const {
     writer.put(state.sweep_due_us);
     writer.put(state.cycle_due_us);
     writer.put(state.txn_count);
-    for (uint32_t i = 0; i < state.txn_count; ++i) {
-        writer.put(state.txns[i]);
-    }
+    writer.put_array(&state.txns[0], state.txn_count);
     writer.put(state.member_count);
     for (uint32_t index = 0; index < state.member_count; ++index) {
         const MemberRecord& member = state.members[index];

@@ -75,7 +75,8 @@ public:
         return data_[index];
     }
     uint64_t count() const noexcept { return count_; }
-    void clear() noexcept { std::memset(static_cast<void*>(data_), 0, count_ * sizeof(T)); }
+    // Zeros every element and returns the pages (see clear_zeroed).
+    void clear() noexcept { clear_zeroed(data_, bytes_of(count_)); }
     // Starts loading the line holding element index (which must be in range).
     [[gnu::always_inline]] void prefetch(uint64_t index) const noexcept {
         __builtin_prefetch(data_ + index);

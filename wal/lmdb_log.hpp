@@ -175,6 +175,7 @@ private:
     uint64_t next_log_seq_ = 1;  // Next log sequence to commit.
     // MetaSync::deferred: the last successful commit's meta page has not been synced yet.
     bool meta_unsynced_ = false;
+    bool checkpoint_written_ = false;  // Since the last malloc_trim: set by record_commit().
     // A commit failed inside mdb_txn_commit, possibly in or after its fdatasync. The waiting
     // meta page may then have failed to reach the disk, and a later fdatasync would not say so
     // (Linux reports a write-back error once). Nothing more is reported durable until a later

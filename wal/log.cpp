@@ -2,6 +2,7 @@
 // commit, history links and heads flushes, map growth, checkpoints, and history reads. Recovery
 // is in recover.cpp.
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <sys/file.h>
 #include <sys/statvfs.h>
@@ -628,6 +629,12 @@ bool LmdbLog::commit_batch() {
                 record_commit(next_log_seq);
                 meta_unsynced_ = true;
             }
+            if (checkpoint_written_) {
+                // LMDB allocated the checkpoint's dirty pages (gigabytes for a big shard) with
+                // malloc; glibc keeps freed heap memory resident unless asked to give it back.
+                checkpoint_written_ = false;
+                malloc_trim(0);
+            }
             return true;
         }
         heads_.revert(heads_size_before);  // The next attempt links from the committed heads.
@@ -970,6 +977,7 @@ void LmdbLog::record_commit(uint64_t next_log_seq) {
     for (auto& lane_pointer : lanes_) {
         Lane& lane = *lane_pointer;
         if (lane.taken.present && lane.taken.shard_seq <= lane.batch_to) {
+            checkpoint_written_ = true;
             lane.checkpoint_on_disk = true;
             lane.checkpoint_shard_seq = lane.taken.shard_seq;
             lane.checkpoint_log_seq = lane.taken_log_seq;
