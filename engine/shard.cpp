@@ -157,6 +157,46 @@ struct TxnEntry {
 };
 static_assert(sizeof(TxnEntry) == 88);
 
+// The shard's transactions: a FixedArray that can tell a checkpoint being built which entries
+// changed after it copied them. Every change of an entry goes through the non-const operator[]
+// (so does any read from a non-const State: noted too, which only costs a second copy).
+class TxnTable {
+public:
+    explicit TxnTable(uint64_t count) : entries_(count) {}
+
+    const TxnEntry& operator[](uint64_t index) const noexcept { return entries_[index]; }
+    TxnEntry& operator[](uint64_t index) noexcept {
+        if (index < watched_) [[unlikely]] {
+            (*changed_)[index >> 6] |= uint64_t{1} << (index & 63);
+        }
+        return entries_[index];
+    }
+    uint64_t count() const noexcept { return entries_.count(); }
+    bool grow(uint64_t count) noexcept { return entries_.grow(count); }
+    const TxnEntry* data() const noexcept { return &entries_[0]; }
+
+    // Entries below `watched` set their bit in `changed` (one bit per entry) when accessed for
+    // change; watch(0, nullptr) stops.
+    void watch(uint64_t watched, std::vector<uint64_t>* changed) noexcept {
+        watched_ = watched;
+        changed_ = changed;
+    }
+
+private:
+    FixedArray<TxnEntry> entries_;
+    uint64_t watched_ = 0;
+    std::vector<uint64_t>* changed_ = nullptr;
+};
+
+// A checkpoint built in steps (Shard::begin_checkpoint): the bytes so far, with room for the
+// header at the front, and which copied transactions changed since.
+struct CheckpointBuild {
+    bool active = false;
+    std::vector<std::byte> bytes;
+    uint32_t txns_copied = 0;
+    std::vector<uint64_t> txns_changed;  // Bit i: entry i changed after it was copied.
+};
+
 // Running sums that totals() and audit() check against the members.
 struct Counters {
     Points earned;
@@ -411,10 +451,11 @@ struct Shard::State {
     // pages, not entries: FixedArray::grow), admitted before a claim so a full table refuses
     // with txn_limit and changes nothing. txn_slots indexes only what the TxnIndex does not know
     // (see in_local_index) and doubles when that half fills.
-    FixedArray<TxnEntry> txns;
+    TxnTable txns;
     FlatIndex<true> txn_slots;
     uint32_t txn_count = 0;
     uint32_t local_txn_count = 0;  // Entries in txn_slots.
+    CheckpointBuild checkpoint;
 
     Counters counters{};
     uint32_t tick_cursor = 0;  // Next member (dense index) a tick settles.
@@ -1940,6 +1981,11 @@ struct Shard::State {
     }
 
     bool load(std::span<const std::byte> bytes) noexcept;
+
+    // Checkpoint pieces (Shard::save and the stepwise build share them).
+    void put_header(Writer& writer) const;
+    void put_members(Writer& writer) const;
+    size_t checkpoint_bytes_estimate() const noexcept;
 };
 
 bool Shard::State::load(std::span<const std::byte> bytes) noexcept {
@@ -2251,24 +2297,36 @@ uint64_t Shard::digest() const noexcept {
     return hash_combine(hash, state.member_count);
 }
 
-void Shard::save(std::vector<std::byte>* out) const {
-    const State& state = *state_;
-    out->clear();
-    // Sized once: growing a vector of gigabytes copies it over and over, with the shard waiting.
-    // Members usually carry a few lots; a larger ledger grows the vector only near the end.
-    out->reserve(size_t{4'096} + size_t{state.txn_count} * sizeof(TxnEntry) +
-                 size_t{state.member_count} * (sizeof(SavedMember) + 4 * sizeof(SavedLot)));
-    Writer writer(out);
+namespace {
+
+// Everything before the transactions; fixed size (checkpoint_header_bytes).
+void put_checkpoint_header(Writer& writer, uint32_t shard_index, uint32_t shard_count,
+                           const Counters& counters, uint32_t tick_cursor, TimeUs sweep_due_us,
+                           TimeUs cycle_due_us, uint32_t txn_count) {
     writer.put(checkpoint_magic);
     writer.put(checkpoint_version);
-    writer.put(state.shard_index);
-    writer.put(state.shard_count);
-    writer.put(state.counters);
-    writer.put(state.tick_cursor);
-    writer.put(state.sweep_due_us);
-    writer.put(state.cycle_due_us);
-    writer.put(state.txn_count);
-    writer.put_array(&state.txns[0], state.txn_count);
+    writer.put(shard_index);
+    writer.put(shard_count);
+    writer.put(counters);
+    writer.put(tick_cursor);
+    writer.put(sweep_due_us);
+    writer.put(cycle_due_us);
+    writer.put(txn_count);
+}
+
+constexpr size_t checkpoint_header_bytes = sizeof(checkpoint_magic) + sizeof(checkpoint_version) +
+                                           3 * sizeof(uint32_t) + sizeof(Counters) +
+                                           sizeof(uint32_t) + 2 * sizeof(TimeUs);
+
+}  // namespace
+
+void Shard::State::put_header(Writer& writer) const {
+    put_checkpoint_header(writer, shard_index, shard_count, counters, tick_cursor, sweep_due_us,
+                          cycle_due_us, txn_count);
+}
+
+void Shard::State::put_members(Writer& writer) const {
+    const State& state = *this;
     writer.put(state.member_count);
     for (uint32_t index = 0; index < state.member_count; ++index) {
         const MemberRecord& member = state.members[index];
@@ -2314,6 +2372,77 @@ void Shard::save(std::vector<std::byte>* out) const {
         }
     }
 }
+
+size_t Shard::State::checkpoint_bytes_estimate() const noexcept {
+    // Members usually carry a few lots; a larger ledger grows the buffer only near the end.
+    return checkpoint_header_bytes + size_t{txn_count} * sizeof(TxnEntry) +
+           size_t{member_count} * (sizeof(SavedMember) + 4 * sizeof(SavedLot));
+}
+
+void Shard::save(std::vector<std::byte>* out) const {
+    const State& state = *state_;
+    out->clear();
+    // Sized once: growing a vector of gigabytes copies it over and over, with the shard waiting.
+    out->reserve(state.checkpoint_bytes_estimate());
+    Writer writer(out);
+    state.put_header(writer);
+    writer.put_array(state.txns.data(), state.txn_count);
+    state.put_members(writer);
+}
+
+void Shard::begin_checkpoint() {
+    State& state = *state_;
+    CheckpointBuild& build = state.checkpoint;
+    build.bytes.clear();
+    build.bytes.reserve(state.checkpoint_bytes_estimate());
+    build.bytes.resize(checkpoint_header_bytes);  // Written by finish_checkpoint().
+    build.txns_copied = 0;
+    build.txns_changed.clear();
+    build.active = true;
+    state.txns.watch(0, nullptr);
+}
+
+uint64_t Shard::continue_checkpoint(uint32_t entries) {
+    State& state = *state_;
+    CheckpointBuild& build = state.checkpoint;
+    JIFEN_ASSERT(build.active);
+    const uint32_t copy = std::min(entries, state.txn_count - build.txns_copied);
+    Writer writer(&build.bytes);
+    writer.put_array(state.txns.data() + build.txns_copied, copy);
+    build.txns_copied += copy;
+    build.txns_changed.resize((size_t{build.txns_copied} + 63) / 64, 0);
+    state.txns.watch(build.txns_copied, &build.txns_changed);
+    return state.txn_count - build.txns_copied;
+}
+
+void Shard::finish_checkpoint(std::vector<std::byte>* out) {
+    State& state = *state_;
+    CheckpointBuild& build = state.checkpoint;
+    JIFEN_ASSERT(build.active);
+    state.txns.watch(0, nullptr);
+    // Copied entries that changed since: copied again, in place (every entry is the same size).
+    std::byte* const txn_bytes = build.bytes.data() + checkpoint_header_bytes;
+    for (size_t word = 0; word < build.txns_changed.size(); ++word) {
+        for (uint64_t bits = build.txns_changed[word]; bits != 0; bits &= bits - 1) {
+            const size_t index = word * 64 + static_cast<size_t>(std::countr_zero(bits));
+            std::memcpy(txn_bytes + index * sizeof(TxnEntry), &std::as_const(state.txns)[index],
+                        sizeof(TxnEntry));
+        }
+    }
+    Writer writer(&build.bytes);
+    writer.put_array(state.txns.data() + build.txns_copied, state.txn_count - build.txns_copied);
+    std::vector<std::byte> header;
+    header.reserve(checkpoint_header_bytes);
+    Writer header_writer(&header);
+    state.put_header(header_writer);
+    JIFEN_ASSERT(header.size() == checkpoint_header_bytes);
+    std::memcpy(build.bytes.data(), header.data(), header.size());
+    state.put_members(writer);
+    *out = std::move(build.bytes);
+    build = CheckpointBuild{};
+}
+
+bool Shard::checkpoint_building() const noexcept { return state_->checkpoint.active; }
 
 bool Shard::load(std::span<const std::byte> bytes) {
     state_->reset();

@@ -159,6 +159,17 @@ public:
     void save(std::vector<std::byte>* out) const;
     bool load(std::span<const std::byte> bytes);
 
+    // The same checkpoint, built in steps so the shard is never held for all of it. The
+    // transactions (kept for ever, so most of a big checkpoint) are copied ahead a slice at a
+    // time while commands go on; finish_checkpoint() then copies again the copied entries that
+    // changed since, the new ones and the members, and gives exactly the bytes save() would give
+    // at that moment. begin_checkpoint() starts over when a build is under way.
+    void begin_checkpoint();
+    // Copies up to `entries` more transactions; returns how many are not copied yet.
+    uint64_t continue_checkpoint(uint32_t entries);
+    void finish_checkpoint(std::vector<std::byte>* out);
+    bool checkpoint_building() const noexcept;
+
     // The transfer_credit commands this shard still owes other shards: debit legs applied here
     // whose credit was neither confirmed nor refunded. After recovery the server sends each
     // again (time_us is left 0 for it to stamp); a credit applied before replays harmlessly.
