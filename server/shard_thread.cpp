@@ -141,7 +141,11 @@ void ShardThread::finish_stop() {
         flush_records();
         if (records_.empty() && shared_.log->checkpoint_due(index_)) {
             std::vector<std::byte> state;
-            shard_.save(&state);
+            if (shard_.checkpoint_building()) {
+                shard_.finish_checkpoint(&state);
+            } else {
+                shard_.save(&state);
+            }
             shared_.log->checkpoint(index_, appended_seq_, std::move(state));
         }
         timer_.cancel();
@@ -157,6 +161,21 @@ uint64_t ShardThread::now_ms() const noexcept {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                      std::chrono::steady_clock::now().time_since_epoch())
                                      .count());
+}
+
+void ShardThread::step_checkpoint() {
+    // Built over many rounds: the transactions (most of a big checkpoint) a slice per round
+    // while requests go on, then the rest at once when little is left and every applied record
+    // is appended, so the checkpoint's sequence is the shard's.
+    if (!shard_.checkpoint_building()) {
+        shard_.begin_checkpoint();
+    }
+    const uint64_t left = shard_.continue_checkpoint(checkpoint_slice_txns);
+    if (left <= checkpoint_slice_txns && records_.empty()) {
+        std::vector<std::byte> state;
+        shard_.finish_checkpoint(&state);
+        shared_.log->checkpoint(index_, appended_seq_, std::move(state));
+    }
 }
 
 uint64_t ShardThread::stamp_time_us() noexcept {
@@ -330,10 +349,8 @@ void ShardThread::on_timer(const boost::system::error_code& error) {
         }
     }
     flush_records();
-    if (!stopping_ && records_.empty() && log.checkpoint_due(index_)) {
-        std::vector<std::byte> state;
-        shard_.save(&state);
-        log.checkpoint(index_, appended_seq_, std::move(state));
+    if (!stopping_ && log.checkpoint_due(index_)) {
+        step_checkpoint();
     }
     const uint64_t now = now_ms();
     for (auto& entry : connections_) {

@@ -141,6 +141,7 @@ private:
     void on_doorbell(const boost::system::error_code& error);
     void arm_timer();
     void on_timer(const boost::system::error_code& error);
+    void step_checkpoint();
     void drain_inboxes();
     void handle_request(const Request& request);
     void handle_reply(const Reply& reply);
