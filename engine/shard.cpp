@@ -192,7 +192,8 @@ private:
 // header at the front, and which copied transactions changed since.
 struct CheckpointBuild {
     bool active = false;
-    std::vector<std::byte> bytes;
+    std::vector<std::byte> bytes;  // Its size runs ahead of `written`: pages touched in advance.
+    size_t written = 0;
     uint32_t txns_copied = 0;
     std::vector<uint64_t> txns_changed;  // Bit i: entry i changed after it was copied.
 };
@@ -299,15 +300,17 @@ Outcome refusal(Result result, const Settled& settled) noexcept {
 
 // Appends and reads back the checkpoint format: fixed-size fields in host byte order, which is
 // fine for a checkpoint read by the same build on the same machine class.
+// Writes at `*end` (the end of the output by default) and moves it on; the vector grows when
+// the bytes do not fit its size. A checkpoint built in steps keeps the vector's size ahead of
+// what is written, so the pages a later step writes were touched by an earlier one.
 class Writer {
 public:
-    explicit Writer(std::vector<std::byte>* out) : out_(out) {}
+    explicit Writer(std::vector<std::byte>* out)
+        : out_(out), own_end_(out->size()), end_(&own_end_) {}
+    Writer(std::vector<std::byte>* out, size_t* end) : out_(out), end_(end) {}
     template <class T>
     void put(const T& value) {
-        static_assert(std::is_trivially_copyable_v<T>);
-        const size_t at = out_->size();
-        out_->resize(at + sizeof(T));
-        std::memcpy(out_->data() + at, &value, sizeof(T));
+        put_array(&value, 1);
     }
     template <class T>
     void put_array(const T* values, size_t count) {
@@ -315,13 +318,18 @@ public:
         if (count == 0) {
             return;
         }
-        const size_t at = out_->size();
-        out_->resize(at + count * sizeof(T));
+        const size_t at = *end_;
+        if (out_->size() < at + count * sizeof(T)) {
+            out_->resize(at + count * sizeof(T));
+        }
         std::memcpy(out_->data() + at, values, count * sizeof(T));
+        *end_ = at + count * sizeof(T);
     }
 
 private:
     std::vector<std::byte>* out_;
+    size_t own_end_ = 0;
+    size_t* end_;
 };
 
 class Reader {
@@ -2394,8 +2402,12 @@ void Shard::begin_checkpoint() {
     State& state = *state_;
     CheckpointBuild& build = state.checkpoint;
     build.bytes.clear();
-    build.bytes.reserve(state.checkpoint_bytes_estimate());
+    // With room for what is applied while it is built: outgrowing the buffer at the end would
+    // copy all of it while the shard waits.
+    const size_t estimate = state.checkpoint_bytes_estimate();
+    build.bytes.reserve(estimate + estimate / 4);
     build.bytes.resize(checkpoint_header_bytes);  // Written by finish_checkpoint().
+    build.written = checkpoint_header_bytes;
     build.txns_copied = 0;
     build.txns_changed.clear();
     build.active = true;
@@ -2407,9 +2419,16 @@ uint64_t Shard::continue_checkpoint(uint32_t entries) {
     CheckpointBuild& build = state.checkpoint;
     JIFEN_ASSERT(build.active);
     const uint32_t copy = std::min(entries, state.txn_count - build.txns_copied);
-    Writer writer(&build.bytes);
+    Writer writer(&build.bytes, &build.written);
     writer.put_array(state.txns.data() + build.txns_copied, copy);
     build.txns_copied += copy;
+    // Touch as many bytes again past what is written, up to the reserved size: the members,
+    // written at the end while the shard waits, then land on pages that are already there.
+    const size_t touched =
+        std::min(build.bytes.capacity(), build.bytes.size() + 2 * size_t{copy} * sizeof(TxnEntry));
+    if (touched > build.bytes.size()) {
+        build.bytes.resize(touched);
+    }
     build.txns_changed.resize((size_t{build.txns_copied} + 63) / 64, 0);
     state.txns.watch(build.txns_copied, &build.txns_changed);
     return state.txn_count - build.txns_copied;
@@ -2429,7 +2448,7 @@ void Shard::finish_checkpoint(std::vector<std::byte>* out) {
                         sizeof(TxnEntry));
         }
     }
-    Writer writer(&build.bytes);
+    Writer writer(&build.bytes, &build.written);
     writer.put_array(state.txns.data() + build.txns_copied, state.txn_count - build.txns_copied);
     std::vector<std::byte> header;
     header.reserve(checkpoint_header_bytes);
@@ -2438,6 +2457,7 @@ void Shard::finish_checkpoint(std::vector<std::byte>* out) {
     JIFEN_ASSERT(header.size() == checkpoint_header_bytes);
     std::memcpy(build.bytes.data(), header.data(), header.size());
     state.put_members(writer);
+    build.bytes.resize(build.written);
     *out = std::move(build.bytes);
     build = CheckpointBuild{};
 }

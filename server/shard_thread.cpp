@@ -53,6 +53,7 @@ ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard)
       acceptor_(io_),
       timer_(io_),
       accept_retry_timer_(io_),
+      checkpoint_timer_(io_),
       doorbell_(io_),
       requests_(request_inbox_capacity),
       replies_(reply_inbox_capacity),
@@ -149,6 +150,7 @@ void ShardThread::finish_stop() {
             shared_.log->checkpoint(index_, appended_seq_, std::move(state));
         }
         timer_.cancel();
+        checkpoint_timer_.cancel();
         doorbell_.cancel();
         io_.stop();
     });
@@ -164,9 +166,12 @@ uint64_t ShardThread::now_ms() const noexcept {
 }
 
 void ShardThread::step_checkpoint() {
-    // Built over many rounds: the transactions (most of a big checkpoint) a slice per round
-    // while requests go on, then the rest at once when little is left and every applied record
-    // is appended, so the checkpoint's sequence is the shard's.
+    // Built in steps a millisecond apart, requests served in between: the transactions (most
+    // of a big checkpoint) a slice per step, then the rest at once when little is left and every
+    // applied record is appended, so the checkpoint's sequence is the shard's.
+    if (stopping_) {
+        return;  // The stop takes a due checkpoint whole.
+    }
     if (!shard_.checkpoint_building()) {
         shard_.begin_checkpoint();
     }
@@ -175,7 +180,15 @@ void ShardThread::step_checkpoint() {
         std::vector<std::byte> state;
         shard_.finish_checkpoint(&state);
         shared_.log->checkpoint(index_, appended_seq_, std::move(state));
+        return;
     }
+    checkpoint_timer_.expires_after(checkpoint_step_interval);
+    checkpoint_timer_.async_wait([this](const boost::system::error_code& error) {
+        if (!error) {
+            step_checkpoint();
+            after_work();
+        }
+    });
 }
 
 uint64_t ShardThread::stamp_time_us() noexcept {
@@ -349,8 +362,8 @@ void ShardThread::on_timer(const boost::system::error_code& error) {
         }
     }
     flush_records();
-    if (!stopping_ && log.checkpoint_due(index_)) {
-        step_checkpoint();
+    if (!stopping_ && log.checkpoint_due(index_) && !shard_.checkpoint_building()) {
+        step_checkpoint();  // Its own timer takes the next steps.
     }
     const uint64_t now = now_ms();
     for (auto& entry : connections_) {

@@ -206,6 +206,7 @@ private:
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::steady_timer timer_;
     boost::asio::steady_timer accept_retry_timer_;
+    boost::asio::steady_timer checkpoint_timer_;  // Paces the steps of a checkpoint being built.
     Doorbell doorbell_;
     Inbox<Request> requests_;
     Inbox<Reply> replies_;
