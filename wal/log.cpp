@@ -984,6 +984,9 @@ void LmdbLog::record_commit(uint64_t next_log_seq) {
             lane.taken = Checkpoint{};
             lane.uncovered_log_seq =
                 lane.checkpoint_shard_seq == lane.batch_to ? 0 : lane.checkpoint_log_seq + 1;
+            // A commit between the hand-over and now may have found the old records stale:
+            // this checkpoint answers that, so the shard is not asked for another one at once.
+            lane.checkpoint_stale.store(false, std::memory_order_relaxed);
         } else if (lane.uncovered_log_seq == 0 && lane.batch_to != lane.batch_from) {
             lane.uncovered_log_seq = lane.batch_first_log_seq;
         }
