@@ -58,7 +58,7 @@ struct Ledger {
         config.lots_per_shard_max = 1u << 20;
         // As in the server, the shard claims every id in a ledger-wide TxnIndex (prefaulted, so
         // it is resident before the measurement starts).
-        index = std::make_unique<TxnIndex>(uint64_t{1} << 24);
+        index = std::make_unique<TxnIndex>(uint64_t{1} << 24, 1);  // One shard claims.
         index->prefault();
         const uint64_t before = resident_bytes();
         shard = std::make_unique<Shard>(0, 1, config, index.get());
