@@ -17,7 +17,7 @@
 #
 # Every run gets a fresh data directory and server; members are enrolled (with points to
 # transfer) by an unmeasured jifen-bench call before the CPU counters are read. Medians over
-# --runs (default 3). Default total time is about 6 minutes on 2 cores; use
+# --runs (default 3). Default total time is about 5 minutes on 2 cores; use
 # --runs 1 or --shards "1 2" for a quick look. Everything it starts is stopped on exit. On a
 # machine with fewer cores than shards, the extra shards share cores: the table then shows the
 # cost of oversubscription, not of sharding.
