@@ -257,6 +257,8 @@ void read_wal(dom::element value, std::string_view path, wal::Options* wal) {
             wal->queue_records_per_shard = read_uint<uint32_t>(field, at);
         } else if (key == "checkpoint_every_records") {
             wal->checkpoint_every_records = read_uint<uint64_t>(field, at);
+        } else if (key == "checkpoint_chunks_per_commit") {
+            wal->checkpoint_chunks_per_commit = read_uint<uint32_t>(field, at);
         } else if (key == "heads_map_members") {
             wal->heads_map_members = read_uint<uint32_t>(field, at);
         } else {
@@ -520,6 +522,8 @@ void validate(const Config& config) {
     }
     require_range(wal.checkpoint_every_records, 1, std::numeric_limits<uint64_t>::max(),
                   "wal.checkpoint_every_records");
+    require_range(wal.checkpoint_chunks_per_commit, 1, wal::checkpoint_chunks_per_commit_max,
+                  "wal.checkpoint_chunks_per_commit");
     require_range(wal.heads_map_members, wal::heads_map_members_min, wal::heads_map_members_max,
                   "wal.heads_map_members");
 
@@ -614,6 +618,8 @@ std::string to_json(const Config& config) {
     fmt::format_to(line, "    \"map_grow_percent\": {},\n", wal.map_grow_percent);
     fmt::format_to(line, "    \"queue_records_per_shard\": {},\n", wal.queue_records_per_shard);
     fmt::format_to(line, "    \"checkpoint_every_records\": {},\n", wal.checkpoint_every_records);
+    fmt::format_to(line, "    \"checkpoint_chunks_per_commit\": {},\n",
+                   wal.checkpoint_chunks_per_commit);
     fmt::format_to(line, "    \"heads_map_members\": {}\n", wal.heads_map_members);
     fmt::format_to(line, "  }},\n");
     fmt::format_to(line, "  \"api_keys\": [");

@@ -107,7 +107,9 @@ void Connection::start_handed_over(Handover& handover) {
     handshake_done_ = true;
     authenticated_ = true;
     scope_ = handover.scope;
-    std::memcpy(read_buffer_.get(), handover.unread.data(), handover.unread.size());
+    if (!handover.unread.empty()) {
+        std::memcpy(read_buffer_.get(), handover.unread.data(), handover.unread.size());
+    }
     read_end_ = handover.unread.size();
     protocol::HelloReply reply = hello_reply();
     reply.result = static_cast<uint32_t>(Result::ok);

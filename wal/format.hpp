@@ -124,8 +124,16 @@ inline FiledUnder filed_under(const engine::Record& record, uint32_t shard_count
 // sequence of the member's newest record below MetaPosition::heads_next_log_seq. Written in
 // bulk, sorted, by a heads flush (docs/wal.md).
 
-// checkpoint[u32 BE shard, u32 BE chunk] : chunk 0 is a CheckpointHeader, chunks 1..n the state
-// bytes in order. One checkpoint per shard: a new one replaces the old in the same transaction.
+// checkpoint[u32 BE shard, u32 BE chunk]: two slots per shard, chunk numbers below 2^31 and from
+// 2^31 on. A slot's first chunk is a CheckpointHeader, the next ones the state bytes in order. A
+// new checkpoint is written into the slot the shard's checkpoint is not in, over as many commits
+// as it takes (its header first deleted, so a slot half written has none); the commit that
+// writes its header deletes the other slot. So every commit leaves one whole checkpoint per shard
+// (or none), and a slot without a header is ignored.
+inline constexpr uint32_t checkpoint_slot_chunks = 1u << 31;
+constexpr uint32_t checkpoint_chunk(uint32_t slot, uint32_t chunk) noexcept {
+    return slot * checkpoint_slot_chunks + chunk;
+}
 inline constexpr uint64_t checkpoint_magic = 0x54504b434e454a49ull;  // "IJENCKPT"
 struct CheckpointHeader {
     uint64_t magic = checkpoint_magic;

@@ -55,6 +55,8 @@ inline constexpr uint32_t history_skip_records_max = 4'096;
 // Checkpoint state is stored in chunks of this size, so a large shard never needs one huge
 // contiguous run of free pages.
 inline constexpr uint64_t checkpoint_chunk_bytes = 1ull << 20;
+// Options::checkpoint_chunks_per_commit at most: 1 GiB of checkpoint in one commit.
+inline constexpr uint32_t checkpoint_chunks_per_commit_max = 1'024;
 
 // The disk must keep this much free space; below it the log reports storage_full instead of
 // letting LMDB fail a commit half-way through extending its file.

@@ -71,9 +71,17 @@ private:
         Checkpoint handed;  // Guarded by checkpoint_mutex; the shard thread's hand-over slot.
 
         // Writer-only.
-        Checkpoint taken;                 // Taken from `handed`, written by the next commit.
+        Checkpoint taken;                 // Taken from `handed`, written by the next commits.
         uint64_t taken_log_seq = 0;       // The log sequence its header names (see format.hpp).
         bool checkpoint_on_disk = false;  // A checkpoint of this shard is stored.
+        uint32_t checkpoint_slot = 0;     // Its slot (format.hpp); `taken` goes into the other.
+        // `taken` is written a piece per commit: its header, worked out by the first piece, and
+        // the next chunk to write (0: not started). *_pending: what this commit leaves, kept
+        // once it succeeds (record_commit).
+        format::CheckpointHeader piece_header;
+        uint32_t piece_next_chunk = 0;
+        uint32_t piece_next_chunk_pending = 0;
+        bool piece_finishing = false;  // This commit writes the last chunks and the header.
         uint64_t checkpoint_shard_seq = 0;
         uint64_t checkpoint_log_seq = 0;
         // Log sequence (or a lower bound) of this shard's oldest record that its checkpoint does
@@ -118,7 +126,10 @@ private:
     int read_stored_head(MDB_txn* txn, engine::MemberId member_id, uint64_t* head) const;
     // The heads flush: every pending head of the map into the heads table, in member order.
     int write_heads(MDB_txn* txn);
-    int write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard);
+    // Writes the next piece of lane.taken into its slot; *finished when that was the last.
+    int write_checkpoint_piece(MDB_txn* txn, Lane& lane, uint32_t shard, bool* finished);
+    // Deletes every chunk of one slot of a shard's checkpoints.
+    int delete_checkpoint_slot(MDB_txn* txn, uint32_t shard, uint32_t slot);
     int write_position(MDB_txn* txn, uint64_t next_log_seq, uint64_t heads_next_log_seq);
     // After a successful commit: the heads map shows its heads (or is emptied after a flush).
     void finish_heads(uint64_t next_log_seq);

@@ -161,6 +161,7 @@ void LmdbLog::open_environment() {
     std::vector<uint64_t> last_shard_seqs(options_.shard_count, 0);
     std::vector<format::CheckpointHeader> checkpoints(options_.shard_count);
     std::vector<bool> checkpoint_found(options_.shard_count, false);
+    std::vector<uint32_t> checkpoint_slots(options_.shard_count, 0);
 
     MDB_txn* txn = nullptr;
     check_startup(mdb_txn_begin(env_, nullptr, 0, &txn), "mdb_txn_begin");
@@ -245,22 +246,25 @@ void LmdbLog::open_environment() {
         }
 
         for (uint32_t shard = 0; shard < options_.shard_count; ++shard) {
-            unsigned char key_bytes[8];
-            format::store_be32(key_bytes, shard);
-            format::store_be32(key_bytes + 4, 0);
-            MDB_val key = as_val(key_bytes, sizeof(key_bytes));
-            MDB_val value;
-            const int get_rc = mdb_get(txn, checkpoint_dbi_, &key, &value);
-            if (get_rc == MDB_NOTFOUND) {
-                continue;
+            for (uint32_t slot = 0; slot < 2 && !checkpoint_found[shard]; ++slot) {
+                unsigned char key_bytes[8];
+                format::store_be32(key_bytes, shard);
+                format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, 0));
+                MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+                MDB_val value;
+                const int get_rc = mdb_get(txn, checkpoint_dbi_, &key, &value);
+                if (get_rc == MDB_NOTFOUND) {
+                    continue;
+                }
+                check_startup(get_rc, "read checkpoint header");
+                if (value.mv_size != sizeof(format::CheckpointHeader)) {
+                    throw StartupError("jifen log: checkpoint header of shard " +
+                                       std::to_string(shard) + " is damaged");
+                }
+                std::memcpy(&checkpoints[shard], value.mv_data, sizeof(format::CheckpointHeader));
+                checkpoint_found[shard] = true;
+                checkpoint_slots[shard] = slot;
             }
-            check_startup(get_rc, "read checkpoint header");
-            if (value.mv_size != sizeof(format::CheckpointHeader)) {
-                throw StartupError("jifen log: checkpoint header of shard " +
-                                   std::to_string(shard) + " is damaged");
-            }
-            std::memcpy(&checkpoints[shard], value.mv_data, sizeof(format::CheckpointHeader));
-            checkpoint_found[shard] = true;
         }
         check_startup(mdb_txn_commit(txn), "commit at open");
     } catch (...) {
@@ -281,6 +285,7 @@ void LmdbLog::open_environment() {
         lane->batch_to = last_shard_seqs[shard];
         if (checkpoint_found[shard]) {
             lane->checkpoint_on_disk = true;
+            lane->checkpoint_slot = checkpoint_slots[shard];
             lane->checkpoint_shard_seq = checkpoints[shard].shard_seq;
             lane->checkpoint_log_seq = checkpoints[shard].log_seq;
             lane->checkpoint_requested_seq.store(checkpoints[shard].shard_seq);
@@ -518,6 +523,9 @@ void LmdbLog::take_checkpoints() {
         return;
     }
     for (auto& lane : lanes_) {
+        if (lane->piece_next_chunk != 0) {
+            continue;  // Half written: a newer hand-over waits until it is finished.
+        }
         std::lock_guard lock(lane->checkpoint_mutex);
         if (lane->handed.present) {
             lane->taken = std::move(lane->handed);
@@ -667,12 +675,14 @@ int LmdbLog::write_batch(MDB_txn* txn, uint64_t* next_log_seq) {
     if (rc == 0) {
         rc = write_log_values(txn, next_log_seq);
     }
-    bool checkpointing = false;
+    bool checkpointing = false;  // Some checkpoint is finished by this commit.
     for (uint32_t shard = 0; rc == 0 && shard < lanes_.size(); ++shard) {
         Lane& lane = *lanes_[shard];
+        lane.piece_finishing = false;
         if (lane.taken.present && lane.taken.shard_seq <= lane.batch_to) {
-            rc = write_checkpoint(txn, lane, shard);
-            checkpointing = true;
+            bool finished = false;
+            rc = write_checkpoint_piece(txn, lane, shard, &finished);
+            checkpointing = checkpointing || finished;
         }
     }
     // A heads flush when the map is full, when open() would otherwise read a long stretch of
@@ -895,28 +905,9 @@ void LmdbLog::finish_heads(uint64_t next_log_seq) {
     heads_next_log_seq_ = next_log_seq;
 }
 
-int LmdbLog::write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard) {
-    const Checkpoint& checkpoint = lane.taken;
-    format::CheckpointHeader header;
-    header.shard_seq = checkpoint.shard_seq;
-    // The log sequence of the record the state follows, when this writer knows it; otherwise
-    // the previous checkpoint's, a lower bound (recovery reads the log from there).
-    if (checkpoint.shard_seq > lane.batch_from) {
-        header.log_seq = lane.batch_first_log_seq + (checkpoint.shard_seq - 1 - lane.batch_from);
-    } else if (checkpoint.shard_seq == lane.batch_from) {
-        header.log_seq = lane.last_log_seq;
-    } else {
-        header.log_seq = lane.checkpoint_log_seq;
-    }
-    lane.taken_log_seq = header.log_seq;
-    header.size_bytes = checkpoint.state.size();
-    header.chunk_count = static_cast<uint32_t>(
-        (checkpoint.state.size() + checkpoint_chunk_bytes - 1) / checkpoint_chunk_bytes);
-    header.crc32c = protocol::crc32c(checkpoint.state.data(), checkpoint.state.size());
-
-    // Replace the shard's previous checkpoint: delete every chunk under its prefix. Each chunk
-    // is found afresh: after deleting the table's last entry LMDB leaves the cursor unset
-    // (MDB_GET_CURRENT would then answer EINVAL), and a checkpoint has few chunks.
+int LmdbLog::delete_checkpoint_slot(MDB_txn* txn, uint32_t shard, uint32_t slot) {
+    // Each chunk is found afresh: after deleting the table's last entry LMDB leaves the cursor
+    // unset (MDB_GET_CURRENT would then answer EINVAL).
     MDB_cursor* cursor = nullptr;
     int rc = mdb_cursor_open(txn, checkpoint_dbi_, &cursor);
     if (rc != 0) {
@@ -924,14 +915,17 @@ int LmdbLog::write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard) {
     }
     unsigned char key_bytes[8];
     format::store_be32(key_bytes, shard);
-    format::store_be32(key_bytes + 4, 0);
-    MDB_val key;
-    MDB_val value;
+    format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, 0));
     for (;;) {
-        key = as_val(key_bytes, sizeof(key_bytes));
+        MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+        MDB_val value;
         rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
-        if (rc != 0 || key.mv_size != 8 ||
-            format::load_be32(static_cast<const unsigned char*>(key.mv_data)) != shard) {
+        if (rc != 0 || key.mv_size != 8) {
+            break;
+        }
+        const auto* found = static_cast<const unsigned char*>(key.mv_data);
+        if (format::load_be32(found) != shard ||
+            format::load_be32(found + 4) / format::checkpoint_slot_chunks != slot) {
             break;
         }
         rc = mdb_cursor_del(cursor, 0);
@@ -940,21 +934,66 @@ int LmdbLog::write_checkpoint(MDB_txn* txn, Lane& lane, uint32_t shard) {
         }
     }
     mdb_cursor_close(cursor);
-    if (rc != 0 && rc != MDB_NOTFOUND) {
-        return rc;
-    }
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
 
-    key = as_val(key_bytes, sizeof(key_bytes));
-    value = as_val(&header, sizeof(header));
-    rc = mdb_put(txn, checkpoint_dbi_, &key, &value, 0);
-    for (uint32_t chunk = 0; rc == 0 && chunk < header.chunk_count; ++chunk) {
-        const uint64_t offset = uint64_t{chunk} * checkpoint_chunk_bytes;
+int LmdbLog::write_checkpoint_piece(MDB_txn* txn, Lane& lane, uint32_t shard, bool* finished) {
+    const Checkpoint& checkpoint = lane.taken;
+    const uint32_t slot = 1 - lane.checkpoint_slot;
+    format::CheckpointHeader& header = lane.piece_header;
+    uint32_t next_chunk = lane.piece_next_chunk;
+    int rc = 0;
+    if (next_chunk == 0) {
+        header = format::CheckpointHeader{};
+        header.shard_seq = checkpoint.shard_seq;
+        // The log sequence of the record the state follows, when this writer knows it;
+        // otherwise the previous checkpoint's, a lower bound (recovery reads the log from
+        // there).
+        if (checkpoint.shard_seq > lane.batch_from) {
+            header.log_seq =
+                lane.batch_first_log_seq + (checkpoint.shard_seq - 1 - lane.batch_from);
+        } else if (checkpoint.shard_seq == lane.batch_from) {
+            header.log_seq = lane.last_log_seq;
+        } else {
+            header.log_seq = lane.checkpoint_log_seq;
+        }
+        lane.taken_log_seq = header.log_seq;
+        header.size_bytes = checkpoint.state.size();
+        header.chunk_count = static_cast<uint32_t>(
+            (checkpoint.state.size() + checkpoint_chunk_bytes - 1) / checkpoint_chunk_bytes);
+        header.crc32c = protocol::crc32c(checkpoint.state.data(), checkpoint.state.size());
+        // Whatever an interrupted earlier attempt left in this slot (it has no header, or it
+        // would be the current slot).
+        rc = delete_checkpoint_slot(txn, shard, slot);
+        next_chunk = 1;
+    }
+    unsigned char key_bytes[8];
+    format::store_be32(key_bytes, shard);
+    const uint32_t last_chunk =
+        std::min(header.chunk_count,
+                 next_chunk + std::max<uint32_t>(1, options_.checkpoint_chunks_per_commit) - 1);
+    for (; rc == 0 && next_chunk <= last_chunk; ++next_chunk) {
+        const uint64_t offset = uint64_t{next_chunk - 1} * checkpoint_chunk_bytes;
         const uint64_t size = std::min(checkpoint_chunk_bytes, checkpoint.state.size() - offset);
-        format::store_be32(key_bytes + 4, chunk + 1);
-        key = as_val(key_bytes, sizeof(key_bytes));
-        value = as_val(checkpoint.state.data() + offset, size);
+        format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, next_chunk));
+        MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+        MDB_val value = as_val(checkpoint.state.data() + offset, size);
         rc = mdb_put(txn, checkpoint_dbi_, &key, &value, 0);
     }
+    *finished = rc == 0 && next_chunk > header.chunk_count;
+    if (*finished) {
+        // The header makes this slot the shard's checkpoint; the old one goes in the same
+        // commit.
+        format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, 0));
+        MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+        MDB_val value = as_val(&header, sizeof(header));
+        rc = mdb_put(txn, checkpoint_dbi_, &key, &value, 0);
+        if (rc == 0) {
+            rc = delete_checkpoint_slot(txn, shard, lane.checkpoint_slot);
+        }
+    }
+    lane.piece_next_chunk_pending = next_chunk;
+    lane.piece_finishing = *finished;
     return rc;
 }
 
@@ -976,8 +1015,15 @@ void LmdbLog::record_commit(uint64_t next_log_seq) {
     commits_.fetch_add(1, std::memory_order_relaxed);
     for (auto& lane_pointer : lanes_) {
         Lane& lane = *lane_pointer;
-        if (lane.taken.present && lane.taken.shard_seq <= lane.batch_to) {
+        const bool piece_written = lane.taken.present && lane.taken.shard_seq <= lane.batch_to;
+        if (piece_written && !lane.piece_finishing) {
+            lane.piece_next_chunk = lane.piece_next_chunk_pending;  // More pieces to come.
+        }
+        if (piece_written && lane.piece_finishing) {
             checkpoint_written_ = true;
+            lane.checkpoint_slot = 1 - lane.checkpoint_slot;
+            lane.piece_next_chunk = 0;
+            lane.piece_finishing = false;
             lane.checkpoint_on_disk = true;
             lane.checkpoint_shard_seq = lane.taken.shard_seq;
             lane.checkpoint_log_seq = lane.taken_log_seq;
@@ -992,8 +1038,12 @@ void LmdbLog::record_commit(uint64_t next_log_seq) {
         }
         // A quiet shard would make recovery read the log from its old records on: once they
         // lie more than a checkpoint interval back, ask it for a checkpoint however few records
-        // it has appended (checkpoint_due() reads the flag).
-        if (lane.uncovered_log_seq != 0 &&
+        // it has appended (checkpoint_due() reads the flag). Not while one is on its way (handed
+        // over, or being written in pieces): that one covers them.
+        const bool checkpoint_on_its_way =
+            lane.checkpoint_requested_seq.load(std::memory_order_relaxed) >
+            lane.checkpoint_shard_seq;
+        if (!checkpoint_on_its_way && lane.uncovered_log_seq != 0 &&
             next_log_seq - lane.uncovered_log_seq > options_.checkpoint_every_records) {
             lane.checkpoint_stale.store(true, std::memory_order_relaxed);
         }

@@ -58,6 +58,10 @@ struct Options {
     uint32_t map_grow_percent = 80;           // Grow (double) when the map is this full.
     uint32_t queue_records_per_shard = 1u << 16;     // Per-shard queue; >= append_records_max.
     uint64_t checkpoint_every_records = 10'000'000;  // Ask shards for a checkpoint this often.
+    // 1 MiB checkpoint chunks written per commit: a checkpoint larger than this is written over
+    // several commits, so no commit (and no reply waiting for it) carries all of it. Measured
+    // with a 450 MB checkpoint under load: 1 gave the shortest waits (docs/performance.md).
+    uint32_t checkpoint_chunks_per_commit = 1;
     // Members whose newest log sequence the writer keeps in memory before it writes them all,
     // sorted, into the heads table in one commit (a heads flush). More means fewer flushes (each
     // rewrites about the whole heads table) and more memory: about 48 bytes per member (see

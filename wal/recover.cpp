@@ -73,13 +73,20 @@ format::CheckpointHeader load_checkpoint(MDB_txn* txn, MDB_dbi dbi, uint32_t sha
     Cursor cursor(txn, dbi);
     unsigned char key_bytes[8];
     format::store_be32(key_bytes, shard_index);
-    format::store_be32(key_bytes + 4, 0);
-    MDB_val key{sizeof(key_bytes), key_bytes};
+    MDB_val key;
     MDB_val value;
-    int rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_KEY);
+    // The slot with a header holds the checkpoint; the other is empty or half written.
+    uint32_t slot = 0;
+    int rc = MDB_NOTFOUND;
+    for (; slot < 2 && rc == MDB_NOTFOUND; ++slot) {
+        format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, 0));
+        key = MDB_val{sizeof(key_bytes), key_bytes};
+        rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_KEY);
+    }
     if (rc == MDB_NOTFOUND) {
         return header;
     }
+    --slot;
     const std::string which = "checkpoint of shard " + std::to_string(shard_index);
     if (rc != 0 || value.mv_size != sizeof(header)) {
         damaged(which + ": bad header");
@@ -96,7 +103,8 @@ format::CheckpointHeader load_checkpoint(MDB_txn* txn, MDB_dbi dbi, uint32_t sha
         rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT);
         if (rc != 0 || key.mv_size != 8 ||
             format::load_be32(static_cast<const unsigned char*>(key.mv_data)) != shard_index ||
-            format::load_be32(static_cast<const unsigned char*>(key.mv_data) + 4) != chunk ||
+            format::load_be32(static_cast<const unsigned char*>(key.mv_data) + 4) !=
+                format::checkpoint_chunk(slot, chunk) ||
             value.mv_size > header.size_bytes - offset) {
             damaged(which + ": chunk " + std::to_string(chunk) + " missing or wrong size");
         }

@@ -80,6 +80,7 @@ Config every_field_changed() {
     config.wal.map_grow_percent = 50;
     config.wal.queue_records_per_shard = 1u << 10;
     config.wal.checkpoint_every_records = 999;
+    config.wal.checkpoint_chunks_per_commit = 3;
     config.wal.heads_map_members = 1u << 12;
     config.api_keys = {
         ApiKey{"store-1", sha256_hex("store-1 secret"), protocol::scope_pos},
@@ -154,6 +155,7 @@ TEST(SupportConfig, JsonOfEveryFieldReadsBackToTheSameConfig) {
     EXPECT_EQ(read.wal.map_grow_percent, 50u);
     EXPECT_EQ(read.wal.queue_records_per_shard, 1u << 10);
     EXPECT_EQ(read.wal.checkpoint_every_records, 999u);
+    EXPECT_EQ(read.wal.checkpoint_chunks_per_commit, 3u);
     EXPECT_EQ(read.wal.heads_map_members, 1u << 12);
     ASSERT_EQ(read.api_keys.size(), 2u);
     EXPECT_EQ(read.api_keys[0].name, "store-1");
@@ -381,6 +383,10 @@ TEST(SupportConfig, ValidateNamesTheFieldThatIsOutOfRange) {
         {"wal.queue_records_per_shard",
          [](Config* c) { c->wal.queue_records_per_shard = 1u << 25; }},
         {"wal.checkpoint_every_records", [](Config* c) { c->wal.checkpoint_every_records = 0; }},
+        {"wal.checkpoint_chunks_per_commit",
+         [](Config* c) { c->wal.checkpoint_chunks_per_commit = 0; }},
+        {"wal.checkpoint_chunks_per_commit",
+         [](Config* c) { c->wal.checkpoint_chunks_per_commit = 1'025; }},
         {"wal.heads_map_members", [](Config* c) { c->wal.heads_map_members = 0; }},
         {"wal.heads_map_members", [](Config* c) { c->wal.heads_map_members = (1u << 24) + 1; }},
         {"api_keys", [](Config* c) { c->api_keys.clear(); }},

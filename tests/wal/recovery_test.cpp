@@ -1,12 +1,15 @@
 // Recovery tests on the real engine: a restart rebuilds the exact shard state (digest), from the
 // log alone or from a checkpoint plus the log after it, and transaction ids stay idempotent.
 #include <gtest/gtest.h>
+#include <lmdb.h>
 
+#include <string>
 #include <vector>
 
 #include "engine/shard.hpp"
 #include "engine/txn_index.hpp"
 #include "tests/wal/wal_test_support.hpp"
+#include "wal/format.hpp"
 #include "wal/log.hpp"
 
 namespace jifen::wal {
@@ -89,6 +92,89 @@ TEST(Recovery, RestartAfterCheckpointsRecoversTheExactStateReplayingOnlyTheLogAf
     EXPECT_LT(stats.records_replayed, before.logged / 2);
     EXPECT_EQ(ledger.digest(), before.digest);
     EXPECT_TRUE(ledger.audit_ok());
+}
+
+// A checkpoint larger than checkpoint_chunks_per_commit chunks is written over several commits
+// into the other slot while records keep coming; each restart finds exactly one whole checkpoint.
+TEST(Recovery, CheckpointsWrittenInPiecesRecoverTheExactState) {
+    const uint64_t seed = testing::test_seed();
+    SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    options.checkpoint_every_records = 9'000;  // Checkpoints of 1 to 4 MiB: 2 to 4 pieces.
+    options.checkpoint_chunks_per_commit = 1;
+    const RunResult before = run_ledger(options, seed, 30'000);
+    Ledger ledger(1);
+    auto log = Log::open(options);
+    const RecoveryStats stats = log->recover(ledger.pointers);
+    EXPECT_GT(stats.checkpoint_seq, 0u);
+    EXPECT_LT(stats.records_replayed, before.logged / 2);
+    EXPECT_EQ(ledger.digest(), before.digest);
+    EXPECT_TRUE(ledger.audit_ok());
+}
+
+// What a crash in the middle of a checkpoint written in pieces leaves: chunks in the slot that
+// is not the shard's checkpoint, and no header there. The next start ignores them, and the next
+// checkpoint, written into that slot, replaces them.
+TEST(Recovery, AHalfWrittenCheckpointSlotIsIgnoredAndTheNextCheckpointReplacesIt) {
+    const uint64_t seed = testing::test_seed();
+    SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    options.checkpoint_every_records = 2'000;
+    const RunResult first = run_ledger(options, seed, 5'000);
+    {
+        // The first checkpoint went into slot 1, the second into slot 0, ...: put a stray chunk
+        // into both slots' far end, where no checkpoint of this size reaches.
+        MDB_env* env = nullptr;
+        ASSERT_EQ(mdb_env_create(&env), 0);
+        ASSERT_EQ(mdb_env_set_maxdbs(env, 8), 0);
+        ASSERT_EQ(mdb_env_set_mapsize(env, options.map_bytes_max), 0);
+        const std::string path = (dir.path() / format::env_file_name).string();
+        ASSERT_EQ(mdb_env_open(env, path.c_str(), MDB_NOSUBDIR, 0644), 0);
+        MDB_txn* txn = nullptr;
+        ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+        MDB_dbi dbi;
+        ASSERT_EQ(mdb_dbi_open(txn, format::checkpoint_table, 0, &dbi), 0);
+        unsigned char key_bytes[8];
+        format::store_be32(key_bytes, 0);
+        const std::vector<std::byte> garbage(4'096, std::byte{0x5a});
+        for (uint32_t slot = 0; slot < 2; ++slot) {
+            format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, 1'000));
+            MDB_val key{sizeof(key_bytes), key_bytes};
+            MDB_val value{garbage.size(), const_cast<std::byte*>(garbage.data())};
+            ASSERT_EQ(mdb_put(txn, dbi, &key, &value, 0), 0);
+        }
+        ASSERT_EQ(mdb_txn_commit(txn), 0);
+        mdb_env_close(env);
+    }
+    Ledger ledger(1);
+    auto log = Log::open(options);
+    const RecoveryStats stats = log->recover(ledger.pointers);
+    EXPECT_GT(stats.checkpoint_seq, 0u);
+    EXPECT_EQ(ledger.digest(), first.digest);
+    // More records and checkpoints: each slot is written again, its stray chunk deleted first.
+    log->start(nullptr);
+    Driver driver(ledger, seed + 1, 2, start_us + 1'000'000'000'000);
+    for (int i = 0; i < 6'000; ++i) {
+        const Driver::Applied applied = driver.step();
+        if (applied.logged) {
+            testing::append_one(*log, applied.shard, applied.record);
+        }
+        if (log->checkpoint_due(0)) {
+            std::vector<std::byte> state;
+            ledger.shards[0]->save(&state);
+            log->checkpoint(0, log->appended_seq(0), std::move(state));
+        }
+    }
+    log->stop();
+    log.reset();  // Closes the directory for the next open.
+    const uint64_t digest = ledger.digest();
+    Ledger again(1);
+    auto reopened = Log::open(options);
+    reopened->recover(again.pointers);
+    EXPECT_EQ(again.digest(), digest);
+    EXPECT_TRUE(again.audit_ok());
 }
 
 TEST(Recovery, RepeatedTransactionsAfterRestartAreReplayedNotReapplied) {
