@@ -76,41 +76,36 @@ TEST(Recovery, RestartRecoversTheExactStateFromTheLog) {
     EXPECT_TRUE(ledger.audit_ok());
 }
 
-TEST(Recovery, RestartAfterCheckpointsRecoversTheExactStateReplayingOnlyTheLogAfterThem) {
+// Runs `steps` commands with checkpoints, restarts, and expects the exact state with only the
+// log after the checkpoints replayed: recovery seeks past the older log.
+void expect_restart_from_checkpoints(const Options& options, int steps) {
     const uint64_t seed = testing::test_seed();
     SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
-    TempDir dir;
-    Options options = testing::options_for(dir.path(), 2);
-    options.checkpoint_every_records = 1'000;
-    const RunResult before = run_ledger(options, seed, 20'000);
-
-    Ledger ledger(2);
+    const RunResult before = run_ledger(options, seed, steps);
+    Ledger ledger(options.shard_count);
     auto log = Log::open(options);
     const RecoveryStats stats = log->recover(ledger.pointers);
     EXPECT_GT(stats.checkpoint_seq, 0u);
-    // Only what follows the checkpoints is replayed: recovery seeks past the older log.
     EXPECT_LT(stats.records_replayed, before.logged / 2);
     EXPECT_EQ(ledger.digest(), before.digest);
     EXPECT_TRUE(ledger.audit_ok());
 }
 
+TEST(Recovery, RestartAfterCheckpointsRecoversTheExactStateReplayingOnlyTheLogAfterThem) {
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 2);
+    options.checkpoint_every_records = 1'000;
+    expect_restart_from_checkpoints(options, 20'000);
+}
+
 // A checkpoint larger than checkpoint_chunks_per_commit chunks is written over several commits
-// into the other slot while records keep coming; each restart finds exactly one whole checkpoint.
+// into the other slot while records keep coming; a restart finds exactly one whole checkpoint.
 TEST(Recovery, CheckpointsWrittenInPiecesRecoverTheExactState) {
-    const uint64_t seed = testing::test_seed();
-    SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
     TempDir dir;
     Options options = testing::options_for(dir.path(), 1);
     options.checkpoint_every_records = 9'000;  // Checkpoints of 1 to 4 MiB: 2 to 4 pieces.
     options.checkpoint_chunks_per_commit = 1;
-    const RunResult before = run_ledger(options, seed, 30'000);
-    Ledger ledger(1);
-    auto log = Log::open(options);
-    const RecoveryStats stats = log->recover(ledger.pointers);
-    EXPECT_GT(stats.checkpoint_seq, 0u);
-    EXPECT_LT(stats.records_replayed, before.logged / 2);
-    EXPECT_EQ(ledger.digest(), before.digest);
-    EXPECT_TRUE(ledger.audit_ok());
+    expect_restart_from_checkpoints(options, 30'000);
 }
 
 // What a crash in the middle of a checkpoint written in pieces leaves: chunks in the slot that
