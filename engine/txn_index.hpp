@@ -56,9 +56,11 @@ public:
     static constexpr uint32_t segments_max = 1'024;
     static constexpr uint64_t segment_slots_min = 4'096;
 
-    // slots is rounded up to a power of two (at least 16). Throws std::bad_alloc only here.
-    explicit TxnIndex(uint64_t slots, uint32_t claimers = claimers_default)
+    // slots is rounded up to a power of two (at least 16). hash_key: mixed into every id's hash;
+    // a server passes a random one (see hash_of). Throws std::bad_alloc only here.
+    explicit TxnIndex(uint64_t slots, uint32_t claimers = claimers_default, uint64_t hash_key = 0)
         : claimers_(std::max<uint32_t>(1, claimers)),
+          key_(hash_key),
           segment_count_(static_cast<uint32_t>(std::clamp<uint64_t>(
               std::bit_floor(std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_slots_min), 1,
               segments_max))),
@@ -297,9 +299,13 @@ private:
         return size_t{claimers_} * quota_stride_ * sizeof(uint32_t);
     }
 
-    static uint64_t hash_of(TxnId txn_id) noexcept {
-        // Client ids may be sequential: mix both halves so neighbours land far apart.
-        uint64_t h = txn_id.lo * 0x9E3779B97F4A7C15ull ^ std::rotl(txn_id.hi, 31);
+    uint64_t hash_of(TxnId txn_id) const noexcept {
+        // Client ids may be sequential: mix both halves so neighbours land far apart. With a
+        // secret key (the server's is random at every start: the index lives in memory only),
+        // ids a client chose cannot crowd one segment or one run of slots, which recovery's
+        // reserve() relies on: it sizes every segment for its even share.
+        uint64_t h = (txn_id.lo ^ key_) * 0x9E3779B97F4A7C15ull ^
+                     std::rotl(txn_id.hi ^ std::rotl(key_, 17), 31);
         h ^= h >> 29;
         h *= 0xBF58476D1CE4E5B9ull;
         h ^= h >> 32;
@@ -421,6 +427,7 @@ private:
     }
 
     const uint32_t claimers_;
+    const uint64_t key_;
     const uint32_t segment_count_;  // A power of two.
     const uint32_t quota_stride_;   // Whole cache lines per claimer's row of quotas.
     const std::unique_ptr<Claimed[]> claimed_;

@@ -104,6 +104,7 @@ void Connection::start() {
 }
 
 void Connection::start_handed_over(Handover& handover) {
+    const auto self = shared_from_this();  // parse() may close this connection.
     handshake_done_ = true;
     authenticated_ = true;
     scope_ = handover.scope;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "engine/assert.hpp"
@@ -80,8 +81,11 @@ StartupReport Server::start(bool with_http_admin) {
     options.durability = config.durability;
     impl.log = wal::Log::open(options);
 
+    // A random hash key at every start, so no client can choose ids that crowd one segment.
+    std::random_device random;
     impl.txn_index = std::make_unique<engine::TxnIndex>(
-        std::max(config.txn_index_slots, txn_index_slots_min_per_shard * shard_count), shard_count);
+        std::max(config.txn_index_slots, txn_index_slots_min_per_shard * shard_count), shard_count,
+        (uint64_t{random()} << 32) | random());
     std::vector<engine::Shard*> shard_pointers;
     for (uint32_t index = 0; index < shard_count; ++index) {
         impl.shards.push_back(std::make_unique<engine::Shard>(index, shard_count, config.engine,

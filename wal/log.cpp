@@ -1021,6 +1021,9 @@ void LmdbLog::record_commit(uint64_t next_log_seq) {
         }
         if (piece_written && lane.piece_finishing) {
             checkpoint_written_ = true;
+            // A newer checkpoint handed over meanwhile waited for this one (take_checkpoints):
+            // have the next loop take it.
+            checkpoint_handed_.store(true, std::memory_order_release);
             lane.checkpoint_slot = 1 - lane.checkpoint_slot;
             lane.piece_next_chunk = 0;
             lane.piece_finishing = false;

@@ -172,6 +172,49 @@ TEST(Recovery, AHalfWrittenCheckpointSlotIsIgnoredAndTheNextCheckpointReplacesIt
     EXPECT_TRUE(again.audit_ok());
 }
 
+// A checkpoint handed over while the one before it is still being written in pieces waits, and
+// is written once that one is finished (also when the log stops right after).
+TEST(Recovery, ACheckpointHandedOverDuringAnotherOnesPiecesIsWrittenAfterIt) {
+    const uint64_t seed = testing::test_seed();
+    SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    options.checkpoint_every_records = 1'000'000;  // Only the two handed over below.
+    options.checkpoint_chunks_per_commit = 1;
+    Ledger ledger(1);
+    auto log = Log::open(options);
+    log->recover(ledger.pointers);
+    testing::DurableWaiter waiter;
+    log->start(waiter.callback());
+    Driver driver(ledger, seed, 1, start_us);
+    const auto run = [&](int steps) {
+        for (int i = 0; i < steps; ++i) {
+            const Driver::Applied applied = driver.step();
+            if (applied.logged) {
+                testing::append_one(*log, 0, applied.record);
+            }
+        }
+    };
+    run(150'000);  // A checkpoint of about 12 MiB: written over a dozen commits.
+    std::vector<std::byte> first;
+    ledger.shards[0]->save(&first);
+    log->checkpoint(0, log->appended_seq(0), std::move(first));
+    run(10);
+    std::vector<std::byte> second;  // Taken now, handed over the moment the first is under way.
+    ledger.shards[0]->save(&second);
+    const uint64_t second_seq = log->appended_seq(0);
+    waiter.wait_for(0, second_seq);  // The first checkpoint's first piece is committed by now.
+    log->checkpoint(0, second_seq, std::move(second));
+    log->stop();
+    log.reset();
+    Ledger again(1);
+    auto reopened = Log::open(options);
+    const RecoveryStats stats = reopened->recover(again.pointers);
+    EXPECT_EQ(stats.checkpoint_seq, second_seq);  // One shard: log and shard sequences agree.
+    EXPECT_EQ(stats.records_replayed, 0u);
+    EXPECT_EQ(again.digest(), ledger.digest());
+}
+
 TEST(Recovery, RepeatedTransactionsAfterRestartAreReplayedNotReapplied) {
     const uint64_t seed = testing::test_seed();
     SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
