@@ -2316,10 +2316,14 @@ uint64_t Shard::digest() const noexcept {
 
 namespace {
 
+constexpr size_t checkpoint_header_bytes = sizeof(checkpoint_magic) + sizeof(checkpoint_version) +
+                                           3 * sizeof(uint32_t) + sizeof(Counters) +
+                                           sizeof(uint32_t) + 2 * sizeof(TimeUs);
+
+}  // namespace
+
 // Everything before the transactions; fixed size (checkpoint_header_bytes).
-void put_checkpoint_header(Writer& writer, uint32_t shard_index, uint32_t shard_count,
-                           const Counters& counters, uint32_t tick_cursor, TimeUs sweep_due_us,
-                           TimeUs cycle_due_us, uint32_t txn_count) {
+void Shard::State::put_header(Writer& writer) const {
     writer.put(checkpoint_magic);
     writer.put(checkpoint_version);
     writer.put(shard_index);
@@ -2329,17 +2333,6 @@ void put_checkpoint_header(Writer& writer, uint32_t shard_index, uint32_t shard_
     writer.put(sweep_due_us);
     writer.put(cycle_due_us);
     writer.put(txn_count);
-}
-
-constexpr size_t checkpoint_header_bytes = sizeof(checkpoint_magic) + sizeof(checkpoint_version) +
-                                           3 * sizeof(uint32_t) + sizeof(Counters) +
-                                           sizeof(uint32_t) + 2 * sizeof(TimeUs);
-
-}  // namespace
-
-void Shard::State::put_header(Writer& writer) const {
-    put_checkpoint_header(writer, shard_index, shard_count, counters, tick_cursor, sweep_due_us,
-                          cycle_due_us, txn_count);
 }
 
 void Shard::State::put_members(Writer& writer) const {
@@ -2459,12 +2452,10 @@ void Shard::finish_checkpoint(std::vector<std::byte>* out) {
     }
     Writer writer(&build.bytes, &build.written);
     writer.put_array(state.txns.data() + build.txns_copied, state.txn_count - build.txns_copied);
-    std::vector<std::byte> header;
-    header.reserve(checkpoint_header_bytes);
-    Writer header_writer(&header);
+    size_t header_end = 0;  // Into the room begin_checkpoint() left at the front.
+    Writer header_writer(&build.bytes, &header_end);
     state.put_header(header_writer);
-    JIFEN_ASSERT(header.size() == checkpoint_header_bytes);
-    std::memcpy(build.bytes.data(), header.data(), header.size());
+    JIFEN_ASSERT(header_end == checkpoint_header_bytes);
     state.put_members(writer);
     build.bytes.resize(build.written);
     *out = std::move(build.bytes);

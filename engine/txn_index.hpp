@@ -62,29 +62,23 @@ public:
         : claimers_(std::max<uint32_t>(1, claimers)),
           key_(hash_key),
           segment_count_(static_cast<uint32_t>(std::clamp<uint64_t>(
-              std::bit_floor(std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_slots_min), 1,
-              segments_max))),
+              std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_slots_min, 1, segments_max))),
           quota_stride_((segment_count_ + 15) / 16 * 16),
           claimed_(std::make_unique<Claimed[]>(claimers_)),
           quotas_(static_cast<uint32_t*>(detail::map_zeroed(quota_bytes()))),
           segments_(std::make_unique<Segment[]>(segment_count_)),
           reserved_(std::make_unique<Reserved[]>(segment_count_)) {
-        if (quotas_ == nullptr) {
+        const uint64_t per_segment = std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_count_;
+        bool allocated = quotas_ != nullptr;
+        for (uint32_t segment = 0; allocated && segment < segment_count_; ++segment) {
+            allocated = allocate(segment, per_segment);
+        }
+        if (!allocated) {
+            release_all();
             throw std::bad_alloc();
         }
-        const uint64_t per_segment = std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_count_;
-        for (uint32_t segment = 0; segment < segment_count_; ++segment) {
-            if (!allocate(segment, per_segment)) {
-                release_all();
-                detail::unmap_zeroed(quotas_, quota_bytes());
-                throw std::bad_alloc();
-            }
-        }
     }
-    ~TxnIndex() {
-        release_all();
-        detail::unmap_zeroed(quotas_, quota_bytes());
-    }
+    ~TxnIndex() { release_all(); }
     TxnIndex(const TxnIndex&) = delete;
     TxnIndex& operator=(const TxnIndex&) = delete;
 
@@ -416,6 +410,7 @@ private:
         return true;
     }
 
+    // Everything mapped: the segments' slots and the claimers' quotas.
     void release_all() noexcept {
         for (uint32_t segment = 0; segment < segment_count_; ++segment) {
             if (segments_[segment].slots != nullptr) {
@@ -424,6 +419,7 @@ private:
                 segments_[segment].slots = nullptr;
             }
         }
+        detail::unmap_zeroed(quotas_, quota_bytes());
     }
 
     const uint32_t claimers_;

@@ -153,6 +153,15 @@ inline void store_be32(unsigned char* out, uint32_t value) noexcept {
     value = __builtin_bswap32(value);
     std::memcpy(out, &value, 4);
 }
+
+// The key of one checkpoint chunk: u32 BE shard, u32 BE chunk (checkpoint_chunk(slot, n)).
+struct CheckpointKey {
+    CheckpointKey(uint32_t shard, uint32_t chunk) noexcept {
+        store_be32(bytes, shard);
+        store_be32(bytes + 4, chunk);
+    }
+    unsigned char bytes[8];
+};
 inline uint64_t load_be64(const unsigned char* in) noexcept {
     uint64_t value;
     std::memcpy(&value, in, 8);

@@ -22,6 +22,10 @@
 
 namespace jifen::wal {
 
+// Finds shard's checkpoint: the slot whose first chunk is a header (format.hpp). Returns 0 with
+// *slot and *header set, MDB_NOTFOUND when neither slot has one, or LMDB's error.
+int find_checkpoint(MDB_txn* txn, MDB_dbi dbi, uint32_t shard, uint32_t* slot, MDB_val* header);
+
 class LmdbLog final : public Log {
 public:
     // Opens or creates the environment; throws StartupError (see Log::open).

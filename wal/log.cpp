@@ -246,25 +246,19 @@ void LmdbLog::open_environment() {
         }
 
         for (uint32_t shard = 0; shard < options_.shard_count; ++shard) {
-            for (uint32_t slot = 0; slot < 2 && !checkpoint_found[shard]; ++slot) {
-                unsigned char key_bytes[8];
-                format::store_be32(key_bytes, shard);
-                format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, 0));
-                MDB_val key = as_val(key_bytes, sizeof(key_bytes));
-                MDB_val value;
-                const int get_rc = mdb_get(txn, checkpoint_dbi_, &key, &value);
-                if (get_rc == MDB_NOTFOUND) {
-                    continue;
-                }
-                check_startup(get_rc, "read checkpoint header");
-                if (value.mv_size != sizeof(format::CheckpointHeader)) {
-                    throw StartupError("jifen log: checkpoint header of shard " +
-                                       std::to_string(shard) + " is damaged");
-                }
-                std::memcpy(&checkpoints[shard], value.mv_data, sizeof(format::CheckpointHeader));
-                checkpoint_found[shard] = true;
-                checkpoint_slots[shard] = slot;
+            MDB_val value;
+            const int get_rc =
+                find_checkpoint(txn, checkpoint_dbi_, shard, &checkpoint_slots[shard], &value);
+            if (get_rc == MDB_NOTFOUND) {
+                continue;
             }
+            check_startup(get_rc, "read checkpoint header");
+            if (value.mv_size != sizeof(format::CheckpointHeader)) {
+                throw StartupError("jifen log: checkpoint header of shard " +
+                                   std::to_string(shard) + " is damaged");
+            }
+            std::memcpy(&checkpoints[shard], value.mv_data, sizeof(format::CheckpointHeader));
+            checkpoint_found[shard] = true;
         }
         check_startup(mdb_txn_commit(txn), "commit at open");
     } catch (...) {
@@ -905,6 +899,17 @@ void LmdbLog::finish_heads(uint64_t next_log_seq) {
     heads_next_log_seq_ = next_log_seq;
 }
 
+int find_checkpoint(MDB_txn* txn, MDB_dbi dbi, uint32_t shard, uint32_t* slot, MDB_val* header) {
+    int rc = MDB_NOTFOUND;
+    for (uint32_t candidate = 0; candidate < 2 && rc == MDB_NOTFOUND; ++candidate) {
+        format::CheckpointKey key_bytes(shard, format::checkpoint_chunk(candidate, 0));
+        MDB_val key = as_val(key_bytes.bytes, sizeof(key_bytes.bytes));
+        rc = mdb_get(txn, dbi, &key, header);
+        *slot = candidate;
+    }
+    return rc;
+}
+
 int LmdbLog::delete_checkpoint_slot(MDB_txn* txn, uint32_t shard, uint32_t slot) {
     // Each chunk is found afresh: after deleting the table's last entry LMDB leaves the cursor
     // unset (MDB_GET_CURRENT would then answer EINVAL).
@@ -913,11 +918,9 @@ int LmdbLog::delete_checkpoint_slot(MDB_txn* txn, uint32_t shard, uint32_t slot)
     if (rc != 0) {
         return rc;
     }
-    unsigned char key_bytes[8];
-    format::store_be32(key_bytes, shard);
-    format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, 0));
+    format::CheckpointKey first(shard, format::checkpoint_chunk(slot, 0));
     for (;;) {
-        MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+        MDB_val key = as_val(first.bytes, sizeof(first.bytes));
         MDB_val value;
         rc = mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE);
         if (rc != 0 || key.mv_size != 8) {
@@ -967,16 +970,14 @@ int LmdbLog::write_checkpoint_piece(MDB_txn* txn, Lane& lane, uint32_t shard, bo
         rc = delete_checkpoint_slot(txn, shard, slot);
         next_chunk = 1;
     }
-    unsigned char key_bytes[8];
-    format::store_be32(key_bytes, shard);
     const uint32_t last_chunk =
         std::min(header.chunk_count,
                  next_chunk + std::max<uint32_t>(1, options_.checkpoint_chunks_per_commit) - 1);
     for (; rc == 0 && next_chunk <= last_chunk; ++next_chunk) {
         const uint64_t offset = uint64_t{next_chunk - 1} * checkpoint_chunk_bytes;
         const uint64_t size = std::min(checkpoint_chunk_bytes, checkpoint.state.size() - offset);
-        format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, next_chunk));
-        MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+        format::CheckpointKey chunk_key(shard, format::checkpoint_chunk(slot, next_chunk));
+        MDB_val key = as_val(chunk_key.bytes, sizeof(chunk_key.bytes));
         MDB_val value = as_val(checkpoint.state.data() + offset, size);
         rc = mdb_put(txn, checkpoint_dbi_, &key, &value, 0);
     }
@@ -984,8 +985,8 @@ int LmdbLog::write_checkpoint_piece(MDB_txn* txn, Lane& lane, uint32_t shard, bo
     if (*finished) {
         // The header makes this slot the shard's checkpoint; the old one goes in the same
         // commit.
-        format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, 0));
-        MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+        format::CheckpointKey header_key(shard, format::checkpoint_chunk(slot, 0));
+        MDB_val key = as_val(header_key.bytes, sizeof(header_key.bytes));
         MDB_val value = as_val(&header, sizeof(header));
         rc = mdb_put(txn, checkpoint_dbi_, &key, &value, 0);
         if (rc == 0) {

@@ -70,23 +70,19 @@ format::CheckpointHeader load_checkpoint(MDB_txn* txn, MDB_dbi dbi, uint32_t sha
                                          engine::Shard& shard) {
     format::CheckpointHeader header;
     header.shard_seq = 0;
-    Cursor cursor(txn, dbi);
-    unsigned char key_bytes[8];
-    format::store_be32(key_bytes, shard_index);
-    MDB_val key;
-    MDB_val value;
-    // The slot with a header holds the checkpoint; the other is empty or half written.
     uint32_t slot = 0;
-    int rc = MDB_NOTFOUND;
-    for (; slot < 2 && rc == MDB_NOTFOUND; ++slot) {
-        format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, 0));
-        key = MDB_val{sizeof(key_bytes), key_bytes};
-        rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_KEY);
-    }
+    MDB_val value;
+    int rc = find_checkpoint(txn, dbi, shard_index, &slot, &value);
     if (rc == MDB_NOTFOUND) {
         return header;
     }
-    --slot;
+    // The chunks follow the header: read on from it.
+    Cursor cursor(txn, dbi);
+    format::CheckpointKey header_key(shard_index, format::checkpoint_chunk(slot, 0));
+    MDB_val key{sizeof(header_key.bytes), header_key.bytes};
+    if (rc == 0) {
+        rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_SET_KEY);
+    }
     const std::string which = "checkpoint of shard " + std::to_string(shard_index);
     if (rc != 0 || value.mv_size != sizeof(header)) {
         damaged(which + ": bad header");

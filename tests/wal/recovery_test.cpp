@@ -131,12 +131,10 @@ TEST(Recovery, AHalfWrittenCheckpointSlotIsIgnoredAndTheNextCheckpointReplacesIt
         ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
         MDB_dbi dbi;
         ASSERT_EQ(mdb_dbi_open(txn, format::checkpoint_table, 0, &dbi), 0);
-        unsigned char key_bytes[8];
-        format::store_be32(key_bytes, 0);
         const std::vector<std::byte> garbage(4'096, std::byte{0x5a});
         for (uint32_t slot = 0; slot < 2; ++slot) {
-            format::store_be32(key_bytes + 4, format::checkpoint_chunk(slot, 1'000));
-            MDB_val key{sizeof(key_bytes), key_bytes};
+            format::CheckpointKey stray(0, format::checkpoint_chunk(slot, 1'000));
+            MDB_val key{sizeof(stray.bytes), stray.bytes};
             MDB_val value{garbage.size(), const_cast<std::byte*>(garbage.data())};
             ASSERT_EQ(mdb_put(txn, dbi, &key, &value, 0), 0);
         }
