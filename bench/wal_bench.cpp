@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -315,18 +316,19 @@ BENCHMARK(BM_HistoryRead)
     ->Unit(benchmark::kMicrosecond)
     ->UseRealTime();
 
-// Recovery: replay a log of enroll/earn/redeem records through real shards.
+// Recovery: replay a log of enroll/earn/redeem records through real shards. Arguments: records,
+// members (the first records enrol them). With many members each replayed record misses cache.
 void BM_RecoveryReplay(benchmark::State& state) {
     const auto record_count = static_cast<uint64_t>(state.range(0));
+    const auto members = static_cast<uint64_t>(state.range(1));
     constexpr uint32_t shard_count = 2;
-    constexpr uint64_t members = 10'000;
     BenchDir dir;
     wal::Options options;
     options.data_dir = dir.path();
     options.shard_count = shard_count;
     options.checkpoint_every_records = UINT64_MAX;
     engine::Config config;
-    config.members_per_shard_max = 1u << 16;
+    config.members_per_shard_max = static_cast<uint32_t>(std::bit_ceil(members));
     config.txns_per_shard_max = 1u << 22;
     const uint64_t txn_slots = 2 * (record_count + members) + 1'024;
     {
@@ -395,7 +397,10 @@ void BM_RecoveryReplay(benchmark::State& state) {
     // CPU time of all replay threads: the rate a core gives when the machine is not shared.
     state.counters["records_per_cpu_second"] = static_cast<double>(replayed) / cpu_seconds;
 }
-BENCHMARK(BM_RecoveryReplay)->Arg(1'000'000)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_RecoveryReplay)
+    ->Args({1'000'000, 10'000})
+    ->Args({3'000'000, 1'000'000})
+    ->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // Raw LMDB, the layout choice: 4096 records of 128 bytes per commit, written as values holding
 // `records_per_value` records each under MDB_APPEND (1 = one key per record). Commits unsynced

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -118,6 +119,69 @@ format::CheckpointHeader load_checkpoint(MDB_txn* txn, MDB_dbi dbi, uint32_t sha
     return header;
 }
 
+// Records of one shard replayed together through Shard::apply_batch, which overlaps their memory
+// misses (the member, the transaction index), then each outcome checked against the log.
+class ReplayBatch {
+public:
+    ReplayBatch() {
+        records_.reserve(size_max);
+        commands_.reserve(size_max);
+        outcomes_.resize(size_max);
+    }
+
+    void add(const engine::Record& record, uint64_t log_seq, uint64_t shard_seq) {
+        JIFEN_DASSERT(!full());
+        records_.push_back({record, log_seq, shard_seq});
+        commands_.push_back(record.command);
+    }
+    bool full() const noexcept { return records_.size() == size_max; }
+
+    // Applies the records added since the last call to shard, which must be theirs.
+    void apply(engine::Shard& shard) {
+        const std::span<engine::Outcome> outcomes(outcomes_.data(), commands_.size());
+        shard.apply_batch(commands_, outcomes);
+        for (size_t i = 0; i < records_.size(); ++i) {
+            check(records_[i], outcomes[i]);
+        }
+        records_.clear();
+        commands_.clear();
+    }
+
+private:
+    // Enough to keep apply_batch's prefetch distance busy; small enough to stay in cache.
+    static constexpr size_t size_max = 256;
+
+    struct Pending {
+        engine::Record record;
+        uint64_t log_seq;
+        uint64_t shard_seq;
+    };
+
+    static void check(const Pending& pending, const engine::Outcome& outcome) {
+        const engine::Record& record = pending.record;
+        if (outcome.result == Result::ok && !outcome.replayed &&
+            outcome.points == record.applied_points &&
+            outcome.available == record.available_after) {
+            return;
+        }
+        throw StartupError(
+            "jifen log: replay disagrees with the log at log seq " +
+            std::to_string(pending.log_seq) + " (shard " + std::to_string(record.shard_index) +
+            " seq " + std::to_string(pending.shard_seq) + ", op " +
+            std::to_string(static_cast<unsigned>(record.command.op)) + "): logged points " +
+            std::to_string(record.applied_points) + " available " +
+            std::to_string(record.available_after) + ", replay gave " +
+            std::string(to_string(outcome.result)) + (outcome.replayed ? " (replayed)" : "") +
+            " points " + std::to_string(outcome.points) + " available " +
+            std::to_string(outcome.available) +
+            ". The log and this build disagree; run the build that wrote it.");
+    }
+
+    std::vector<Pending> records_;
+    std::vector<engine::Command> commands_;
+    std::vector<engine::Outcome> outcomes_;
+};
+
 // What one replay thread found: its shards' last sequences and how far the log went.
 struct ReplayPart {
     std::vector<uint64_t> last_seq;  // Indexed by shard; only this part's shards are filled.
@@ -163,6 +227,7 @@ void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
     int rc = seek_log_value(cursor.get(), from_log_seq, &key, &value);
     uint64_t expected_log_seq = 0;  // 0 until the first value fixes where reading starts.
     LogValue log_value;
+    ReplayBatch batch;
     for (; rc == 0; rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT)) {
         if (!log_value.parse(key, value, true)) {
             damaged("log value at " +
@@ -203,26 +268,14 @@ void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
                 }
                 const engine::Record record = log_value.record(record_index).record;
                 JIFEN_ASSERT(record.shard_index == run.shard_index);
-                const engine::Outcome outcome = shard.apply(record.command);
-                if (outcome.result != Result::ok || outcome.replayed ||
-                    outcome.points != record.applied_points ||
-                    outcome.available != record.available_after) {
-                    throw StartupError(
-                        "jifen log: replay disagrees with the log at log seq " +
-                        std::to_string(log_seq + record_index) + " (shard " +
-                        std::to_string(run.shard_index) + " seq " + std::to_string(shard_seq) +
-                        ", op " + std::to_string(static_cast<unsigned>(record.command.op)) +
-                        "): logged points " + std::to_string(record.applied_points) +
-                        " available " + std::to_string(record.available_after) + ", replay gave " +
-                        std::string(to_string(outcome.result)) +
-                        (outcome.replayed ? " (replayed)" : "") + " points " +
-                        std::to_string(outcome.points) + " available " +
-                        std::to_string(outcome.available) +
-                        ". The log and this build disagree; run the build that wrote it.");
+                batch.add(record, log_seq + record_index, shard_seq);
+                if (batch.full()) {
+                    batch.apply(shard);
                 }
                 shard_last_seq = shard_seq;
                 ++part->records_replayed;
             }
+            batch.apply(shard);
         }
         expected_log_seq = log_value.end_log_seq();
     }

@@ -337,11 +337,24 @@ TEST(Recovery, LoggedOutcomeThatReplayContradictsIsAStartupError) {
         earn.applied_points = 100;
         earn.available_after = 99;  // The engine will say 100.
         testing::append_one(*log, 0, earn);
+        engine::Record later = earn;  // A record the replay agrees with, in the same batch.
+        later.command.txn_id = engine::TxnId{3, 1};
+        later.command.time_us = start_us + 2;
+        later.available_after = 200;
+        testing::append_one(*log, 0, later);
         log->stop();
     }
     Ledger ledger(1);
     auto log = Log::open(options);
-    EXPECT_THROW(log->recover(ledger.pointers), StartupError);
+    try {
+        log->recover(ledger.pointers);
+        ADD_FAILURE() << "recover() accepted a log that replay contradicts";
+    } catch (const StartupError& error) {
+        // Names the record that disagrees, not its batch.
+        EXPECT_NE(std::string(error.what()).find("at log seq 2 (shard 0 seq 2"),
+                  std::string::npos)
+            << error.what();
+    }
 }
 
 TEST(Recovery, WrongNumberOfShardsIsAStartupError) {
