@@ -158,6 +158,9 @@ public:
     // claims every loaded transaction id in the TxnIndex again (false on a conflict).
     void save(std::vector<std::byte>* out) const;
     bool load(std::span<const std::byte> bytes);
+    // The same from those bytes in pieces, in order (as the log stores a checkpoint), read where
+    // they lie: a restart needs no second copy of the checkpoint in memory.
+    bool load(std::span<const std::span<const std::byte>> pieces);
 
     // The same checkpoint, built in steps so the shard is never held for all of it. The
     // transactions (kept for ever, so most of a big checkpoint) are copied ahead a slice at a

@@ -94,8 +94,11 @@ format::CheckpointHeader load_checkpoint(MDB_txn* txn, MDB_dbi dbi, uint32_t sha
             (header.size_bytes + checkpoint_chunk_bytes - 1) / checkpoint_chunk_bytes) {
         damaged(which + ": bad header");
     }
-    std::vector<std::byte> state(header.size_bytes);
+    // The chunks stay where the read transaction maps them; the shard loads from them directly.
+    std::vector<std::span<const std::byte>> pieces;
+    pieces.reserve(header.chunk_count);
     uint64_t offset = 0;
+    uint32_t crc = 0;
     for (uint32_t chunk = 1; chunk <= header.chunk_count; ++chunk) {
         rc = mdb_cursor_get(cursor.get(), &key, &value, MDB_NEXT);
         if (rc != 0 || key.mv_size != 8 ||
@@ -105,14 +108,14 @@ format::CheckpointHeader load_checkpoint(MDB_txn* txn, MDB_dbi dbi, uint32_t sha
             value.mv_size > header.size_bytes - offset) {
             damaged(which + ": chunk " + std::to_string(chunk) + " missing or wrong size");
         }
-        std::memcpy(state.data() + offset, value.mv_data, value.mv_size);
+        pieces.emplace_back(static_cast<const std::byte*>(value.mv_data), value.mv_size);
+        crc = protocol::crc32c(value.mv_data, value.mv_size, crc);
         offset += value.mv_size;
     }
-    if (offset != header.size_bytes ||
-        protocol::crc32c(state.data(), state.size()) != header.crc32c) {
+    if (offset != header.size_bytes || crc != header.crc32c) {
         damaged(which + ": checksum mismatch");
     }
-    if (!shard.load(state)) {
+    if (!shard.load(pieces)) {
         throw StartupError("jifen log: " + which +
                            " is not in a format this build can load (engine version?)");
     }

@@ -704,6 +704,35 @@ TEST_F(ShardTest, SaveAndLoadKeepTheDigest) {
     EXPECT_TRUE(loaded.apply(redeem(17, 43, 3)).replayed);
 }
 
+TEST_F(ShardTest, CheckpointLoadsFromPiecesCutAnywhere) {
+    enroll_with(42, 100);
+    enroll_with(43, 50);
+    ASSERT_EQ(apply(hold(10, 42, 30)).result, Result::ok);
+    ASSERT_EQ(apply(earn(11, 43, 7)).result, Result::ok);
+    std::vector<std::byte> bytes;
+    shard_.save(&bytes);
+    const std::span<const std::byte> all(bytes);
+    // Pieces of every length from 1 byte (each field straddles pieces) to the whole, with an
+    // empty piece between each two, as the log's chunks could come.
+    for (size_t piece_bytes :
+         {size_t{1}, size_t{3}, size_t{7}, size_t{64}, size_t{1'000}, bytes.size()}) {
+        std::vector<std::span<const std::byte>> pieces;
+        for (size_t at = 0; at < all.size(); at += piece_bytes) {
+            pieces.push_back(all.subspan(at, std::min(piece_bytes, all.size() - at)));
+            pieces.push_back({});
+        }
+        Shard loaded(0, 1, small_config(), nullptr);
+        ASSERT_TRUE(loaded.load(pieces)) << piece_bytes;
+        EXPECT_EQ(loaded.digest(), shard_.digest()) << piece_bytes;
+        EXPECT_TRUE(loaded.apply(earn(11, 43, 7)).replayed) << piece_bytes;
+        // One byte short, however cut, is refused.
+        pieces.pop_back();
+        pieces.back() = pieces.back().first(pieces.back().size() - 1);
+        Shard short_one(0, 1, small_config(), nullptr);
+        EXPECT_FALSE(short_one.load(pieces)) << piece_bytes;
+    }
+}
+
 TEST_F(ShardTest, LoadRefusesBytesThatAreNotACheckpoint) {
     enroll_with(42, 100);
     std::vector<std::byte> bytes;
