@@ -115,10 +115,14 @@ class RecordPool {
 public:
     static constexpr size_t records_total = size_t{1} << 20;
 
+    // Shard shard_index's share of the pool; logged_as: the shard index its records carry (0 for
+    // a log of its own).
     RecordPool(uint32_t shard_index, uint32_t shard_count)
+        : RecordPool(shard_index, shard_count, shard_index) {}
+    RecordPool(uint32_t shard_index, uint32_t shard_count, uint32_t logged_as)
         : records_(earn_records(records_total / shard_count, 1 + shard_index)) {
         for (engine::Record& record : records_) {
-            record.shard_index = shard_index;
+            record.shard_index = logged_as;
         }
     }
 
@@ -247,6 +251,7 @@ void BM_AppendCommitPipelined(benchmark::State& state) {
         pools.emplace_back(shard, shard_count);
     }
     uint32_t shard = 0;
+    const double cpu_before = process_cpu_seconds();
     for (auto _ : state) {
         const std::span<const engine::Record> records = pools[shard].next(batch);
         while (!log->append(shard, records)) {
@@ -261,14 +266,67 @@ void BM_AppendCommitPipelined(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * batch));
     state.counters["records_per_commit"] =
         static_cast<double>(stats.records) / static_cast<double>(stats.commits);
+    state.counters["process_cpu_us_per_record"] = (process_cpu_seconds() - cpu_before) * 1e6 /
+                                                  static_cast<double>(state.iterations() * batch);
     latency.report(state);
     writer_cpu.report(state, stats.records);
 }
 BENCHMARK(BM_AppendCommitPipelined)
     ->ArgsProduct({{1, 16, 256, 4096}, {1}, {0, 1}})
+    ->Args({256, 2, 0})
     ->Args({256, 4, 0})
     ->Args({256, 4, 1})
     ->UseRealTime();
+
+// The design alternative to one writer for all shards: one environment (one Log, its own
+// writer thread and file) per shard, loaded exactly as BM_AppendCommitPipelined loads one Log's
+// shards. Compare BM_AppendCommitPipelinedLogPerShard/256/S/0 with BM_AppendCommitPipelined/256/S/0
+// in the same run: records/s, and process CPU per record (every writer's, the appender's).
+void BM_AppendCommitPipelinedLogPerShard(benchmark::State& state) {
+    const auto batch = static_cast<size_t>(state.range(0));
+    const auto shard_count = static_cast<uint32_t>(state.range(1));
+    std::vector<BenchDir> dirs(shard_count);
+    std::vector<std::unique_ptr<wal::Log>> logs;
+    std::vector<RecordPool> pools;
+    for (uint32_t shard = 0; shard < shard_count; ++shard) {
+        wal::Options options;
+        options.data_dir = dirs[shard].path();
+        options.shard_count = 1;
+        options.meta_sync = meta_sync_arg(state.range(2));
+        logs.push_back(wal::Log::open(options));
+        logs.back()->start(nullptr);
+        pools.emplace_back(shard, shard_count, 0);
+    }
+    AckLatency latency(batch >= 16);
+    uint64_t appends = 0;
+    uint32_t shard = 0;
+    const double cpu_before = process_cpu_seconds();
+    for (auto _ : state) {
+        const std::span<const engine::Record> records = pools[shard].next(batch);
+        while (!logs[shard]->append(0, records)) {
+            if (shard == 0) {
+                latency.after_append(*logs[0], 0, appends);
+            }
+            std::this_thread::yield();
+        }
+        if (shard == 0) {
+            latency.after_append(*logs[0], 0, ++appends);
+        }
+        shard = (shard + 1) % shard_count;
+    }
+    uint64_t commits = 0;
+    for (auto& log : logs) {
+        log->stop();  // Commits the rest: included in the measured time.
+        commits += log->stats().commits;
+    }
+    const double records = static_cast<double>(state.iterations() * batch);
+    state.SetItemsProcessed(static_cast<int64_t>(records));
+    state.counters["records_per_commit"] = records / static_cast<double>(commits);
+    state.counters["process_cpu_us_per_record"] =
+        (process_cpu_seconds() - cpu_before) * 1e6 / records;
+    latency.report(state);
+}
+BENCHMARK(BM_AppendCommitPipelinedLogPerShard)->Args({256, 2, 0})->Args({256, 4, 0})->UseRealTime();
 
 // History reads: pages of `limit` entries, newest first, `pages` pages deep (each page from the
 // previous one's next_before_seq), for random members of a log of 1M earn records over 4096
@@ -400,7 +458,8 @@ void BM_RecoveryReplay(benchmark::State& state) {
 BENCHMARK(BM_RecoveryReplay)
     ->Args({1'000'000, 10'000})
     ->Args({3'000'000, 1'000'000})
-    ->Unit(benchmark::kMillisecond)->UseRealTime();
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Raw LMDB, the layout choice: 4096 records of 128 bytes per commit, written as values holding
 // `records_per_value` records each under MDB_APPEND (1 = one key per record). Commits unsynced
