@@ -23,6 +23,8 @@ std::vector<ScenarioDefault> scenario_defaults(Scenario scenario) {
         case Scenario::flash_sale:
             // A sale opens: a few popular members (zipf 1.1) check out in waves: holds captured
             // at the till, redemptions, balance look-ups. Members start with points to spend.
+            // The waves are bursts of an open-loop schedule, so they need --rate: a closed loop
+            // sends as fast as replies come back and has no bursts.
             return {
                 {"--mix",
                  [](BenchOptions* o) { o->mix_text = "redeem=40,hold=30,balance=20,earn=10"; }},
@@ -136,17 +138,25 @@ void add_options(CLI::App& app, BenchOptions* options) {
                    "Open loop: target operations per second over all connections; latency is "
                    "measured from each operation's intended send time (absent: closed loop)");
     app.add_option("--burst-factor", options->burst.factor,
-                   "Open loop: rate multiplier during bursts (average rate unchanged)");
-    app.add_option("--burst-ms", options->burst.burst_ms, "Open loop: burst length");
-    app.add_option("--burst-period-ms", options->burst.period_ms, "Open loop: burst period");
+                   "With --rate only: rate multiplier during bursts (average rate unchanged); a "
+                   "closed loop has no bursts");
+    app.add_option("--burst-ms", options->burst.burst_ms, "With --rate only: burst length");
+    app.add_option("--burst-period-ms", options->burst.period_ms, "With --rate only: burst period");
     app.add_option("--earn-factor", options->earn_factor, "Multiplies earn and purchase amounts")
         ->check(CLI::Range(int64_t{1}, int64_t{1'000}));
     app.add_option("--scenario", options->scenario_text,
-                   "flash-sale, double-points or mixed: sets defaults, flags still override")
+                   "flash-sale, double-points or mixed: sets defaults, flags still override. "
+                   "flash-sale's bursts (3x for 200 ms every second) apply only with --rate: a "
+                   "closed loop has none")
         ->capture_default_str();
     app.add_flag("--shard-aware", options->shard_aware,
                  "Connection i is served by shard i mod S and sends only that shard's members "
                  "(needs --connections >= the server's shards)");
+    app.add_option("--transfers", options->transfers_text,
+                   "any, same-shard or cross-shard: a transfer goes to a member of any shard, of "
+                   "the sender's shard, or of another shard (asks the server's shard count; "
+                   "cross-shard needs 2 or more shards)")
+        ->capture_default_str();
     app.add_flag("--json", options->json, "Print one JSON line with the results on stdout");
     app.add_option("--seed", options->seed, "Seed for keys, mix and amounts")
         ->capture_default_str();
@@ -184,6 +194,11 @@ void resolve_fields(BenchOptions* options) {
         .hot_share = options->hot_share,
     };
     KeyDistribution{options->keys};  // Throws on a bad law parameter.
+    const auto transfers = parse_transfer_scope(options->transfers_text);
+    if (!transfers) {
+        throw std::invalid_argument("--transfers must be any, same-shard or cross-shard");
+    }
+    options->transfers = *transfers;
     validate(options->burst);
     if (options->threads > options->connections) {
         options->threads = options->connections;  // A thread with no connection would idle.

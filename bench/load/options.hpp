@@ -10,6 +10,7 @@
 #include "bench/load/key_distribution.hpp"
 #include "bench/load/op_mix.hpp"
 #include "bench/load/pacing.hpp"
+#include "bench/load/transfer_scope.hpp"
 
 namespace CLI {
 class App;
@@ -47,6 +48,9 @@ struct BenchOptions {
     // Connection i asks the server for shard i mod S and sends only members of that shard
     // (protocol::shard_of), so no operation but a transfer's credit leg crosses shards.
     bool shard_aware = false;
+    // Transfers go to a member of the sender's shard, of another shard, or of any (the key law's
+    // draw); the server's shard count comes from a HELLO.
+    std::string transfers_text = "any";
     bool json = false;
     uint64_t seed = 1;
 
@@ -54,6 +58,7 @@ struct BenchOptions {
     Scenario scenario = Scenario::none;
     OpMix mix = OpMix::parse("earn=1");
     KeyDistributionConfig keys;
+    TransferScope transfers = TransferScope::any;
 };
 
 inline constexpr double duration_s_default = 10.0;

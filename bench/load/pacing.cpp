@@ -1,6 +1,7 @@
 // Open-loop schedule arithmetic: the inverse of a piecewise-linear "operations allowed" curve.
 #include "bench/load/pacing.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -83,6 +84,19 @@ uint64_t OpenLoopSchedule::due_count(uint64_t now_ns) const noexcept {
         ++due;
     }
     return due;
+}
+
+uint64_t OpenLoopSchedule::interval_ns() const noexcept {
+    return static_cast<uint64_t>(std::ceil(1.0 / rate_per_ns_));
+}
+
+uint64_t unsent_behind(const OpenLoopSchedule& schedule, uint64_t scheduled, uint64_t budget,
+                       uint64_t stop_ns, uint64_t grace_ns, bool window_full) noexcept {
+    if (!window_full || stop_ns < grace_ns) {
+        return 0;
+    }
+    const uint64_t due = std::min(schedule.due_count(stop_ns - grace_ns), budget);
+    return due > scheduled ? due - scheduled : 0;
 }
 
 }  // namespace jifen::bench

@@ -39,6 +39,9 @@ public:
 
     uint64_t start_ns() const noexcept { return start_ns_; }
 
+    // The average time between two operations (1 / rate).
+    uint64_t interval_ns() const noexcept;
+
 private:
     // Operations allowed in the first `elapsed_ns` (a piecewise-linear, increasing function).
     double allowed(double elapsed_ns) const noexcept;
@@ -53,6 +56,15 @@ private:
     double ops_per_period_ = 0;
     double ops_per_burst_ = 0;
 };
+
+// At the end of an open-loop run: how many operations the schedule made due that were never sent
+// because the sender fell behind (the server did not keep up). `scheduled` operations went out
+// (or wait in the client's queue, timed from their due time); at most `budget` may. Only
+// operations due more than `grace_ns` before `stop_ns` count, since one that fell due just before
+// the stop may only be waiting for the pacing timer; and none count when `window_full` is false,
+// since a sender with a free slot sends everything due whenever it wakes.
+uint64_t unsent_behind(const OpenLoopSchedule& schedule, uint64_t scheduled, uint64_t budget,
+                       uint64_t stop_ns, uint64_t grace_ns, bool window_full) noexcept;
 
 // Latency of an operation that completed at `completed_ns` and was due at `intended_ns` (open
 // loop) or sent at `intended_ns` (closed loop, where the two are the same).

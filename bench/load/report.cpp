@@ -56,6 +56,16 @@ void append_latencies(std::string* out, const LatencyHistogram& latency) {
         us(latency.max()), latency.mean() / 1e3);
 }
 
+// "closed loop", "open loop at 1000 ops/s", with a note when bursts were asked for but cannot
+// apply (a closed loop has no schedule to shape).
+std::string loop_text(const BenchOptions& options) {
+    if (options.rate > 0) {
+        return fmt::format("open loop at {:.0f} ops/s{}", options.rate,
+                           options.burst.steady() ? "" : " with bursts");
+    }
+    return options.burst.steady() ? "closed loop" : "closed loop (no bursts: they need --rate)";
+}
+
 }  // namespace
 
 std::string format_progress(uint64_t second, const RunStats& interval, double interval_s) {
@@ -80,16 +90,21 @@ std::string format_table(const RunSummary& summary) {
                        to_string(options.keys.law), options.members);
     out += fmt::format("  {} connections{} on {} threads, pipeline {}, batch {}, {}\n",
                        options.connections, options.shard_aware ? " (shard-aware)" : "",
-                       options.threads, options.pipeline, options.batch,
-                       options.rate > 0 ? fmt::format("open loop at {:.0f} ops/s", options.rate)
-                                        : std::string("closed loop"));
+                       options.threads, options.pipeline, options.batch, loop_text(options));
     out += fmt::format("\n  {} operations in {:.2f} s: {:.0f} ops/s\n", all.count(),
                        summary.elapsed_s, rate);
     out += fmt::format("  errors {} (unexpected {})\n", stats.errors(), stats.unexpected());
+    if (const uint64_t transfers = stats.of(OpKind::transfer).completed(); transfers > 0) {
+        out += fmt::format("  transfers {}: {} of {} crossed shards ({:.1f}%)\n",
+                           to_string(options.transfers), stats.cross_shard_transfers, transfers,
+                           100.0 * static_cast<double>(stats.cross_shard_transfers) /
+                               static_cast<double>(transfers));
+    }
     if (summary.unsent_due_ops > 0) {
         out += fmt::format(
-            "  WARNING: {} operations fell due but were never sent: the server did not keep up "
-            "with --rate, so these latencies understate the truth; lower --rate\n",
+            "  WARNING: {} operations fell due but were never sent because the window stayed "
+            "full: the server did not keep up with --rate, so these latencies understate the "
+            "truth; lower --rate\n",
             summary.unsent_due_ops);
     }
     out += "\n";
@@ -161,7 +176,8 @@ std::string format_json(const RunSummary& summary) {
         append_json_string(&out, name);
         out += fmt::format(":{}", count);
     }
-    out += fmt::format("}},\"unsent_due\":{},\"per_op\":{{", summary.unsent_due_ops);
+    out += fmt::format("}},\"unsent_due\":{},\"cross_shard_transfers\":{},\"per_op\":{{",
+                       summary.unsent_due_ops, stats.cross_shard_transfers);
     first = true;
     for (size_t index = 0; index < op_kind_count; ++index) {
         const KindStats& kind = stats.kinds[index];
@@ -182,6 +198,8 @@ std::string format_json(const RunSummary& summary) {
     append_json_string(&out, options.mix.to_string());
     out += ",\"keys\":";
     append_json_string(&out, to_string(options.keys.law));
+    out += ",\"transfers\":";
+    append_json_string(&out, to_string(options.transfers));
     out += fmt::format(
         ",\"members\":{},\"connections\":{},\"threads\":{},\"pipeline\":{},\"batch\":{},"
         "\"rate\":{:.1f},\"warmup_s\":{},\"seed\":{},\"shards\":{},\"shard_aware\":{},"

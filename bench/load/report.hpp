@@ -28,9 +28,9 @@ std::string format_table(const RunSummary& summary);
 // One line of JSON, no newline. Keys: ops, ops_per_sec, duration_s, p50_us, p90_us, p99_us,
 // p999_us, max_us, mean_us, errors (non-ok outcomes, expected refusals included), unexpected
 // (the errors that fail the run), errors_by_result {name: count}, unsent_due (open loop: due,
-// never sent), per_op {kind: {...}}, and the
-// configuration (scenario, mix, keys, members, connections, threads, pipeline, batch, rate, seed,
-// shards).
+// never sent because the window stayed full), cross_shard_transfers (completed transfers between
+// two shards), per_op {kind: {...}}, and the configuration (scenario, mix, keys, transfers,
+// members, connections, threads, pipeline, batch, rate, seed, shards).
 std::string format_json(const RunSummary& summary);
 
 // Appends `text` to `out` as a JSON string literal, escaping as RFC 8259 requires.

@@ -23,6 +23,7 @@
 #include "bench/load/pacing.hpp"
 #include "bench/load/random.hpp"
 #include "bench/load/report.hpp"
+#include "bench/load/transfer_scope.hpp"
 #include "client/async_client.hpp"
 #include "client/client.hpp"
 #include "client/operations.hpp"
@@ -47,6 +48,9 @@ Clock::time_point time_point_of(uint64_t ns) {
 // The shortest wait of the open-loop pacing timer: below this the timer costs more than the
 // latency it saves. Operations due in between go out together, still timed from their due time.
 constexpr uint64_t pace_wait_ns_min = 50'000;
+// The longest wait of the pacing timer while every window is full: it looks again this soon in
+// case a completion freed a slot without anything else happening.
+constexpr uint64_t pace_wait_ns_max = 10 * pace_wait_ns_min;
 // Enrolment: large frames and a deep window, since only the total time matters.
 constexpr uint32_t bulk_batch_ops = 1'024;
 constexpr uint32_t bulk_frames_in_flight = 8;
@@ -102,7 +106,7 @@ client::AsyncOptions client_options(const BenchOptions& options, uint32_t frames
     return result;
 }
 
-// --shard-aware: the server's shard count, from a HELLO of its own.
+// --shard-aware and --transfers: the server's shard count, from a HELLO of its own.
 std::variant<uint32_t, std::string> server_shard_count(const BenchOptions& options) {
     client::Client probe(client_options(options, 1, 1));
     try {
@@ -136,6 +140,10 @@ uint64_t fresh_txn_id_high() {
 struct BulkPass {
     Opcode opcode = Opcode::enroll;
     std::function<protocol::Operation(uint64_t member_id)> make;
+    // Enrolment before a run means "make sure these members exist": one enrolled earlier with
+    // other attributes (a tier set by the CLI) is there all the same, so member_exists counts it
+    // instead of failing the run.
+    bool existing_member_is_present = false;
 };
 
 struct BulkLoad {
@@ -145,6 +153,7 @@ struct BulkLoad {
     size_t pass_index = 0;
     uint64_t next_member = 1;
     uint64_t completed = 0;
+    uint64_t members_with_other_attributes = 0;
     std::string failure;
 
     void start_pass() {
@@ -175,6 +184,9 @@ struct BulkLoad {
             if (!status.ok()) {
                 failure = std::string(protocol::to_string(passes[pass_index].opcode)) +
                           " failed: " + status.to_string();
+            } else if (passes[pass_index].existing_member_is_present &&
+                       reply.result == static_cast<uint32_t>(Result::member_exists)) {
+                ++members_with_other_attributes;
             } else if (reply.result != static_cast<uint32_t>(Result::ok)) {
                 failure = std::string(protocol::to_string(passes[pass_index].opcode)) +
                           " refused: " + std::string(to_string(static_cast<Result>(reply.result)));
@@ -201,10 +213,12 @@ std::string enroll_members(const BenchOptions& options, std::FILE* progress) {
     load.client = &client;
     load.members = options.members;
     load.passes.push_back(
-        {Opcode::enroll, [](uint64_t member_id) { return client::make_enroll(member_id); }});
+        {.opcode = Opcode::enroll,
+         .make = [](uint64_t member_id) { return client::make_enroll(member_id); },
+         .existing_member_is_present = true});
     if (options.initial_points > 0) {
         const int64_t points = options.initial_points;
-        load.passes.push_back({Opcode::earn, [points](uint64_t member_id) {
+        load.passes.push_back({.opcode = Opcode::earn, .make = [points](uint64_t member_id) {
                                    return client::make_earn(member_id, points);
                                }});
     }
@@ -229,6 +243,13 @@ std::string enroll_members(const BenchOptions& options, std::FILE* progress) {
                  static_cast<unsigned long long>(options.members),
                  static_cast<long long>(options.initial_points),
                  static_cast<double>(now_ns() - started_ns) / 1e9);
+    if (load.members_with_other_attributes > 0) {
+        std::fprintf(progress,
+                     "%llu of members 1..%llu were already enrolled with other attributes; kept "
+                     "as they are\n",
+                     static_cast<unsigned long long>(load.members_with_other_attributes),
+                     static_cast<unsigned long long>(options.members));
+    }
     return {};
 }
 
@@ -285,6 +306,7 @@ private:
         Opcode opcode = Opcode::earn;
         uint64_t intended_ns = 0;
         uint64_t member_id = 0;
+        bool crosses_shards = false;    // A transfer between members of two shards.
         uint64_t txn_id_low = 0;        // The operation's own transaction id (low half).
         protocol::Operation operation;  // Built once, so a deferred resend sends the same bytes.
         Slot* next = nullptr;           // Free list or deferred FIFO.
@@ -310,7 +332,7 @@ private:
     const BenchOptions& options_;
     const KeyDistribution& keys_;
     std::optional<uint16_t> shard_;
-    uint32_t shard_count_;  // From the HELLO, at the first draw.
+    uint32_t shard_count_ = 0;  // From the HELLO, at the start.
     uint32_t home_shard_ = 0;
     client::AsyncClient client_;
     Rng rng_;
@@ -349,15 +371,18 @@ public:
 
     void run(RunControl* control);
 
-    void record(OpKind kind, Result result, uint64_t latency, uint64_t completed_ns) {
+    void record(OpKind kind, Result result, uint64_t latency, uint64_t completed_ns,
+                bool crosses_shards) {
         const std::scoped_lock lock(mutex_);
         stats_.record(kind, result, latency);
+        stats_.cross_shard_transfers += crosses_shards ? 1 : 0;
         last_completion_ns_ = std::max(last_completion_ns_, completed_ns);
     }
-    void record_failure(OpKind kind, ClientFailure failure, uint64_t latency,
-                        uint64_t completed_ns) {
+    void record_failure(OpKind kind, ClientFailure failure, uint64_t latency, uint64_t completed_ns,
+                        bool crosses_shards) {
         const std::scoped_lock lock(mutex_);
         stats_.record_failure(kind, failure, latency);
+        stats_.cross_shard_transfers += crosses_shards ? 1 : 0;
         last_completion_ns_ = std::max(last_completion_ns_, completed_ns);
     }
     // Moves what was recorded since the last call into `spare` (which must be clear).
@@ -402,7 +427,6 @@ Driver::Driver(Worker* worker, boost::asio::io_context& io, const BenchOptions& 
       options_(options),
       keys_(keys),
       shard_(shard),
-      shard_count_(0),
       client_(io, client_options(options, options.pipeline, options.batch, shard)),
       rng_(options.seed * 0x9E3779B97F4A7C15ull + connection_index + 1),
       txn_id_high_(fresh_txn_id_high()),
@@ -416,6 +440,9 @@ Driver::Driver(Worker* worker, boost::asio::io_context& io, const BenchOptions& 
 }
 
 void Driver::start(uint64_t start_ns) {
+    shard_count_ = client_.hello().shard_count;
+    // Where the server put the connection: the shard asked for unless it kept it (TLS).
+    home_shard_ = client_.hello().shard;
     if (options_.rate > 0) {
         schedule_.emplace(start_ns, options_.rate / options_.connections, options_.burst);
         pump(now_ns());
@@ -462,6 +489,7 @@ bool Driver::issue(uint64_t intended_ns) {
     slot->kind = options_.mix.next(rng_);
     slot->intended_ns = intended_ns;
     slot->member_id = next_member();
+    slot->crosses_shards = false;
     slot->txn_id_low = txn_id_low_next_++;
     build(slot);
     return submit_or_defer(slot);
@@ -471,11 +499,6 @@ uint64_t Driver::next_member() {
     uint64_t member = keys_.next(rng_);
     if (!shard_) {
         return member;
-    }
-    if (shard_count_ == 0) {
-        // Where the server put the connection: the shard asked for unless it kept it (TLS).
-        shard_count_ = client_.hello().shard_count;
-        home_shard_ = client_.hello().shard;
     }
     for (int draw = 1;
          draw < shard_draws_max && protocol::shard_of(member, shard_count_) != home_shard_;
@@ -509,12 +532,16 @@ void Driver::build(Slot* slot) {
             slot->opcode = Opcode::hold;
             operation = client::make_hold(slot->member_id, draw(rng_, hold_points));
             break;
-        case OpKind::transfer:
+        case OpKind::transfer: {
             slot->opcode = Opcode::transfer;
+            const uint64_t to_member_id =
+                next_counterparty(keys_, rng_, slot->member_id, options_.transfers, shard_count_);
+            slot->crosses_shards = protocol::shard_of(slot->member_id, shard_count_) !=
+                                   protocol::shard_of(to_member_id, shard_count_);
             operation =
-                client::make_transfer(slot->member_id, keys_.next_other_than(rng_, slot->member_id),
-                                      draw(rng_, transfer_points));
+                client::make_transfer(slot->member_id, to_member_id, draw(rng_, transfer_points));
             break;
+        }
         case OpKind::balance:
             slot->opcode = Opcode::balance;
             return;  // Only member_id is sent.
@@ -584,7 +611,7 @@ void Driver::fail_deferred() {
         deferred_head_ = slot->next;
         const uint64_t now = now_ns();
         worker_->record_failure(slot->kind, ClientFailure::closed,
-                                latency_ns(slot->intended_ns, now), now);
+                                latency_ns(slot->intended_ns, now), now, slot->crosses_shards);
         release(slot);
     }
     deferred_tail_ = nullptr;
@@ -594,11 +621,13 @@ void Driver::on_reply(Slot* slot, const client::Status& status, Result result) {
     const uint64_t now = now_ns();
     const uint64_t latency = latency_ns(slot->intended_ns, now);
     if (status.ok()) {
-        worker_->record(slot->kind, result, latency, now);
+        worker_->record(slot->kind, result, latency, now, slot->crosses_shards);
     } else if (status.failure == client::Failure::refused) {
-        worker_->record(slot->kind, status.result, latency, now);  // An error frame.
+        // An error frame.
+        worker_->record(slot->kind, status.result, latency, now, slot->crosses_shards);
     } else {
-        worker_->record_failure(slot->kind, client_failure_of(status.failure), latency, now);
+        worker_->record_failure(slot->kind, client_failure_of(status.failure), latency, now,
+                                slot->crosses_shards);
         dead_ = true;
     }
     // A successful hold is followed at once by the capture of the whole hold, as at a till; it is
@@ -635,8 +664,11 @@ void Driver::stop() {
     if (schedule_ && !stopping_) {
         // Operations the schedule made due that never went out because the window stayed full:
         // the server fell behind the requested rate. Reported, since their latency is unknown.
-        const uint64_t due = std::min(schedule_->due_count(now_ns()), ops_budget_);
-        worker_->add_unsent_due(due > scheduled_ ? due - scheduled_ : 0);
+        // What fell due in the last pacing interval (or the timer's longest wait) is not: the
+        // deadline and the pacing timer race for it, whatever the server does.
+        const uint64_t grace_ns = std::max(schedule_->interval_ns(), pace_wait_ns_max);
+        worker_->add_unsent_due(unsent_behind(*schedule_, scheduled_, ops_budget_, now_ns(),
+                                              grace_ns, free_ == nullptr));
     }
     stopping_ = true;
     close_when_drained();
@@ -717,11 +749,8 @@ void Worker::schedule_pacing() {
     if (!any_running) {
         return;
     }
-    // With every window full the completions pump; look again soon in case one frees a slot
-    // without anything else happening.
     const uint64_t now = now_ns();
-    const uint64_t wake =
-        std::max(std::min(next, now + 10 * pace_wait_ns_min), now + pace_wait_ns_min);
+    const uint64_t wake = std::max(std::min(next, now + pace_wait_ns_max), now + pace_wait_ns_min);
     pace_timer_.expires_at(time_point_of(wake));
     pace_timer_.async_wait([this](const boost::system::error_code& error) {
         if (error) {
@@ -741,6 +770,34 @@ void Worker::schedule_pacing() {
 
 RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     RunResult result;
+    const KeyDistribution keys(options.keys);
+    const bool scoped_transfers =
+        options.transfers != TransferScope::any && options.mix.weight(OpKind::transfer) > 0;
+    uint32_t shard_count = 0;  // Only with --shard-aware: each connection then asks for a shard.
+    if (options.shard_aware || scoped_transfers) {
+        auto probed = server_shard_count(options);
+        if (auto* message = std::get_if<std::string>(&probed)) {
+            result.fatal = std::move(*message);
+            return result;
+        }
+        const uint32_t server_shards = std::get<uint32_t>(probed);
+        // Refused before any load: a run that cannot keep --transfers would measure other
+        // transfers than it claims.
+        result.fatal =
+            transfer_scope_problem(scoped_transfers ? options.transfers : TransferScope::any,
+                                   options.members, server_shards);
+        if (!result.fatal.empty()) {
+            return result;
+        }
+        shard_count = options.shard_aware ? server_shards : 0;
+    }
+    if (options.shard_aware && options.connections < shard_count) {
+        result.fatal = "--shard-aware needs a connection per shard: the server has " +
+                       std::to_string(shard_count) + " shards, --connections is " +
+                       std::to_string(options.connections);
+        return result;
+    }
+    // After the checks above, so that a run refused for its flags does not enrol first.
     if (options.enroll) {
         result.fatal = enroll_members(options, progress);
         if (!result.fatal.empty()) {
@@ -749,22 +806,6 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
         result.members_enrolled = options.members;
     }
 
-    const KeyDistribution keys(options.keys);
-    uint32_t shard_count = 0;
-    if (options.shard_aware) {
-        auto probed = server_shard_count(options);
-        if (auto* message = std::get_if<std::string>(&probed)) {
-            result.fatal = std::move(*message);
-            return result;
-        }
-        shard_count = std::get<uint32_t>(probed);
-        if (options.connections < shard_count) {
-            result.fatal = "--shard-aware needs a connection per shard: the server has " +
-                           std::to_string(shard_count) + " shards, --connections is " +
-                           std::to_string(options.connections);
-            return result;
-        }
-    }
     const uint32_t threads = std::min(options.threads, options.connections);
     std::vector<std::vector<uint32_t>> connections_of(threads);
     std::vector<std::vector<uint64_t>> budgets_of(threads);

@@ -17,8 +17,9 @@ struct RunResult {
     double elapsed_s = 0;  // End of the warm-up (or first send) to the last completion.
     uint64_t members_enrolled = 0;
     uint32_t server_shards = 0;
-    // Open loop: operations that fell due but were never sent because the server could not keep
-    // up with --rate; non-zero means the measured latencies understate what users would see.
+    // Open loop: operations that fell due (more than a pacing interval before the end) but were
+    // never sent because the window stayed full: the server could not keep up with --rate;
+    // non-zero means the measured latencies understate what users would see.
     uint64_t unsent_due_ops = 0;
     // Non-empty when the run could not be carried out at all (server unreachable, key refused,
     // enrolment failed); the statistics are then incomplete.

@@ -44,6 +44,7 @@ void RunStats::merge(const RunStats& other) noexcept {
             kinds[kind].failures[failure] += other.kinds[kind].failures[failure];
         }
     }
+    cross_shard_transfers += other.cross_shard_transfers;
 }
 
 void RunStats::clear() noexcept {
@@ -52,6 +53,7 @@ void RunStats::clear() noexcept {
         stats.results.fill(0);
         stats.failures.fill(0);
     }
+    cross_shard_transfers = 0;
 }
 
 uint64_t RunStats::completed() const noexcept {

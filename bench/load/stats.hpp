@@ -30,6 +30,9 @@ struct KindStats {
 
 struct RunStats {
     std::array<KindStats, op_kind_count> kinds;
+    // Completed transfers whose two members live on different shards of the server (by its
+    // HELLO's shard count): measured, whatever --transfers asked for.
+    uint64_t cross_shard_transfers = 0;
 
     KindStats& of(OpKind kind) noexcept { return kinds[static_cast<size_t>(kind)]; }
     const KindStats& of(OpKind kind) const noexcept { return kinds[static_cast<size_t>(kind)]; }

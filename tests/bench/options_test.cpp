@@ -67,6 +67,13 @@ TEST(Options, BadCombinationsAreRefusedWithAMessage) {
                  std::invalid_argument);
 }
 
+TEST(Options, TransfersGoToAnyShardUnlessAScopeIsGiven) {
+    EXPECT_EQ(parse({}).transfers, TransferScope::any);
+    EXPECT_EQ(parse({"--transfers", "same-shard"}).transfers, TransferScope::same_shard);
+    EXPECT_EQ(parse({"--transfers", "cross-shard"}).transfers, TransferScope::cross_shard);
+    EXPECT_THROW(parse({"--transfers", "remote"}), std::invalid_argument);
+}
+
 TEST(Options, MoreThreadsThanConnectionsAreCappedAtTheConnections) {
     const BenchOptions options = parse({"-c", "2", "-t", "8"});
     EXPECT_EQ(options.threads, 2u);

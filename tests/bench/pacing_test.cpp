@@ -85,6 +85,39 @@ TEST(BurstShape, ShapesThatCannotKeepTheAverageAreRefused) {
                  std::invalid_argument);
 }
 
+TEST(OpenLoopSchedule, TheIntervalIsTheTimeBetweenTwoOperationsAtTheAverageRate) {
+    EXPECT_EQ(OpenLoopSchedule(start_ns, 1'000.0).interval_ns(), ms_ns);
+    EXPECT_EQ(OpenLoopSchedule(start_ns, 500.0).interval_ns(), 2 * ms_ns);
+}
+
+TEST(UnsentBehind, AnOperationDueAtTheStopInstantIsNotASignOfFallingBehind) {
+    // 500 operations/s: every one due before the stop went out, but the one due exactly at the
+    // stop lost the race between the deadline and the pacing timer.
+    const OpenLoopSchedule schedule(start_ns, 500.0);
+    const uint64_t stop_ns = start_ns + 10'000 * ms_ns;
+    const uint64_t sent = schedule.due_count(stop_ns) - 1;
+    ASSERT_EQ(schedule.intended_ns(sent), stop_ns);
+    EXPECT_EQ(unsent_behind(schedule, sent, UINT64_MAX, stop_ns, schedule.interval_ns(), true), 0u);
+}
+
+TEST(UnsentBehind, OperationsOverdueByMoreThanTheGraceWithAFullWindowAreCounted) {
+    // 1,000 operations/s for 10 s; only the first 9,000 went out. 10,000 were due by 1 ms before
+    // the stop (operations 0..9,999), so 1,000 were held back by the full window.
+    const OpenLoopSchedule schedule(start_ns, 1'000.0);
+    const uint64_t stop_ns = start_ns + 10'000 * ms_ns;
+    EXPECT_EQ(unsent_behind(schedule, 9'000, UINT64_MAX, stop_ns, ms_ns, true), 1'000u);
+    // A budget of 9,500 operations leaves only 500 of them unsent.
+    EXPECT_EQ(unsent_behind(schedule, 9'000, 9'500, stop_ns, ms_ns, true), 500u);
+}
+
+TEST(UnsentBehind, ASenderWithAFreeSlotHasNotFallenBehind) {
+    // A free slot at the stop means the last wake-up sent everything then due; what is due since
+    // waits for the pacing timer, not for the server.
+    const OpenLoopSchedule schedule(start_ns, 1'000.0);
+    const uint64_t stop_ns = start_ns + 10'000 * ms_ns;
+    EXPECT_EQ(unsent_behind(schedule, 9'000, UINT64_MAX, stop_ns, ms_ns, false), 0u);
+}
+
 TEST(Latency, IsMeasuredFromTheIntendedSendTimeSoQueueingCounts) {
     // An operation due at t=1 ms that could only be sent at t=5 ms and completed at t=6 ms took
     // 5 ms from the user's point of view, not 1 ms.

@@ -81,6 +81,39 @@ TEST(Report, AnOpenLoopThatFellBehindSaysSoInTheTableAndTheJson) {
     EXPECT_EQ(uint64_t(root["unsent_due"]), 1'234u);
 }
 
+TEST(Report, TransfersSayWhichScopeWasAskedForAndHowManyCrossedShards) {
+    BenchOptions options = sample_options();
+    options.transfers_text = "cross-shard";
+    resolve_fields(&options);
+    RunStats stats = sample_stats();
+    RunStats more;
+    for (int transfer = 0; transfer < 4; ++transfer) {
+        more.record(OpKind::transfer, Result::ok, 1'000);
+    }
+    more.cross_shard_transfers = 3;
+    stats.merge(more);
+    const RunSummary summary{.options = &options, .stats = &stats, .elapsed_s = 2.0};
+    const std::string table = format_table(summary);
+    EXPECT_NE(table.find("transfers cross-shard: 3 of 4 crossed shards"), std::string::npos)
+        << table;
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    ASSERT_EQ(parser.parse(format_json(summary)).get(root), simdjson::SUCCESS);
+    EXPECT_EQ(uint64_t(root["cross_shard_transfers"]), 3u);
+    EXPECT_EQ(std::string_view(root["config"]["transfers"]), "cross-shard");
+}
+
+TEST(Report, AClosedLoopSaysItHasNoBurstsWhenBurstsWereAskedFor) {
+    BenchOptions options = sample_options();
+    options.burst = BurstShape{.factor = 3.0, .burst_ms = 200, .period_ms = 1'000};
+    const RunStats stats = sample_stats();
+    const RunSummary summary{.options = &options, .stats = &stats, .elapsed_s = 2.0};
+    EXPECT_NE(format_table(summary).find("closed loop (no bursts: they need --rate)"),
+              std::string::npos);
+    options.rate = 1'000;
+    EXPECT_NE(format_table(summary).find("open loop at 1000 ops/s with bursts"), std::string::npos);
+}
+
 TEST(Report, JsonStringsEscapeQuotesBackslashesAndControlCharacters) {
     std::string out;
     append_json_string(&out, "a\"b\\c\nd\x01");
