@@ -279,19 +279,24 @@ void Connection::parse() {
 }
 
 bool Connection::handle_frame(const FrameHeader& header, std::span<const std::byte> body) {
+    const auto opcode = static_cast<Opcode>(header.opcode);
+    if (!authenticated_ && opcode != Opcode::hello) {
+        // Closed rather than answered and kept: a client that never authenticates would
+        // otherwise hold a connection slot for as long as it keeps sending.
+        fail(header.request_id, Result::not_authenticated, describe(Result::not_authenticated));
+        return true;
+    }
     const Result shape = protocol::check_request_shape(header);
+    if (shape != Result::ok && !authenticated_) {
+        fail(header.request_id, shape, describe(shape));  // A malformed HELLO: likewise.
+        return true;
+    }
     if (shape != Result::ok) {
         send_error(header.request_id, shape, describe(shape));
         return true;
     }
-    const auto opcode = static_cast<Opcode>(header.opcode);
     if (opcode == Opcode::hello) {
         handle_hello(header, body);
-        return true;
-    }
-    if (!authenticated_) {
-        send_error(header.request_id, Result::not_authenticated,
-                   describe(Result::not_authenticated));
         return true;
     }
     if ((scope_ & protocol::scope_required(opcode)) == 0) {

@@ -202,11 +202,14 @@ std::string Server::metrics_text() const {
     uint64_t refused = 0;
     uint64_t busy = 0;
     uint64_t forwarded = 0;
+    uint64_t storage_full_refusals = 0;
     for (const auto& thread : impl.threads) {
         forwarded += thread->counters().operations_forwarded.load(std::memory_order_relaxed);
         operations += thread->counters().operations.load(std::memory_order_relaxed);
         refused += thread->counters().operations_refused.load(std::memory_order_relaxed);
         busy += thread->counters().busy_refusals.load(std::memory_order_relaxed);
+        storage_full_refusals +=
+            thread->counters().storage_full_refusals.load(std::memory_order_relaxed);
     }
     const wal::LogStats log = impl.log->stats();
     std::string text;
@@ -224,6 +227,9 @@ std::string Server::metrics_text() const {
            refused);
     metric("jifen_busy_refusals_total", "counter", "Operations refused because a queue was full.",
            busy);
+    metric("jifen_storage_full_refusals_total", "counter",
+           "Operations refused with storage_full because the log cannot grow.",
+           storage_full_refusals);
     metric("jifen_operations_forwarded_total", "counter",
            "Operations handed to the shard owning their member: high when clients are not "
            "shard-aware.",
@@ -233,6 +239,10 @@ std::string Server::metrics_text() const {
     metric("jifen_log_commits_total", "counter", "Group commits since start.", log.commits);
     metric("jifen_log_used_bytes", "gauge", "Bytes of the LMDB map in use.", log.used_bytes);
     metric("jifen_log_map_bytes", "gauge", "Current LMDB map size.", log.map_bytes);
+    metric("jifen_storage_full", "gauge",
+           "1 while writes are refused with storage_full (the LMDB map at wal.map_bytes_max, or "
+           "the disk nearly full; reads keep working), else 0.",
+           impl.log->storage_full() ? 1 : 0);
     metric("jifen_uptime_seconds", "gauge", "Seconds since start.",
            (wall_clock_us() - impl.shared.start_us) / 1'000'000);
     return text;
@@ -243,11 +253,13 @@ std::string Server::stats_json() const {
     std::string shards;
     uint64_t operations = 0;
     uint64_t refused = 0;
+    uint64_t storage_full_refusals = 0;
     for (const auto& thread : impl.threads) {
         const ShardCounters& counters = thread->counters();
         const uint64_t shard_operations = counters.operations.load(std::memory_order_relaxed);
         operations += shard_operations;
         refused += counters.operations_refused.load(std::memory_order_relaxed);
+        storage_full_refusals += counters.storage_full_refusals.load(std::memory_order_relaxed);
         fmt::format_to(std::back_inserter(shards),
                        "{}{{\"index\":{},\"operations\":{},\"operations_forwarded\":{},"
                        "\"connections\":{}}}",
@@ -258,11 +270,13 @@ std::string Server::stats_json() const {
     const wal::LogStats log = impl.log->stats();
     return fmt::format(
         "{{\"shard_count\":{},\"uptime_us\":{},\"connections\":{},\"operations\":{},"
-        "\"operations_refused\":{},\"log_records\":{},\"log_commits\":{},\"log_used_bytes\":{},"
-        "\"log_map_bytes\":{},\"durability\":\"{}\",\"shards\":[{}]}}",
+        "\"operations_refused\":{},\"storage_full_refusals\":{},\"log_records\":{},"
+        "\"log_commits\":{},\"log_used_bytes\":{},\"log_map_bytes\":{},\"storage_full\":{},"
+        "\"durability\":\"{}\",\"shards\":[{}]}}",
         impl.threads.size(), wall_clock_us() - impl.shared.start_us,
-        impl.shared.connections.load(std::memory_order_relaxed), operations, refused, log.records,
-        log.commits, log.used_bytes, log.map_bytes, impl.shared.sync ? "sync" : "async", shards);
+        impl.shared.connections.load(std::memory_order_relaxed), operations, refused,
+        storage_full_refusals, log.records, log.commits, log.used_bytes, log.map_bytes,
+        impl.log->storage_full(), impl.shared.sync ? "sync" : "async", shards);
 }
 
 }  // namespace jifen::server

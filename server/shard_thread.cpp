@@ -2,6 +2,7 @@
 // the others through inboxes, and releases replies as the log makes them durable.
 #include "server/shard_thread.hpp"
 
+#include <fmt/format.h>
 #include <pthread.h>
 #include <spdlog/spdlog.h>
 
@@ -16,6 +17,7 @@
 #include "server/connection.hpp"
 #include "server/dispatch.hpp"
 #include "server/limits.hpp"
+#include "wal/limits.hpp"
 
 namespace jifen::server {
 
@@ -362,6 +364,9 @@ void ShardThread::on_timer(const boost::system::error_code& error) {
         }
     }
     flush_records();
+    if (index_ == 0) {
+        report_storage_recovered();
+    }
     if (!stopping_ && log.checkpoint_due(index_) && !shard_.checkpoint_building()) {
         step_checkpoint();  // Its own timer takes the next steps.
     }
@@ -839,6 +844,8 @@ Result ShardThread::admit_client(engine::Command* command, uint64_t duration_us,
         admitted = Result::storage_error;
     } else if (log.storage_full()) {
         admitted = Result::storage_full;
+        counters_.storage_full_refusals.fetch_add(1, std::memory_order_relaxed);
+        report_storage_full();
     } else if (const Result stamped = stamp(command, stamp_time_us(), duration_us);
                stamped != Result::ok) {
         admitted = stamped;
@@ -849,6 +856,42 @@ Result ShardThread::admit_client(engine::Command* command, uint64_t duration_us,
         counters_.operations_refused.fetch_add(1, std::memory_order_relaxed);
     }
     return admitted;
+}
+
+void ShardThread::report_storage_full() {
+    std::atomic<bool>& reported = shared_.storage_full_reported;
+    // The load first: while storage is full every refusal passes here, on every shard.
+    if (reported.load(std::memory_order_relaxed) ||
+        reported.exchange(true, std::memory_order_relaxed)) {
+        return;
+    }
+    const wal::LogStats stats = shared_.log->stats();
+    const uint64_t map_bytes_max = shared_.config->wal.map_bytes_max;
+    // Below its limit the map could still grow: then the disk is what ran out.
+    const std::string cause =
+        stats.map_bytes < map_bytes_max
+            ? fmt::format("less than {} MiB free on the data directory's disk",
+                          wal::disk_bytes_free_min >> 20)
+            : std::string("the map is at its limit: restart with a larger wal.map_bytes_max");
+    spdlog::warn(
+        "log storage full: writes are refused with storage_full, reads keep working (LMDB map {} "
+        "bytes, {} bytes used, wal.map_bytes_max {} bytes): {}",
+        stats.map_bytes, stats.used_bytes, map_bytes_max, cause);
+}
+
+void ShardThread::report_storage_recovered() {
+    // Sampled once a tick by one shard, so a log that is full again right after a commit is not
+    // reported as recovered and full again at every commit.
+    std::atomic<bool>& reported = shared_.storage_full_reported;
+    if (!reported.load(std::memory_order_relaxed) || shared_.log->storage_full()) {
+        return;
+    }
+    reported.store(false, std::memory_order_relaxed);
+    const wal::LogStats stats = shared_.log->stats();
+    spdlog::info(
+        "log storage no longer full: writes are accepted again (LMDB map {} bytes, {} bytes "
+        "used, wal.map_bytes_max {} bytes)",
+        stats.map_bytes, stats.used_bytes, shared_.config->wal.map_bytes_max);
 }
 
 ShardThread::Applied ShardThread::finish_client(const engine::Command& command,

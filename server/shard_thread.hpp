@@ -45,6 +45,9 @@ struct Shared {
     bool sync = true;  // Durability: replies wait for the log.
     uint64_t start_us = 0;
     std::atomic<uint64_t> connections{0};
+    // True from the first write refused with storage_full until shard 0's timer sees the log take
+    // writes again: one log line each way for the server, however many requests are refused.
+    std::atomic<bool> storage_full_reported{false};
 };
 
 // Counters any thread may read (stats, metrics).
@@ -53,6 +56,8 @@ struct ShardCounters {
     std::atomic<uint64_t> operations_refused{0};
     std::atomic<uint64_t> connections{0};
     std::atomic<uint64_t> busy_refusals{0};  // Operations refused because a queue was full.
+    // Operations refused because the log cannot grow (wal::Log::storage_full).
+    std::atomic<uint64_t> storage_full_refusals{0};
     // Client operations handed to the shard owning their member (docs/protocol.md, "Shards").
     std::atomic<uint64_t> operations_forwarded{0};
 };
@@ -174,6 +179,10 @@ private:
                           const OpRef& ref);
     Applied apply_client(engine::Command command, uint64_t duration_us, const OpRef& ref);
     bool crosses_shards(const engine::Command& command) const noexcept;
+    // Log a warning when the server starts refusing writes for storage (any shard, at the
+    // refusal) and an info when the log takes writes again (shard 0, once a tick).
+    void report_storage_full();
+    void report_storage_recovered();
     engine::Outcome apply_internal(engine::Command command);
     void log_if_applied(const engine::Command& command, const engine::Outcome& outcome);
     void send_credit(uint32_t transfer_slot);

@@ -1,5 +1,6 @@
-# Tests of jifend's core: an in-process server on an ephemeral port, spoken to in raw frames;
-# and the inbox ring under contending producers (also meant for ThreadSanitizer builds).
+# Tests of jifend's core: an in-process server on an ephemeral port, spoken to in raw frames
+# (including one whose log fills its map); and the inbox ring under contending producers (also
+# meant for ThreadSanitizer builds).
 if(TARGET jifen_server_core)
   jifen_test(server_core_tests
     SOURCES
@@ -8,6 +9,7 @@ if(TARGET jifen_server_core)
       ${CMAKE_CURRENT_LIST_DIR}/core_protocol_test.cpp
       ${CMAKE_CURRENT_LIST_DIR}/core_ledger_test.cpp
       ${CMAKE_CURRENT_LIST_DIR}/core_recovery_test.cpp
+      ${CMAKE_CURRENT_LIST_DIR}/core_storage_test.cpp
       ${CMAKE_CURRENT_LIST_DIR}/core_tls_test.cpp
     VIEW server wal engine protocol
     LIBS jifen_server_core)

@@ -1,8 +1,10 @@
-// jifend's session rules over a real socket: HELLO and keys, framing errors (error frame, then
-// close), shape errors (error frame, connection stays), scopes and the connection limit.
+// jifend's session rules over a real socket: HELLO and keys (anything but a good HELLO first:
+// error frame, then close), framing errors (error frame, then close), shape errors after HELLO
+// (error frame, connection stays), scopes and the connection limit.
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "tests/server/core_test_server.hpp"
@@ -45,7 +47,7 @@ TEST_F(CoreProtocol, HelloWithAnEmptyKeyGetsAuthFailed) {
     EXPECT_TRUE(client.closed_by_server());
 }
 
-TEST_F(CoreProtocol, AFrameBeforeHelloGetsNotAuthenticatedAndHelloStillWorksAfter) {
+TEST_F(CoreProtocol, AFrameBeforeHelloGetsNotAuthenticatedAndTheConnectionCloses) {
     RawClient client(server_.port());
     client.send_frame(Opcode::ping, 5, 1, {});
     const auto frame = client.read_frame();
@@ -53,7 +55,27 @@ TEST_F(CoreProtocol, AFrameBeforeHelloGetsNotAuthenticatedAndHelloStillWorksAfte
     EXPECT_EQ(frame->header.opcode, static_cast<uint16_t>(Opcode::error));
     EXPECT_EQ(frame->header.request_id, 5u);
     EXPECT_EQ(frame->error_result(), Result::not_authenticated);
-    EXPECT_EQ(static_cast<Result>(client.hello(pos_key).result), Result::ok);
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST_F(CoreProtocol, AnUnknownOpcodeBeforeHelloGetsNotAuthenticatedAndTheConnectionCloses) {
+    RawClient client(server_.port());
+    client.send_frame(static_cast<Opcode>(77), 6, 1, {});
+    const auto frame = client.read_frame();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->header.request_id, 6u);
+    EXPECT_EQ(frame->error_result(), Result::not_authenticated);
+    EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST_F(CoreProtocol, AMalformedHelloGetsItsShapeErrorAndTheConnectionCloses) {
+    RawClient client(server_.port());
+    client.send_frame(Opcode::hello, 7, 1, {});  // No HelloRequest body.
+    const auto frame = client.read_frame();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->header.request_id, 7u);
+    EXPECT_EQ(frame->error_result(), Result::bad_body_length);
+    EXPECT_TRUE(client.closed_by_server());
 }
 
 TEST_F(CoreProtocol, PingIsAnsweredWithTheServerTime) {
@@ -327,6 +349,30 @@ TEST(CoreLimits, ConnectionsOverTheLimitAreRefusedWithBusyAndClosed) {
     ASSERT_TRUE(frame);
     EXPECT_EQ(frame->error_result(), Result::busy);
     EXPECT_TRUE(third.closed_by_server());
+}
+
+TEST(CoreLimits, ClientsThatNeverSendHelloDoNotKeepConnectionSlots) {
+    TempDir dir;
+    Config config = test_config(dir.path(), 1);  // One shard: closes and accepts are in order.
+    config.connections_max = 2;
+    RunningServer server(config);
+    // More rounds of unauthenticated clients than there are slots, each client kept open on
+    // its side: only the server's close frees the slot.
+    std::vector<std::unique_ptr<RawClient>> unauthenticated;
+    for (uint64_t round = 0; round < 2 * config.connections_max; ++round) {
+        auto client = std::make_unique<RawClient>(server.port());
+        client->send_frame(Opcode::ping, round, 1, {});
+        const auto frame = client->read_frame();
+        ASSERT_TRUE(frame);
+        EXPECT_EQ(frame->error_result(), Result::not_authenticated);
+        ASSERT_TRUE(client->closed_by_server());
+        unauthenticated.push_back(std::move(client));
+    }
+    RawClient first(server.port());
+    RawClient second(server.port());
+    EXPECT_EQ(static_cast<Result>(first.hello(admin_key).result), Result::ok);
+    EXPECT_EQ(static_cast<Result>(second.hello(read_key).result), Result::ok);
+    EXPECT_EQ(static_cast<Result>(second.balance(1).result), Result::member_not_found);
 }
 
 TEST(CoreLimits, AnIdleConnectionIsClosedAfterTheIdleTimeout) {

@@ -81,6 +81,7 @@ public:
     }
     uint16_t port() const { return report_.port; }
     const StartupReport& report() const { return report_; }
+    std::string stats_json() const { return server_->stats_json(); }
     // The value of one metric of the Prometheus text, or -1 when it is missing.
     int64_t metric(std::string_view name) const {
         const std::string text = server_->metrics_text();
