@@ -85,6 +85,7 @@ Connection::Connection(ShardThread& shard, Socket socket, boost::asio::ssl::cont
         tls_stream_ = std::make_unique<TlsStream>(std::move(socket_), *tls);
     }
     last_activity_ms_ = shard_.now_ms();
+    accepted_ms_ = last_activity_ms_;
 }
 
 void Connection::start() {
@@ -584,6 +585,14 @@ void Connection::check_timeouts(uint64_t now_ms) {
     if (partial_since_ms_ != 0 && !paused_ &&
         now_ms - partial_since_ms_ > config.frame_timeout_ms) {
         spdlog::debug("connection {} on shard {}: frame timeout", index_, shard_.index());
+        close();
+        return;
+    }
+    // Frames keep a connection from idling out, but not from authenticating: one that retries
+    // refused HELLOs (or sends nothing) would otherwise hold a connection slot for ever.
+    if (!authenticated_ && now_ms - accepted_ms_ > config.frame_timeout_ms) {
+        spdlog::debug("connection {} on shard {}: not authenticated in time", index_,
+                      shard_.index());
         close();
         return;
     }

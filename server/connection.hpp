@@ -168,6 +168,7 @@ private:
     uint32_t hand_over_to_ = no_shard;  // Set by a HELLO; the parse loop stops and hands over.
     uint64_t hello_request_id_ = 0;
     uint64_t last_activity_ms_ = 0;
+    uint64_t accepted_ms_ = 0;       // A connection must authenticate within frame_timeout_ms.
     uint64_t partial_since_ms_ = 0;  // When the incomplete frame in the buffer began; 0: none.
 
     friend class ShardThread;

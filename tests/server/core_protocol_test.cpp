@@ -3,8 +3,10 @@
 // (error frame, connection stays), scopes and the connection limit.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "tests/server/core_test_server.hpp"
@@ -373,6 +375,31 @@ TEST(CoreLimits, ClientsThatNeverSendHelloDoNotKeepConnectionSlots) {
     EXPECT_EQ(static_cast<Result>(first.hello(admin_key).result), Result::ok);
     EXPECT_EQ(static_cast<Result>(second.hello(read_key).result), Result::ok);
     EXPECT_EQ(static_cast<Result>(second.balance(1).result), Result::member_not_found);
+}
+
+TEST(CoreLimits, AConnectionThatKeepsFailingItsHelloIsClosedAfterTheFrameTimeout) {
+    TempDir dir;
+    Config config = test_config(dir.path(), 1);
+    config.frame_timeout_ms = 200;
+    config.tick_interval_ms = 20;
+    RunningServer server(config);
+    RawClient client(server.port());
+    // A HELLO asking for a shard that does not exist is refused with the connection left open
+    // (the client may correct it), and each one is activity: without a deadline for
+    // authenticating, repeating it would hold a connection slot for ever.
+    bool closed = false;
+    for (int attempt = 0; attempt < 100 && !closed; ++attempt) {
+        client.send_bytes(RawClient::encode_hello(admin_key, uint16_t{7}));
+        const auto frame = client.read_frame();
+        if (!frame) {
+            closed = true;
+            break;
+        }
+        EXPECT_EQ(static_cast<Result>(frame->item<protocol::HelloReply>().result),
+                  Result::field_out_of_range);
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_TRUE(closed) << "still open after 100 refused HELLOs 20 ms apart";
 }
 
 TEST(CoreLimits, AnIdleConnectionIsClosedAfterTheIdleTimeout) {
