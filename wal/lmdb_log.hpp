@@ -101,6 +101,10 @@ private:
     };
 
     void open_environment();
+    // open(): throws StartupError when the file ends before the last page LMDB says it uses.
+    void check_file_covers_used_pages(const std::string& env_path) const;
+    // Writer, after a commit: extends the file over the last page in use if LMDB left it short.
+    void cover_last_page() noexcept;
     // open(): reads the log from heads_next_log_seq_ on into the heads map.
     void rebuild_heads();
     // open(): writes the heads map into the heads table (a map filled while rebuilding).

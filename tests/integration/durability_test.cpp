@@ -1,13 +1,20 @@
 // jifend restarts: SIGTERM keeps every balance and every transaction id; kill -9 in the middle of
-// a stream of earns loses none that was acknowledged (sync durability).
+// a stream of earns loses none that was acknowledged (sync durability); kill -9 at random moments
+// of a stream of transfers, most across shards, leaves each applied once with both legs.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <chrono>
+#include <cstdlib>
+#include <deque>
+#include <map>
 #include <mutex>
+#include <random>
+#include <string>
 #include <thread>
 
 #include "client/async_client.hpp"
@@ -149,6 +156,227 @@ TEST(Durability, EveryAcknowledgedEarnSurvivesKillDashNine) {
     }
     EXPECT_EQ(replayed, acknowledged.size());
     EXPECT_EQ(client.audit().ok, 1u);
+}
+
+// Kill cycles of the transfer crash test; JIFEN_CRASH_CYCLES sets more (as
+// tests/wal/crash_test.cpp).
+uint64_t crash_cycles() {
+    if (const char* text = std::getenv("JIFEN_CRASH_CYCLES")) {
+        return std::strtoull(text, nullptr, 10);
+    }
+    return 20;
+}
+
+// JIFEN_SEED replays a run: it picks the operations and the kill moments.
+uint64_t crash_seed() {
+    if (const char* text = std::getenv("JIFEN_SEED")) {
+        return std::strtoull(text, nullptr, 10);
+    }
+    return std::random_device{}();
+}
+
+// Every operation the transfer crash test ever submitted. None can be refused by the ledger (the
+// members are enrolled and rich), so once the test resends those it never heard back about,
+// each was applied exactly once and every balance is known.
+class TransferStream {
+public:
+    enum class Heard : uint8_t { nothing, ok, refused };
+    struct Sent {
+        Opcode opcode;
+        protocol::Operation operation;
+        Heard heard = Heard::nothing;
+    };
+
+    static constexpr uint64_t members = 16;
+    static constexpr int64_t opening_points = 1'000'000;
+
+    explicit TransferStream(uint64_t seed) : random_(seed) {
+        for (uint64_t member = 1; member <= members; ++member) {
+            on_shard_[protocol::shard_of(member, 2)].push_back(member);
+        }
+    }
+
+    // Runs on its own thread until the server is gone: pipelined earns, same-shard transfers and
+    // (most) cross-shard transfers. acknowledged counts the ok replies.
+    void run(const client::Options& server_options, std::atomic<size_t>* acknowledged) {
+        boost::asio::io_context io;
+        client::AsyncOptions options;
+        static_cast<client::Options&>(options) = server_options;
+        options.batch_ops_max = 32;
+        options.frames_in_flight_max = 8;
+        client::AsyncClient pipelined(io, options);
+        bool server_gone = false;
+        std::function<void()> submit_more = [&] {
+            while (!server_gone) {
+                const size_t index = next_operation(pipelined.new_txn_id());
+                const bool queued = pipelined.submit(
+                    sent_[index].opcode, sent_[index].operation,
+                    [&, index](const client::Status& status,
+                               const protocol::OperationReply& reply) {
+                        if (!status.ok()) {
+                            server_gone = true;
+                            return;
+                        }
+                        sent_[index].heard = reply.result == 0 ? Heard::ok : Heard::refused;
+                        *acknowledged += reply.result == 0;
+                        submit_more();
+                    });
+                if (!queued) {
+                    sent_.pop_back();  // Never left: as if never drawn.
+                    return;
+                }
+            }
+        };
+        pipelined.async_connect([&](const client::Status& status) {
+            if (status.ok()) {
+                submit_more();
+            }
+        });
+        io.run();
+    }
+
+    // After a restart: resends what was submitted since the last check, one batch per opcode.
+    // An acknowledged operation must come back replayed; the others are applied now if they
+    // were not before.
+    void resend_unchecked(Client& client) {
+        for (const Opcode opcode : {Opcode::earn, Opcode::transfer}) {
+            std::vector<size_t> indexes;
+            std::vector<protocol::Operation> operations;
+            for (size_t index = checked_; index < sent_.size(); ++index) {
+                if (sent_[index].opcode == opcode) {
+                    indexes.push_back(index);
+                    operations.push_back(sent_[index].operation);
+                }
+            }
+            const auto replies = client.submit(opcode, operations);
+            ASSERT_EQ(replies.size(), operations.size());
+            for (size_t i = 0; i < replies.size(); ++i) {
+                Sent& sent = sent_[indexes[i]];
+                ASSERT_EQ(replies[i].result, 0u) << "resending operation " << indexes[i];
+                if (sent.heard == Heard::ok) {
+                    EXPECT_NE(replies[i].flags & protocol::reply_flag_replayed, 0u)
+                        << protocol::to_string(opcode) << " " << indexes[i]
+                        << " was acknowledged before the kill but is not in the ledger";
+                }
+                sent.heard = Heard::ok;
+            }
+        }
+        checked_ = sent_.size();
+    }
+
+    // Every operation applied once: each balance is its opening earn plus what moved.
+    std::map<uint64_t, int64_t> expected_balances() const {
+        std::map<uint64_t, int64_t> balances;
+        for (const Sent& sent : sent_) {
+            const protocol::Operation& op = sent.operation;
+            balances[op.member_id] += sent.opcode == Opcode::earn ? op.points : -op.points;
+            if (sent.opcode == Opcode::transfer) {
+                balances[op.counterparty_id] += op.points;
+            }
+        }
+        return balances;
+    }
+
+    void enroll_all(Client& client) {
+        for (uint64_t member = 1; member <= members; ++member) {
+            ASSERT_EQ(client.enroll(client::make_enroll(member)).result, 0u);
+            sent_.push_back({Opcode::earn, client::make_earn(member, opening_points), Heard::ok});
+            client::set_txn_id(&sent_.back().operation, client.new_txn_id());
+            ASSERT_EQ(client.earn(sent_.back().operation).result, 0u);
+        }
+        checked_ = sent_.size();
+    }
+
+    size_t sent_count() const { return sent_.size(); }
+
+private:
+    size_t next_operation(client::TxnId txn_id) {
+        const uint64_t from = 1 + random_() % members;
+        const uint32_t from_shard = protocol::shard_of(from, 2);
+        const int64_t points = 1 + static_cast<int64_t>(random_() % 3);
+        const uint64_t roll = random_() % 10;
+        Sent sent{Opcode::earn, client::make_earn(from, points)};
+        if (roll >= 2) {
+            // 2 in 10 stay on the sender's shard, 6 cross to the other one.
+            const auto& receivers = on_shard_[roll < 4 ? from_shard : 1 - from_shard];
+            uint64_t to = receivers[random_() % receivers.size()];
+            if (to == from) {
+                to = receivers[(std::find(receivers.begin(), receivers.end(), from) -
+                                receivers.begin() + 1) %
+                               receivers.size()];
+            }
+            sent = Sent{Opcode::transfer, client::make_transfer(from, to, points)};
+        }
+        client::set_txn_id(&sent.operation, txn_id);
+        sent_.push_back(sent);
+        return sent_.size() - 1;
+    }
+
+    std::mt19937_64 random_;
+    std::vector<uint64_t> on_shard_[2];
+    // Only the stream's thread touches it while it runs; the test's thread after joining it.
+    std::deque<Sent> sent_;
+    size_t checked_ = 0;  // sent_[0, checked_) are known applied once.
+};
+
+// After a restart: the server resumes the credit legs recovery found in flight, then no
+// transfer may be left half applied, each operation must be there exactly once, and the
+// ledger's invariants must hold.
+void expect_each_applied_once(const JifendProcess& server, TransferStream& stream) {
+    Client client(server.options());
+    client.connect();
+    protocol::AuditReply audit = client.audit();
+    for (int attempt = 0; attempt < 1'000 && audit.transfers_in_flight != 0; ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        audit = client.audit();
+    }
+    ASSERT_EQ(audit.transfers_in_flight, 0) << "debit legs whose credit was not resumed";
+    ASSERT_EQ(audit.ok, 1u);
+    stream.resend_unchecked(client);
+    for (const auto& [member, points] : stream.expected_balances()) {
+        EXPECT_EQ(client.balance(member).available, points) << "member " << member;
+    }
+    audit = client.audit();
+    EXPECT_EQ(audit.ok, 1u);
+    EXPECT_EQ(audit.transfers_in_flight, 0);
+}
+
+TEST(Durability, TransfersAcrossShardsKilledAtRandomMomentsAreEachAppliedOnceWithBothLegs) {
+    const uint64_t seed = crash_seed();
+    SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
+    std::mt19937_64 random(seed);
+    TempDir dir;
+    JifendProcess server(dir.path() / "data");
+    TransferStream stream(seed + 1);
+    server.start();
+    {
+        Client client(server.options());
+        client.connect();
+        stream.enroll_all(client);
+    }
+    for (uint64_t cycle = 1; cycle <= crash_cycles(); ++cycle) {
+        SCOPED_TRACE("cycle " + std::to_string(cycle));
+        if (cycle > 1) {
+            server.start();
+            expect_each_applied_once(server, stream);
+            if (::testing::Test::HasFatalFailure()) {
+                return;
+            }
+        }
+        std::atomic<size_t> acknowledged = 0;
+        std::thread load([&] { stream.run(server.options(), &acknowledged); });
+        // Killed after a random number of acknowledgements, with frames still in flight.
+        const size_t kill_after = 1 + random() % 1'500;
+        for (int attempt = 0; attempt < 30'000 && acknowledged < kill_after; ++attempt) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        server.stop(SIGKILL);
+        load.join();
+        ASSERT_GE(acknowledged, kill_after) << server.log();
+    }
+    server.start();
+    expect_each_applied_once(server, stream);
+    EXPECT_GT(stream.sent_count(), crash_cycles() * TransferStream::members);
 }
 
 }  // namespace

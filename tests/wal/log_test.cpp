@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <lmdb.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <fstream>
@@ -568,6 +569,57 @@ TEST(Log, FileThatIsNotLmdbIsRefusedAtOpen) {
     TempDir dir;
     std::ofstream(dir.path() / "jifen.lmdb") << std::string(64 * 1024, 'x');
     EXPECT_THROW(Log::open(testing::options_for(dir.path(), 1)), StartupError);
+}
+
+// A truncated file: LMDB would map it and fault (SIGBUS, killing this binary) on the first page
+// past its end. Open must refuse it, naming the file's size and the size its pages need.
+struct Truncation {
+    const char* name;
+    // The size to cut a file of size_bytes to, pages of page_bytes.
+    uint64_t (*cut_to)(uint64_t size_bytes, uint64_t page_bytes);
+};
+
+class TruncatedLog : public ::testing::TestWithParam<Truncation> {};
+INSTANTIATE_TEST_SUITE_P(
+    Log, TruncatedLog,
+    ::testing::Values(
+        Truncation{"to_one_page", [](uint64_t, uint64_t page) { return page; }},
+        Truncation{"to_its_two_meta_pages", [](uint64_t, uint64_t page) { return 2 * page; }},
+        Truncation{"to_half", [](uint64_t size, uint64_t) { return size / 2; }},
+        Truncation{"by_three_pages", [](uint64_t size, uint64_t page) { return size - 3 * page; }}),
+    [](const ::testing::TestParamInfo<Truncation>& param_info) {
+        return std::string(param_info.param.name);
+    });
+
+TEST_P(TruncatedLog, IsRefusedAtOpenWithItsSizeAndTheSizeItNeeds) {
+    TempDir dir;
+    const Options options = testing::options_for(dir.path(), 2);
+    {
+        auto log = Log::open(options);
+        log->start(nullptr);
+        for (uint64_t i = 1; i <= 20'000; ++i) {  // About 3 MB of log: hundreds of pages.
+            const engine::Record record = earn_record(i % 500 + 1, i, 2);
+            testing::append_one(*log, record.shard_index, record);
+        }
+        log->stop();
+    }
+    const std::filesystem::path file = dir.path() / "jifen.lmdb";
+    const uint64_t size_bytes = std::filesystem::file_size(file);
+    const auto page_bytes = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    const uint64_t cut_bytes = GetParam().cut_to(size_bytes, page_bytes);
+    ASSERT_LT(cut_bytes, size_bytes);
+    std::filesystem::resize_file(file, cut_bytes);
+    try {
+        Log::open(options);
+        FAIL() << "opened a file cut from " << size_bytes << " to " << cut_bytes << " bytes";
+    } catch (const StartupError& error) {
+        const std::string what = error.what();
+        EXPECT_NE(what.find("jifen.lmdb is truncated or damaged: it has " +
+                            std::to_string(cut_bytes) + " bytes"),
+                  std::string::npos)
+            << what;
+        EXPECT_NE(what.find("restore from a backup"), std::string::npos) << what;
+    }
 }
 
 TEST(Log, LmdbFileOfAnotherApplicationIsRefusedAtOpen) {
