@@ -36,9 +36,10 @@ struct Config {
     uint32_t shard_count = 0;   // 0: one per core (std::thread::hardware_concurrency()).
     std::filesystem::path data_dir = "data";
     wal::Durability durability = wal::Durability::sync;
-    uint32_t connections_max = 1024;        // Past this, new connections are refused.
-    uint32_t idle_timeout_ms = 300'000;     // A connection silent this long is closed.
-    uint32_t frame_timeout_ms = 10'000;     // A started frame must complete within this.
+    uint32_t connections_max = 1024;     // Past this, new connections are refused.
+    uint32_t idle_timeout_ms = 300'000;  // A connection silent this long is closed.
+    uint32_t frame_timeout_ms =
+        10'000;  // A started frame, and a new connection's HELLO, within this.
     uint64_t txn_index_slots = 1ull << 22;  // engine::TxnIndex capacity (ledger-wide).
     uint32_t tick_interval_ms = 100;        // How often a shard issues an Op::tick.
     engine::Config engine;                  // Programme rules and table sizes per shard.

@@ -356,9 +356,23 @@ void LmdbLog::check_file_covers_used_pages(const std::string& env_path) const {
     check_startup(mdb_env_stat(env_, &env_stat), "mdb_env_stat");
     const uint64_t needed_bytes = (uint64_t{info.me_last_pgno} + 1) * env_stat.ms_psize;
     const uint64_t size_bytes = file_size_bytes(env_path);
-    if (size_bytes < needed_bytes) {
-        refuse_truncated(env_path, size_bytes, needed_bytes);
+    if (size_bytes >= needed_bytes) {
+        return;
     }
+    // A few pages short can also be a crash right after a commit that left freed pages unwritten
+    // (cover_last_page): say how to tell, rather than only "restore from a backup".
+    constexpr uint64_t crash_shortfall_pages_max = 16;
+    if (needed_bytes - size_bytes <= crash_shortfall_pages_max * env_stat.ms_psize) {
+        throw StartupError(
+            "jifen log: " + env_path + " is truncated or damaged: it has " +
+            std::to_string(size_bytes) + " bytes, its pages need " + std::to_string(needed_bytes) +
+            ". If the server crashed and nobody copied or cut the file, the missing pages may be "
+            "pages LMDB freed without writing them: extend the file with `truncate -s " +
+            std::to_string(needed_bytes) + " " + env_path +
+            "` and start again (recovery checks every record it replays). Otherwise restore from "
+            "a backup");
+    }
+    refuse_truncated(env_path, size_bytes, needed_bytes);
 }
 
 // LMDB never writes a page that it allocated and freed again within one commit, so a commit can
