@@ -17,10 +17,19 @@
 // an operation allocates nothing when its handler fits std::function's small buffer (a lambda
 // capturing up to two pointers does).
 //
-// Failures: a handler gets !status.ok() when its frame got no reply (closed, timeout) or was
-// refused as a whole (an error frame). After closed/timeout the operation may or may not have been
-// applied: reconnect (async_connect) and resend with the same txn id. There is no automatic
-// reconnect here.
+// Reconnecting: when the connection breaks or a reply is late (closed, timeout), the client
+// reconnects by itself after Options::reconnect_backoff (doubling per failed attempt, at most
+// reconnect_backoff_max), up to reconnect_attempts attempts per outage, and sends again every
+// frame that got no reply: the same bytes, so the same transaction ids (an operation the server
+// had applied is answered with its original outcome and reply_flag_replayed), oldest first, before
+// anything newer. Balance queries are simply asked again. Operations submitted meanwhile are
+// queued and leave once connected. A frame is sent again at most reconnect_attempts times.
+// reconnect_attempts = 0 turns this off.
+//
+// Failures: a handler gets !status.ok() when its frame was refused as a whole (an error frame), or
+// got no reply and will not be sent again: reconnecting failed, the frame's resends are used up, or
+// the caller closed. Then, for closed/timeout, the operation may or may not have been applied:
+// resend it later with the same txn id (keep it: set it with new_txn_id() before submitting).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -53,16 +62,20 @@ public:
     AsyncClient(const AsyncClient&) = delete;
     AsyncClient& operator=(const AsyncClient&) = delete;
 
-    // Connects and says HELLO (see Connection::async_open). Also used to reconnect after a failure.
+    // Connects and says HELLO (see Connection::async_open): one attempt, whose outcome the
+    // handler gets. Called again after close() or a failure that ended in giving up, it starts
+    // over. Called while connected or reconnecting, it replaces the connection at once: what got
+    // no reply is sent again on the new one; if the new one fails, everything outstanding fails.
     void async_connect(ConnectHandler handler);
     bool is_connected() const noexcept;
     const protocol::HelloReply& hello() const noexcept;
 
-    // Queues one mutating operation (a zero txn id is replaced by a fresh one). Returns false when
-    // not connected, or when all frames_in_flight_max + 11 preallocated batches are full or in
-    // flight (one may be filling per batchable opcode): nothing is queued and the handler is not
-    // called (back-pressure: submit again from a completion). Otherwise the handler runs exactly
-    // once.
+    // Queues one mutating operation (a zero txn id is replaced by a fresh one). Returns false
+    // before async_connect, after close() or after giving up on reconnecting, or when all
+    // frames_in_flight_max + 11 preallocated batches are full, in flight or waiting to be resent
+    // (one may be filling per batchable opcode): nothing is queued and the handler is not called
+    // (back-pressure: submit again from a completion). Otherwise the handler runs exactly once.
+    // While connecting or reconnecting, operations are queued and leave once connected.
     bool submit(protocol::Opcode opcode, const protocol::Operation& operation,
                 OperationHandler handler);
     // Queues a balance query, batched like operations.

@@ -17,8 +17,14 @@ using Clock = std::chrono::steady_clock;
 // fire first and report the precise reason.
 constexpr auto deadline_slack = std::chrono::seconds(1);
 
+// An error frame shutting_down: the server read the frame while stopping and did not start it.
+bool is_server_stopping(const Status& status) {
+    return status.failure == Failure::refused && status.result == Result::shutting_down;
+}
+
 bool is_retryable(const Status& status) {
     return status.failure == Failure::closed || status.failure == Failure::timeout ||
+           is_server_stopping(status) ||
            (status.failure == Failure::refused && status.result == Result::busy);
 }
 
@@ -95,7 +101,7 @@ void Client::connect() {
         if (!retryable || attempt >= options_.reconnect_attempts) {
             throw Error(status);
         }
-        std::this_thread::sleep_for(options_.reconnect_backoff * (1u << std::min(attempt, 10u)));
+        std::this_thread::sleep_for(reconnect_delay(options_, attempt));
     }
 }
 
@@ -135,7 +141,11 @@ std::vector<std::byte> Client::call(protocol::Opcode opcode, uint16_t count,
         if (!is_retryable(status) || attempt >= options_.reconnect_attempts) {
             throw Error(status);
         }
-        std::this_thread::sleep_for(options_.reconnect_backoff * (1u << std::min(attempt, 10u)));
+        if (is_server_stopping(status)) {
+            // This server is going away: the retry belongs on a new connection (to it restarted).
+            connection_->close(status);
+        }
+        std::this_thread::sleep_for(reconnect_delay(options_, attempt));
     }
 }
 

@@ -8,9 +8,10 @@
 // Errors: business outcomes come back in the reply's `result` (never thrown). Failures with no
 // per-operation answer (cannot connect, timeout, connection lost after every reconnect attempt,
 // an error frame, HELLO refused) throw client::Error, whose status() names the Failure and, for
-// refusals, the Result. A lost connection or timeout is retried Options::reconnect_attempts times
-// by reconnecting and resending the SAME frame with the SAME transaction ids, so a mutation is
-// never applied twice: an already-applied one comes back with reply_flag_replayed.
+// refusals, the Result. A lost connection, a timeout, busy or shutting_down is retried
+// Options::reconnect_attempts times by reconnecting and resending the SAME frame with the SAME
+// transaction ids, so a mutation is never applied twice: an already-applied one comes back with
+// reply_flag_replayed.
 //
 // Not thread-safe: one Client per thread.
 #pragma once

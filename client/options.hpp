@@ -1,6 +1,7 @@
 // Connection options shared by the synchronous Client and the pipelined AsyncClient.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -24,10 +25,14 @@ struct Options {
 
     std::chrono::milliseconds connect_timeout{5'000};   // Resolve + connect + TLS + HELLO.
     std::chrono::milliseconds request_timeout{10'000};  // Oldest request in flight, per frame.
-    // Client: on a broken connection or timeout, reconnect and resend (same transaction ids) this
-    // many times before throwing. AsyncClient does not reconnect by itself.
+    // On a broken connection or timeout, reconnect and resend what got no reply, with the SAME
+    // transaction ids (the server answers an operation it had applied as replayed). Client: this
+    // many resends of a request, then it throws. AsyncClient: this many connection attempts per
+    // outage, and this many resends of each frame, then the operations complete with
+    // Failure::closed. 0 turns reconnecting off.
     uint32_t reconnect_attempts = 3;
-    std::chrono::milliseconds reconnect_backoff{50};  // Doubles per attempt.
+    std::chrono::milliseconds reconnect_backoff{50};  // Before the first attempt; doubles after.
+    std::chrono::milliseconds reconnect_backoff_max{2'000};  // The doubling stops here.
 
     // Ask the server to serve this connection on this shard (docs/protocol.md, "Shards"): a
     // client that sends each member's operations on the connection of the member's shard
@@ -38,5 +43,14 @@ struct Options {
     // Frames one connection may have in flight (sent, reply not yet read). At most 4096.
     uint32_t frames_in_flight_max = 64;
 };
+
+// The wait before reconnect attempt `attempt` (0 for the first): reconnect_backoff doubled per
+// earlier attempt, never more than reconnect_backoff_max.
+inline std::chrono::milliseconds reconnect_delay(const Options& options, uint32_t attempt) {
+    constexpr uint32_t doublings_max = 20;  // Keeps the shift far from overflowing.
+    const auto doubled =
+        options.reconnect_backoff * (int64_t{1} << std::min(attempt, doublings_max));
+    return std::min(doubled, std::max(options.reconnect_backoff_max, options.reconnect_backoff));
+}
 
 }  // namespace jifen::client

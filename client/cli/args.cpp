@@ -215,4 +215,27 @@ JsonObject& JsonObject::add_raw(std::string_view name, std::string_view json) {
     return *this;
 }
 
+std::string error_json(std::string_view result, std::string_view error, std::string_view message,
+                       std::optional<uint32_t> code) {
+    JsonObject object;
+    object.add("result", result);
+    if (code) {
+        object.add("code", *code);
+    }
+    return object.add("error", error).add("message", message).str();
+}
+
+bool asks_for_json(int argc, const char* const* argv) {
+    for (int index = 1; index < argc; ++index) {
+        const std::string_view arg = argv[index];
+        if (arg == "--") {
+            return false;
+        }
+        if (arg == "--json") {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace jifen::cli

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <initializer_list>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -61,5 +62,17 @@ private:
 };
 
 std::string json_escape(std::string_view text);
+
+// The one object --json prints for an outcome without a reply to print. `result` names it the way
+// a reply's `result` would ("usage", a server Result such as "auth_failed", or a client failure
+// such as "connect_failed"); `error` is the kind, which the exit code follows ("usage" 2,
+// "refused" 1, "connection" 3); `message` is the text also written to stderr. `code` (the Result
+// number) is left out when there is none.
+std::string error_json(std::string_view result, std::string_view error, std::string_view message,
+                       std::optional<uint32_t> code = std::nullopt);
+
+// Whether the command line asks for --json. For a command line that did not parse, where the
+// parser's own flag is not set; arguments after "--" are operands, not options.
+bool asks_for_json(int argc, const char* const* argv);
 
 }  // namespace jifen::cli

@@ -6,6 +6,7 @@
 #include <functional>
 #include <iostream>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -346,6 +347,26 @@ private:
     client::Client client_;
 };
 
+// A usage error: the message on stderr and, with --json, as the one JSON object on stdout.
+int report_usage(bool json, std::string_view message) {
+    if (json) {
+        std::cout << error_json("usage", "usage", message) << "\n";
+    }
+    std::cerr << "jifen: " << message << "\n";
+    return exit_usage;
+}
+
+// --help: the text on stdout, or with --json inside the one JSON object.
+int print_help(const CLI::App& app, const CLI::Error& help, bool json) {
+    if (!json) {
+        return app.exit(help);
+    }
+    std::ostringstream text;
+    const int exit_code = app.exit(help, text, std::cerr);
+    std::cout << JsonObject().add("result", "help").add("help", text.str()).str() << "\n";
+    return exit_code;
+}
+
 int run(int argc, char** argv) {
     CLI::App app{"jifen: command-line client for the jifen loyalty-points ledger"};
     app.require_subcommand(1);
@@ -447,11 +468,14 @@ int run(int argc, char** argv) {
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& help) {
-        return app.exit(help);
+        return print_help(app, help, asks_for_json(argc, argv));
     } catch (const CLI::CallForAllHelp& help) {
-        return app.exit(help);
+        return print_help(app, help, asks_for_json(argc, argv));
     } catch (const CLI::ParseError& error) {
-        app.exit(error);
+        if (globals.json || asks_for_json(argc, argv)) {
+            std::cout << error_json("usage", "usage", error.what()) << "\n";
+        }
+        app.exit(error);  // The parser's message and hint, on stderr.
         return exit_usage;
     }
 
@@ -533,12 +557,10 @@ int run(int argc, char** argv) {
             action = [](Runner& r) { return r.print_ping(); };
         }
     } catch (const UsageError& error) {
-        std::cerr << "jifen: " << error.what() << "\n";
-        return exit_usage;
+        return report_usage(globals.json, error.what());
     }
     if (globals.key.size() > sizeof(protocol::HelloRequest::api_key)) {
-        std::cerr << "jifen: --key is longer than 64 bytes\n";
-        return exit_usage;
+        return report_usage(globals.json, "--key is longer than 64 bytes");
     }
 
     try {
@@ -548,12 +570,10 @@ int run(int argc, char** argv) {
         const client::Status& status = error.status();
         const bool refused = status.failure == client::Failure::refused;
         if (globals.json) {
-            std::cout << JsonObject()
-                             .add("result", refused ? jifen::to_string(status.result)
-                                                    : client::to_string(status.failure))
-                             .add("code", static_cast<uint32_t>(status.result))
-                             .add("error", status.to_string())
-                             .str()
+            std::cout << error_json(refused ? jifen::to_string(status.result)
+                                            : client::to_string(status.failure),
+                                    refused ? "refused" : "connection", status.to_string(),
+                                    static_cast<uint32_t>(status.result))
                       << "\n";
         }
         std::cerr << "jifen: " << status.to_string() << " [" << globals.host << ":" << globals.port

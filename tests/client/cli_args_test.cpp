@@ -1,6 +1,8 @@
 // The CLI's input checks: bad members, points, dates and txn ids are named before anything is sent.
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include "client/cli/args.hpp"
 
 namespace jifen::cli {
@@ -65,6 +67,27 @@ TEST(CliArgs, JsonStringsAreEscaped) {
     EXPECT_EQ(json_escape(std::string_view("\x01", 1)), "\"\\u0001\"");
     EXPECT_EQ(JsonObject().add("member", uint64_t{7}).add("ok", true).add("x", "y").str(),
               "{\"member\":7,\"ok\":true,\"x\":\"y\"}");
+}
+
+TEST(CliArgs, AnErrorObjectNamesTheResultTheKindAndTheMessage) {
+    EXPECT_EQ(error_json("usage", "usage", "MEMBER must be a member id from 1, got 0"),
+              "{\"result\":\"usage\",\"error\":\"usage\","
+              "\"message\":\"MEMBER must be a member id from 1, got 0\"}");
+    EXPECT_EQ(error_json("forbidden", "refused", "refused: forbidden (\"reverse\")", 201u),
+              "{\"result\":\"forbidden\",\"code\":201,\"error\":\"refused\","
+              "\"message\":\"refused: forbidden (\\\"reverse\\\")\"}");
+}
+
+TEST(CliArgs, JsonIsAskedForByTheFlagAnywhereBeforeTheOperandSeparator) {
+    const auto asks = [](std::vector<const char*> args) {
+        args.insert(args.begin(), "jifen");
+        return asks_for_json(static_cast<int>(args.size()), args.data());
+    };
+    EXPECT_TRUE(asks({"--json", "earn", "42", "0"}));
+    EXPECT_TRUE(asks({"earn", "42", "0", "--json"}));
+    EXPECT_FALSE(asks({"earn", "42", "0"}));
+    EXPECT_FALSE(asks({"earn", "--", "--json"}));
+    EXPECT_FALSE(asks({"--jsonx"}));
 }
 
 }  // namespace

@@ -187,6 +187,35 @@ TEST(Client, ALostConnectionIsResentWithTheSameTxnId) {
     EXPECT_EQ(second_try.member_id, 11u);
 }
 
+TEST(Client, AFrameRefusedAsShuttingDownIsResentOnANewConnection) {
+    protocol::Operation first_try;
+    protocol::Operation second_try;
+    FakeServer server({[&](tcp::socket& socket) {
+                           testing::answer_hello(socket);
+                           Frame frame;
+                           testing::read_frame(socket, &frame);
+                           first_try = frame.item<protocol::Operation>(0);
+                           testing::write_error(socket, frame.header.request_id,
+                                                Result::shutting_down, "the server is stopping");
+                           testing::read_frame(socket, &frame);  // Until the client hangs up.
+                       },
+                       [&](tcp::socket& socket) {
+                           testing::answer_hello(socket);
+                           Frame frame;
+                           testing::read_frame(socket, &frame);
+                           second_try = frame.item<protocol::Operation>(0);
+                           answer_operations(socket, frame);
+                           testing::read_frame(socket, &frame);
+                       }});
+    Options options = options_for(server);
+    options.reconnect_attempts = 1;
+    Client client(options);
+    client.connect();
+    EXPECT_EQ(client.earn(make_earn(12, 5)).points, 12);
+    client.close();
+    EXPECT_EQ(txn_id_of(first_try), txn_id_of(second_try));
+}
+
 TEST(Client, NoReplyWithinTheRequestTimeoutThrowsTimeout) {
     FakeServer server({[&](tcp::socket& socket) {
         testing::answer_hello(socket);
@@ -423,6 +452,306 @@ TEST(AsyncClient, SubmitRefusesWhenTheWindowAndQueueAreFull) {
     });
     io.run();
     EXPECT_EQ(accepted, (1u + 11u) * 2u);
+}
+
+// ---- AsyncClient reconnecting -------------------------------------------------------------------
+
+AsyncOptions reconnecting_options_for(const FakeServer& server, uint32_t reconnect_attempts) {
+    AsyncOptions options;
+    static_cast<Options&>(options) = options_for(server);
+    options.reconnect_attempts = reconnect_attempts;
+    return options;
+}
+
+// Answers every balance query of a balance frame with available = member id.
+void answer_balances(tcp::socket& socket, const Frame& frame) {
+    std::vector<protocol::BalanceReply> replies(frame.header.count);
+    for (size_t index = 0; index < replies.size(); ++index) {
+        replies[index].available =
+            static_cast<int64_t>(frame.item<protocol::BalanceRequest>(index).member_id);
+    }
+    testing::write_items(socket, frame, std::span<const protocol::BalanceReply>(replies));
+}
+
+TEST(AsyncClient, FramesWithoutAReplyAreResentWithTheSameTxnIdsOnANewConnection) {
+    std::vector<TxnId> first_ids;
+    std::vector<TxnId> second_ids;
+    size_t balances_asked_again = 0;
+    FakeServer server(
+        {[&](tcp::socket& socket) {
+             testing::answer_hello(socket);
+             Frame frame;
+             for (int frame_index = 0; frame_index < 2; ++frame_index) {
+                 testing::read_frame(socket, &frame);
+                 if (frame.header.opcode == static_cast<uint16_t>(Opcode::earn)) {
+                     for (size_t item = 0; item < frame.header.count; ++item) {
+                         first_ids.push_back(txn_id_of(frame.item<protocol::Operation>(item)));
+                     }
+                 }
+             }
+             // Close without replying: the client cannot know what was applied.
+         },
+         [&](tcp::socket& socket) {
+             testing::answer_hello(socket);
+             Frame frame;
+             while (testing::read_frame(socket, &frame)) {
+                 if (frame.header.opcode == static_cast<uint16_t>(Opcode::balance)) {
+                     balances_asked_again += frame.header.count;
+                     answer_balances(socket, frame);
+                     continue;
+                 }
+                 std::vector<protocol::OperationReply> replies(frame.header.count);
+                 for (size_t item = 0; item < replies.size(); ++item) {
+                     second_ids.push_back(txn_id_of(frame.item<protocol::Operation>(item)));
+                     replies[item].flags = protocol::reply_flag_replayed;
+                 }
+                 testing::write_items(socket, frame,
+                                      std::span<const protocol::OperationReply>(replies));
+             }
+         }});
+    boost::asio::io_context io;
+    AsyncClient client(io, reconnecting_options_for(server, 3));
+    std::vector<int> earn_completions(3, 0);
+    std::vector<uint32_t> earn_flags(3, 0);
+    int64_t balance_seen = 0;
+    const auto finish_when_done = [&] {
+        if (client.operations_outstanding() == 0) {
+            client.close();
+        }
+    };
+    client.async_connect([&](const Status& status) {
+        ASSERT_TRUE(status.ok()) << status.to_string();
+        for (uint64_t member = 1; member <= 3; ++member) {
+            ASSERT_TRUE(client.submit(
+                Opcode::earn, make_earn(member, 1),
+                [&, member](const Status& reply_status, const protocol::OperationReply& reply) {
+                    EXPECT_TRUE(reply_status.ok()) << reply_status.to_string();
+                    ++earn_completions[member - 1];
+                    earn_flags[member - 1] = reply.flags;
+                    finish_when_done();
+                }));
+        }
+        ASSERT_TRUE(client.balance(
+            77, [&](const Status& reply_status, const protocol::BalanceReply& reply) {
+                EXPECT_TRUE(reply_status.ok()) << reply_status.to_string();
+                balance_seen = reply.available;
+                finish_when_done();
+            }));
+    });
+    io.run();
+    EXPECT_EQ(earn_completions, (std::vector<int>{1, 1, 1}));
+    EXPECT_EQ(earn_flags, (std::vector<uint32_t>(3, protocol::reply_flag_replayed)));
+    ASSERT_EQ(first_ids.size(), 3u);
+    EXPECT_EQ(second_ids, first_ids) << "the same transaction ids, in the same order";
+    EXPECT_EQ(balances_asked_again, 1u);
+    EXPECT_EQ(balance_seen, 77);
+}
+
+TEST(AsyncClient, AfterAReconnectUnansweredFramesGoFirstInTheirOrderAndAnsweredOnesNotAgain) {
+    std::vector<uint64_t> second_connection_members;
+    FakeServer server({[&](tcp::socket& socket) {
+                           testing::answer_hello(socket);
+                           Frame first;
+                           Frame second;
+                           testing::read_frame(socket, &first);
+                           testing::read_frame(socket, &second);
+                           answer_operations(socket, second);
+                           Frame third;  // Sent once the answer freed a slot in the window.
+                           testing::read_frame(socket, &third);
+                       },
+                       [&](tcp::socket& socket) {
+                           testing::answer_hello(socket);
+                           Frame frame;
+                           while (testing::read_frame(socket, &frame)) {
+                               second_connection_members.push_back(
+                                   frame.item<protocol::Operation>(0).member_id);
+                               answer_operations(socket, frame);
+                           }
+                       }});
+    boost::asio::io_context io;
+    AsyncOptions options = reconnecting_options_for(server, 3);
+    options.batch_ops_max = 1;  // One frame per operation.
+    options.frames_in_flight_max = 2;
+    AsyncClient client(io, options);
+    std::vector<uint64_t> completed;
+    client.async_connect([&](const Status& status) {
+        ASSERT_TRUE(status.ok()) << status.to_string();
+        for (uint64_t member = 1; member <= 4; ++member) {
+            ASSERT_TRUE(client.submit(
+                Opcode::earn, make_earn(member, 1),
+                [&, member](const Status& reply_status, const protocol::OperationReply& reply) {
+                    EXPECT_TRUE(reply_status.ok()) << reply_status.to_string();
+                    EXPECT_EQ(reply.points, static_cast<int64_t>(member));
+                    completed.push_back(member);
+                    if (client.operations_outstanding() == 0) {
+                        client.close();
+                    }
+                }));
+        }
+    });
+    io.run();
+    EXPECT_EQ(second_connection_members, (std::vector<uint64_t>{1, 3, 4}));
+    EXPECT_EQ(completed, (std::vector<uint64_t>{2, 1, 3, 4}));
+}
+
+TEST(AsyncClient, WhenReconnectingFailsEveryOperationCompletesOnceAsClosed) {
+    const auto accept_and_hang_up = [](tcp::socket&) {};
+    FakeServer server({[&](tcp::socket& socket) {
+                           testing::answer_hello(socket);
+                           Frame frame;
+                           testing::read_frame(socket, &frame);
+                       },
+                       accept_and_hang_up, accept_and_hang_up});
+    boost::asio::io_context io;
+    AsyncClient client(io, reconnecting_options_for(server, 2));
+    std::vector<Status> statuses;
+    client.async_connect([&](const Status& status) {
+        ASSERT_TRUE(status.ok()) << status.to_string();
+        for (uint64_t member = 1; member <= 2; ++member) {
+            client.submit(Opcode::earn, make_earn(member, 1),
+                          [&](const Status& reply_status, const protocol::OperationReply&) {
+                              statuses.push_back(reply_status);
+                          });
+            client.flush();
+        }
+    });
+    io.run();
+    ASSERT_EQ(statuses.size(), 2u);
+    for (const Status& status : statuses) {
+        EXPECT_EQ(status.failure, Failure::closed) << status.to_string();
+        EXPECT_NE(status.message.find("2 reconnect attempts failed"), std::string::npos)
+            << status.message;
+    }
+    EXPECT_EQ(client.operations_outstanding(), 0u);
+    EXPECT_FALSE(client.submit(Opcode::earn, make_earn(3, 1),
+                               [](const Status&, const protocol::OperationReply&) {}))
+        << "after giving up the client takes nothing until async_connect";
+}
+
+TEST(AsyncClient, AFrameIsSentAtMostReconnectAttemptsTimesMore) {
+    int times_sent = 0;
+    const auto read_one_frame_and_hang_up = [&](tcp::socket& socket) {
+        testing::answer_hello(socket);
+        Frame frame;
+        if (testing::read_frame(socket, &frame)) {
+            ++times_sent;
+        }
+    };
+    FakeServer server(
+        {read_one_frame_and_hang_up, read_one_frame_and_hang_up, read_one_frame_and_hang_up});
+    boost::asio::io_context io;
+    AsyncClient client(io, reconnecting_options_for(server, 2));
+    Status final_status;
+    int completions = 0;
+    client.async_connect([&](const Status& status) {
+        ASSERT_TRUE(status.ok()) << status.to_string();
+        client.submit(Opcode::earn, make_earn(1, 1),
+                      [&](const Status& reply_status, const protocol::OperationReply&) {
+                          final_status = reply_status;
+                          ++completions;
+                          client.close();
+                      });
+    });
+    io.run();
+    EXPECT_EQ(completions, 1);
+    EXPECT_EQ(times_sent, 3);
+    EXPECT_EQ(final_status.failure, Failure::closed);
+    EXPECT_NE(final_status.message.find("sent 3 times"), std::string::npos) << final_status.message;
+}
+
+TEST(AsyncClient, AsyncConnectWhileConnectedCarriesOutstandingOperationsOver) {
+    std::vector<uint64_t> second_connection_members;
+    FakeServer server({[&](tcp::socket& socket) {
+                           testing::answer_hello(socket);
+                           Frame frame;
+                           while (testing::read_frame(socket, &frame)) {
+                           }
+                       },
+                       [&](tcp::socket& socket) {
+                           testing::answer_hello(socket);
+                           Frame frame;
+                           while (testing::read_frame(socket, &frame)) {
+                               for (size_t item = 0; item < frame.header.count; ++item) {
+                                   second_connection_members.push_back(
+                                       frame.item<protocol::Operation>(item).member_id);
+                               }
+                               answer_operations(socket, frame);
+                           }
+                       }});
+    boost::asio::io_context io;
+    AsyncClient client(io, reconnecting_options_for(server, 1));
+    std::vector<uint64_t> completed;
+    const auto earn = [&](uint64_t member) {
+        return client.submit(
+            Opcode::earn, make_earn(member, 1),
+            [&, member](const Status& reply_status, const protocol::OperationReply&) {
+                EXPECT_TRUE(reply_status.ok()) << reply_status.to_string();
+                completed.push_back(member);
+                if (client.operations_outstanding() == 0) {
+                    client.close();
+                }
+            });
+    };
+    Status second_connect{Failure::protocol, Result::ok, "not called"};
+    client.async_connect([&](const Status& status) {
+        ASSERT_TRUE(status.ok()) << status.to_string();
+        ASSERT_TRUE(earn(1));
+        client.flush();
+        client.async_connect([&](const Status& reconnected) { second_connect = reconnected; });
+        EXPECT_TRUE(earn(2)) << "operations are taken while connecting";
+    });
+    io.run();
+    EXPECT_TRUE(second_connect.ok()) << second_connect.to_string();
+    EXPECT_EQ(second_connection_members, (std::vector<uint64_t>{1, 2}));
+    EXPECT_EQ(completed, (std::vector<uint64_t>{1, 2}));
+}
+
+TEST(AsyncClient, FramesRefusedAsShuttingDownWaitForTheServerAndGoToTheNextConnection) {
+    std::vector<uint64_t> second_connection_members;
+    FakeServer server({[&](tcp::socket& socket) {
+                           testing::answer_hello(socket);
+                           Frame started;
+                           Frame not_started;
+                           testing::read_frame(socket, &started);
+                           testing::read_frame(socket, &not_started);
+                           // Stopping: refuse what was read but not started, answer the rest.
+                           testing::write_error(socket, not_started.header.request_id,
+                                                Result::shutting_down, "the server is stopping");
+                           answer_operations(socket, started);
+                           Frame ignored;
+                           testing::read_frame(socket, &ignored);  // Until the client hangs up.
+                       },
+                       [&](tcp::socket& socket) {
+                           testing::answer_hello(socket);
+                           Frame frame;
+                           while (testing::read_frame(socket, &frame)) {
+                               second_connection_members.push_back(
+                                   frame.item<protocol::Operation>(0).member_id);
+                               answer_operations(socket, frame);
+                           }
+                       }});
+    boost::asio::io_context io;
+    AsyncOptions options = reconnecting_options_for(server, 2);
+    options.batch_ops_max = 1;
+    AsyncClient client(io, options);
+    std::vector<uint64_t> completed;
+    client.async_connect([&](const Status& status) {
+        ASSERT_TRUE(status.ok()) << status.to_string();
+        for (uint64_t member = 1; member <= 2; ++member) {
+            ASSERT_TRUE(client.submit(
+                Opcode::earn, make_earn(member, 1),
+                [&, member](const Status& reply_status, const protocol::OperationReply&) {
+                    EXPECT_TRUE(reply_status.ok()) << reply_status.to_string();
+                    completed.push_back(member);
+                    if (client.operations_outstanding() == 0) {
+                        client.close();
+                    }
+                }));
+        }
+    });
+    io.run();
+    EXPECT_EQ(completed, (std::vector<uint64_t>{1, 2}));
+    EXPECT_EQ(second_connection_members, (std::vector<uint64_t>{2}));
 }
 
 }  // namespace

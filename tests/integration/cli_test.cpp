@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "client/txn_id.hpp"
+#include "protocol/result.hpp"
 #include "tests/integration/jifend_process.hpp"
 
 namespace jifen::testing {
@@ -29,11 +30,16 @@ protected:
 
     // Runs with --json, expects exit 0 and exactly one JSON object; returns the parsed object.
     static simdjson::dom::object run_json(const std::vector<std::string>& args,
-                                          int exit_code_expected = 0) {
+                                          int exit_code_expected = 0, const std::string& key = "") {
         std::vector<std::string> with_json = {"--json"};
         with_json.insert(with_json.end(), args.begin(), args.end());
-        const CliResult result = run(with_json);
+        const CliResult result = run(with_json, key);
         EXPECT_EQ(result.exit_code, exit_code_expected) << result.out << result.err;
+        return one_object(result);
+    }
+
+    // The output's one JSON object (a test failure when stdout is not exactly one object).
+    static simdjson::dom::object one_object(const CliResult& result) {
         documents_.push_back(std::make_unique<simdjson::dom::parser>());
         simdjson::dom::element element;
         const auto error = documents_.back()->parse(result.out).get(element);
@@ -206,10 +212,68 @@ TEST_F(Cli, BadInputExitsTwoWithAClearMessage) {
     }
 }
 
+TEST_F(Cli, WithJsonBadInputPrintsOneUsageObjectAndExitsTwo) {
+    const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
+        {{"--json", "earn", "42", "0"}, "at least 1"},
+        {{"--json", "transfer", "42", "42", "50"}, "different"},
+        {{"earn", "alice", "10", "--json"}, "MEMBER"},
+        {{"--json", "enroll", "12", "--birthday", "1990-02-30"}, "calendar"},
+        {{"--json", "capture", "not-hex"}, "32 hex digits"},
+        {{"--json", "history", "12", "--limit", "5000"}, "--limit"},
+        {{"--json", "--key", std::string(65, 'k'), "ping"}, "64 bytes"},
+        {{"--json", "frobnicate"}, "subcommand"},
+        {{"--json", "earn", "12"}, "POINTS"},
+        {{"--json"}, "subcommand"},
+    };
+    for (const auto& [args, message] : cases) {
+        const CliResult result = run(args);
+        EXPECT_EQ(result.exit_code, 2) << args[1] << " " << result.err;
+        const auto object = one_object(result);
+        EXPECT_EQ(text(object, "result"), "usage") << result.out;
+        EXPECT_EQ(text(object, "error"), "usage") << result.out;
+        EXPECT_NE(text(object, "message").find(message), std::string::npos) << result.out;
+        EXPECT_NE(result.err.find(message), std::string::npos) << result.err;
+    }
+}
+
+TEST_F(Cli, WithJsonHelpIsOneObjectToo) {
+    const auto help = run_json({"--help"});
+    EXPECT_EQ(text(help, "result"), "help");
+    EXPECT_NE(text(help, "help").find("transfer"), std::string::npos);
+    const auto earn_help = run_json({"earn", "--help"});
+    EXPECT_NE(text(earn_help, "help").find("--pending-seconds"), std::string::npos);
+}
+
+TEST_F(Cli, WithJsonARefusedFrameOrKeyIsOneObjectNamingTheResult) {
+    const auto forbidden =
+        run_json({"reverse", "0123456789abcdef0123456789abcdef"}, 1, "dev-pos-key");
+    EXPECT_EQ(text(forbidden, "result"), "forbidden");
+    EXPECT_EQ(number(forbidden, "code"), static_cast<int64_t>(Result::forbidden));
+    EXPECT_EQ(text(forbidden, "error"), "refused");
+    const auto wrong_key = run_json({"ping"}, 1, "no-such-key");
+    EXPECT_EQ(text(wrong_key, "result"), "auth_failed");
+    EXPECT_NE(text(wrong_key, "message").find("auth_failed"), std::string::npos);
+}
+
 TEST(CliWithoutServer, AConnectionFailureExitsThree) {
     const CliResult result = run_cli(free_port(), {"ping"});
     EXPECT_EQ(result.exit_code, 3);
     EXPECT_NE(result.err.find("connect"), std::string::npos) << result.err;
+}
+
+TEST(CliWithoutServer, WithJsonAConnectionFailureIsOneObjectAndExitsThree) {
+    const CliResult result = run_cli(free_port(), {"--json", "earn", "42", "10"});
+    EXPECT_EQ(result.exit_code, 3) << result.err;
+    simdjson::dom::parser parser;
+    simdjson::dom::object object;
+    ASSERT_EQ(parser.parse(result.out).get(object), simdjson::SUCCESS) << result.out;
+    std::string_view value;
+    ASSERT_EQ(object["result"].get(value), simdjson::SUCCESS) << result.out;
+    EXPECT_EQ(value, "connect_failed");
+    ASSERT_EQ(object["error"].get(value), simdjson::SUCCESS) << result.out;
+    EXPECT_EQ(value, "connection");
+    ASSERT_EQ(object["message"].get(value), simdjson::SUCCESS) << result.out;
+    EXPECT_NE(value.find("connect"), std::string::npos) << result.out;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // jifend restarts: SIGTERM keeps every balance and every transaction id; kill -9 in the middle of
 // a stream of earns loses none that was acknowledged (sync durability); kill -9 at random moments
-// of a stream of transfers, most across shards, leaves each applied once with both legs.
+// of a stream of transfers, most across shards, leaves each applied once with both legs; a
+// reconnecting AsyncClient streams through restarts and every earn is applied exactly once.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <deque>
+#include <iostream>
 #include <map>
 #include <mutex>
 #include <random>
@@ -377,6 +379,133 @@ TEST(Durability, TransfersAcrossShardsKilledAtRandomMomentsAreEachAppliedOnceWit
     server.start();
     expect_each_applied_once(server, stream);
     EXPECT_GT(stream.sent_count(), crash_cycles() * TransferStream::members);
+}
+
+// An AsyncClient that reconnects by itself streams earns while jifend is killed (-9) and later
+// stopped (SIGTERM) and started again on the same port: every earn's handler runs exactly once,
+// with ok, and the ledger holds each earn once.
+TEST(Durability, AReconnectingPipelinedStreamAppliesEveryEarnOnceAcrossRestarts) {
+    TempDir dir;
+    JifendProcess server(dir.path() / "data");
+    server.start();
+    constexpr uint64_t members = 16;
+    {
+        Client client(server.options());
+        client.connect();
+        for (uint64_t member = 1; member <= members; ++member) {
+            ASSERT_EQ(client.enroll(client::make_enroll(member)).result, 0u);
+        }
+    }
+
+    // Owned by the stream's thread until it is joined.
+    std::vector<protocol::Operation> submitted;
+    std::vector<int> completions;
+    std::vector<client::Status> failures;
+    size_t replayed = 0;
+    std::atomic<size_t> completed_count = 0;
+    std::atomic<bool> stop_submitting = false;
+    std::atomic<bool> stream_ended = false;
+    std::thread stream([&] {
+        boost::asio::io_context io;
+        client::AsyncOptions options;
+        static_cast<client::Options&>(options) = server.options();
+        options.batch_ops_max = 64;
+        options.frames_in_flight_max = 8;
+        // Enough attempts to outlast a restart on a slow, shared machine (about a minute).
+        options.reconnect_attempts = 40;
+        options.reconnect_backoff = std::chrono::milliseconds(10);
+        options.reconnect_backoff_max = std::chrono::milliseconds(2'000);
+        client::AsyncClient pipelined(io, options);
+        std::function<void()> submit_more = [&] {
+            while (!stop_submitting) {
+                const size_t index = submitted.size();
+                auto earn = client::make_earn(index % members + 1, 1 + int64_t(index % 7));
+                client::set_txn_id(&earn, pipelined.new_txn_id());
+                const bool queued = pipelined.submit(
+                    Opcode::earn, earn,
+                    [&, index](const client::Status& status,
+                               const protocol::OperationReply& reply) {
+                        ++completions[index];
+                        if (!status.ok() || reply.result != 0) {
+                            failures.push_back(status.ok()
+                                                   ? client::Status{client::Failure::none,
+                                                                    Result(reply.result), "refused"}
+                                                   : status);
+                        }
+                        replayed += (reply.flags & protocol::reply_flag_replayed) != 0;
+                        ++completed_count;
+                        if (!stop_submitting) {
+                            submit_more();
+                        } else if (pipelined.operations_outstanding() == 0) {
+                            pipelined.close();
+                        }
+                    });
+                if (!queued) {
+                    return;
+                }
+                submitted.push_back(earn);
+                completions.push_back(0);
+            }
+        };
+        pipelined.async_connect([&](const client::Status& status) {
+            if (status.ok()) {
+                submit_more();
+            }
+        });
+        io.run();
+        stream_ended = true;
+    });
+
+    // Waits until `more` earns completed after `since`; false if the stream ended first.
+    const auto wait_for_completions = [&](size_t since, size_t more) {
+        for (int poll = 0; poll < 12'000 && !stream_ended; ++poll) {
+            if (completed_count >= since + more) {
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+        return false;
+    };
+    constexpr size_t earns_between_restarts = 3'000;
+    bool streamed = wait_for_completions(0, earns_between_restarts);
+    const size_t before_kill = completed_count;
+    server.stop(SIGKILL);
+    server.start_again();
+    streamed = streamed && wait_for_completions(before_kill, earns_between_restarts);
+    const size_t before_term = completed_count;
+    const int term_status = server.stop(SIGTERM);
+    EXPECT_TRUE(WIFEXITED(term_status)) << server.log();
+    server.start_again();
+    streamed = streamed && wait_for_completions(before_term, earns_between_restarts);
+    stop_submitting = true;
+    stream.join();
+    ASSERT_TRUE(streamed) << "the stream stopped early:\n" << server.log();
+
+    // Every operation completed exactly once, and each completed with ok.
+    ASSERT_EQ(completions.size(), submitted.size());
+    EXPECT_EQ(std::count(completions.begin(), completions.end(), 1),
+              static_cast<std::ptrdiff_t>(completions.size()));
+    EXPECT_TRUE(failures.empty()) << failures.size()
+                                  << " failed, the first: " << failures.front().to_string();
+    std::cout << submitted.size() << " earns, " << replayed << " answered as replayed\n";
+
+    // The ledger holds each earn once: balances are exactly the sums, and every id is recorded.
+    Client client(server.options());
+    client.connect();
+    std::vector<int64_t> points_submitted(members + 1, 0);
+    for (const protocol::Operation& earn : submitted) {
+        points_submitted[earn.member_id] += earn.points;
+    }
+    for (uint64_t member = 1; member <= members; ++member) {
+        EXPECT_EQ(client.balance(member).available, points_submitted[member])
+            << "member " << member;
+    }
+    const auto replies = client.submit(Opcode::earn, submitted);
+    const auto replays = std::count_if(replies.begin(), replies.end(), [](const auto& reply) {
+        return reply.result == 0 && (reply.flags & protocol::reply_flag_replayed) != 0;
+    });
+    EXPECT_EQ(static_cast<size_t>(replays), submitted.size());
+    EXPECT_EQ(client.audit().ok, 1u);
 }
 
 }  // namespace

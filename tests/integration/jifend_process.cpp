@@ -78,6 +78,10 @@ JifendProcess::~JifendProcess() {
 void JifendProcess::start() {
     port_ = free_port();
     http_port_ = free_port();
+    start_again();
+}
+
+void JifendProcess::start_again() {
     std::vector<std::string> args = {JIFEND_PATH,
                                      "--data-dir",
                                      data_dir_.string(),

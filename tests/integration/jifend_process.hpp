@@ -39,6 +39,9 @@ public:
     // Starts jifend on fresh ports and returns once it accepts connections. Throws
     // std::runtime_error (with the server's log) if it exits or does not listen in time.
     void start();
+    // Starts jifend again, after stop(), on the ports of the last start: a restart that clients
+    // reconnect to.
+    void start_again();
     // Sends `signal` and waits for the process; returns its wait status.
     int stop(int signal);
     bool running() const { return pid_ > 0; }
