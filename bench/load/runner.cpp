@@ -103,6 +103,9 @@ client::AsyncOptions client_options(const BenchOptions& options, uint32_t frames
     result.frames_in_flight_max = frames_in_flight;
     result.batch_ops_max = batch_ops;
     result.shard = shard;
+    // A load test reports a lost connection as errors instead of riding over it: a reconnect in
+    // the middle of a run would hide the outage and distort its latencies.
+    result.reconnect_attempts = 0;
     return result;
 }
 
