@@ -211,7 +211,7 @@ struct AsyncClient::Impl : std::enable_shared_from_this<Impl> {
         }
         if (!connection.is_open()) {
             // It dropped with nothing in flight, so no reply handler noticed.
-            after_link_loss({Failure::closed, Result::ok, "connection closed"});
+            post_link_loss();
             return;
         }
         if (server_stopping) {
@@ -355,6 +355,21 @@ struct AsyncClient::Impl : std::enable_shared_from_this<Impl> {
 
     // ---- reconnecting ---------------------------------------------------------------------------
 
+    // after_link_loss() from the event loop: pump() runs inside submit() and flush(), and their
+    // callers must not see operations complete (and their slots reused) before they return.
+    void post_link_loss() {
+        if (link_loss_posted) {
+            return;
+        }
+        link_loss_posted = true;
+        boost::asio::post(io, [weak = weak_from_this()] {
+            if (auto self = weak.lock()) {
+                self->link_loss_posted = false;
+                self->after_link_loss({Failure::closed, Result::ok, "connection closed"});
+            }
+        });
+    }
+
     void after_link_loss(const Status& status) {
         if (link != LinkState::open || connection.is_open()) {
             return;  // Already reconnecting or closing, or (stopping server) not lost yet.
@@ -444,8 +459,14 @@ struct AsyncClient::Impl : std::enable_shared_from_this<Impl> {
     // sealed ones, then those being filled. Each leaves its list before its handlers run, so a
     // handler that closes the client finds a consistent state.
     void fail_unsent(const Status& status) {
+        // All taken first: a handler that connects again and submits starts a new batch, which
+        // must not be failed with this status.
+        std::vector<uint32_t> unsent;
         for (uint32_t index = take_oldest_unsent(); index != no_batch;
              index = take_oldest_unsent()) {
+            unsent.push_back(index);
+        }
+        for (const uint32_t index : unsent) {
             complete(index, status, {});
         }
     }
@@ -489,6 +510,7 @@ struct AsyncClient::Impl : std::enable_shared_from_this<Impl> {
     std::vector<uint32_t> resend_batches;          // Sent, no reply, connection lost; oldest first.
     std::array<uint32_t, opcode_slots> filling{};  // Per opcode: the batch being filled or none.
     bool flush_posted = false;
+    bool link_loss_posted = false;  // post_link_loss() has an after_link_loss() on its way.
     size_t operations_outstanding = 0;
     uint64_t frames_sent = 0;
 

@@ -480,6 +480,10 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         std::sort(busy.begin(), busy.end(), [this](size_t a, size_t b) {
             return slots[a].header.request_id < slots[b].header.request_id;
         });
+        // Taken before any handler runs: a handler that opens the connection again installs its
+        // own open handler, which must not hear this close.
+        OpenHandler closed_open_handler = std::move(open_handler);
+        open_handler = nullptr;
         std::vector<ReplyHandler> handlers;
         handlers.reserve(busy.size());
         for (const size_t index : busy) {
@@ -492,10 +496,8 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
                 handler(reason, protocol::FrameHeader{}, {});
             }
         }
-        if (open_handler) {
-            OpenHandler handler = std::move(open_handler);
-            open_handler = nullptr;
-            handler(reason);
+        if (closed_open_handler) {
+            closed_open_handler(reason);
         }
     }
 

@@ -473,6 +473,41 @@ void answer_balances(tcp::socket& socket, const Frame& frame) {
     testing::write_items(socket, frame, std::span<const protocol::BalanceReply>(replies));
 }
 
+TEST(AsyncClient, AConnectionFoundLostInsideSubmitFailsItsOperationsAfterSubmitReturns) {
+    FakeServer server({[&](tcp::socket& socket) {
+        testing::answer_hello(socket);  // Then closes while the client has nothing in flight.
+    }});
+    boost::asio::io_context io;
+    AsyncOptions options = reconnecting_options_for(server, 0);
+    options.batch_ops_max = 2;  // The second submit fills a frame and sends it at once.
+    AsyncClient client(io, options);
+    bool inside_submit = false;
+    std::vector<Status> failures;
+    boost::asio::steady_timer wait_for_close(io);
+    const auto submit_two = [&] {
+        inside_submit = true;
+        for (uint64_t member = 1; member <= 2; ++member) {
+            client.submit(Opcode::earn, make_earn(member, 1),
+                          [&](const Status& status, const protocol::OperationReply&) {
+                              EXPECT_FALSE(inside_submit) << "a handler ran inside submit()";
+                              failures.push_back(status);
+                          });
+        }
+        inside_submit = false;
+    };
+    client.async_connect([&](const Status& status) {
+        ASSERT_TRUE(status.ok()) << status.to_string();
+        // Time for the client to read the server's close; either way submit must return first.
+        wait_for_close.expires_after(std::chrono::milliseconds(100));
+        wait_for_close.async_wait([&](const boost::system::error_code&) { submit_two(); });
+    });
+    io.run();
+    ASSERT_EQ(failures.size(), 2u);
+    for (const Status& status : failures) {
+        EXPECT_FALSE(status.ok());
+    }
+}
+
 TEST(AsyncClient, FramesWithoutAReplyAreResentWithTheSameTxnIdsOnANewConnection) {
     std::vector<TxnId> first_ids;
     std::vector<TxnId> second_ids;
