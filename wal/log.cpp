@@ -17,6 +17,7 @@
 #include <cstring>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include "engine/assert.hpp"
 #include "engine/shard.hpp"
@@ -300,11 +301,16 @@ void LmdbLog::open_environment() {
             std::memcpy(&checkpoints[shard], value.mv_data, sizeof(format::CheckpointHeader));
             checkpoint_found[shard] = true;
         }
-        check_startup(mdb_txn_commit(txn), "commit at open");
+        // mdb_txn_commit frees the transaction, also when it fails: never abort it after.
+        const int commit_rc = mdb_txn_commit(std::exchange(txn, nullptr));
+        check_startup(commit_rc, "commit at open");
     } catch (...) {
-        mdb_txn_abort(txn);
+        if (txn != nullptr) {
+            mdb_txn_abort(txn);
+        }
         throw;
     }
+    cover_last_page();
     // The tables and format record of a fresh file are durable before anything is appended.
     check_startup(mdb_env_sync(env_, 1), "sync at open");
 
@@ -488,6 +494,7 @@ void LmdbLog::flush_heads_at_open(uint64_t heads_next_log_seq) {
         }
     } while (rc == MDB_MAP_FULL && grow_map());
     check_startup(rc, "writing member heads at open");
+    cover_last_page();
     heads_.clear();
     heads_next_log_seq_ = heads_next_log_seq;
 }
