@@ -95,9 +95,9 @@ void Client::connect() {
         if (status.ok()) {
             return;
         }
-        const bool retryable = status.failure == Failure::connect ||
-                               status.failure == Failure::timeout ||
-                               status.failure == Failure::closed;
+        // A server that is down, restarting or at its connection limit may take us next time; a
+        // refused key or version would be refused again.
+        const bool retryable = status.failure == Failure::connect || is_retryable(status);
         if (!retryable || attempt >= options_.reconnect_attempts) {
             throw Error(status);
         }
