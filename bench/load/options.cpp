@@ -172,6 +172,15 @@ void resolve(const CLI::App& app, BenchOptions* options) {
             entry.apply(options);
         }
     }
+    // Asked for by name, bursts without --rate would be silently ignored (a scenario's own
+    // bursts are only a default, noted in the report).
+    const bool bursts_asked =
+        app.count("--burst-factor") + app.count("--burst-ms") + app.count("--burst-period-ms") > 0;
+    if (bursts_asked && options->rate <= 0) {
+        throw std::invalid_argument(
+            "--burst-factor, --burst-ms and --burst-period-ms need --rate: a closed loop sends "
+            "as fast as replies come back and has no bursts");
+    }
     resolve_fields(options);
 }
 

@@ -65,6 +65,11 @@ TEST(Options, BadCombinationsAreRefusedWithAMessage) {
     EXPECT_THROW(parse({"--rate", "1000", "--burst-factor", "9", "--burst-ms", "200",
                         "--burst-period-ms", "1000"}),
                  std::invalid_argument);
+    // Bursts asked for by name in a closed loop would be ignored: refused instead.
+    EXPECT_THROW(parse({"--burst-factor", "2"}), std::invalid_argument);
+    EXPECT_THROW(parse({"--scenario", "flash-sale", "--burst-ms", "100"}), std::invalid_argument);
+    EXPECT_NO_THROW(parse({"--scenario", "flash-sale"}));  // Its own bursts are only a default.
+    EXPECT_NO_THROW(parse({"--rate", "1000", "--burst-factor", "2"}));
 }
 
 TEST(Options, TransfersGoToAnyShardUnlessAScopeIsGiven) {
