@@ -332,20 +332,15 @@ void Connection::handle_hello(const FrameHeader& header, std::span<const std::by
         send_frame(Opcode::hello, header.request_id, 1,
                    std::as_bytes(std::span<const protocol::HelloReply>(&reply, 1)));
     };
-    if (hello.protocol_version != protocol::protocol_version) {
-        send_reply(Result::bad_version);
-        closing_ = true;
-        return;
-    }
-    if ((hello.flags & ~protocol::hello_flags_known) != 0) {
-        send_reply(Result::reserved_not_zero);
+    const Result checked = check_hello(hello, static_cast<uint32_t>(shard_.shared().shards.size()));
+    if (checked != Result::ok) {
+        send_reply(checked);
+        if (checked == Result::bad_version) {
+            closing_ = true;  // Nothing more on this connection can be read as this version.
+        }
         return;
     }
     const bool wants_shard = (hello.flags & protocol::hello_flag_shard) != 0;
-    if (wants_shard && hello.shard >= shard_.shared().shards.size()) {
-        send_reply(Result::field_out_of_range);
-        return;
-    }
     const std::string_view secret(hello.api_key, strnlen(hello.api_key, sizeof(hello.api_key)));
     const std::string_view client_name(hello.client_name,
                                        strnlen(hello.client_name, sizeof(hello.client_name)));

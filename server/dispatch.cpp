@@ -42,6 +42,32 @@ std::optional<engine::Op> op_of(Opcode opcode) noexcept {
     return std::nullopt;
 }
 
+Result check_hello(const protocol::HelloRequest& hello, uint32_t shard_count) noexcept {
+    if (hello.protocol_version != protocol::protocol_version) {
+        return Result::bad_version;
+    }
+    if ((hello.flags & ~protocol::hello_flags_known) != 0) {
+        return Result::reserved_not_zero;
+    }
+    if ((hello.flags & protocol::hello_flag_shard) != 0 && hello.shard >= shard_count) {
+        return Result::field_out_of_range;
+    }
+    return Result::ok;
+}
+
+Result check_history(const protocol::HistoryRequest& request) noexcept {
+    if (request.reserved != 0) {
+        return Result::reserved_not_zero;
+    }
+    if (request.member_id == 0) {
+        return Result::member_id_zero;
+    }
+    if (request.limit == 0 || request.limit > protocol::history_entries_max) {
+        return Result::field_out_of_range;
+    }
+    return Result::ok;
+}
+
 Result check_operation(Opcode opcode, const protocol::Operation& operation) noexcept {
     if (operation.reserved0 != 0 ||
         std::any_of(std::begin(operation.reserved), std::end(operation.reserved),

@@ -18,6 +18,15 @@ std::optional<engine::Op> op_of(protocol::Opcode opcode) noexcept;
 // struct. ok, reserved_not_zero or field_out_of_range; the operation is then not applied.
 Result check_operation(protocol::Opcode opcode, const protocol::Operation& operation) noexcept;
 
+// A HELLO's fields, in the order the server answers them: bad_version (then the connection is
+// closed), reserved_not_zero for unknown flags, field_out_of_range for a shard at or past
+// shard_count; ok leaves the key to check.
+Result check_hello(const protocol::HelloRequest& hello, uint32_t shard_count) noexcept;
+
+// A history request's fields: reserved_not_zero, member_id_zero, or field_out_of_range for a
+// limit outside 1..history_entries_max.
+Result check_history(const protocol::HistoryRequest& request) noexcept;
+
 // The command for a checked operation. time_us and until_us are left 0: the applying shard stamps
 // them from its clock (stamp()), because only it knows when the command really applies.
 engine::Command to_command(engine::Op op, const protocol::Operation& operation) noexcept;

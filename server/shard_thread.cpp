@@ -596,14 +596,8 @@ void ShardThread::answer_history(Connection& connection, const FrameHeader& head
     // durable, in both durability modes. Requests that cannot be read are answered here.
     protocol::HistoryRequest request;
     std::memcpy(&request, body.data(), sizeof(request));
-    Result refused = Result::ok;
-    if (request.reserved != 0) {
-        refused = Result::reserved_not_zero;
-    } else if (request.member_id == 0) {
-        refused = Result::member_id_zero;
-    } else if (request.limit == 0 || request.limit > protocol::history_entries_max) {
-        refused = Result::field_out_of_range;
-    } else {
+    Result refused = check_history(request);
+    if (refused == Result::ok) {
         const HistoryJob job{index_, connection.index(), connection.generation(), header.request_id,
                              request};
         if (shared_.history_reader->submit(job)) {

@@ -68,6 +68,29 @@ TEST(FrameCorpus, WrongCountIsAShapeErrorAndTheNextFrameStillDecodes) {
     EXPECT_EQ(counts.operations, 1u);
 }
 
+TEST(FrameCorpus, HelloHistoryAndBalanceBodiesGoThroughTheServersChecks) {
+    protocol::HelloRequest hello;
+    hello.flags = protocol::hello_flag_shard;
+    hello.shard = 0;
+    protocol::HistoryRequest history;
+    history.member_id = 42;
+    history.limit = 10;
+    protocol::HistoryRequest too_long = history;
+    too_long.limit = protocol::history_entries_max + 1;
+    const std::vector<protocol::BalanceRequest> balances = {{42}, {0}, {7}};
+    std::vector<uint8_t> bytes =
+        frame(protocol::Opcode::hello, std::as_bytes(std::span(&hello, 1)), 1);
+    for (const auto& more :
+         {frame(protocol::Opcode::history, std::as_bytes(std::span(&history, 1)), 1),
+          frame(protocol::Opcode::history, std::as_bytes(std::span(&too_long, 1)), 1),
+          frame(protocol::Opcode::balance, std::as_bytes(std::span(balances)), 3)}) {
+        bytes.insert(bytes.end(), more.begin(), more.end());
+    }
+    const DecodeCounts counts = decode_stream(bytes.data(), bytes.size());
+    EXPECT_EQ(counts.frames, 4u);
+    EXPECT_EQ(counts.queries, 1u + 1u + 2u);  // The long page and member 0 are refused.
+}
+
 TEST(FrameCorpus, EveryCheckedInInputDecodesWithoutFault) {
     size_t inputs = 0;
     for (const auto& entry : std::filesystem::directory_iterator(JIFEN_FUZZ_CORPUS_DIR)) {
