@@ -127,61 +127,62 @@ format::CheckpointHeader load_checkpoint(MDB_txn* txn, MDB_dbi dbi, uint32_t sha
 class ReplayBatch {
 public:
     ReplayBatch() {
-        records_.reserve(size_max);
         commands_.reserve(size_max);
+        logged_.reserve(size_max);
         outcomes_.resize(size_max);
     }
 
     void add(const engine::Record& record, uint64_t log_seq, uint64_t shard_seq) {
         JIFEN_DASSERT(!full());
-        records_.push_back({record, log_seq, shard_seq});
         commands_.push_back(record.command);
+        logged_.push_back({record.applied_points, record.available_after, log_seq, shard_seq});
     }
-    bool full() const noexcept { return records_.size() == size_max; }
+    bool full() const noexcept { return commands_.size() == size_max; }
 
     // Applies the records added since the last call to shard, which must be theirs.
     void apply(engine::Shard& shard) {
         const std::span<engine::Outcome> outcomes(outcomes_.data(), commands_.size());
         shard.apply_batch(commands_, outcomes);
-        for (size_t i = 0; i < records_.size(); ++i) {
-            check(records_[i], outcomes[i]);
+        for (size_t i = 0; i < commands_.size(); ++i) {
+            check(shard.shard_index(), commands_[i].op, logged_[i], outcomes[i]);
         }
-        records_.clear();
         commands_.clear();
+        logged_.clear();
     }
 
 private:
     // Enough to keep apply_batch's prefetch distance busy; small enough to stay in cache.
     static constexpr size_t size_max = 256;
 
-    struct Pending {
-        engine::Record record;
+    // What the log says a record's replay must give, and where the record is.
+    struct Logged {
+        engine::Points applied_points;
+        engine::Points available_after;
         uint64_t log_seq;
         uint64_t shard_seq;
     };
 
-    static void check(const Pending& pending, const engine::Outcome& outcome) {
-        const engine::Record& record = pending.record;
+    static void check(uint32_t shard_index, engine::Op op, const Logged& logged,
+                      const engine::Outcome& outcome) {
         if (outcome.result == Result::ok && !outcome.replayed &&
-            outcome.points == record.applied_points &&
-            outcome.available == record.available_after) {
+            outcome.points == logged.applied_points &&
+            outcome.available == logged.available_after) {
             return;
         }
         throw StartupError(
             "jifen log: replay disagrees with the log at log seq " +
-            std::to_string(pending.log_seq) + " (shard " + std::to_string(record.shard_index) +
-            " seq " + std::to_string(pending.shard_seq) + ", op " +
-            std::to_string(static_cast<unsigned>(record.command.op)) + "): logged points " +
-            std::to_string(record.applied_points) + " available " +
-            std::to_string(record.available_after) + ", replay gave " +
+            std::to_string(logged.log_seq) + " (shard " + std::to_string(shard_index) + " seq " +
+            std::to_string(logged.shard_seq) + ", op " + std::to_string(static_cast<unsigned>(op)) +
+            "): logged points " + std::to_string(logged.applied_points) + " available " +
+            std::to_string(logged.available_after) + ", replay gave " +
             std::string(to_string(outcome.result)) + (outcome.replayed ? " (replayed)" : "") +
             " points " + std::to_string(outcome.points) + " available " +
             std::to_string(outcome.available) +
             ". The log and this build disagree; run the build that wrote it.");
     }
 
-    std::vector<Pending> records_;
     std::vector<engine::Command> commands_;
+    std::vector<Logged> logged_;  // logged_[i] belongs to commands_[i].
     std::vector<engine::Outcome> outcomes_;
 };
 

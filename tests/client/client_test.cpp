@@ -30,14 +30,19 @@ Options options_for(const FakeServer& server) {
     return options;
 }
 
+// Answers every item of a frame with ok, the reply's `field` set to the item's member id.
+template <class Request, class Reply>
+void answer_with_member_ids(tcp::socket& socket, const Frame& frame, int64_t Reply::*field) {
+    std::vector<Reply> replies(frame.header.count);
+    for (size_t index = 0; index < replies.size(); ++index) {
+        replies[index].*field = static_cast<int64_t>(frame.item<Request>(index).member_id);
+    }
+    testing::write_items(socket, frame, std::span<const Reply>(replies));
+}
+
 // Answers every operation of an operation frame with ok and points = member id.
 void answer_operations(tcp::socket& socket, const Frame& frame) {
-    std::vector<protocol::OperationReply> replies(frame.header.count);
-    for (size_t index = 0; index < replies.size(); ++index) {
-        replies[index].points =
-            static_cast<int64_t>(frame.item<protocol::Operation>(index).member_id);
-    }
-    testing::write_items(socket, frame, std::span<const protocol::OperationReply>(replies));
+    answer_with_member_ids<protocol::Operation>(socket, frame, &protocol::OperationReply::points);
 }
 
 TEST(Client, HelloIsTheFirstFrameAndCarriesKeyAndName) {
@@ -465,12 +470,8 @@ AsyncOptions reconnecting_options_for(const FakeServer& server, uint32_t reconne
 
 // Answers every balance query of a balance frame with available = member id.
 void answer_balances(tcp::socket& socket, const Frame& frame) {
-    std::vector<protocol::BalanceReply> replies(frame.header.count);
-    for (size_t index = 0; index < replies.size(); ++index) {
-        replies[index].available =
-            static_cast<int64_t>(frame.item<protocol::BalanceRequest>(index).member_id);
-    }
-    testing::write_items(socket, frame, std::span<const protocol::BalanceReply>(replies));
+    answer_with_member_ids<protocol::BalanceRequest>(socket, frame,
+                                                     &protocol::BalanceReply::available);
 }
 
 TEST(AsyncClient, AConnectionFoundLostInsideSubmitFailsItsOperationsAfterSubmitReturns) {

@@ -29,6 +29,15 @@ namespace {
 using client::Client;
 using protocol::Opcode;
 
+// Enrols members 1..members through a connection of its own.
+void enroll_members(const JifendProcess& server, uint64_t members) {
+    Client client(server.options());
+    client.connect();
+    for (uint64_t member = 1; member <= members; ++member) {
+        ASSERT_EQ(client.enroll(client::make_enroll(member)).result, 0u);
+    }
+}
+
 TEST(Durability, AfterSigtermAndRestartBalancesStayAndARepeatedTxnIsReplayed) {
     TempDir dir;
     JifendProcess server(dir.path() / "data");
@@ -70,13 +79,7 @@ TEST(Durability, EveryAcknowledgedEarnSurvivesKillDashNine) {
     JifendProcess server(dir.path() / "data");
     server.start();
     constexpr uint64_t members = 16;
-    {
-        Client client(server.options());
-        client.connect();
-        for (uint64_t member = 1; member <= members; ++member) {
-            ASSERT_EQ(client.enroll(client::make_enroll(member)).result, 0u);
-        }
-    }
+    ASSERT_NO_FATAL_FAILURE(enroll_members(server, members));
 
     // A pipelined stream of earns on its own thread; every acknowledged one is remembered.
     std::mutex mutex;
@@ -389,13 +392,7 @@ TEST(Durability, AReconnectingPipelinedStreamAppliesEveryEarnOnceAcrossRestarts)
     JifendProcess server(dir.path() / "data");
     server.start();
     constexpr uint64_t members = 16;
-    {
-        Client client(server.options());
-        client.connect();
-        for (uint64_t member = 1; member <= members; ++member) {
-            ASSERT_EQ(client.enroll(client::make_enroll(member)).result, 0u);
-        }
-    }
+    ASSERT_NO_FATAL_FAILURE(enroll_members(server, members));
 
     // Owned by the stream's thread until it is joined.
     std::vector<protocol::Operation> submitted;

@@ -25,6 +25,19 @@ protected:
     RunningServer server_;
 };
 
+// Sends one empty-bodied frame on a new connection that has not authenticated: the server must
+// answer it with an error frame carrying `expected`, then close the connection.
+void expect_error_then_close(uint16_t port, Opcode opcode, uint64_t request_id, Result expected) {
+    RawClient client(port);
+    client.send_frame(opcode, request_id, 1, {});
+    const auto frame = client.read_frame();
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->header.opcode, static_cast<uint16_t>(Opcode::error));
+    EXPECT_EQ(frame->header.request_id, request_id);
+    EXPECT_EQ(frame->error_result(), expected);
+    EXPECT_TRUE(client.closed_by_server());
+}
+
 TEST_F(CoreProtocol, HelloWithAValidKeyIsAcceptedAndReportsTheKeysScope) {
     RawClient client(server_.port());
     ASSERT_TRUE(client.connected());
@@ -50,34 +63,16 @@ TEST_F(CoreProtocol, HelloWithAnEmptyKeyGetsAuthFailed) {
 }
 
 TEST_F(CoreProtocol, AFrameBeforeHelloGetsNotAuthenticatedAndTheConnectionCloses) {
-    RawClient client(server_.port());
-    client.send_frame(Opcode::ping, 5, 1, {});
-    const auto frame = client.read_frame();
-    ASSERT_TRUE(frame);
-    EXPECT_EQ(frame->header.opcode, static_cast<uint16_t>(Opcode::error));
-    EXPECT_EQ(frame->header.request_id, 5u);
-    EXPECT_EQ(frame->error_result(), Result::not_authenticated);
-    EXPECT_TRUE(client.closed_by_server());
+    expect_error_then_close(server_.port(), Opcode::ping, 5, Result::not_authenticated);
 }
 
 TEST_F(CoreProtocol, AnUnknownOpcodeBeforeHelloGetsNotAuthenticatedAndTheConnectionCloses) {
-    RawClient client(server_.port());
-    client.send_frame(static_cast<Opcode>(77), 6, 1, {});
-    const auto frame = client.read_frame();
-    ASSERT_TRUE(frame);
-    EXPECT_EQ(frame->header.request_id, 6u);
-    EXPECT_EQ(frame->error_result(), Result::not_authenticated);
-    EXPECT_TRUE(client.closed_by_server());
+    expect_error_then_close(server_.port(), static_cast<Opcode>(77), 6, Result::not_authenticated);
 }
 
 TEST_F(CoreProtocol, AMalformedHelloGetsItsShapeErrorAndTheConnectionCloses) {
-    RawClient client(server_.port());
-    client.send_frame(Opcode::hello, 7, 1, {});  // No HelloRequest body.
-    const auto frame = client.read_frame();
-    ASSERT_TRUE(frame);
-    EXPECT_EQ(frame->header.request_id, 7u);
-    EXPECT_EQ(frame->error_result(), Result::bad_body_length);
-    EXPECT_TRUE(client.closed_by_server());
+    // No HelloRequest body.
+    expect_error_then_close(server_.port(), Opcode::hello, 7, Result::bad_body_length);
 }
 
 TEST_F(CoreProtocol, PingIsAnsweredWithTheServerTime) {

@@ -76,6 +76,16 @@ TEST(Recovery, RestartRecoversTheExactStateFromTheLog) {
     EXPECT_TRUE(ledger.audit_ok());
 }
 
+// Opens the log again into fresh shards: recovery must rebuild the state with `digest`, and the
+// audit must pass.
+void expect_recovers_to(const Options& options, uint32_t shard_count, uint64_t digest) {
+    Ledger ledger(shard_count);
+    auto log = Log::open(options);
+    log->recover(ledger.pointers);
+    EXPECT_EQ(ledger.digest(), digest);
+    EXPECT_TRUE(ledger.audit_ok());
+}
+
 // Runs `steps` commands with checkpoints, restarts, and expects the exact state with only the
 // log after the checkpoints replayed: recovery seeks past the older log.
 void expect_restart_from_checkpoints(const Options& options, int steps) {
@@ -162,12 +172,7 @@ TEST(Recovery, AHalfWrittenCheckpointSlotIsIgnoredAndTheNextCheckpointReplacesIt
     }
     log->stop();
     log.reset();  // Closes the directory for the next open.
-    const uint64_t digest = ledger.digest();
-    Ledger again(1);
-    auto reopened = Log::open(options);
-    reopened->recover(again.pointers);
-    EXPECT_EQ(again.digest(), digest);
-    EXPECT_TRUE(again.audit_ok());
+    expect_recovers_to(options, 1, ledger.digest());
 }
 
 // A checkpoint handed over while the one before it is still being written in pieces waits, and
@@ -263,11 +268,7 @@ TEST(Recovery, RecoveryContinuesAcrossSeveralRestarts) {
         log->stop();
         digest = ledger.digest();
     }
-    Ledger ledger(2);
-    auto log = Log::open(options);
-    log->recover(ledger.pointers);
-    EXPECT_EQ(ledger.digest(), digest);
-    EXPECT_TRUE(ledger.audit_ok());
+    expect_recovers_to(options, 2, digest);
 }
 
 TEST(Recovery, CheckpointLargerThanOneChunkIsReassembledExactly) {
@@ -351,8 +352,7 @@ TEST(Recovery, LoggedOutcomeThatReplayContradictsIsAStartupError) {
         ADD_FAILURE() << "recover() accepted a log that replay contradicts";
     } catch (const StartupError& error) {
         // Names the record that disagrees, not its batch.
-        EXPECT_NE(std::string(error.what()).find("at log seq 2 (shard 0 seq 2"),
-                  std::string::npos)
+        EXPECT_NE(std::string(error.what()).find("at log seq 2 (shard 0 seq 2"), std::string::npos)
             << error.what();
     }
 }
