@@ -16,6 +16,7 @@
 
 #include "engine/assert.hpp"
 #include "engine/calendar.hpp"
+#include "engine/checkpoint_bytes.hpp"
 #include "engine/tables.hpp"
 #include "engine/txn_index.hpp"
 #include "protocol/wire.hpp"
@@ -192,9 +193,10 @@ private:
 // header at the front, and which copied transactions changed since.
 struct CheckpointBuild {
     bool active = false;
-    std::vector<std::byte> bytes;  // Its size runs ahead of `written`: pages touched in advance.
+    CheckpointBytes bytes;  // Room is made ahead of `written`: pages touched in advance.
     size_t written = 0;
     uint32_t txns_copied = 0;
+    uint32_t txn_count_seen = 0;         // The shard's txn_count at the last step.
     std::vector<uint64_t> txns_changed;  // Bit i: entry i changed after it was copied.
 };
 
@@ -300,14 +302,24 @@ Outcome refusal(Result result, const Settled& settled) noexcept {
 
 // Appends and reads back the checkpoint format: fixed-size fields in host byte order, which is
 // fine for a checkpoint read by the same build on the same machine class.
-// Writes at `*end` (the end of the output by default) and moves it on; the vector grows when
-// the bytes do not fit its size. A checkpoint built in steps keeps the vector's size ahead of
-// what is written, so the pages a later step writes were touched by an earlier one.
+// Writes at `*end` (the end of the output by default) and moves it on, into one vector
+// (Shard::save) or into pieces (a checkpoint built in steps, which makes room ahead of what it
+// has written, so the pages a later step writes were touched by an earlier one).
+void write_at(std::vector<std::byte>* out, size_t at, const void* data, size_t size) {
+    if (out->size() < at + size) {
+        out->resize(at + size);
+    }
+    std::memcpy(out->data() + at, data, size);
+}
+void write_at(CheckpointBytes* out, size_t at, const void* data, size_t size) {
+    out->write(at, data, size);
+}
+
+template <class Out>
 class Writer {
 public:
-    explicit Writer(std::vector<std::byte>* out)
-        : out_(out), own_end_(out->size()), end_(&own_end_) {}
-    Writer(std::vector<std::byte>* out, size_t* end) : out_(out), end_(end) {}
+    explicit Writer(Out* out) : out_(out), own_end_(out->size()), end_(&own_end_) {}
+    Writer(Out* out, size_t* end) : out_(out), end_(end) {}
     template <class T>
     void put(const T& value) {
         put_array(&value, 1);
@@ -318,16 +330,12 @@ public:
         if (count == 0) {
             return;
         }
-        const size_t at = *end_;
-        if (out_->size() < at + count * sizeof(T)) {
-            out_->resize(at + count * sizeof(T));
-        }
-        std::memcpy(out_->data() + at, values, count * sizeof(T));
-        *end_ = at + count * sizeof(T);
+        write_at(out_, *end_, values, count * sizeof(T));
+        *end_ += count * sizeof(T);
     }
 
 private:
-    std::vector<std::byte>* out_;
+    Out* out_;
     size_t own_end_ = 0;
     size_t* end_;
 };
@@ -2023,8 +2031,10 @@ struct Shard::State {
     bool index_members() noexcept;
 
     // Checkpoint pieces (Shard::save and the stepwise build share them).
-    void put_header(Writer& writer) const;
-    void put_members(Writer& writer) const;
+    template <class Out>
+    void put_header(Writer<Out>& writer) const;
+    template <class Out>
+    void put_members(Writer<Out>& writer) const;
     size_t checkpoint_bytes_estimate() const noexcept;
 };
 
@@ -2370,7 +2380,8 @@ constexpr size_t checkpoint_header_bytes = sizeof(checkpoint_magic) + sizeof(che
 }  // namespace
 
 // Everything before the transactions; fixed size (checkpoint_header_bytes).
-void Shard::State::put_header(Writer& writer) const {
+template <class Out>
+void Shard::State::put_header(Writer<Out>& writer) const {
     writer.put(checkpoint_magic);
     writer.put(checkpoint_version);
     writer.put(shard_index);
@@ -2382,7 +2393,8 @@ void Shard::State::put_header(Writer& writer) const {
     writer.put(txn_count);
 }
 
-void Shard::State::put_members(Writer& writer) const {
+template <class Out>
+void Shard::State::put_members(Writer<Out>& writer) const {
     const State& state = *this;
     writer.put(state.member_count);
     for (uint32_t index = 0; index < state.member_count; ++index) {
@@ -2450,14 +2462,10 @@ void Shard::save(std::vector<std::byte>* out) const {
 void Shard::begin_checkpoint() {
     State& state = *state_;
     CheckpointBuild& build = state.checkpoint;
-    build.bytes.clear();
-    // With room for what is applied while it is built: outgrowing the buffer at the end would
-    // copy all of it while the shard waits.
-    const size_t estimate = state.checkpoint_bytes_estimate();
-    build.bytes.reserve(estimate + estimate / 4);
-    build.bytes.resize(checkpoint_header_bytes);  // Written by finish_checkpoint().
-    build.written = checkpoint_header_bytes;
+    build.bytes = CheckpointBytes();
+    build.written = checkpoint_header_bytes;  // The header is written by finish_checkpoint().
     build.txns_copied = 0;
+    build.txn_count_seen = state.txn_count;
     build.txns_changed.clear();
     build.active = true;
     state.txns.watch(0, nullptr);
@@ -2467,34 +2475,34 @@ uint64_t Shard::continue_checkpoint(uint32_t entries) {
     State& state = *state_;
     CheckpointBuild& build = state.checkpoint;
     JIFEN_ASSERT(build.active);
-    const uint32_t copy = std::min(entries, state.txn_count - build.txns_copied);
+    // At least twice what was applied since the last step, so a build under any load ends.
+    const uint64_t wanted =
+        std::max<uint64_t>(entries, 2 * uint64_t{state.txn_count - build.txn_count_seen});
+    build.txn_count_seen = state.txn_count;
+    const auto copy =
+        static_cast<uint32_t>(std::min<uint64_t>(wanted, state.txn_count - build.txns_copied));
     Writer writer(&build.bytes, &build.written);
     writer.put_array(state.txns.data() + build.txns_copied, copy);
     build.txns_copied += copy;
-    // Touch as many bytes again past what is written, up to the reserved size: the members,
-    // written at the end while the shard waits, then land on pages that are already there.
-    const size_t touched =
-        std::min(build.bytes.capacity(), build.bytes.size() + 2 * size_t{copy} * sizeof(TxnEntry));
-    if (touched > build.bytes.size()) {
-        build.bytes.resize(touched);
-    }
+    // Make room for as many bytes again past what is written: the members, written at the end
+    // while the shard waits, then land on pages that are already there.
+    build.bytes.make_room(build.written + 2 * size_t{copy} * sizeof(TxnEntry));
     build.txns_changed.resize((size_t{build.txns_copied} + 63) / 64, 0);
     state.txns.watch(build.txns_copied, &build.txns_changed);
     return state.txn_count - build.txns_copied;
 }
 
-void Shard::finish_checkpoint(std::vector<std::byte>* out) {
+void Shard::finish_checkpoint(CheckpointBytes* out) {
     State& state = *state_;
     CheckpointBuild& build = state.checkpoint;
     JIFEN_ASSERT(build.active);
     state.txns.watch(0, nullptr);
     // Copied entries that changed since: copied again, in place (every entry is the same size).
-    std::byte* const txn_bytes = build.bytes.data() + checkpoint_header_bytes;
     for (size_t word = 0; word < build.txns_changed.size(); ++word) {
         for (uint64_t bits = build.txns_changed[word]; bits != 0; bits &= bits - 1) {
             const size_t index = word * 64 + static_cast<size_t>(std::countr_zero(bits));
-            std::memcpy(txn_bytes + index * sizeof(TxnEntry), &std::as_const(state.txns)[index],
-                        sizeof(TxnEntry));
+            build.bytes.write(checkpoint_header_bytes + index * sizeof(TxnEntry),
+                              &std::as_const(state.txns)[index], sizeof(TxnEntry));
         }
     }
     Writer writer(&build.bytes, &build.written);
@@ -2504,7 +2512,7 @@ void Shard::finish_checkpoint(std::vector<std::byte>* out) {
     state.put_header(header_writer);
     JIFEN_ASSERT(header_end == checkpoint_header_bytes);
     state.put_members(writer);
-    build.bytes.resize(build.written);
+    JIFEN_ASSERT(build.bytes.size() == build.written);
     *out = std::move(build.bytes);
     build = CheckpointBuild{};
 }

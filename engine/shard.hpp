@@ -9,6 +9,7 @@
 #include <span>
 #include <vector>
 
+#include "engine/checkpoint_bytes.hpp"
 #include "engine/command.hpp"
 #include "engine/config.hpp"
 
@@ -168,9 +169,12 @@ public:
     // changed since, the new ones and the members, and gives exactly the bytes save() would give
     // at that moment. begin_checkpoint() starts over when a build is under way.
     void begin_checkpoint();
-    // Copies up to `entries` more transactions; returns how many are not copied yet.
+    // Copies `entries` more transactions, or twice as many as were applied since the previous
+    // step when that is more (so a build ends under any load); returns how many are not copied
+    // yet.
     uint64_t continue_checkpoint(uint32_t entries);
-    void finish_checkpoint(std::vector<std::byte>* out);
+    // The bytes come in pieces (never moved while built) that add up to what save() gives.
+    void finish_checkpoint(CheckpointBytes* out);
     bool checkpoint_building() const noexcept;
 
     // The transfer_credit commands this shard still owes other shards: debit legs applied here

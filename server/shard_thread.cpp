@@ -143,12 +143,11 @@ void ShardThread::finish_stop() {
         // commits it with the last records, and recovery then replays less.
         flush_records();
         if (records_.empty() && shared_.log->checkpoint_due(index_)) {
-            std::vector<std::byte> state;
-            if (shard_.checkpoint_building()) {
-                shard_.finish_checkpoint(&state);
-            } else {
-                shard_.save(&state);
+            if (!shard_.checkpoint_building()) {
+                shard_.begin_checkpoint();
             }
+            engine::CheckpointBytes state;
+            shard_.finish_checkpoint(&state);
             shared_.log->checkpoint(index_, appended_seq_, std::move(state));
         }
         timer_.cancel();
@@ -179,7 +178,7 @@ void ShardThread::step_checkpoint() {
     }
     const uint64_t left = shard_.continue_checkpoint(checkpoint_slice_txns);
     if (left <= checkpoint_slice_txns && records_.empty()) {
-        std::vector<std::byte> state;
+        engine::CheckpointBytes state;
         shard_.finish_checkpoint(&state);
         shared_.log->checkpoint(index_, appended_seq_, std::move(state));
         return;

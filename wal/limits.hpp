@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "engine/checkpoint_bytes.hpp"
 #include "engine/command.hpp"
 
 namespace jifen::wal {
@@ -79,6 +80,8 @@ static_assert(records_per_value_max <= records_per_commit_max);
 static_assert(queue_records_min <= queue_records_max);
 static_assert(append_records_max <= queue_records_max);
 static_assert(records_per_value_max * sizeof(engine::Record) < checkpoint_chunk_bytes);
+// A built checkpoint's pieces are the chunks it is stored in, each written where it lies.
+static_assert(checkpoint_chunk_bytes == engine::CheckpointBytes::piece_bytes_default);
 // A commit adds at most two heads per record to the map before the flush that empties it.
 static_assert(uint64_t{heads_map_members_max} + 2ull * records_per_commit_max < (1ull << 31));
 

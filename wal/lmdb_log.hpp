@@ -40,7 +40,7 @@ public:
     bool append(uint32_t shard, std::span<const engine::Record> records) override;
     uint64_t appended_seq(uint32_t shard) const override;
     uint64_t durable_seq(uint32_t shard) const override;
-    void checkpoint(uint32_t shard, uint64_t shard_seq, std::vector<std::byte> state) override;
+    void checkpoint(uint32_t shard, uint64_t shard_seq, engine::CheckpointBytes state) override;
     bool checkpoint_due(uint32_t shard) const override;
     bool storage_full() const override;
     bool failed() const override;
@@ -52,7 +52,7 @@ private:
     struct Checkpoint {
         bool present = false;
         uint64_t shard_seq = 0;
-        std::vector<std::byte> state;
+        engine::CheckpointBytes state;
     };
 
     // Everything the log keeps per shard. The ring and the atomics are shared with the shard
@@ -208,6 +208,8 @@ private:
     uint64_t disk_checked_us_ = 0;
     uint64_t storage_retry_us_ = 0;
     std::vector<uint64_t> position_scratch_;
+    // write_checkpoint_piece() scratch: a chunk that spans two pieces of the checkpoint.
+    std::vector<std::byte> chunk_scratch_;
     // load_heads() scratch: the batch's members the map lacked, and per record the map slots
     // of the members it is filed under (HeadsMap::none for none).
     struct MissingHead {

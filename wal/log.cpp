@@ -527,7 +527,7 @@ uint64_t LmdbLog::durable_seq(uint32_t shard) const {
     return lanes_[shard]->durable_seq.load(std::memory_order_acquire);
 }
 
-void LmdbLog::checkpoint(uint32_t shard, uint64_t shard_seq, std::vector<std::byte> state) {
+void LmdbLog::checkpoint(uint32_t shard, uint64_t shard_seq, engine::CheckpointBytes state) {
     JIFEN_ASSERT(shard < lanes_.size());
     Lane& lane = *lanes_[shard];
     JIFEN_ASSERT(shard_seq <= lane.ring.tail());
@@ -1065,7 +1065,10 @@ int LmdbLog::write_checkpoint_piece(MDB_txn* txn, Lane& lane, uint32_t shard, bo
         header.size_bytes = checkpoint.state.size();
         header.chunk_count = static_cast<uint32_t>(
             (checkpoint.state.size() + checkpoint_chunk_bytes - 1) / checkpoint_chunk_bytes);
-        header.crc32c = protocol::crc32c(checkpoint.state.data(), checkpoint.state.size());
+        header.crc32c = 0;
+        for (const std::span<const std::byte> piece : checkpoint.state.pieces()) {
+            header.crc32c = protocol::crc32c(piece.data(), piece.size(), header.crc32c);
+        }
         // Whatever an interrupted earlier attempt left in this slot (it has no header, or it
         // would be the current slot).
         rc = delete_checkpoint_slot(txn, shard, slot);
@@ -1079,7 +1082,9 @@ int LmdbLog::write_checkpoint_piece(MDB_txn* txn, Lane& lane, uint32_t shard, bo
         const uint64_t size = std::min(checkpoint_chunk_bytes, checkpoint.state.size() - offset);
         format::CheckpointKey chunk_key(shard, format::checkpoint_chunk(slot, next_chunk));
         MDB_val key = as_val(chunk_key.bytes, sizeof(chunk_key.bytes));
-        MDB_val value = as_val(checkpoint.state.data() + offset, size);
+        const std::span<const std::byte> chunk =
+            checkpoint.state.view(offset, size, &chunk_scratch_);
+        MDB_val value = as_val(chunk.data(), chunk.size());
         rc = mdb_put(txn, checkpoint_dbi_, &key, &value, 0);
     }
     *finished = rc == 0 && next_chunk > header.chunk_count;

@@ -131,9 +131,10 @@ public:
     virtual uint64_t appended_seq(uint32_t shard) const = 0;
     virtual uint64_t durable_seq(uint32_t shard) const = 0;
 
-    // Hands a shard's checkpoint to the writer: `state` is Shard::save() output taken right after
-    // the record with shard sequence shard_seq was applied. Written in a later commit.
-    virtual void checkpoint(uint32_t shard, uint64_t shard_seq, std::vector<std::byte> state) = 0;
+    // Hands a shard's checkpoint to the writer: `state` is Shard::save() or finish_checkpoint()
+    // output taken right after the record with shard sequence shard_seq was applied. Written in
+    // a later commit, a chunk of wal::checkpoint_chunk_bytes at a time.
+    virtual void checkpoint(uint32_t shard, uint64_t shard_seq, engine::CheckpointBytes state) = 0;
     // True when shard should take a checkpoint now: checkpoint_every_records since its last
     // one, or, for a quiet shard, when its oldest record the checkpoint does not cover lies more
     // than checkpoint_every_records back in the log (recovery would read the log from there).

@@ -704,6 +704,48 @@ TEST_F(ShardTest, SaveAndLoadKeepTheDigest) {
     EXPECT_TRUE(loaded.apply(redeem(17, 43, 3)).replayed);
 }
 
+// A checkpoint of several pieces, built in steps while earns, a reverse of an entry already
+// copied and new members go on, comes out as save() gives it at the end and loads back.
+TEST_F(ShardTest, CheckpointBuiltInStepsAcrossPiecesEqualsSave) {
+    Config config = small_config();
+    config.txns_per_shard_max = 1u << 16;
+    Shard shard(0, 1, config, nullptr);
+    uint64_t next_txn = 1;
+    ASSERT_EQ(shard.apply(enroll(next_txn++, 42)).result, Result::ok);
+    // 88 bytes each: 30,000 entries take about 2.5 pieces of 1 MiB.
+    for (int i = 0; i < 30'000; ++i) {
+        ASSERT_EQ(shard.apply(earn(next_txn++, 42, 1)).result, Result::ok);
+    }
+    shard.begin_checkpoint();
+    uint64_t left = shard.continue_checkpoint(1'000);
+    EXPECT_EQ(left, next_txn - 1 - 1'000);
+    const uint64_t reverse_txn = next_txn++;
+    ASSERT_EQ(shard.apply(reverse(reverse_txn, 42, 5)).result, Result::ok);  // 5: copied already.
+    // 300 applied since the last step: that step copies 600, more than the 1 it was asked for.
+    for (int i = 0; i < 299; ++i) {
+        ASSERT_EQ(shard.apply(earn(next_txn++, 42, 1)).result, Result::ok);
+    }
+    const uint64_t before = left + 300;
+    left = shard.continue_checkpoint(1);
+    EXPECT_EQ(left, before - 600);
+    for (MemberId member = 1'000; left > 100; ++member) {
+        ASSERT_EQ(shard.apply(enroll(next_txn++, member)).result, Result::ok);
+        left = shard.continue_checkpoint(5'000);
+    }
+    CheckpointBytes built;
+    shard.finish_checkpoint(&built);
+    std::vector<std::byte> saved;
+    shard.save(&saved);
+    ASSERT_GT(built.pieces().size(), 2u);
+    std::vector<std::byte> scratch;
+    const std::span<const std::byte> all = built.view(0, built.size(), &scratch);
+    ASSERT_TRUE(std::equal(all.begin(), all.end(), saved.begin(), saved.end()));
+    Shard loaded(0, 1, config, nullptr);
+    ASSERT_TRUE(loaded.load(built.pieces()));
+    EXPECT_EQ(loaded.digest(), shard.digest());
+    EXPECT_TRUE(loaded.apply(reverse(reverse_txn, 42, 5)).replayed);
+}
+
 TEST_F(ShardTest, CheckpointLoadsFromPiecesCutAnywhere) {
     enroll_with(42, 100);
     enroll_with(43, 50);

@@ -1,0 +1,96 @@
+// A shard checkpoint's bytes, held in pieces so a checkpoint of gigabytes is built in steps
+// without ever being moved: growing one contiguous buffer would copy all of it, with the shard
+// waiting, each time it outgrew its reservation. The log writes it piece by piece.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "engine/assert.hpp"
+
+namespace jifen::engine {
+
+class CheckpointBytes {
+public:
+    // The size of a built checkpoint's pieces (the last may hold less). The log stores a
+    // checkpoint in chunks of this size, so each piece is written where it lies.
+    static constexpr size_t piece_bytes_default = size_t{1} << 20;
+
+    CheckpointBytes() = default;
+    // The bytes of one buffer, as a single piece (Shard::save() output, tests).
+    CheckpointBytes(std::vector<std::byte> whole)  // NOLINT: implicit, a vector is one piece.
+        : piece_bytes_(std::max<size_t>(1, whole.size())), size_(whole.size()) {
+        if (!whole.empty()) {
+            pieces_.push_back(std::move(whole));
+        }
+    }
+
+    size_t size() const noexcept { return size_; }
+    bool empty() const noexcept { return size_ == 0; }
+
+    // Writes size bytes at offset, adding pieces as needed; bytes skipped over read as zero.
+    void write(size_t offset, const void* data, size_t size) {
+        make_room(offset + size);
+        const auto* from = static_cast<const std::byte*>(data);
+        while (size > 0) {
+            std::vector<std::byte>& piece = pieces_[offset / piece_bytes_];
+            const size_t at = offset % piece_bytes_;
+            const size_t take = std::min(size, piece_bytes_ - at);
+            std::memcpy(piece.data() + at, from, take);
+            from += take;
+            offset += take;
+            size -= take;
+        }
+        size_ = std::max(size_, offset);
+    }
+
+    // Allocates (and so touches, as pieces are zero-filled) the pieces that bytes [0, end)
+    // fall in, without changing size(): a later write there takes no page faults.
+    void make_room(size_t end) {
+        while (pieces_.size() * piece_bytes_ < end) {
+            pieces_.emplace_back(piece_bytes_);
+        }
+    }
+
+    // The bytes [offset, offset + size): where they lie when in one piece, else copied into
+    // scratch. offset + size <= size().
+    std::span<const std::byte> view(size_t offset, size_t size,
+                                    std::vector<std::byte>* scratch) const {
+        JIFEN_ASSERT(offset + size <= size_);
+        const size_t at = offset % piece_bytes_;
+        if (size == 0 || at + size <= piece_bytes_) {
+            return size == 0 ? std::span<const std::byte>()
+                             : std::span(pieces_[offset / piece_bytes_]).subspan(at, size);
+        }
+        scratch->resize(size);
+        for (size_t copied = 0; copied < size;) {
+            const size_t from = offset + copied;
+            const size_t take = std::min(size - copied, piece_bytes_ - from % piece_bytes_);
+            std::memcpy(scratch->data() + copied,
+                        pieces_[from / piece_bytes_].data() + from % piece_bytes_, take);
+            copied += take;
+        }
+        return *scratch;
+    }
+
+    // The bytes in order, one span per piece (what Shard::load takes).
+    std::vector<std::span<const std::byte>> pieces() const {
+        std::vector<std::span<const std::byte>> spans;
+        for (size_t offset = 0; offset < size_; offset += piece_bytes_) {
+            spans.push_back(std::span(pieces_[offset / piece_bytes_])
+                                .first(std::min(piece_bytes_, size_ - offset)));
+        }
+        return spans;
+    }
+
+private:
+    size_t piece_bytes_ = piece_bytes_default;
+    size_t size_ = 0;
+    std::vector<std::vector<std::byte>> pieces_;
+};
+
+}  // namespace jifen::engine
