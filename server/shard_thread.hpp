@@ -173,7 +173,7 @@ private:
     // applied as one batch: admit (log state, time stamp, transfer slot: transfer_slots_taken are
     // already promised to earlier operations of the batch), apply, finish (log the record, send
     // a cross-shard transfer's credit leg once durable). apply_client does all three for one.
-    Result admit_client(engine::Command* command, uint64_t duration_us,
+    Result admit_client(engine::Command* command, uint64_t time_us, uint64_t duration_us,
                         uint32_t transfer_slots_taken);
     Applied finish_client(const engine::Command& command, const engine::Outcome& outcome,
                           const OpRef& ref);
