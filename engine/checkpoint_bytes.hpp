@@ -30,7 +30,6 @@ public:
     }
 
     size_t size() const noexcept { return size_; }
-    bool empty() const noexcept { return size_ == 0; }
 
     // Writes size bytes at offset, adding pieces as needed; bytes skipped over read as zero.
     void write(size_t offset, const void* data, size_t size) {

@@ -45,6 +45,21 @@ void answer_operations(tcp::socket& socket, const Frame& frame) {
     answer_with_member_ids<protocol::Operation>(socket, frame, &protocol::OperationReply::points);
 }
 
+// A connection that answers every operation (see answer_operations) and notes, in order, the
+// member of each operation it received.
+FakeServer::Script answer_noting_members(std::vector<uint64_t>* members) {
+    return [members](tcp::socket& socket) {
+        testing::answer_hello(socket);
+        Frame frame;
+        while (testing::read_frame(socket, &frame)) {
+            for (size_t item = 0; item < frame.header.count; ++item) {
+                members->push_back(frame.item<protocol::Operation>(item).member_id);
+            }
+            answer_operations(socket, frame);
+        }
+    };
+}
+
 TEST(Client, HelloIsTheFirstFrameAndCarriesKeyAndName) {
     protocol::HelloRequest seen;
     Frame first_after_hello;
@@ -595,15 +610,7 @@ TEST(AsyncClient, AfterAReconnectUnansweredFramesGoFirstInTheirOrderAndAnsweredO
                            Frame third;  // Sent once the answer freed a slot in the window.
                            testing::read_frame(socket, &third);
                        },
-                       [&](tcp::socket& socket) {
-                           testing::answer_hello(socket);
-                           Frame frame;
-                           while (testing::read_frame(socket, &frame)) {
-                               second_connection_members.push_back(
-                                   frame.item<protocol::Operation>(0).member_id);
-                               answer_operations(socket, frame);
-                           }
-                       }});
+                       answer_noting_members(&second_connection_members)});
     boost::asio::io_context io;
     AsyncOptions options = reconnecting_options_for(server, 3);
     options.batch_ops_max = 1;  // One frame per operation.
@@ -703,17 +710,7 @@ TEST(AsyncClient, AsyncConnectWhileConnectedCarriesOutstandingOperationsOver) {
                            while (testing::read_frame(socket, &frame)) {
                            }
                        },
-                       [&](tcp::socket& socket) {
-                           testing::answer_hello(socket);
-                           Frame frame;
-                           while (testing::read_frame(socket, &frame)) {
-                               for (size_t item = 0; item < frame.header.count; ++item) {
-                                   second_connection_members.push_back(
-                                       frame.item<protocol::Operation>(item).member_id);
-                               }
-                               answer_operations(socket, frame);
-                           }
-                       }});
+                       answer_noting_members(&second_connection_members)});
     boost::asio::io_context io;
     AsyncClient client(io, reconnecting_options_for(server, 1));
     std::vector<uint64_t> completed;
@@ -757,15 +754,7 @@ TEST(AsyncClient, FramesRefusedAsShuttingDownWaitForTheServerAndGoToTheNextConne
                            Frame ignored;
                            testing::read_frame(socket, &ignored);  // Until the client hangs up.
                        },
-                       [&](tcp::socket& socket) {
-                           testing::answer_hello(socket);
-                           Frame frame;
-                           while (testing::read_frame(socket, &frame)) {
-                               second_connection_members.push_back(
-                                   frame.item<protocol::Operation>(0).member_id);
-                               answer_operations(socket, frame);
-                           }
-                       }});
+                       answer_noting_members(&second_connection_members)});
     boost::asio::io_context io;
     AsyncOptions options = reconnecting_options_for(server, 2);
     options.batch_ops_max = 1;

@@ -41,6 +41,16 @@ void enroll_members(const JifendProcess& server, uint64_t members) {
     }
 }
 
+// The points of the earns, summed per member: index = member id, 1..members.
+std::vector<int64_t> points_per_member(const std::vector<protocol::Operation>& earns,
+                                       uint64_t members) {
+    std::vector<int64_t> points(members + 1, 0);
+    for (const protocol::Operation& earn : earns) {
+        points[earn.member_id] += earn.points;
+    }
+    return points;
+}
+
 TEST(Durability, AfterSigtermAndRestartBalancesStayAndARepeatedTxnIsReplayed) {
     TempDir dir;
     JifendProcess server(dir.path() / "data");
@@ -147,10 +157,7 @@ TEST(Durability, EveryAcknowledgedEarnSurvivesKillDashNine) {
     server.start();
     Client client(server.options());
     client.connect();
-    std::vector<int64_t> acknowledged_points(members + 1, 0);
-    for (const protocol::Operation& earn : acknowledged) {
-        acknowledged_points[earn.member_id] += earn.points;
-    }
+    const std::vector<int64_t> acknowledged_points = points_per_member(acknowledged, members);
     for (uint64_t member = 1; member <= members; ++member) {
         EXPECT_GE(client.balance(member).available, acknowledged_points[member])
             << "member " << member;
@@ -496,10 +503,7 @@ TEST(Durability, AReconnectingPipelinedStreamAppliesEveryEarnOnceAcrossRestarts)
     // The ledger holds each earn once: balances are exactly the sums, and every id is recorded.
     Client client(server.options());
     client.connect();
-    std::vector<int64_t> points_submitted(members + 1, 0);
-    for (const protocol::Operation& earn : submitted) {
-        points_submitted[earn.member_id] += earn.points;
-    }
+    const std::vector<int64_t> points_submitted = points_per_member(submitted, members);
     for (uint64_t member = 1; member <= members; ++member) {
         EXPECT_EQ(client.balance(member).available, points_submitted[member])
             << "member " << member;
