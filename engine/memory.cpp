@@ -12,10 +12,11 @@ namespace jifen::engine::detail {
 namespace {
 
 constexpr size_t page_bytes = size_t{4} << 10;
+constexpr size_t huge_page_bytes = size_t{2} << 20;
 
-size_t mapped_bytes(size_t size_bytes) noexcept {
+size_t mapped_bytes(size_t size_bytes, size_t unit = page_bytes) noexcept {
     const size_t bytes = size_bytes == 0 ? 1 : size_bytes;
-    return (bytes + page_bytes - 1) / page_bytes * page_bytes;
+    return (bytes + unit - 1) / unit * unit;
 }
 
 }  // namespace
@@ -30,6 +31,36 @@ void* map_zeroed(size_t size_bytes) noexcept {
     }
     void* mapped = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     return mapped == MAP_FAILED ? nullptr : mapped;
+}
+
+void* map_huge_zeroed(size_t size_bytes) noexcept {
+    const size_t bytes = mapped_bytes(size_bytes, huge_page_bytes);
+    if (bytes < size_bytes || bytes + huge_page_bytes < bytes) {
+        return nullptr;
+    }
+    // Map a huge page more than needed, then give back the ends outside an aligned stretch.
+    void* mapped = mmap(nullptr, bytes + huge_page_bytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED) {
+        return nullptr;
+    }
+    const auto first = reinterpret_cast<uintptr_t>(mapped);
+    const uintptr_t start = (first + huge_page_bytes - 1) / huge_page_bytes * huge_page_bytes;
+    if (start > first) {
+        munmap(mapped, start - first);
+    }
+    if (const uintptr_t end = first + bytes + huge_page_bytes; end > start + bytes) {
+        munmap(reinterpret_cast<void*>(start + bytes), end - start - bytes);
+    }
+    // Advice only: without transparent huge pages the memory is simply 4 KiB pages.
+    madvise(reinterpret_cast<void*>(start), bytes, MADV_HUGEPAGE);
+    return reinterpret_cast<void*>(start);
+}
+
+void unmap_huge_zeroed(void* memory, size_t size_bytes) noexcept {
+    if (memory != nullptr) {
+        munmap(memory, mapped_bytes(size_bytes, huge_page_bytes));
+    }
 }
 
 void* remap_zeroed(void* memory, size_t old_size_bytes, size_t new_size_bytes) noexcept {

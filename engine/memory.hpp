@@ -19,6 +19,13 @@ void* remap_zeroed(void* memory, size_t old_size_bytes, size_t new_size_bytes) n
 
 void unmap_zeroed(void* memory, size_t size_bytes) noexcept;
 
+// Zero-filled memory of at least size_bytes on transparent huge pages where the kernel has them
+// (2 MiB aligned, MADV_HUGEPAGE), or nullptr. For a fixed table probed at random that is all
+// touched anyway: one TLB entry covers 2 MiB of it instead of 4 KiB. Release it with
+// unmap_huge_zeroed(memory, size_bytes).
+void* map_huge_zeroed(size_t size_bytes) noexcept;
+void unmap_huge_zeroed(void* memory, size_t size_bytes) noexcept;
+
 // Makes memory from map_zeroed(size_bytes) read as zeros again and gives its pages back, so a
 // cleared table costs nothing until used again (a memset would make every page resident).
 void clear_zeroed(void* memory, size_t size_bytes) noexcept;

@@ -1,4 +1,4 @@
-// The on-disk format of the log (version 2): table names, key encodings and value layouts.
+// The on-disk format of the log (version 3): table names, key encodings and value layouts.
 // Keys are big-endian so LMDB's byte order is numeric order; values are host (little-endian)
 // structs, which the format version pins. docs/wal.md draws the layout.
 #pragma once
@@ -28,9 +28,10 @@ inline constexpr char checkpoint_table[] = "checkpoint";
 // "JIFENWAL" as little-endian bytes: the first field of the meta `format` value.
 inline constexpr uint64_t magic = 0x4c41574e45464a49ull;
 // Version 1 kept a second copy of every record in a `history` table keyed by member; version 2
-// serves history from the log itself (per-member links in each logged record, `heads` table).
-// Nothing converts between them: a file of another version is refused at open.
-inline constexpr uint32_t version = 2;
+// serves history from the log itself (per-member links in each logged record, `heads` table);
+// version 3 packs each logged record (wal/record_codec.hpp) instead of storing it whole. Nothing
+// converts between them: a file of another version is refused at open.
+inline constexpr uint32_t version = 3;
 
 // meta["format"]: what this directory is. Written once at creation.
 inline constexpr char meta_format_key[] = "format";
@@ -55,11 +56,13 @@ struct MetaPosition {
 };
 static_assert(sizeof(MetaPosition) == 16);
 
-// log[u64 BE first log seq] = one value: a GroupHeader, then run_count RunHeaders, then
-// record_count LoggedRecords. Record i of the value has log sequence key + i, so it sits at a
-// fixed offset (record_offset_bytes) and a history walk reads it without decoding the runs. The
-// runs, in order, say which shard each stretch of records came from: the records of a run have
-// consecutive shard sequences starting at first_shard_seq.
+// log[u64 BE first log seq] = one value: a GroupHeader, run_count RunHeaders, record_count u16
+// record offsets, the records packed (wal/record_codec.hpp), then value_padding_bytes zero bytes.
+// Record i of the value has log sequence key + i; its offset (from the first record's first
+// byte) lets a history walk unpack it without unpacking the ones before it, and it ends where the
+// next one starts (the last where the padding starts). The runs, in order, say which shard each
+// stretch of records came from: the records of a run have consecutive shard sequences starting
+// at first_shard_seq.
 inline constexpr uint32_t group_magic = 0x4a574c47u;  // "GLWJ"
 struct GroupHeader {
     uint32_t magic = group_magic;
@@ -89,12 +92,13 @@ struct LoggedRecord {
 };
 static_assert(sizeof(LoggedRecord) == 144 && std::is_trivially_copyable_v<LoggedRecord>);
 
-inline constexpr size_t record_offset_bytes(uint32_t run_count, uint32_t record_index) {
-    return sizeof(GroupHeader) + size_t{run_count} * sizeof(RunHeader) +
-           size_t{record_index} * sizeof(LoggedRecord);
+// The padding lets the unpacking of the last record load whole words (packed_read_slack_bytes).
+inline constexpr size_t value_padding_bytes = 8;
+inline constexpr size_t record_offsets_at(uint32_t run_count) {
+    return sizeof(GroupHeader) + size_t{run_count} * sizeof(RunHeader);
 }
-inline constexpr size_t group_value_size_bytes(uint32_t run_count, uint32_t record_count) {
-    return record_offset_bytes(run_count, record_count);
+inline constexpr size_t records_at(uint32_t run_count, uint32_t record_count) {
+    return record_offsets_at(run_count) + size_t{record_count} * sizeof(uint16_t);
 }
 
 // The members whose history shows a record (0: none). Ticks name no member and are filed under

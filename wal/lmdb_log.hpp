@@ -208,6 +208,8 @@ private:
     uint64_t disk_checked_us_ = 0;
     uint64_t storage_retry_us_ = 0;
     std::vector<uint64_t> position_scratch_;
+    // write_log_values() scratch: one log value, packed before LMDB is asked for its room.
+    std::vector<unsigned char> value_scratch_;
     // write_checkpoint_piece() scratch: a chunk that spans two pieces of the checkpoint.
     std::vector<std::byte> chunk_scratch_;
     // load_heads() scratch: the batch's members the map lacked, and per record the map slots

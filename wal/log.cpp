@@ -25,6 +25,7 @@
 #include "wal/limits.hpp"
 #include "wal/lmdb_log.hpp"
 #include "wal/log_value.hpp"
+#include "wal/record_codec.hpp"
 
 namespace jifen::wal {
 
@@ -341,6 +342,9 @@ void LmdbLog::open_environment() {
     commit_budget_ = records_per_commit_max;
     heads_missing_.reserve(2 * size_t{records_per_commit_max});
     record_slots_.reserve(2 * size_t{records_per_commit_max});
+    value_scratch_.resize(format::records_at(records_per_value_max, records_per_value_max) +
+                          records_per_value_max * format::packed_record_bytes_max +
+                          format::value_padding_bytes);
 
     MDB_envinfo info;
     check_startup(mdb_env_info(env_, &info), "mdb_env_info");
@@ -445,8 +449,11 @@ void LmdbLog::rebuild_heads() {
                 if (heads_.size() + 2 > heads_.members_max()) {
                     flush_heads_at_open(log_seq);
                 }
-                const format::LoggedRecord logged =
-                    log_value.record(static_cast<uint32_t>(log_seq - log_value.first_log_seq()));
+                format::LoggedRecord logged;
+                if (!log_value.record(static_cast<uint32_t>(log_seq - log_value.first_log_seq()),
+                                      &logged)) {
+                    damaged("log record " + std::to_string(log_seq) + " fails its checks");
+                }
                 const format::FiledUnder filed =
                     format::filed_under(logged.record, options_.shard_count);
                 if (filed.member_id != 0) {
@@ -813,15 +820,9 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
         if (value_records == 0) {
             return 0;
         }
-        unsigned char key_bytes[8];
-        format::store_be64(key_bytes, *log_seq);
-        MDB_val key = as_val(key_bytes, sizeof(key_bytes));
-        MDB_val value{format::group_value_size_bytes(run_count, value_records), nullptr};
-        int rc = mdb_put(txn, log_dbi_, &key, &value, MDB_APPEND | MDB_RESERVE);
-        if (rc != 0) {
-            return rc;
-        }
-        auto* out = static_cast<unsigned char*>(value.mv_data);
+        // Packed into the scratch first: a record's packed size is known once it is packed, and
+        // mdb_put wants the value's size before it gives the place to write it.
+        unsigned char* out = value_scratch_.data();
         unsigned char* at = out + sizeof(format::GroupHeader);
         for (uint32_t i = 0; i < run_count; ++i) {
             format::RunHeader run_header;
@@ -831,6 +832,9 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
             std::memcpy(at, &run_header, sizeof(run_header));
             at += sizeof(run_header);
         }
+        unsigned char* offsets = at;
+        unsigned char* const records = out + format::records_at(run_count, value_records);
+        at = records;
         // The records, in log order, each with its links.
         uint64_t record_log_seq = *log_seq;
         for (uint32_t i = 0; i < run_count; ++i) {
@@ -840,19 +844,40 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
                 format::LoggedRecord logged;
                 logged.record = ring.at(position);
                 JIFEN_ASSERT(logged.record.shard_index == runs[i].shard);
+                // The slots load_heads() touched are out of the cache again by now.
+                if (2 * (record_index + heads_prefetch_records) < record_slots_.size()) {
+                    const uint32_t* ahead =
+                        &record_slots_[2 * (record_index + heads_prefetch_records)];
+                    heads_.prefetch_slot(ahead[0]);
+                    heads_.prefetch_slot(ahead[1]);
+                }
                 link_record(&logged, record_log_seq++, &record_slots_[2 * record_index++]);
-                std::memcpy(at, &logged, sizeof(logged));
-                at += sizeof(logged);
+                const auto offset = static_cast<uint16_t>(at - records);
+                std::memcpy(offsets, &offset, sizeof(offset));
+                offsets += sizeof(offset);
+                at += format::pack_record(logged, at);
             }
         }
-        JIFEN_ASSERT(static_cast<size_t>(at - out) == value.mv_size);
+        std::memset(at, 0, format::value_padding_bytes);
+        at += format::value_padding_bytes;
+        JIFEN_ASSERT(offsets == records && at <= out + value_scratch_.size());
         format::GroupHeader header;
         header.run_count = run_count;
         header.record_count = value_records;
         std::memcpy(out, &header, sizeof(header));
         // The checksum covers the counts too, so it is computed once they are in place.
-        header.crc32c = protocol::crc32c(out + 8, value.mv_size - 8);
+        header.crc32c = protocol::crc32c(out + 8, static_cast<size_t>(at - out) - 8);
         std::memcpy(out + 4, &header.crc32c, sizeof(header.crc32c));
+
+        unsigned char key_bytes[8];
+        format::store_be64(key_bytes, *log_seq);
+        MDB_val key = as_val(key_bytes, sizeof(key_bytes));
+        MDB_val value{static_cast<size_t>(at - out), nullptr};
+        if (const int rc = mdb_put(txn, log_dbi_, &key, &value, MDB_APPEND | MDB_RESERVE);
+            rc != 0) {
+            return rc;
+        }
+        std::memcpy(value.mv_data, out, value.mv_size);
         *log_seq += value_records;
         run_count = 0;
         value_records = 0;

@@ -11,8 +11,13 @@
 #include "protocol/crc32c.hpp"
 #include "wal/format.hpp"
 #include "wal/limits.hpp"
+#include "wal/record_codec.hpp"
 
 namespace jifen::wal {
+
+// Record offsets are u16: a value of the most records, each packed as large as it gets, fits.
+static_assert(records_per_value_max * format::packed_record_bytes_max <= UINT16_MAX);
+static_assert(format::value_padding_bytes >= format::packed_read_slack_bytes);
 
 // A view of one log value; valid while the transaction it was read in is open.
 class LogValue {
@@ -28,9 +33,16 @@ public:
         std::memcpy(&header_, bytes_, sizeof(header_));
         if (header_.magic != format::group_magic || header_.run_count == 0 ||
             header_.run_count > header_.record_count ||
-            header_.record_count > records_per_value_max ||
-            value.mv_size !=
-                format::group_value_size_bytes(header_.run_count, header_.record_count)) {
+            header_.record_count > records_per_value_max) {
+            return false;
+        }
+        const size_t records_at = format::records_at(header_.run_count, header_.record_count);
+        if (value.mv_size < records_at + format::value_padding_bytes) {
+            return false;
+        }
+        records_ = bytes_ + records_at;
+        records_bytes_ = value.mv_size - records_at - format::value_padding_bytes;
+        if (record_offset(0) != 0) {
             return false;
         }
         return !check_checksum || protocol::crc32c(bytes_ + 8, value.mv_size - 8) == header_.crc32c;
@@ -67,16 +79,29 @@ public:
         return header;
     }
 
-    // Record record_index of the value (log sequence first_log_seq() + record_index).
-    format::LoggedRecord record(uint32_t record_index) const noexcept {
-        format::LoggedRecord logged;
-        std::memcpy(&logged, bytes_ + format::record_offset_bytes(header_.run_count, record_index),
-                    sizeof(logged));
-        return logged;
+    // Unpacks record record_index of the value (log sequence first_log_seq() + record_index).
+    // False when its bytes are damaged.
+    bool record(uint32_t record_index, format::LoggedRecord* out) const noexcept {
+        const size_t from = record_offset(record_index);
+        const size_t to = record_index + 1 < header_.record_count ? record_offset(record_index + 1)
+                                                                  : records_bytes_;
+        return from <= to && to <= records_bytes_ &&
+               format::unpack_record(records_ + from, to - from, out);
     }
 
 private:
+    size_t record_offset(uint32_t record_index) const noexcept {
+        uint16_t offset;
+        std::memcpy(&offset,
+                    bytes_ + format::record_offsets_at(header_.run_count) +
+                        size_t{record_index} * sizeof(offset),
+                    sizeof(offset));
+        return offset;
+    }
+
     const unsigned char* bytes_ = nullptr;
+    const unsigned char* records_ = nullptr;
+    size_t records_bytes_ = 0;
     format::GroupHeader header_;
     uint64_t first_log_seq_ = 0;
 };
@@ -109,8 +134,8 @@ public:
     explicit LogRecordReader(MDB_cursor* cursor) noexcept : cursor_(cursor) {}
 
     // 0 and the record; MDB_NOTFOUND when the log holds no such record; MDB_CORRUPTED when the
-    // value that should hold it fails its checks (the checksum is left to recovery: a history
-    // read touches one record of a 36 KiB value).
+    // value that should hold it, or the record, fails its checks (the checksum is left to
+    // recovery: a history read unpacks one record of up to 256).
     int read(uint64_t log_seq, format::LoggedRecord* out) noexcept {
         if (!loaded_ || !value_.contains(log_seq)) {
             loaded_ = false;
@@ -128,8 +153,9 @@ public:
                 return MDB_NOTFOUND;
             }
         }
-        *out = value_.record(static_cast<uint32_t>(log_seq - value_.first_log_seq()));
-        return 0;
+        return value_.record(static_cast<uint32_t>(log_seq - value_.first_log_seq()), out)
+                   ? 0
+                   : MDB_CORRUPTED;
     }
 
 private:

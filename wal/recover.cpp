@@ -270,7 +270,12 @@ void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
                             std::to_string(shard_last_seq + 1) + ".." +
                             std::to_string(shard_seq - 1));
                 }
-                const engine::Record record = log_value.record(record_index).record;
+                format::LoggedRecord logged;
+                if (!log_value.record(record_index, &logged)) {
+                    damaged("log record " + std::to_string(log_seq + record_index) +
+                            " fails its checks");
+                }
+                const engine::Record& record = logged.record;
                 JIFEN_ASSERT(record.shard_index == run.shard_index);
                 batch.add(record, log_seq + record_index, shard_seq);
                 if (batch.full()) {

@@ -21,8 +21,8 @@ using protocol::Operation;
 
 constexpr uint64_t member_id = 42;
 constexpr uint32_t earns_per_frame = 64;
-// Each earn logs about 150 bytes, so this many cannot fit in a 1 MiB map.
-constexpr uint64_t earns_max = 20'000;
+// Each earn logs at least about 30 bytes packed, so this many cannot fit in a 1 MiB map.
+constexpr uint64_t earns_max = 100'000;
 
 // A 1 MiB map that starts at 256 KiB: it grows twice, then fills.
 Config tiny_log_config(const std::filesystem::path& data_dir) {
