@@ -26,6 +26,10 @@ void unmap_zeroed(void* memory, size_t size_bytes) noexcept;
 void* map_huge_zeroed(size_t size_bytes) noexcept;
 void unmap_huge_zeroed(void* memory, size_t size_bytes) noexcept;
 
+// Asks for transparent huge pages on memory from map_zeroed(size_bytes) (the kernel uses them
+// for its 2 MiB-aligned stretches). For a fixed table probed at random, before it is touched.
+void advise_huge_pages(void* memory, size_t size_bytes) noexcept;
+
 // Makes memory from map_zeroed(size_bytes) read as zeros again and gives its pages back, so a
 // cleared table costs nothing until used again (a memset would make every page resident).
 void clear_zeroed(void* memory, size_t size_bytes) noexcept;

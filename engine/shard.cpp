@@ -466,6 +466,12 @@ struct Shard::State {
           txns(config_in.txns_per_shard_max),
           txn_slots(config_in.txns_per_shard_max) {
         JIFEN_ASSERT(count > 0 && index < count);
+        // Fixed tables that every operation probes at random: on huge pages a probe rarely
+        // misses the TLB as well as the cache (about 10% more batched applies in engine_bench).
+        // The growing tables keep 4 KiB pages: a huge-page fault in the middle of an apply
+        // zeroes 2 MiB at once, and they measured slower on them.
+        members.prefer_huge_pages();
+        member_slots.prefer_huge_pages();
     }
 
     const uint32_t shard_index;

@@ -75,6 +75,9 @@ public:
         return data_[index];
     }
     uint64_t count() const noexcept { return count_; }
+    // Asks for transparent huge pages (see advise_huge_pages): for a table of fixed size probed
+    // at random. Before the table is first touched.
+    void prefer_huge_pages() noexcept { advise_huge_pages(data_, bytes_of(count_)); }
     // Zeros every element and returns the pages (see clear_zeroed).
     void clear() noexcept { clear_zeroed(data_, bytes_of(count_)); }
     // Starts loading the line holding element index (which must be in range).
@@ -166,6 +169,8 @@ public:
     }
 
     void clear() noexcept { slots_.clear(); }
+    // See FixedArray::prefer_huge_pages; a rehash() goes back to 4 KiB pages.
+    void prefer_huge_pages() noexcept { slots_.prefer_huge_pages(); }
 
     // Entries the index holds while probes stay short: half its slots.
     uint64_t entries_max() const noexcept { return slots_.count() / 2; }
