@@ -1,7 +1,7 @@
 // How format 3 packs a logged record: its 18 little-endian 64-bit words with the zero ones left
 // out and the others cut to their significant bytes. Most of a record is zero or small (an earn
 // leaves the reference id, counterparty, release time and most attributes at zero, and its points
-// fit in a byte or two), so an earn takes about 50 bytes instead of 144: the log writer copies,
+// fit in a byte or two), so an earn takes 46 bytes instead of 144: the log writer copies,
 // and the disk syncs, a third as much.
 //
 // Layout of one packed record:
@@ -60,8 +60,9 @@ inline size_t pack_record(const LoggedRecord& record, unsigned char* out) noexce
 }
 
 // Reads the packed record of exactly size bytes at in into *record; the packed_read_slack_bytes
-// after it must be readable. False, with *record unspecified, when the bytes are not a packed
-// record of that size (a damaged value).
+// after it must be readable. False, with *record unspecified, when the bytes are not what
+// pack_record writes for a record of that size (a damaged value). A damaged byte inside a word
+// can still unpack: only the checksum over the value catches that.
 inline bool unpack_record(const unsigned char* in, size_t size, LoggedRecord* record) noexcept {
     if (size < packed_mask_bytes) {
         return false;
@@ -95,7 +96,11 @@ inline bool unpack_record(const unsigned char* in, size_t size, LoggedRecord* re
         ++written;
         uint64_t word;
         std::memcpy(&word, at, 8);  // Up to 7 bytes past the word: the slack.
-        words[std::countr_zero(rest)] = bytes == 8 ? word : word & ((uint64_t{1} << bytes * 8) - 1);
+        word = bytes == 8 ? word : word & ((uint64_t{1} << bytes * 8) - 1);
+        if (word >> (bytes - 1) * 8 == 0) {
+            return false;  // pack_record never writes a zero word or a zero top byte.
+        }
+        words[std::countr_zero(rest)] = word;
         at += bytes;
     }
     std::memcpy(record, words, sizeof(words));

@@ -276,7 +276,11 @@ void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
                             " fails its checks");
                 }
                 const engine::Record& record = logged.record;
-                JIFEN_ASSERT(record.shard_index == run.shard_index);
+                if (record.shard_index != run.shard_index) {
+                    damaged("log record " + std::to_string(log_seq + record_index) +
+                            " names shard " + std::to_string(record.shard_index) +
+                            " in a run of shard " + std::to_string(run.shard_index));
+                }
                 batch.add(record, log_seq + record_index, shard_seq);
                 if (batch.full()) {
                     batch.apply(shard);

@@ -888,13 +888,14 @@ TEST(Log, DamagedLogValueBeforeTheHeadsFlushIsCaughtByRecovery) {
     }
 }
 
-TEST(Log, DamagedRecordIsAStorageErrorForHistoryNotAWrongEntry) {
+TEST(Log, DamagedRecordLayoutIsAStorageErrorForHistoryNotAWrongEntry) {
     TempDir dir;
     Options options = testing::options_for(dir.path(), 1);
     options.heads_map_members = 1;  // Every commit flushes: open() reads no log at all.
     write_earns(options, 100);
     // The first record's third byte (of the three saying which words it has) now names a word
-    // the record does not have: its bytes no longer add up to its stretch of the value.
+    // past the record's last: a history read, which skips the value's checksum, must refuse it.
+    // (tests/wal/log_value_test.cpp damages offsets and sizes.)
     damage_first_log_value(dir.path(), [](const std::vector<unsigned char>& bytes) {
         format::GroupHeader header;
         std::memcpy(&header, bytes.data(), sizeof(header));

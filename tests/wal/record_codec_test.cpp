@@ -107,6 +107,15 @@ TEST(RecordCodec, BytesOfAnotherSizeOrShapeAreRefused) {
     EXPECT_FALSE(unpack_record(too_long.data(), size, &back));
 
     EXPECT_TRUE(unpack_record(buffer.data(), size, &back));
+
+    // Word 0 alone, as pack_record would never write it: 2 bytes with a zero top byte, or a
+    // zero word present at all. Bytes: the mask (3), one length nibble (1), the word.
+    PackBuffer padded_word{0x01, 0x00, 0x00, 0x01, 0x03, 0x00};
+    EXPECT_FALSE(unpack_record(padded_word.data(), 6, &back));
+    PackBuffer zero_word{0x01, 0x00, 0x00, 0x00, 0x00};
+    EXPECT_FALSE(unpack_record(zero_word.data(), 5, &back));
+    PackBuffer canonical{0x01, 0x00, 0x00, 0x00, 0x03};
+    EXPECT_TRUE(unpack_record(canonical.data(), 5, &back));
 }
 
 }  // namespace
