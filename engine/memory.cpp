@@ -12,7 +12,6 @@ namespace jifen::engine::detail {
 namespace {
 
 constexpr size_t page_bytes = size_t{4} << 10;
-constexpr size_t huge_page_bytes = size_t{2} << 20;
 
 size_t mapped_bytes(size_t size_bytes, size_t unit = page_bytes) noexcept {
     const size_t bytes = size_bytes == 0 ? 1 : size_bytes;

@@ -19,6 +19,9 @@ void* remap_zeroed(void* memory, size_t old_size_bytes, size_t new_size_bytes) n
 
 void unmap_zeroed(void* memory, size_t size_bytes) noexcept;
 
+// The size of a transparent huge page on x86-64.
+inline constexpr size_t huge_page_bytes = size_t{2} << 20;
+
 // Zero-filled memory of at least size_bytes on transparent huge pages where the kernel has them
 // (2 MiB aligned, MADV_HUGEPAGE), or nullptr. For a fixed table probed at random that is all
 // touched anyway: one TLB entry covers 2 MiB of it instead of 4 KiB. Release it with

@@ -302,11 +302,10 @@ private:
     // mapping on huge pages is a whole number of them, and every segment, inside the mapping
     // made at construction or in its own, is released with unmap_zeroed.
     static void* map_slots(uint64_t slots) noexcept {
-        return bytes_of(slots) >= huge_page_bytes ? detail::map_huge_zeroed(bytes_of(slots))
-                                                  : detail::map_zeroed(bytes_of(slots));
+        return bytes_of(slots) >= detail::huge_page_bytes ? detail::map_huge_zeroed(bytes_of(slots))
+                                                          : detail::map_zeroed(bytes_of(slots));
     }
-    static constexpr size_t huge_page_bytes = size_t{2} << 20;
-    static_assert(huge_page_bytes % (segment_slots_min * 32) == 0);  // Slot: 32 bytes.
+    static_assert(detail::huge_page_bytes % (segment_slots_min * 32) == 0);  // Slot: 32 bytes.
     size_t quota_bytes() const noexcept {
         return size_t{claimers_} * quota_stride_ * sizeof(uint32_t);
     }
