@@ -21,11 +21,11 @@ std::string_view to_string(ClientFailure failure) noexcept {
     return "client_unknown";
 }
 
-void RunStats::record(OpKind kind, Result result, uint64_t latency_ns) noexcept {
+void RunStats::record_n(OpKind kind, Result result, uint64_t latency_ns, uint64_t count) noexcept {
     KindStats& stats = of(kind);
-    stats.latency_ns.record(latency_ns);
+    stats.latency_ns.record_n(latency_ns, count);
     const auto slot = std::min<uint32_t>(static_cast<uint32_t>(result), result_slots - 1);
-    ++stats.results[slot];
+    stats.results[slot] += count;
 }
 
 void RunStats::record_failure(OpKind kind, ClientFailure failure, uint64_t latency_ns) noexcept {

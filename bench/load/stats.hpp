@@ -37,7 +37,11 @@ struct RunStats {
     KindStats& of(OpKind kind) noexcept { return kinds[static_cast<size_t>(kind)]; }
     const KindStats& of(OpKind kind) const noexcept { return kinds[static_cast<size_t>(kind)]; }
 
-    void record(OpKind kind, Result result, uint64_t latency_ns) noexcept;
+    void record(OpKind kind, Result result, uint64_t latency_ns) noexcept {
+        record_n(kind, result, latency_ns, 1);
+    }
+    // count operations with the same outcome and latency.
+    void record_n(OpKind kind, Result result, uint64_t latency_ns, uint64_t count) noexcept;
     void record_failure(OpKind kind, ClientFailure failure, uint64_t latency_ns) noexcept;
     void merge(const RunStats& other) noexcept;
     void clear() noexcept;

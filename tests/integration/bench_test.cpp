@@ -1,0 +1,98 @@
+// jifen-bench against a real jifend: the operations it reports are exactly those it was asked
+// for, each outcome is counted under its result code, and a server it cannot reach fails the run.
+#include <gtest/gtest.h>
+#include <simdjson.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "tests/integration/jifend_process.hpp"
+
+namespace jifen::testing {
+namespace {
+
+struct BenchRun {
+    int exit_code = -1;
+    std::string json;  // The last line of stdout: the --json report.
+};
+
+BenchRun run_bench(uint16_t port, const std::string& args) {
+    const std::string command = std::string(JIFEN_BENCH_PATH) + " --port " + std::to_string(port) +
+                                " --json " + args + " 2>/dev/null";
+    BenchRun run;
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr) {
+        return run;
+    }
+    std::string out;
+    char buffer[4096];
+    while (const size_t read = std::fread(buffer, 1, sizeof(buffer), pipe)) {
+        out.append(buffer, read);
+    }
+    const int status = pclose(pipe);
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    while (!out.empty() && out.back() == '\n') {
+        out.pop_back();
+    }
+    run.json = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
+    return run;
+}
+
+int64_t number_at(const simdjson::dom::element& report, std::string_view pointer) {
+    int64_t value = -1;
+    EXPECT_EQ(report.at_pointer(pointer).get(value), simdjson::SUCCESS) << pointer;
+    return value;
+}
+
+class Bench : public ::testing::Test {
+protected:
+    void SetUp() override { server_.start(); }
+
+    simdjson::dom::element report(const BenchRun& run) {
+        simdjson::dom::element element;
+        EXPECT_EQ(parser_.parse(run.json).get(element), simdjson::SUCCESS) << run.json;
+        return element;
+    }
+
+    TempDir dir_;
+    JifendProcess server_{dir_.path() / "data"};
+    simdjson::dom::parser parser_;
+};
+
+TEST_F(Bench, ClosedLoopReportsExactlyTheOperationsAskedFor) {
+    // An operation count that no batch or connection divides: the last frames are partial.
+    const BenchRun run = run_bench(server_.port(),
+                                   "--members 500 --enroll --mix earn=1 -c 3 --batch 32 "
+                                   "--pipeline 4 -n 10001");
+    ASSERT_EQ(run.exit_code, 0) << run.json;
+    const simdjson::dom::element result = report(run);
+    EXPECT_EQ(number_at(result, "/ops"), 10001);
+    EXPECT_EQ(number_at(result, "/per_op/earn/ok"), 10001);
+    EXPECT_EQ(number_at(result, "/errors"), 0);
+}
+
+TEST_F(Bench, EachOutcomeIsCountedUnderItsResult) {
+    // No member has points: every redeem is refused with insufficient_points, which a redeem
+    // may expect, so the run still succeeds.
+    const BenchRun run = run_bench(server_.port(),
+                                   "--members 200 --enroll --initial-points 0 --mix redeem=1 "
+                                   "-c 2 --batch 16 --pipeline 4 -n 3000");
+    ASSERT_EQ(run.exit_code, 0) << run.json;
+    const simdjson::dom::element result = report(run);
+    EXPECT_EQ(number_at(result, "/ops"), 3000);
+    EXPECT_EQ(number_at(result, "/errors"), 3000);
+    EXPECT_EQ(number_at(result, "/unexpected"), 0);
+    EXPECT_EQ(number_at(result, "/errors_by_result/insufficient_points"), 3000);
+}
+
+TEST_F(Bench, AServerItCannotReachFailsTheRun) {
+    const uint16_t port = server_.port();
+    server_.stop(SIGTERM);
+    const BenchRun run = run_bench(port, "--members 10 --mix earn=1 -n 10");
+    EXPECT_NE(run.exit_code, 0);
+}
+
+}  // namespace
+}  // namespace jifen::testing
