@@ -820,8 +820,7 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
         if (value_records == 0) {
             return 0;
         }
-        // Packed into the scratch first: a record's packed size is known once it is packed, and
-        // mdb_put wants the value's size before it gives the place to write it.
+        // Packed into the scratch first: a record's packed size is known only once it is packed.
         unsigned char* out = value_scratch_.data();
         unsigned char* at = out + sizeof(format::GroupHeader);
         for (uint32_t i = 0; i < run_count; ++i) {
@@ -872,12 +871,10 @@ int LmdbLog::write_log_values(MDB_txn* txn, uint64_t* log_seq) {
         unsigned char key_bytes[8];
         format::store_be64(key_bytes, *log_seq);
         MDB_val key = as_val(key_bytes, sizeof(key_bytes));
-        MDB_val value{static_cast<size_t>(at - out), nullptr};
-        if (const int rc = mdb_put(txn, log_dbi_, &key, &value, MDB_APPEND | MDB_RESERVE);
-            rc != 0) {
+        MDB_val value{static_cast<size_t>(at - out), out};
+        if (const int rc = mdb_put(txn, log_dbi_, &key, &value, MDB_APPEND); rc != 0) {
             return rc;
         }
-        std::memcpy(value.mv_data, out, value.mv_size);
         *log_seq += value_records;
         run_count = 0;
         value_records = 0;
