@@ -14,6 +14,8 @@
 #include <sstream>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
+#include <utility>
 
 namespace jifen::testing {
 
@@ -49,6 +51,14 @@ uint16_t free_port() {
     return acceptor.local_endpoint().port();
 }
 
+std::pair<uint16_t, uint16_t> two_free_ports() {
+    boost::asio::io_context io;
+    const tcp::endpoint any_loopback_port(boost::asio::ip::make_address("127.0.0.1"), 0);
+    tcp::acceptor first(io, any_loopback_port);
+    tcp::acceptor second(io, any_loopback_port);
+    return {first.local_endpoint().port(), second.local_endpoint().port()};
+}
+
 TempDir::TempDir() {
     std::string pattern = (std::filesystem::temp_directory_path() / "jifen-it-XXXXXX").string();
     if (mkdtemp(pattern.data()) == nullptr) {
@@ -76,8 +86,7 @@ JifendProcess::~JifendProcess() {
 }
 
 void JifendProcess::start() {
-    port_ = free_port();
-    http_port_ = free_port();
+    std::tie(port_, http_port_) = two_free_ports();
     start_again();
 }
 

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/options.hpp"
@@ -13,6 +14,9 @@ namespace jifen::testing {
 
 // A free loopback port: the kernel picks one for a socket bound to port 0, which is then closed.
 uint16_t free_port();
+// Two different free loopback ports, both picked while both sockets are open: two calls of
+// free_port() can return the same port, since the first is closed before the second is picked.
+std::pair<uint16_t, uint16_t> two_free_ports();
 
 // A new empty directory under the system temp directory, removed by the destructor.
 class TempDir {
