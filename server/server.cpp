@@ -134,7 +134,7 @@ StartupReport Server::start(bool with_http_admin) {
     }
 
     impl.log->start(
-        [&threads = impl.threads](uint32_t shard, uint64_t) { threads[shard]->doorbell().ring(); });
+        [&threads = impl.threads](uint32_t shard, uint64_t) { threads[shard]->on_durable(); });
     for (uint32_t index = 0; index < shard_count; ++index) {
         std::vector<engine::Command> owed = impl.shards[index]->transfers_in_flight();
         report.transfers_resumed += owed.size();

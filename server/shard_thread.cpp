@@ -440,12 +440,34 @@ void ShardThread::flush_records() {
     if (records_.empty()) {
         return;
     }
+    if (!shared_.sync) {
+        // Announced before the queue is tried, with a fence against the writer's in
+        // on_durable(): either this append sees the room the writer freed, or the writer sees
+        // the flag and rings. Only a refused append leaves it set.
+        waits_for_log_room_.store(true, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
+    }
     // All or nothing per call (Log::append); when the log's queue is full the records stay here
     // and the next on_durable wake-up retries. Gates already count them (current_seq()).
     if (shared_.log->append(index_, records_)) {
         appended_seq_ += records_.size();
         JIFEN_DASSERT(appended_seq_ == shared_.log->appended_seq(index_));
         records_.clear();
+        waits_for_log_room_.store(false, std::memory_order_relaxed);
+    }
+}
+
+void ShardThread::on_durable() noexcept {
+    if (shared_.sync) {
+        doorbell_.ring();
+        return;
+    }
+    // In async replies never wait for the log: waking the shard for every commit (every shard,
+    // several hundred times a second each) cost more than anything else when 8 shard threads
+    // shared 2 cores. The room for the queue was freed before this call; see flush_records().
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    if (waits_for_log_room_.load(std::memory_order_relaxed)) {
+        doorbell_.ring();
     }
 }
 

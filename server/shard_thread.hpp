@@ -85,6 +85,10 @@ public:
     Inbox<Request>& requests() noexcept { return requests_; }
     Inbox<Reply>& replies() noexcept { return replies_; }
     Doorbell& doorbell() noexcept { return doorbell_; }
+    // The log writer, after it made more of this shard's records durable and freed their room
+    // in its queue: rings the doorbell if the shard waits for that. In sync durability every
+    // reply waits for it; in async only records the full queue refused (flush_records).
+    void on_durable() noexcept;
     const ShardCounters& counters() const noexcept { return counters_; }
     uint32_t index() const noexcept { return index_; }
     // Any thread (another shard): serve a session whose HELLO asked for this shard.
@@ -254,6 +258,8 @@ private:
     uint64_t last_time_us_ = 0;
     bool stopping_ = false;
     std::atomic<bool> quiescent_{false};
+    // Async durability: true while records wait for room in the log's queue (see on_durable).
+    std::atomic<bool> waits_for_log_room_{false};
 };
 
 }  // namespace jifen::server
