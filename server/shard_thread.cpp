@@ -60,6 +60,7 @@ ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard)
       requests_(request_inbox_capacity),
       replies_(reply_inbox_capacity),
       release_(release_queue_capacity),
+      durable_wait_(release_queue_capacity),
       staged_(shard_count_),
       ring_needed_(shard_count_, 0),
       transfers_(transfers_in_flight_max) {
@@ -395,7 +396,8 @@ void ShardThread::after_work() {
     shared_.txn_index_growth->between_batches(shared_.doorbells);
     // Bounded: each round either made progress or stops.
     for (int round = 0; round < 4; ++round) {
-        if (!replies_first) {
+        // Replies first, unless records waiting for the log's queue are what holds frames back.
+        if (!replies_first || !has_room_for(1)) {
             flush_records();
         }
         release_durable();
@@ -424,6 +426,12 @@ void ShardThread::after_work() {
     to_flush_.clear();
     if (replies_first) {
         flush_records();
+        // Nothing waits: the writer's commits need not wake this shard (see on_durable). Set
+        // again, before looking, by whatever finds it must wait. Credits refused by a full inbox
+        // keep it set: a commit is as good a moment as any to try them again.
+        if (records_.empty() && durable_wait_head_ == durable_wait_tail_ && credit_retry_.empty()) {
+            wants_durable_wake_.store(false, std::memory_order_relaxed);
+        }
     }
     for (uint32_t shard = 0; shard < shard_count_; ++shard) {
         if (ring_needed_[shard] != 0) {
@@ -440,20 +448,23 @@ void ShardThread::flush_records() {
     if (records_.empty()) {
         return;
     }
-    if (!shared_.sync) {
-        // Announced before the queue is tried, with a fence against the writer's in
-        // on_durable(): either this append sees the room the writer freed, or the writer sees
-        // the flag and rings. Only a refused append leaves it set.
-        waits_for_log_room_.store(true, std::memory_order_relaxed);
-        std::atomic_thread_fence(std::memory_order_seq_cst);
-    }
+    expect_durable_wake();
     // All or nothing per call (Log::append); when the log's queue is full the records stay here
     // and the next on_durable wake-up retries. Gates already count them (current_seq()).
     if (shared_.log->append(index_, records_)) {
         appended_seq_ += records_.size();
         JIFEN_DASSERT(appended_seq_ == shared_.log->appended_seq(index_));
         records_.clear();
-        waits_for_log_room_.store(false, std::memory_order_relaxed);
+    }
+}
+
+void ShardThread::expect_durable_wake() noexcept {
+    if (!shared_.sync) {
+        // Set before the shard reads the log's state, with a fence against the writer's in
+        // on_durable(): either the shard sees the room or durability the writer published, or
+        // the writer sees the flag and rings. after_work() clears it when nothing waits.
+        wants_durable_wake_.store(true, std::memory_order_relaxed);
+        std::atomic_thread_fence(std::memory_order_seq_cst);
     }
 }
 
@@ -464,39 +475,74 @@ void ShardThread::on_durable() noexcept {
     }
     // In async replies never wait for the log: waking the shard for every commit (every shard,
     // several hundred times a second each) cost more than anything else when 8 shard threads
-    // shared 2 cores. The room for the queue was freed before this call; see flush_records().
+    // shared 2 cores. The writer freed the room and published durability before this call; see
+    // expect_durable_wake().
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    if (waits_for_log_room_.load(std::memory_order_relaxed)) {
+    if (wants_durable_wake_.load(std::memory_order_relaxed)) {
         doorbell_.ring();
     }
 }
 
+// What waits for durability in async durability too: the two hand-offs of a cross-shard
+// transfer. A credit sent before its debit is durable, or a credit's result sent before the
+// credit is, could leave one leg in the log and not the other after a crash (points made or
+// lost), whatever the loss window of async replies.
+bool ShardThread::must_wait_for_log(const Release& release) noexcept {
+    return release.kind == ReleaseKind::credit ||
+           (release.kind == ReleaseKind::reply && release.reply.kind == ReplyKind::credit_result);
+}
+
 void ShardThread::release_durable() {
-    const uint64_t durable = shared_.sync ? shared_.log->durable_seq(index_) : UINT64_MAX;
-    while (release_head_ != release_tail_) {
-        Release& release = release_[release_head_ % release_.size()];
+    if (release_head_ == release_tail_ && durable_wait_head_ == durable_wait_tail_) {
+        return;
+    }
+    expect_durable_wake();
+    const uint64_t durable = shared_.log->durable_seq(index_);
+    while (durable_wait_head_ != durable_wait_tail_) {
+        const Release& release = durable_wait_[durable_wait_head_ % durable_wait_.size()];
         if (release.gate_seq > durable) {
             break;
         }
-        ++release_head_;
-        switch (release.kind) {
-            case ReleaseKind::local:
-                if (Connection* connection = find_connection(release.reply.ref)) {
-                    connection->complete(release.reply.ref.op_position, release.parts);
-                }
-                break;
-            case ReleaseKind::reply: {
-                const uint32_t origin = release.reply.ref.origin_shard;
-                // Cannot fail: the origin reserved this reply's room when it sent the request.
-                const bool pushed = shared_.shards[origin]->replies().try_push(release.reply);
-                JIFEN_ASSERT(pushed);
-                ring_needed_[origin] = 1;
+        ++durable_wait_head_;
+        release_now(release);
+    }
+    while (release_head_ != release_tail_) {
+        const Release& release = release_[release_head_ % release_.size()];
+        if (release.gate_seq > durable) {
+            if (shared_.sync) {
                 break;
             }
-            case ReleaseKind::credit:
-                send_credit(release.transfer_slot);
-                break;
+            if (must_wait_for_log(release)) {
+                // Cannot overflow: both queues together hold at most release_.size().
+                durable_wait_[durable_wait_tail_ % durable_wait_.size()] = release;
+                ++durable_wait_tail_;
+                ++release_head_;
+                continue;
+            }
         }
+        ++release_head_;
+        release_now(release);
+    }
+}
+
+void ShardThread::release_now(const Release& release) {
+    switch (release.kind) {
+        case ReleaseKind::local:
+            if (Connection* connection = find_connection(release.reply.ref)) {
+                connection->complete(release.reply.ref.op_position, release.parts);
+            }
+            break;
+        case ReleaseKind::reply: {
+            const uint32_t origin = release.reply.ref.origin_shard;
+            // Cannot fail: the origin reserved this reply's room when it sent the request.
+            const bool pushed = shared_.shards[origin]->replies().try_push(release.reply);
+            JIFEN_ASSERT(pushed);
+            ring_needed_[origin] = 1;
+            break;
+        }
+        case ReleaseKind::credit:
+            send_credit(release.transfer_slot);
+            break;
     }
 }
 
@@ -519,7 +565,8 @@ void ShardThread::resume_stalled() {
 }
 
 void ShardThread::update_quiescent() {
-    bool idle = release_head_ == release_tail_ && records_.empty() && remote_in_flight_ == 0 &&
+    bool idle = release_head_ == release_tail_ && durable_wait_head_ == durable_wait_tail_ &&
+                records_.empty() && remote_in_flight_ == 0 &&
                 free_transfer_slots_.size() == transfers_in_flight_max && requests_.empty() &&
                 replies_.empty() && credits_owed_.empty();
     for (const auto& entry : connections_) {

@@ -87,7 +87,8 @@ public:
     Doorbell& doorbell() noexcept { return doorbell_; }
     // The log writer, after it made more of this shard's records durable and freed their room
     // in its queue: rings the doorbell if the shard waits for that. In sync durability every
-    // reply waits for it; in async only records the full queue refused (flush_records).
+    // reply waits for it; in async only the legs of cross-shard transfers (must_wait_for_log)
+    // and records the full queue refused (flush_records).
     void on_durable() noexcept;
     const ShardCounters& counters() const noexcept { return counters_; }
     uint32_t index() const noexcept { return index_; }
@@ -196,6 +197,11 @@ private:
 
     void push_release(const Release& release);
     void release_durable();
+    void release_now(const Release& release);
+    static bool must_wait_for_log(const Release& release) noexcept;
+    // Async: announces, before the shard looks at the log's state, that it may need the
+    // writer's wake-up (see on_durable).
+    void expect_durable_wake() noexcept;
     void flush_records();
     void resume_stalled();
     void update_quiescent();
@@ -203,8 +209,10 @@ private:
     Connection* find_connection(const OpRef& ref) noexcept;
     uint64_t stamp_time_us() noexcept;
     uint64_t current_seq() const noexcept { return appended_seq_ + records_.size(); }
+    // Both queues share one capacity: a release moved aside still counts.
     size_t release_room() const noexcept {
-        return release_.size() - (release_tail_ - release_head_);
+        return release_.size() - (release_tail_ - release_head_) -
+               (durable_wait_tail_ - durable_wait_head_);
     }
     size_t record_room() const noexcept;
     bool has_room_for(uint32_t operations) const noexcept;
@@ -235,6 +243,11 @@ private:
     std::vector<Release> release_;
     uint64_t release_head_ = 0;
     uint64_t release_tail_ = 0;
+    // Async only: the releases that must wait for durability even there (must_wait_for_log),
+    // moved aside so the replies queued behind them need not wait. Oldest first.
+    std::vector<Release> durable_wait_;
+    uint64_t durable_wait_head_ = 0;
+    uint64_t durable_wait_tail_ = 0;
 
     // Applied records the log has not taken yet; appended_seq_ mirrors Log::appended_seq.
     std::vector<engine::Record> records_;
@@ -258,8 +271,9 @@ private:
     uint64_t last_time_us_ = 0;
     bool stopping_ = false;
     std::atomic<bool> quiescent_{false};
-    // Async durability: true while records wait for room in the log's queue (see on_durable).
-    std::atomic<bool> waits_for_log_room_{false};
+    // Async durability: true while records wait for room in the log's queue or releases wait
+    // for durability (see on_durable).
+    std::atomic<bool> wants_durable_wake_{false};
 };
 
 }  // namespace jifen::server
