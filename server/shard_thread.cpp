@@ -412,6 +412,9 @@ void ShardThread::after_work() {
         }
         break;
     }
+    // What the last round let in (frames resumed, inboxes drained) goes out now too; in async
+    // this also sets aside, with the wake-up they need, the hand-offs that must wait.
+    release_durable();
     if (!credit_retry_.empty()) {
         // Swapped with a scratch list of the same reserved size: no allocation here.
         credit_retry_scratch_.clear();
@@ -493,10 +496,35 @@ bool ShardThread::must_wait_for_log(const Release& release) noexcept {
 }
 
 void ShardThread::release_durable() {
-    if (release_head_ == release_tail_ && durable_wait_head_ == durable_wait_tail_) {
+    if (shared_.sync) {
+        const uint64_t durable = shared_.log->durable_seq(index_);
+        while (release_head_ != release_tail_) {
+            const Release& release = release_[release_head_ % release_.size()];
+            if (release.gate_seq > durable) {
+                break;
+            }
+            ++release_head_;
+            release_now(release);
+        }
         return;
     }
-    expect_durable_wake();
+    // Async: only a transfer's hand-offs wait (must_wait_for_log), moved aside so the replies
+    // behind them go at once. Their order is kept: their gates only grow.
+    while (release_head_ != release_tail_) {
+        const Release& release = release_[release_head_ % release_.size()];
+        ++release_head_;
+        if (must_wait_for_log(release)) {
+            // Cannot overflow: both queues together hold at most release_.size().
+            durable_wait_[durable_wait_tail_ % durable_wait_.size()] = release;
+            ++durable_wait_tail_;
+        } else {
+            release_now(release);
+        }
+    }
+    if (durable_wait_head_ == durable_wait_tail_) {
+        return;
+    }
+    expect_durable_wake();  // Only now: the log's state is read only for what waits on it.
     const uint64_t durable = shared_.log->durable_seq(index_);
     while (durable_wait_head_ != durable_wait_tail_) {
         const Release& release = durable_wait_[durable_wait_head_ % durable_wait_.size()];
@@ -504,23 +532,6 @@ void ShardThread::release_durable() {
             break;
         }
         ++durable_wait_head_;
-        release_now(release);
-    }
-    while (release_head_ != release_tail_) {
-        const Release& release = release_[release_head_ % release_.size()];
-        if (release.gate_seq > durable) {
-            if (shared_.sync) {
-                break;
-            }
-            if (must_wait_for_log(release)) {
-                // Cannot overflow: both queues together hold at most release_.size().
-                durable_wait_[durable_wait_tail_ % durable_wait_.size()] = release;
-                ++durable_wait_tail_;
-                ++release_head_;
-                continue;
-            }
-        }
-        ++release_head_;
         release_now(release);
     }
 }
