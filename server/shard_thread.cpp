@@ -497,15 +497,7 @@ bool ShardThread::must_wait_for_log(const Release& release) noexcept {
 
 void ShardThread::release_durable() {
     if (shared_.sync) {
-        const uint64_t durable = shared_.log->durable_seq(index_);
-        while (release_head_ != release_tail_) {
-            const Release& release = release_[release_head_ % release_.size()];
-            if (release.gate_seq > durable) {
-                break;
-            }
-            ++release_head_;
-            release_now(release);
-        }
+        release_durable_from(release_, &release_head_, release_tail_);
         return;
     }
     // Async: only a transfer's hand-offs wait (must_wait_for_log), moved aside so the replies
@@ -525,13 +517,18 @@ void ShardThread::release_durable() {
         return;
     }
     expect_durable_wake();  // Only now: the log's state is read only for what waits on it.
+    release_durable_from(durable_wait_, &durable_wait_head_, durable_wait_tail_);
+}
+
+void ShardThread::release_durable_from(const std::vector<Release>& queue, uint64_t* head,
+                                       uint64_t tail) {
     const uint64_t durable = shared_.log->durable_seq(index_);
-    while (durable_wait_head_ != durable_wait_tail_) {
-        const Release& release = durable_wait_[durable_wait_head_ % durable_wait_.size()];
+    while (*head != tail) {
+        const Release& release = queue[*head % queue.size()];
         if (release.gate_seq > durable) {
             break;
         }
-        ++durable_wait_head_;
+        ++*head;
         release_now(release);
     }
 }

@@ -198,6 +198,8 @@ private:
     void push_release(const Release& release);
     void release_durable();
     void release_now(const Release& release);
+    // Releases the oldest entries of queue[*head, tail) (a ring) while they are durable.
+    void release_durable_from(const std::vector<Release>& queue, uint64_t* head, uint64_t tail);
     static bool must_wait_for_log(const Release& release) noexcept;
     // Async: announces, before the shard looks at the log's state, that it may need the
     // writer's wake-up (see on_durable).
