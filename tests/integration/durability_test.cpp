@@ -371,13 +371,14 @@ void kill_transfer_streams_at_random_moments(const std::string& durability) {
     SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
     std::mt19937_64 random(seed);
     TempDir dir;
-    // A checkpoint every 256 records of a shard: kills also land while checkpoints are built
-    // in steps and written in pieces, and restarts load them. The tick, a shard's own wake-up,
-    // is an hour away: in async a credit leg waits for its debit to be durable, and only the
-    // log writer's wake-up may release it.
+    // sync: a checkpoint every 256 records of a shard, so kills also land while checkpoints are
+    // built in steps (started by the shard's tick) and written in pieces, and restarts load
+    // them. async: the tick, a shard's own wake-up, is an hour away instead, since there a
+    // credit leg waits for its debit to be durable and only the log writer's wake-up may
+    // release it.
     const std::filesystem::path config = dir.path() / "jifend.json";
-    std::ofstream(config)
-        << R"({"wal": {"checkpoint_every_records": 256}, "tick_interval_ms": 3600000})";
+    std::ofstream(config) << (durability == "sync" ? R"({"wal": {"checkpoint_every_records": 256}})"
+                                                   : R"({"tick_interval_ms": 3600000})");
     JifendProcess server(dir.path() / "data", 2,
                          {"--config", config.string(), "--durability", durability});
     TransferStream stream(seed + 1, durability == "sync");
