@@ -273,8 +273,8 @@ private:
     uint64_t last_time_us_ = 0;
     bool stopping_ = false;
     std::atomic<bool> quiescent_{false};
-    // Async durability: true while records wait for room in the log's queue or releases wait
-    // for durability (see on_durable).
+    // Async durability: true while records wait for room in the log's queue, transfer hand-offs
+    // wait for durability or credits wait for room in another shard's inbox (see on_durable).
     std::atomic<bool> wants_durable_wake_{false};
 };
 
