@@ -18,6 +18,14 @@
 // instead of all at once. Claims in a segment succeed up to 7/8 of it, so the room between its
 // due mark and 7/8 carries the claims made until every thread reaches the barrier. claim()
 // answers Claim::full only when that headroom ran out too, or when grow() found no memory.
+//
+// Preparation. Most of a growth was getting the new slots from the kernel (mapping and
+// prefaulting them: two thirds of the time every shard waited). So a segment that passes its
+// prepare mark, 1/16 of its slots before its due mark, asks for preparation (preparation_due());
+// one thread at a time, outside the barrier, calls prepare(), which maps and prefaults the next
+// slots of every such segment while the others go on claiming. grow() then only rehashes, and it
+// grows every prepared segment, due or not, so one barrier serves several segments. The slots a
+// growth replaced are unmapped after the barrier (release_retired()), not while all wait.
 #pragma once
 
 #include <algorithm>
@@ -28,6 +36,7 @@
 #include <memory>
 #include <new>
 #include <type_traits>
+#include <vector>
 
 #include "engine/assert.hpp"
 #include "engine/command.hpp"
@@ -55,6 +64,9 @@ public:
     // of one (1/8 of it) stays large against the claims a frame can put there.
     static constexpr uint32_t segments_max = 1'024;
     static constexpr uint64_t segment_slots_min = 4'096;
+    // Prepared segments one grow() takes before they are due: fewer barriers, each a little
+    // longer (a segment's rehash, not its mapping).
+    static constexpr uint32_t early_growths_max = 4;
 
     // slots is rounded up to a power of two (at least 16). hash_key: mixed into every id's hash;
     // a server passes a random one (see hash_of). Throws std::bad_alloc only here.
@@ -68,6 +80,12 @@ public:
           quotas_(static_cast<uint32_t*>(detail::map_zeroed(quota_bytes()))),
           segments_(std::make_unique<Segment[]>(segment_count_)),
           reserved_(std::make_unique<Reserved[]>(segment_count_)) {
+        try {
+            retired_.reserve(size_t{2} * segment_count_);
+        } catch (const std::bad_alloc&) {
+            release_all();
+            throw;
+        }
         // All segments start side by side in one mapping, on huge pages when it is big enough
         // (see map_slots); a segment that grows moves to its own.
         const uint64_t per_segment = std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_count_;
@@ -166,15 +184,66 @@ public:
     // written when a segment comes due and when it has grown.
     bool growth_due() const noexcept { return growth_due_.load(std::memory_order_relaxed); }
 
-    // Rehashes each segment that is due, with every claim's owner and local_index, into twice
-    // its slots. Call only while no thread claims or finds (behind a barrier all of them wait
-    // at); the barrier orders this against their claims before and after. Returns false when
-    // memory could not be had for some segment, which then stays as it is: claims there go on
-    // until Claim::full.
+    // True once some segment passed its prepare mark since the last prepare(). As cheap.
+    bool preparation_due() const noexcept {
+        return preparation_due_.load(std::memory_order_relaxed);
+    }
+
+    // Maps and prefaults the next slots (twice the present count) of one segment past its
+    // prepare mark that has none yet, for grow() to use; preparation_due() stays true while
+    // others wait (one per call, so a caller is never held for more than one segment's worth).
+    // Runs while other threads claim and find (it reads only what they do not write but through
+    // atomics), but never at the same time as another prepare(), grow(), reserve() or
+    // release_retired(): the caller keeps them apart. Memory the kernel refuses is simply not
+    // prepared; grow() then tries again itself.
+    void prepare() noexcept {
+        preparation_due_.store(false, std::memory_order_relaxed);
+        bool prepared_one = false;
+        for (uint32_t segment_index = 0; segment_index < segment_count_; ++segment_index) {
+            Segment& segment = segments_[segment_index];
+            if (segment.prepared != nullptr ||
+                reserved_[segment_index].value.load(std::memory_order_relaxed) <
+                    segment.prepare_at) {
+                continue;
+            }
+            if (prepared_one) {
+                preparation_due_.store(true, std::memory_order_relaxed);
+                return;
+            }
+            prepared_one = true;
+            const uint64_t slots = (segment.mask + 1) * 2;
+            auto* prepared = static_cast<Slot*>(map_slots(slots));
+            if (prepared != nullptr && !detail::prefault_zeroed(prepared, bytes_of(slots))) {
+                unmap_slots(prepared, slots);
+                prepared = nullptr;
+            }
+            segment.prepared = prepared;
+            segment.prepared_count = prepared == nullptr ? 0 : slots;
+        }
+    }
+
+    // Unmaps the slots growths replaced. Like prepare(), while others claim, apart from the
+    // calls named there. Until then, the replaced slots stay mapped (not used).
+    void release_retired() noexcept {
+        for (const Retired& retired : retired_) {
+            unmap_slots(retired.slots, retired.count);
+        }
+        retired_.clear();
+    }
+
+    // Rehashes each segment that is due, and up to early_growths_max prepared ones that are
+    // not due yet, with every claim's owner and local_index, into twice its slots. Call only
+    // while no thread claims or finds (behind a barrier all of them wait at); the barrier orders
+    // this against their claims before and after. The slots replaced wait for
+    // release_retired(). Returns false when memory could not be had for some segment, which then
+    // stays as it is: claims there go on until Claim::full.
     bool grow() noexcept {
         bool grown = true;
+        uint32_t early = 0;
         for (uint32_t segment = 0; segment < segment_count_; ++segment) {
-            if (due(segment) && !resize(segment, (segments_[segment].mask + 1) * 2)) {
+            const bool grows = due(segment) || (segments_[segment].prepared != nullptr &&
+                                                early++ < early_growths_max);
+            if (grows && !resize(segment, (segments_[segment].mask + 1) * 2)) {
                 grown = false;
             }
         }
@@ -200,9 +269,11 @@ public:
                 slots *= 2;
             }
             if (slots != segments_[segment].mask + 1 && !resize(segment, slots)) {
+                release_retired();
                 return false;
             }
         }
+        release_retired();
         update_growth_due();
         return true;
     }
@@ -244,6 +315,14 @@ public:
         return sum;
     }
     uint32_t segment_count() const noexcept { return segment_count_; }
+    // Segments holding prepared slots. Only while no thread prepares or grows.
+    uint32_t segments_prepared() const noexcept {
+        uint32_t count = 0;
+        for (uint32_t segment = 0; segment < segment_count_; ++segment) {
+            count += segments_[segment].prepared != nullptr ? 1 : 0;
+        }
+        return count;
+    }
     // The most slots any segment has: what one growth rehashes at most, doubled.
     uint64_t segment_slots_largest() const noexcept {
         uint64_t largest = 0;
@@ -270,13 +349,22 @@ private:
     static_assert(sizeof(Slot) == 32 && std::is_trivially_copyable_v<Slot>);
     static_assert(std::atomic_ref<uint32_t>::required_alignment <= alignof(Slot));
 
-    // Read by every claim, written only by grow() and reserve() (behind the barrier).
+    // Read by every claim, written only by grow() and reserve() (behind the barrier), but for
+    // prepared and prepared_count, which claims never read (see prepare()).
     struct Segment {
         Slot* slots = nullptr;
         uint64_t mask = 0;
-        uint64_t used_max = 0;  // Claims reserved here before Claim::full: 7/8 of the slots.
-        uint64_t grow_at = 0;   // Reservations that make this segment due.
-        uint64_t chunk = 1;     // Claims one refill reserves for one claimer.
+        uint64_t used_max = 0;     // Claims reserved here before Claim::full: 7/8 of the slots.
+        uint64_t grow_at = 0;      // Reservations that make this segment due.
+        uint64_t prepare_at = 0;   // Reservations that ask for its next slots to be prepared.
+        uint64_t chunk = 1;        // Claims one refill reserves for one claimer.
+        Slot* prepared = nullptr;  // Zeroed, prefaulted slots for the next growth, or null.
+        uint64_t prepared_count = 0;
+    };
+    // Slots a growth replaced, unmapped by release_retired().
+    struct Retired {
+        Slot* slots;
+        uint64_t count;
     };
     // Claims made plus quota handed out, per segment; at most used_max. Written once per chunk.
     struct alignas(64) Reserved {
@@ -304,6 +392,19 @@ private:
     static void* map_slots(uint64_t slots) noexcept {
         return bytes_of(slots) >= detail::huge_page_bytes ? detail::map_huge_zeroed(bytes_of(slots))
                                                           : detail::map_zeroed(bytes_of(slots));
+    }
+    static void unmap_slots(Slot* slots, uint64_t count) noexcept {
+        detail::unmap_zeroed(slots, bytes_of(count));
+    }
+    // Leaves slots no segment uses any more to release_retired(); room for two per segment is
+    // reserved at construction (a growth's old slots and a prepared set that did not fit), so
+    // only a caller that grows again and again without releasing has them unmapped at once.
+    void retire(Slot* slots, uint64_t count) noexcept {
+        if (retired_.size() < retired_.capacity()) {
+            retired_.push_back({slots, count});
+        } else {
+            unmap_slots(slots, count);
+        }
     }
     static_assert(detail::huge_page_bytes % (segment_slots_min * 32) == 0);  // Slot: 32 bytes.
     size_t quota_bytes() const noexcept {
@@ -367,6 +468,9 @@ private:
             chunk = std::min(segment.chunk, segment.used_max - before);
         } while (
             !reserved.compare_exchange_weak(before, before + chunk, std::memory_order_relaxed));
+        if (before < segment.prepare_at && before + chunk >= segment.prepare_at) {
+            preparation_due_.store(true, std::memory_order_relaxed);
+        }
         if (before < segment.grow_at && before + chunk >= segment.grow_at) {
             growth_due_.store(true, std::memory_order_relaxed);
         }
@@ -392,6 +496,7 @@ private:
         segment.mask = count - 1;
         segment.used_max = count / 8 * 7;
         segment.grow_at = grow_at(segment_index, count);
+        segment.prepare_at = segment.grow_at - count / 16;
         segment.chunk =
             std::clamp<uint64_t>(segment.used_max / (uint64_t{8} * claimers_), 1, 1'024);
     }
@@ -399,17 +504,30 @@ private:
     bool resize(uint32_t segment_index, uint64_t slots) noexcept {
         const Segment old = segments_[segment_index];
         const uint64_t old_count = old.mask + 1;
-        if (slots <= old_count || !allocate(segment_index, slots)) {
+        if (slots <= old_count) {
             return false;
         }
         Segment& segment = segments_[segment_index];
-        // Populating the new slots in one call first made growth 3 to 4x faster than taking a
-        // fault per page; it also finds out now, not halfway, when memory is short.
-        if (!detail::prefault_zeroed(segment.slots, bytes_of(slots))) {
-            detail::unmap_zeroed(segment.slots, bytes_of(slots));
-            segment = old;
-            return false;
+        if (old.prepared != nullptr && old.prepared_count == slots) {
+            place(segment_index, old.prepared, slots);
+        } else {
+            if (old.prepared != nullptr) {
+                retire(old.prepared, old.prepared_count);
+            }
+            // Populating the new slots in one call first made growth 3 to 4x faster than
+            // taking a fault per page; it also finds out now, not halfway, when memory is short.
+            if (!allocate(segment_index, slots)) {
+                segment = old;
+                return false;
+            }
+            if (!detail::prefault_zeroed(segment.slots, bytes_of(slots))) {
+                unmap_slots(segment.slots, slots);
+                segment = old;
+                return false;
+            }
         }
+        segment.prepared = nullptr;
+        segment.prepared_count = 0;
         uint64_t kept = 0;
         for (uint64_t at = 0; at < old_count; ++at) {
             const Slot& slot = old.slots[at];
@@ -423,7 +541,8 @@ private:
                 ++kept;
             }
         }
-        detail::unmap_zeroed(old.slots, bytes_of(old_count));
+        // Unmapping here would hold every waiting thread for the kernel's TLB shootdown too.
+        retire(old.slots, old_count);
         // Room claimers held here returns: reservations start again from the exact count.
         for (uint32_t claimer = 0; claimer < claimers_; ++claimer) {
             quotas_[size_t{claimer} * quota_stride_ + segment_index] = 0;
@@ -435,12 +554,17 @@ private:
     // Everything mapped: the segments' slots and the claimers' quotas.
     void release_all() noexcept {
         for (uint32_t segment = 0; segment < segment_count_; ++segment) {
-            if (segments_[segment].slots != nullptr) {
-                detail::unmap_zeroed(segments_[segment].slots,
-                                     bytes_of(segments_[segment].mask + 1));
-                segments_[segment].slots = nullptr;
+            Segment& each = segments_[segment];
+            if (each.slots != nullptr) {
+                unmap_slots(each.slots, each.mask + 1);
+                each.slots = nullptr;
+            }
+            if (each.prepared != nullptr) {
+                unmap_slots(each.prepared, each.prepared_count);
+                each.prepared = nullptr;
             }
         }
+        release_retired();
         detail::unmap_zeroed(quotas_, quota_bytes());
     }
 
@@ -455,7 +579,10 @@ private:
     uint32_t* const quotas_;
     const std::unique_ptr<Segment[]> segments_;
     const std::unique_ptr<Reserved[]> reserved_;
+    std::vector<Retired>
+        retired_;  // Written by grow() and reserve(), emptied by release_retired().
     alignas(64) std::atomic<bool> growth_due_{false};
+    std::atomic<bool> preparation_due_{false};
 };
 
 }  // namespace jifen::engine

@@ -8,6 +8,11 @@
 // the last to arrive grows the index (the barrier's completion), then all go on. Nothing is held
 // across the wait: the shards hold no slot of the index between rounds. A shard thread that ends
 // leaves the barrier (leave()), so a stopping server never waits for it.
+//
+// The slots a growth needs are prepared before it, outside the barrier: the first shard thread
+// to see TxnIndex::preparation_due() maps them while the others go on working, and the first
+// thread to come by after the barrier unmaps the slots the growth replaced. The barrier then only
+// covers the rehash (measured: docs/performance.md, "Pauses").
 #pragma once
 
 #include <spdlog/spdlog.h>
@@ -30,6 +35,18 @@ public:
 
     // Shard thread, between rounds of work. doorbells: every shard's, rung once per request.
     void between_batches(std::span<Doorbell* const> doorbells) {
+        // One thread at a time prepares or unmaps, and never while the index grows: a growth
+        // needs every shard thread at the barrier, this one included.
+        if ((index_.preparation_due() || retired_owed_.load(std::memory_order_relaxed)) &&
+            !preparing_.exchange(true, std::memory_order_acquire)) {
+            if (retired_owed_.exchange(false, std::memory_order_relaxed)) {
+                index_.release_retired();
+            }
+            if (index_.preparation_due()) {
+                index_.prepare();
+            }
+            preparing_.store(false, std::memory_order_release);
+        }
         if (!given_up_.load(std::memory_order_relaxed) && index_.growth_due() &&
             !requested_.exchange(true, std::memory_order_acq_rel)) {
             for (Doorbell* doorbell : doorbells) {
@@ -89,6 +106,7 @@ private:
                 "txn_limit once the rest is used",
                 slots_before);
         }
+        retired_owed_.store(true, std::memory_order_relaxed);
         requested_.store(false, std::memory_order_release);
     }
 
@@ -96,6 +114,8 @@ private:
     uint64_t slots_logged_ = index_.slot_count();  // Only the barrier's completion writes it.
     std::atomic<bool> requested_{false};
     std::atomic<bool> given_up_{false};
+    std::atomic<bool> preparing_{false};  // Held by the thread in prepare() or release_retired().
+    std::atomic<bool> retired_owed_{false};  // A growth replaced slots not yet unmapped.
     std::barrier<Completion> barrier_;
 };
 

@@ -184,6 +184,49 @@ TEST(TxnIndex, SegmentsComeDueOneAtATimeAndEachGrowthDoublesOnlyThose) {
     }
 }
 
+// Preparation maps a segment's next slots before it is due, so the growth behind the barrier
+// only rehashes; one growth also takes prepared segments that are not due yet.
+TEST(TxnIndex, PreparationComesBeforeGrowthAndTheGrowthUsesThePreparedSlots) {
+    constexpr uint64_t slots = uint64_t{1} << 16;
+    TxnIndex index(slots, 1);
+    ASSERT_EQ(index.segment_count(), slots / TxnIndex::segment_slots_min);
+    uint64_t next = 1;
+    while (!index.preparation_due()) {
+        ASSERT_EQ(index.claim(TxnId{next, 7}, next % 10 + 1), TxnIndex::Claim::claimed);
+        ++next;
+    }
+    EXPECT_FALSE(index.growth_due());  // The prepare mark is 1/16 of a segment before due.
+    EXPECT_EQ(index.segments_prepared(), 0u);
+    index.prepare();
+    EXPECT_EQ(index.segments_prepared(), 1u);
+    const uint64_t slots_before = index.slot_count();
+    // Claim on, preparing whenever asked (one segment per call), until a growth is due.
+    while (!index.growth_due()) {
+        ASSERT_EQ(index.claim(TxnId{next, 7}, next % 10 + 1), TxnIndex::Claim::claimed);
+        ++next;
+        if (index.preparation_due()) {
+            index.prepare();
+        }
+    }
+    const uint32_t prepared = index.segments_prepared();
+    ASSERT_GE(prepared, 1u);
+    EXPECT_EQ(index.slot_count(), slots_before);  // Prepared slots are not the index's yet.
+    ASSERT_TRUE(index.grow());
+    EXPECT_FALSE(index.growth_due());
+    // The due segment and up to early_growths_max prepared ones doubled.
+    const auto grown =
+        static_cast<uint32_t>((index.slot_count() - slots_before) / TxnIndex::segment_slots_min);
+    EXPECT_GE(grown, std::min(prepared, TxnIndex::early_growths_max));
+    EXPECT_LE(grown, TxnIndex::early_growths_max + 1);
+    EXPECT_LT(index.segments_prepared(), prepared);  // Prepared slots were taken.
+    index.release_retired();
+    for (uint64_t id = 1; id < next; ++id) {
+        ASSERT_EQ(index.find(TxnId{id, 7}), id % 10 + 1) << id;
+    }
+    EXPECT_EQ(index.claim(TxnId{1, 7}, 1 % 10 + 1), TxnIndex::Claim::owned_by_same);
+    EXPECT_EQ(index.claim(TxnId{next, 7}, 3), TxnIndex::Claim::claimed);
+}
+
 TEST(TxnIndex, ReserveMakesRoomForThatManyClaimsBeforeGrowthIsDue) {
     TxnIndex index(16);
     ASSERT_EQ(index.claim(TxnId{1, 1}, 1), TxnIndex::Claim::claimed);
@@ -204,12 +247,32 @@ TEST(TxnIndex, ManyThreadsGrowingBehindABarrierKeepExactlyOneWinnerPerId) {
     constexpr uint64_t batch = 16;
     TxnIndex index(1'024, threads);
     uint32_t growths = 0;
+    // As server/txn_index_growth.hpp: between batches, one thread at a time prepares or unmaps
+    // what a growth replaced, while the others claim.
+    std::atomic<bool> preparing{false};
+    std::atomic<bool> retired_owed{false};
+    std::atomic<uint32_t> preparations{0};
     std::barrier meet(threads, [&]() noexcept {
         if (index.growth_due()) {
             JIFEN_ASSERT(index.grow());
+            retired_owed.store(true, std::memory_order_relaxed);
             ++growths;
         }
     });
+    auto between_batches = [&] {
+        if ((index.preparation_due() || retired_owed.load(std::memory_order_relaxed)) &&
+            !preparing.exchange(true, std::memory_order_acquire)) {
+            if (retired_owed.exchange(false, std::memory_order_relaxed)) {
+                index.release_retired();
+            }
+            if (index.preparation_due()) {
+                index.prepare();
+                preparations.fetch_add(1, std::memory_order_relaxed);
+            }
+            preparing.store(false, std::memory_order_release);
+        }
+        meet.arrive_and_wait();
+    };
     Wins wins(threads, std::vector<uint8_t>(ids, 0));
     std::vector<std::thread> workers;
     for (uint32_t t = 0; t < threads; ++t) {
@@ -230,7 +293,7 @@ TEST(TxnIndex, ManyThreadsGrowingBehindABarrierKeepExactlyOneWinnerPerId) {
                         wins[t][i] = 2;
                     }
                 }
-                meet.arrive_and_wait();
+                between_batches();
             }
         });
     }
@@ -238,6 +301,7 @@ TEST(TxnIndex, ManyThreadsGrowingBehindABarrierKeepExactlyOneWinnerPerId) {
         worker.join();
     }
     EXPECT_GE(growths, 5u);
+    EXPECT_GE(preparations.load(), 5u);
     for (uint64_t i = 0; i < ids; ++i) {
         const MemberId winner = only_winner(wins, i);
         ASSERT_NE(winner, 0u);
