@@ -110,6 +110,13 @@ bool prefault_zeroed(void* memory, size_t size_bytes) noexcept {
     return true;
 }
 
+void populate(void* memory, size_t size_bytes) noexcept {
+    // madvise wants a page-aligned start; the mapping is page-aligned, so this stays inside it.
+    const auto first = reinterpret_cast<uintptr_t>(memory) / page_bytes * page_bytes;
+    const uintptr_t end = reinterpret_cast<uintptr_t>(memory) + size_bytes;
+    madvise(reinterpret_cast<void*>(first), mapped_bytes(end - first), MADV_POPULATE_WRITE);
+}
+
 void clear_zeroed(void* memory, size_t size_bytes) noexcept {
     if (memory == nullptr) {
         return;

@@ -42,4 +42,9 @@ void clear_zeroed(void* memory, size_t size_bytes) noexcept;
 // else uses the memory.
 bool prefault_zeroed(void* memory, size_t size_bytes) noexcept;
 
+// Asks the kernel to make the pages under [memory, memory + size_bytes) resident now, in one
+// call, never writing to them: safe on memory in use. memory lies in a mapping from map_zeroed.
+// Advice only: where the kernel cannot (older kernels, no memory), pages fault in when touched.
+void populate(void* memory, size_t size_bytes) noexcept;
+
 }  // namespace jifen::engine::detail

@@ -176,6 +176,22 @@ public:
     bool grow(uint64_t count) noexcept { return entries_.grow(count); }
     const TxnEntry* data() const noexcept { return &entries_[0]; }
 
+    // Makes the pages of the first `entries` entries resident, populate_step entries ahead at
+    // a time. New transactions write fresh pages, and a page fault for every 46 of them was
+    // about a quarter of a shard thread's time under a stream of earns; one call per step costs
+    // several times less. The pages stay (the table only grows, and mremap moves them).
+    void populate_through(uint64_t entries) noexcept {
+        if (entries <= populated_) [[likely]] {
+            return;
+        }
+        const uint64_t end =
+            std::min(entries_.count(), std::max(entries, populated_ + populate_step));
+        if (end > populated_) {
+            detail::populate(&entries_[populated_], (end - populated_) * sizeof(TxnEntry));
+            populated_ = end;
+        }
+    }
+
     // Entries below `watched` set their bit in `changed` (one bit per entry) when accessed for
     // change; watch(0, nullptr) stops.
     void watch(uint64_t watched, std::vector<uint64_t>* changed) noexcept {
@@ -184,7 +200,10 @@ public:
     }
 
 private:
+    static constexpr uint64_t populate_step = 4'096;  // 352 KiB.
+
     FixedArray<TxnEntry> entries_;
+    uint64_t populated_ = 0;
     uint64_t watched_ = 0;
     std::vector<uint64_t>* changed_ = nullptr;
 };
@@ -646,6 +665,7 @@ struct Shard::State {
                 return false;
             }
         }
+        txns.populate_through(txns_wanted);
         if (local && local_txn_count >= txn_slots.entries_max()) {
             return txn_slots.rehash(txn_slots.entries_max() * 2, [&](uint32_t index) {
                 return hash_txn_id(txns[index].txn_id);

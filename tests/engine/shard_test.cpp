@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/calendar.hpp"
+#include "engine/memory.hpp"
 #include "engine/txn_index.hpp"
 #include "tests/engine/commands.hpp"
 
@@ -1009,6 +1010,26 @@ TEST(ShardOf, SpreadsMembersEvenlyAndStaysStable) {
         EXPECT_NEAR(count, 10'000, 500);
     }
     EXPECT_EQ(Shard::shard_of(12345, 8), Shard::shard_of(12345, 8));
+}
+
+// The transaction table populates its pages ahead of use (detail::populate), on memory that
+// already holds entries: populating must never change a byte.
+TEST(EngineMemory, PopulateMakesPagesResidentWithoutChangingWhatTheyHold) {
+    constexpr size_t bytes = size_t{64} << 10;
+    auto* memory = static_cast<unsigned char*>(detail::map_zeroed(bytes));
+    ASSERT_NE(memory, nullptr);
+    for (size_t i = 0; i < bytes / 2; ++i) {
+        memory[i] = static_cast<unsigned char>(i * 7 + 1);
+    }
+    // A range that starts inside a written page and runs past the written half.
+    detail::populate(memory + 1'000, bytes - 1'000);
+    for (size_t i = 0; i < bytes / 2; ++i) {
+        ASSERT_EQ(memory[i], static_cast<unsigned char>(i * 7 + 1)) << i;
+    }
+    for (size_t i = bytes / 2; i < bytes; ++i) {
+        ASSERT_EQ(memory[i], 0) << i;
+    }
+    detail::unmap_zeroed(memory, bytes);
 }
 
 }  // namespace
