@@ -291,6 +291,8 @@ void read_config(dom::element root, Config* config) {
             config->http_port = read_uint<uint16_t>(field, at);
         } else if (key == "shard_count") {
             config->shard_count = read_uint<uint32_t>(field, at);
+        } else if (key == "shard_threads") {
+            config->shard_threads = read_uint<uint32_t>(field, at);
         } else if (key == "data_dir") {
             config->data_dir = read_string(field, at);
         } else if (key == "durability") {
@@ -402,6 +404,7 @@ Config default_config() {
     config.data_dir = "data";
     config.durability = wal::Durability::sync;
     config.shard_count = 0;
+    config.shard_threads = 0;
     config.api_keys.clear();
     for (const DevelopmentKey& key : development_keys) {
         config.api_keys.push_back(
@@ -477,6 +480,7 @@ void validate(const Config& config) {
         fail("http_port", fmt::format("{} is also the binary protocol port", config.http_port));
     }
     require_range(config.shard_count, 0, wal::shard_count_max, "shard_count");
+    require_range(config.shard_threads, 0, wal::shard_count_max, "shard_threads");
     if (config.data_dir.empty()) {
         fail("data_dir", "must not be empty");
     }
@@ -595,6 +599,7 @@ std::string to_json(const Config& config) {
     fmt::format_to(line, "  \"port\": {},\n", config.port);
     fmt::format_to(line, "  \"http_port\": {},\n", config.http_port);
     fmt::format_to(line, "  \"shard_count\": {},\n", config.shard_count);
+    fmt::format_to(line, "  \"shard_threads\": {},\n", config.shard_threads);
     fmt::format_to(line, "  \"data_dir\": {},\n", json_string(config.data_dir.string()));
     fmt::format_to(line, "  \"durability\": \"{}\",\n",
                    config.durability == wal::Durability::sync ? "sync" : "async");

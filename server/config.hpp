@@ -34,6 +34,9 @@ struct Config {
     uint16_t port = 7300;       // Binary protocol.
     uint16_t http_port = 7301;  // HTTP admin and WebSocket feed.
     uint32_t shard_count = 0;   // 0: one per core (std::thread::hardware_concurrency()).
+    // Threads the shards run on, each hosting shard_count / shard_threads of them. 0: one per
+    // core, at most one per shard (server/core_thread.hpp).
+    uint32_t shard_threads = 0;
     std::filesystem::path data_dir = "data";
     wal::Durability durability = wal::Durability::sync;
     uint32_t connections_max = 1024;     // Past this, new connections are refused.

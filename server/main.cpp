@@ -34,6 +34,7 @@ struct Flags {
     uint16_t port = 0;
     uint16_t http_port = 0;
     uint32_t shards = 0;
+    uint32_t shard_threads = 0;
     std::string durability;
     std::string config_file;
     std::string tls_cert;
@@ -55,7 +56,10 @@ int main(int argc, char** argv) {
     auto* http_port =
         app.add_option("--http-port", flags.http_port, "HTTP admin port. Default: 7301");
     auto* shards = app.add_option("--shards", flags.shards,
-                                  "Shard threads; fixed per data directory. Default: one per core");
+                                  "Shards; fixed per data directory. Default: one per core");
+    auto* shard_threads =
+        app.add_option("--shard-threads", flags.shard_threads,
+                       "Threads the shards run on. Default: one per core, at most one per shard");
     auto* durability =
         app.add_option("--durability", flags.durability,
                        "sync: reply after the log commit (default); async: reply at once, a "
@@ -101,6 +105,9 @@ int main(int argc, char** argv) {
         }
         if (*shards) {
             config.shard_count = flags.shards;
+        }
+        if (*shard_threads) {
+            config.shard_threads = flags.shard_threads;
         }
         if (*durability) {
             config.durability = flags.durability == "async" ? jifen::wal::Durability::async
@@ -154,9 +161,9 @@ int main(int argc, char** argv) {
         spdlog::critical("cannot start: {}", error.what());
         return exit_startup_failed;
     }
-    spdlog::info("data directory {}: {} shards, {} records replayed in {} ms{}",
-                 config.data_dir.string(), report.shard_count, report.records_replayed,
-                 report.replay_us / 1000,
+    spdlog::info("data directory {}: {} shards on {} threads, {} records replayed in {} ms{}",
+                 config.data_dir.string(), report.shard_count, report.shard_threads,
+                 report.records_replayed, report.replay_us / 1000,
                  report.transfers_resumed > 0
                      ? fmt::format(", {} transfers resumed", report.transfers_resumed)
                      : std::string());

@@ -17,6 +17,7 @@
 #include "engine/shard.hpp"
 #include "engine/txn_index.hpp"
 #include "server/auth.hpp"
+#include "server/core_thread.hpp"
 #include "server/http_admin.hpp"
 #include "server/limits.hpp"
 #include "server/shard_thread.hpp"
@@ -44,6 +45,8 @@ struct Server::Impl {
     std::unique_ptr<TxnIndexGrowth> txn_index_growth;
     std::vector<std::unique_ptr<engine::Shard>> shards;
     Shared shared;
+    // Before the shards that run on them: their io_contexts outlive the shards' sockets and timers.
+    std::vector<std::unique_ptr<CoreThread>> cores;
     std::vector<std::unique_ptr<ShardThread>> threads;
     // After the threads: destroyed (and so stopped) first, as it posts replies to them.
     std::unique_ptr<HistoryReader> history;
@@ -51,6 +54,13 @@ struct Server::Impl {
     bool started = false;
     bool running = false;  // Every shard thread was started.
     bool stopped = false;
+
+    // The core threads stop before anything they run is destroyed.
+    ~Impl() {
+        for (auto& core : cores) {
+            core->stop_and_join();
+        }
+    }
 };
 
 Server::Server(Config config) : impl_(std::make_unique<Impl>()) {
@@ -113,8 +123,16 @@ StartupReport Server::start(bool with_http_admin) {
     shared.sync = config.durability == wal::Durability::sync;
     shared.start_us = wall_clock_us();
     shared.shards.assign(shard_count, nullptr);
+    const uint32_t core_count = std::min(
+        shard_count, config.shard_threads != 0 ? config.shard_threads
+                                               : std::max(1u, std::thread::hardware_concurrency()));
+    for (uint32_t core = 0; core < core_count; ++core) {
+        impl.cores.push_back(std::make_unique<CoreThread>(core));
+    }
+    report.shard_threads = core_count;
     for (uint32_t index = 0; index < shard_count; ++index) {
-        impl.threads.push_back(std::make_unique<ShardThread>(shared, index, *impl.shards[index]));
+        impl.threads.push_back(std::make_unique<ShardThread>(shared, index, *impl.shards[index],
+                                                             impl.cores[index % core_count]->io()));
         shared.shards[index] = impl.threads.back().get();
         shared.doorbells.push_back(&impl.threads.back()->doorbell());
     }
@@ -139,6 +157,9 @@ StartupReport Server::start(bool with_http_admin) {
         std::vector<engine::Command> owed = impl.shards[index]->transfers_in_flight();
         report.transfers_resumed += owed.size();
         impl.threads[index]->start(std::move(owed));
+    }
+    for (auto& core : impl.cores) {
+        core->start();
     }
     impl.history->start();
     impl.running = true;
@@ -190,7 +211,10 @@ void Server::stop() {
     for (auto& thread : impl.threads) {
         thread->finish_stop();
     }
-    // The shard threads are joined; replies the reader still posts to them are dropped with
+    for (auto& core : impl.cores) {
+        core->stop_and_join();
+    }
+    // The core threads are joined; replies the reader still posts to them are dropped with
     // their io_contexts, as the connections are closed.
     impl.history->stop();
     impl.log->stop();
@@ -218,7 +242,8 @@ std::string Server::metrics_text() const {
         fmt::format_to(std::back_inserter(text), "# HELP {} {}\n# TYPE {} {}\n{} {}\n", name, help,
                        name, type, name, value);
     };
-    metric("jifen_shards", "gauge", "Shard threads.", impl.threads.size());
+    metric("jifen_shards", "gauge", "Shards.", impl.threads.size());
+    metric("jifen_shard_threads", "gauge", "Threads the shards run on.", impl.cores.size());
     metric("jifen_connections", "gauge", "Open binary-protocol connections.",
            impl.shared.connections.load(std::memory_order_relaxed));
     metric("jifen_operations_total", "counter", "Ledger operations applied or refused.",

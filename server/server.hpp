@@ -13,8 +13,9 @@ namespace jifen::server {
 
 struct StartupReport {
     uint32_t shard_count = 0;
-    uint16_t port = 0;       // The bound binary-protocol port (the ephemeral one for port 0).
-    uint16_t http_port = 0;  // 0 when the HTTP admin port is disabled.
+    uint32_t shard_threads = 0;  // Core threads the shards run on (server/core_thread.hpp).
+    uint16_t port = 0;           // The bound binary-protocol port (the ephemeral one for port 0).
+    uint16_t http_port = 0;      // 0 when the HTTP admin port is disabled.
     uint64_t records_replayed = 0;
     uint64_t checkpoint_seq = 0;
     uint64_t replay_us = 0;

@@ -3,7 +3,6 @@
 #include "server/shard_thread.hpp"
 
 #include <fmt/format.h>
-#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -46,12 +45,13 @@ engine::Outcome refused(Result result) noexcept {
 
 }  // namespace
 
-ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard)
+ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard,
+                         boost::asio::io_context& io)
     : shared_(shared),
       index_(index),
       shard_count_(static_cast<uint32_t>(shared.shards.size())),
       shard_(shard),
-      io_(1),
+      io_(io),
       acceptor_(io_),
       timer_(io_),
       accept_retry_timer_(io_),
@@ -84,12 +84,7 @@ ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard)
     appended_seq_ = shared.log->appended_seq(index);
 }
 
-ShardThread::~ShardThread() {
-    if (thread_.joinable()) {
-        io_.stop();
-        thread_.join();
-    }
-}
+ShardThread::~ShardThread() = default;
 
 uint16_t ShardThread::listen(const boost::asio::ip::tcp::endpoint& endpoint) {
     acceptor_.open(endpoint.protocol());
@@ -108,13 +103,6 @@ void ShardThread::start(std::vector<engine::Command> credits_owed) {
         arm_timer();
         resend_recovered_credits();
         after_work();
-    });
-    thread_ = std::thread([this] {
-        // Names show in top -H, perf and /proc/<pid>/task/*/comm (at most 15 characters).
-        const std::string name = "jifen-shard-" + std::to_string(index_);
-        pthread_setname_np(pthread_self(), name.c_str());
-        io_.run();
-        shared_.txn_index_growth->leave();
     });
 }
 
@@ -154,11 +142,9 @@ void ShardThread::finish_stop() {
         timer_.cancel();
         checkpoint_timer_.cancel();
         doorbell_.cancel();
-        io_.stop();
+        // Later growths of the transaction index do not wait for this shard.
+        shared_.txn_index_growth->leave(index_, shared_.doorbells);
     });
-    if (thread_.joinable()) {
-        thread_.join();
-    }
 }
 
 uint64_t ShardThread::now_ms() const noexcept {
@@ -393,7 +379,7 @@ void ShardThread::after_work() {
     // wake-up (and the writer taking the core) would sit between an operation and its reply.
     const bool replies_first = !shared_.sync;
     // First, so that the frames and requests held back for it go on in the rounds below.
-    shared_.txn_index_growth->between_batches(shared_.doorbells);
+    shared_.txn_index_growth->between_batches(index_, shared_.doorbells);
     // Bounded: each round either made progress or stops.
     for (int round = 0; round < 4; ++round) {
         // Replies first, unless records waiting for the log's queue are what holds frames back.
@@ -1105,12 +1091,14 @@ void ShardThread::deliver(const OpRef& ref, const engine::Outcome& outcome) {
 void ShardThread::drain_inboxes() {
     // Replies first: they free budget and finish frames. Each message may add a record and two
     // releases, so stop (and resume after the next release) when that room is not there.
+    // Neither while the transaction index waits to grow: a credit's result applies the
+    // transfer's confirm or refund, which looks its id up in the index.
+    const TxnIndexGrowth& growth = *shared_.txn_index_growth;
     Reply reply;
-    while (has_room_for(1) && replies_.try_pop(&reply)) {
+    while (has_room_for(1) && !growth.pending() && replies_.try_pop(&reply)) {
         handle_reply(reply);
     }
     Request request;
-    const TxnIndexGrowth& growth = *shared_.txn_index_growth;
     while (has_room_for(1) && !growth.pending() && requests_.try_pop(&request)) {
         handle_request(request);
     }

@@ -1,5 +1,7 @@
-// One shard thread: its io_context, its engine::Shard, its listener and connections, its inboxes,
-// and the queue of replies waiting for the log (docs/architecture.md, "The server").
+// One shard: its engine::Shard, its listener and connections, its inboxes, and the queue of
+// replies waiting for the log, all run by the core thread whose io_context it is given
+// (server/core_thread.hpp; docs/architecture.md, "The server"). "Shard thread" in comments means
+// that thread, which may host other shards too.
 #pragma once
 
 #include <atomic>
@@ -10,7 +12,6 @@
 #include <cstdint>
 #include <memory>
 #include <span>
-#include <thread>
 #include <vector>
 
 #include "engine/shard.hpp"
@@ -64,7 +65,7 @@ struct ShardCounters {
 
 class ShardThread {
 public:
-    ShardThread(Shared& shared, uint32_t index, engine::Shard& shard);
+    ShardThread(Shared& shared, uint32_t index, engine::Shard& shard, boost::asio::io_context& io);
     ~ShardThread();
     ShardThread(const ShardThread&) = delete;
     ShardThread& operator=(const ShardThread&) = delete;
@@ -72,13 +73,15 @@ public:
     // Before start(): opens this shard's listener (SO_REUSEPORT, so every shard thread listens on
     // the same port and the kernel spreads connections). Returns the bound port.
     uint16_t listen(const boost::asio::ip::tcp::endpoint& endpoint);
-    // Starts the thread. credits_owed: transfer_credit commands recovery found still in flight.
+    // Posts the shard's start to its io_context (it runs once the core thread runs).
+    // credits_owed: transfer_credit commands recovery found still in flight.
     void start(std::vector<engine::Command> credits_owed);
     // Any thread: stop accepting and reading; in-flight requests still finish.
     void begin_stop();
     // Any thread: true once stopping and nothing is in flight here.
     bool quiescent() const noexcept { return quiescent_.load(std::memory_order_acquire); }
-    // Any thread, after begin_stop: closes every connection, stops and joins the thread.
+    // Any thread, after begin_stop: posts the closing of every connection and of the shard's
+    // timers; done once the core thread has run it (CoreThread::stop_and_join).
     void finish_stop();
 
     // Any thread: how other shards and the log writer reach this one.
@@ -225,7 +228,7 @@ private:
     engine::Shard& shard_;
     ShardCounters counters_;
 
-    boost::asio::io_context io_;
+    boost::asio::io_context& io_;  // The core thread's.
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::steady_timer timer_;
     boost::asio::steady_timer accept_retry_timer_;
@@ -233,7 +236,6 @@ private:
     Doorbell doorbell_;
     Inbox<Request> requests_;
     Inbox<Reply> replies_;
-    std::thread thread_;
 
     std::vector<ConnectionEntry> connections_;
     std::vector<uint32_t> free_connection_indexes_;

@@ -1,27 +1,32 @@
-// Grows the ledger-wide TxnIndex while every shard thread waits at a barrier: the server's half
+// Grows the ledger-wide TxnIndex once every shard has stopped claiming in it: the server's half
 // of the growth protocol in engine/txn_index.hpp. Transaction ids are kept forever, so the index
 // must grow while the server runs, and it cannot while shards claim in it lock-free.
 //
-// Every shard thread calls between_batches() at the end of each round of work. The first thread
-// that sees TxnIndex::growth_due() raises the request and rings every other shard's doorbell, so
-// an idle shard wakes up and arrives too; each thread that sees the request waits at the barrier;
-// the last to arrive grows the index (the barrier's completion), then all go on. Nothing is held
-// across the wait: the shards hold no slot of the index between rounds. A shard thread that ends
-// leaves the barrier (leave()), so a stopping server never waits for it.
+// Every shard calls between_batches() at the end of each round of work. The first to see
+// TxnIndex::growth_due() raises the request and rings every shard's doorbell, so an idle shard
+// wakes up and arrives too. A shard that sees the request arrives: from then on it takes on no
+// work that claims or finds ids (pending() is true) until the growth is done, but its thread is
+// not held, so the other shards it shares the thread with go on and arrive too (several shards
+// may run on one core thread: server/core_thread.hpp). The last shard to arrive grows the index
+// and rings every doorbell, and all go on. Nothing is held across the wait: the shards hold no
+// slot of the index between rounds. A shard that stops leaves (leave()), so a stopping server
+// never waits for it.
 //
-// The slots a growth needs are prepared before it, outside the barrier: the first shard thread
-// to see TxnIndex::preparation_due() maps them while the others go on working, and the first
-// thread to come by after the barrier unmaps the slots the growth replaced. The barrier then only
-// covers the rehash (measured: docs/performance.md, "Pauses").
+// The slots a growth needs are prepared before it: the first shard to see
+// TxnIndex::preparation_due() maps them while the others go on working, and the first to come by
+// after a growth unmaps the slots it replaced. The growth then only covers the rehash (measured:
+// docs/performance.md, "Pauses"). A shard never prepares once it has arrived, so no preparation
+// runs beside a growth, which needs its arrival first.
 #pragma once
 
 #include <spdlog/spdlog.h>
 
 #include <atomic>
-#include <barrier>
 #include <chrono>
 #include <cstdint>
+#include <mutex>
 #include <span>
+#include <vector>
 
 #include "engine/txn_index.hpp"
 #include "server/doorbell.hpp"
@@ -30,15 +35,13 @@ namespace jifen::server {
 
 class TxnIndexGrowth {
 public:
-    TxnIndexGrowth(engine::TxnIndex& index, uint32_t shard_threads)
-        : index_(index), barrier_(shard_threads, Completion{this}) {}
+    TxnIndexGrowth(engine::TxnIndex& index, uint32_t shards)
+        : index_(index), participants_(shards), arrived_(shards, 0) {}
 
-    // Shard thread, between rounds of work. doorbells: every shard's, rung once per request.
-    void between_batches(std::span<Doorbell* const> doorbells) {
-        // One thread at a time prepares or unmaps, and never while the index grows: a growth
-        // needs every shard thread at the barrier, this one included.
+    // The shard's own thread, between rounds of work. doorbells: every shard's.
+    void between_batches(uint32_t shard, std::span<Doorbell* const> doorbells) {
         if ((index_.preparation_due() || retired_owed_.load(std::memory_order_relaxed)) &&
-            !preparing_.exchange(true, std::memory_order_acquire)) {
+            !arrived_for_pending(shard) && !preparing_.exchange(true, std::memory_order_acquire)) {
             if (retired_owed_.exchange(false, std::memory_order_relaxed)) {
                 index_.release_retired();
             }
@@ -54,33 +57,69 @@ public:
             }
         }
         if (requested_.load(std::memory_order_acquire)) {
-            barrier_.arrive_and_wait();
+            arrive(shard, doorbells);
         }
     }
 
     // True from the moment the index wants to grow until it has: a shard takes on no new work
-    // that claims ids (frames, requests) meanwhile, which bounds the claims made after
-    // growth_due() to what each shard already started (one frame, at most batch_ops_max).
+    // that claims or finds ids (frames, requests) meanwhile, which bounds the claims made after
+    // growth_due() to what each shard already started (one frame, at most batch_ops_max). The
+    // acquire pairs with the growth's release: once this is false again, the grown index is
+    // visible.
     bool pending() const noexcept {
-        return requested_.load(std::memory_order_relaxed) ||
+        return requested_.load(std::memory_order_acquire) ||
                (!given_up_.load(std::memory_order_relaxed) && index_.growth_due());
     }
 
-    // Shard thread, once, when it stops running rounds: later growths do not wait for it.
-    void leave() { barrier_.arrive_and_drop(); }
+    // The shard's own thread, once, when it stops running rounds: later growths do not wait for
+    // it. doorbells: as for between_batches (a growth this completes rings them).
+    void leave(uint32_t shard, std::span<Doorbell* const> doorbells) {
+        std::lock_guard lock(mutex_);
+        if (arrived_[shard] == generation_) {
+            --arrivals_;
+        }
+        arrived_[shard] = left;
+        --participants_;
+        complete_if_all_arrived(doorbells);
+    }
 
 private:
-    struct Completion {
-        TxnIndexGrowth* self;
-        // Runs on the last thread to arrive, while all others wait. Also runs when the last
-        // threads leave at shutdown; then there is nothing requested and nothing to do.
-        void operator()() noexcept { self->grow_if_requested(); }
-    };
+    static constexpr uint64_t left = UINT64_MAX;
 
-    void grow_if_requested() noexcept {
-        if (!requested_.load(std::memory_order_relaxed)) {
+    bool arrived_for_pending(uint32_t shard) {
+        std::lock_guard lock(mutex_);
+        return requested_.load(std::memory_order_relaxed) && arrived_[shard] == generation_;
+    }
+
+    void arrive(uint32_t shard, std::span<Doorbell* const> doorbells) {
+        std::lock_guard lock(mutex_);
+        if (!requested_.load(std::memory_order_relaxed) || arrived_[shard] == generation_ ||
+            arrived_[shard] == left) {
             return;
         }
+        arrived_[shard] = generation_;
+        ++arrivals_;
+        complete_if_all_arrived(doorbells);
+    }
+
+    // Under mutex_: every shard still running has arrived, so none claims or finds, and the
+    // mutex orders their claims before the growth.
+    void complete_if_all_arrived(std::span<Doorbell* const> doorbells) {
+        if (!requested_.load(std::memory_order_relaxed) || participants_ == 0 ||
+            arrivals_ < participants_) {
+            return;
+        }
+        grow();
+        arrivals_ = 0;
+        ++generation_;
+        requested_.store(false, std::memory_order_release);
+        // The shards that arrived hold frames and requests back until they look again.
+        for (Doorbell* doorbell : doorbells) {
+            doorbell->ring();
+        }
+    }
+
+    void grow() noexcept {
         const auto started = std::chrono::steady_clock::now();
         const uint64_t slots_before = index_.slot_count();
         if (index_.grow()) {
@@ -90,7 +129,7 @@ private:
                 std::chrono::duration_cast<std::chrono::microseconds>(took).count();
             spdlog::debug("transaction index grown from {} to {} slots ({} ids) in {} us",
                           slots_before, slots, index_.used(), took_us);
-            // Segments grow one at a time: say so once per doubling of the whole index.
+            // Segments grow a few at a time: say so once per doubling of the whole index.
             if (slots >= 2 * slots_logged_) {
                 slots_logged_ = slots;
                 spdlog::info(
@@ -107,16 +146,21 @@ private:
                 slots_before);
         }
         retired_owed_.store(true, std::memory_order_relaxed);
-        requested_.store(false, std::memory_order_release);
     }
 
     engine::TxnIndex& index_;
-    uint64_t slots_logged_ = index_.slot_count();  // Only the barrier's completion writes it.
     std::atomic<bool> requested_{false};
     std::atomic<bool> given_up_{false};
-    std::atomic<bool> preparing_{false};  // Held by the thread in prepare() or release_retired().
+    std::atomic<bool> preparing_{false};     // Held by the shard in prepare() or release_retired().
     std::atomic<bool> retired_owed_{false};  // A growth replaced slots not yet unmapped.
-    std::barrier<Completion> barrier_;
+    // Arrivals: taken only while a growth is requested and by prepare's check, never per
+    // operation, so it is no lock on the hot path.
+    std::mutex mutex_;
+    uint32_t participants_;          // Shards still running rounds.
+    uint32_t arrivals_ = 0;          // Of them, arrived for the pending request.
+    uint64_t generation_ = 1;        // Counts growths; a shard arrived when it holds this.
+    std::vector<uint64_t> arrived_;  // Per shard: the generation it last arrived for, or left.
+    uint64_t slots_logged_ = index_.slot_count();
 };
 
 }  // namespace jifen::server

@@ -244,9 +244,11 @@ TEST(CoreLedger, ARestartKeepsBalancesAndARepeatedTransactionIsReplayed) {
 
 // Transaction ids are kept forever, so the ledger-wide index must grow while the server runs
 // (both shards wait at a barrier while one rehashes) and start big enough after a restart.
-TEST(CoreLedger, TheTransactionIndexGrowsPastItsStartingSizeAndAcrossARestart) {
+// shard_threads: the core threads the 2 shards run on (server/core_thread.hpp).
+void grow_the_index_past_its_starting_size_and_across_a_restart(uint32_t shard_threads) {
     TempDir dir;
     Config config = test_config(dir.path(), 2);
+    config.shard_threads = shard_threads;
     config.txn_index_slots = 16;  // The server starts at its minimum for 2 shards instead.
     config.engine.txns_per_shard_max = 16;
     const uint64_t first_slots = 2 * txn_index_slots_min_per_shard;
@@ -297,6 +299,16 @@ TEST(CoreLedger, TheTransactionIndexGrowsPastItsStartingSizeAndAcrossARestart) {
     earn_all(client, earns, earns + earns / 2);  // And it keeps growing after the restart.
     EXPECT_EQ(client.balance(members[0][0]).available, expected[0]);
     EXPECT_EQ(client.balance(members[1][0]).available, expected[1]);
+}
+
+TEST(CoreLedger, TheTransactionIndexGrowsPastItsStartingSizeAndAcrossARestart) {
+    grow_the_index_past_its_starting_size_and_across_a_restart(2);
+}
+
+// Both shards on one thread: a growth waits for every shard's arrival without holding the thread
+// the other shard needs to arrive (server/txn_index_growth.hpp).
+TEST(CoreLedger, TheTransactionIndexGrowsWithEveryShardOnOneThread) {
+    grow_the_index_past_its_starting_size_and_across_a_restart(1);
 }
 
 TEST(CoreLedger, ACheckpointDueAtShutdownIsTakenAndUsedByTheNextStart) {
@@ -448,11 +460,14 @@ TEST(CoreLedger, AsyncDurabilityAnswersAndStillRecovers) {
 
 // Several clients on several shards earn, redeem and transfer at once; afterwards the audit
 // must balance and match what the clients were told.
-TEST(CoreLedger, ConcurrentClientsKeepTheLedgerConserved) {
+// shard_threads: the core threads the 4 shards run on.
+void concurrent_clients_keep_the_ledger_conserved(uint32_t shard_threads) {
     const uint64_t seed = test_seed();
     SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
     TempDir dir;
-    RunningServer server(test_config(dir.path(), 4));
+    Config config = test_config(dir.path(), 4);
+    config.shard_threads = shard_threads;
+    RunningServer server(config);
     constexpr uint64_t members = 64;
     {
         RawClient setup(server.port());
@@ -544,6 +559,15 @@ TEST(CoreLedger, ConcurrentClientsKeepTheLedgerConserved) {
         sum += balance.available;
     }
     EXPECT_EQ(sum, audit.available);
+}
+
+TEST(CoreLedger, ConcurrentClientsKeepTheLedgerConserved) {
+    concurrent_clients_keep_the_ledger_conserved(4);
+}
+
+// Four shards taking turns on two threads, as on a two-core machine.
+TEST(CoreLedger, ConcurrentClientsKeepTheLedgerConservedWithShardsSharingThreads) {
+    concurrent_clients_keep_the_ledger_conserved(2);
 }
 
 }  // namespace
