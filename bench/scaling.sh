@@ -18,7 +18,8 @@
 # The cross-shard column is measured: the share of completed transfers whose members were on
 # different shards, as jifen-bench counted them.
 #
-#   bench/scaling.sh [BUILD_DIR] [--shards "1 2 4 8"] [--runs N] [--duration S] [--members N]
+#   bench/scaling.sh [BUILD_DIR] [--shards "1 2 4 8"] [--shard-threads T] [--runs N]
+#                    [--duration S] [--members N]
 #                    [--connections C] [--threads T] [--pipeline P] [--batch B]
 #                    [--durability async|sync] [--local-mix MIX]
 #                    [--loads "local aware transfer-same transfer-cross"] [--keep]
@@ -26,14 +27,17 @@
 # Every run gets a fresh data directory and server; members are enrolled (with points to
 # transfer) by an unmeasured jifen-bench call before the CPU counters are read. Medians over
 # --runs (default 3). Default total time is about 5 minutes on 2 cores; use
-# --runs 1 or --shards "1 2" for a quick look. Everything it starts is stopped on exit. On a
-# machine with fewer cores than shards, the extra shards share cores: the table then shows the
-# cost of oversubscription, not of sharding.
+# --runs 1 or --shards "1 2" for a quick look. Everything it starts is stopped on exit. jifend
+# runs the shards on one thread per core (at most one per shard), so on a machine with fewer cores
+# than shards they take turns on those threads. --shard-threads T passes jifend's flag: T equal to
+# the largest shard count gives every shard its own thread, the cost of oversubscribing the
+# cores.
 set -euo pipefail
 
 repo_dir=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=""
 shard_counts="1 2 4 8"
+shard_threads=""
 runs=3
 duration_s=5
 members=100000
@@ -55,6 +59,7 @@ usage() { awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0";
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --shards) shard_counts=$2; shift 2 ;;
+        --shard-threads) shard_threads=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --duration) duration_s=$2; shift 2 ;;
         --members) members=$2; shift 2 ;;
@@ -74,6 +79,9 @@ done
 script_name=scaling
 # shellcheck source=bench/lib.sh
 source "$repo_dir/bench/lib.sh"
+
+thread_flag=()
+[[ -n $shard_threads ]] && thread_flag=(--shard-threads "$shard_threads")
 
 ticks_per_s=$(getconf CLK_TCK)
 
@@ -109,7 +117,7 @@ measure() {
                 (n > 0 ? sprintf("%.1f", c / n * 100) : "-") }'
 }
 
-machine_line "$runs runs of ${duration_s} s; durability $durability;" \
+machine_line "$runs runs of ${duration_s} s; durability $durability; shard threads ${shard_threads:-default};" \
     "members $members, connections $connections, threads $threads, pipeline $pipeline, batch $batch"
 
 results=$work_dir/results.tsv
@@ -141,7 +149,7 @@ for shard_count in $shard_counts; do
         fi
         load_flags "$load"
         for run in $(seq 1 "$runs"); do
-            start_jifend --shards "$shard_count" --durability "$durability"
+            start_jifend --shards "$shard_count" --durability "$durability" "${thread_flag[@]}"
             read -r ops rate p99 cpu cross < <(measure "$mix" "${flags[@]}")
             stop_jifend
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$shard_count" "$load" "$run" "$rate" "$p99" "$cpu" \
