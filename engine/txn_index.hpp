@@ -197,7 +197,9 @@ public:
     // release_retired(): the caller keeps them apart. Memory the kernel refuses is simply not
     // prepared; grow() then tries again itself.
     void prepare() noexcept {
-        preparation_due_.store(false, std::memory_order_relaxed);
+        // An exchange, not a store: a refill that set the flag after crossing a mark either is
+        // seen here (acquire: with its reservation) or sets the flag again after this.
+        preparation_due_.exchange(false, std::memory_order_acquire);
         bool prepared_one = false;
         for (uint32_t segment_index = 0; segment_index < segment_count_; ++segment_index) {
             Segment& segment = segments_[segment_index];
@@ -469,7 +471,7 @@ private:
         } while (
             !reserved.compare_exchange_weak(before, before + chunk, std::memory_order_relaxed));
         if (before < segment.prepare_at && before + chunk >= segment.prepare_at) {
-            preparation_due_.store(true, std::memory_order_relaxed);
+            preparation_due_.store(true, std::memory_order_release);
         }
         if (before < segment.grow_at && before + chunk >= segment.grow_at) {
             growth_due_.store(true, std::memory_order_relaxed);

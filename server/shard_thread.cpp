@@ -142,6 +142,10 @@ void ShardThread::finish_stop() {
         timer_.cancel();
         checkpoint_timer_.cancel();
         doorbell_.cancel();
+        // A handler already queued (a timer or doorbell that fired, a read that completed) may
+        // still run on the core thread: it must not apply anything once the shard has left the
+        // transaction index's growth protocol.
+        stopped_ = true;
         // Later growths of the transaction index do not wait for this shard.
         shared_.txn_index_growth->leave(index_, shared_.doorbells);
     });
@@ -172,7 +176,7 @@ void ShardThread::step_checkpoint() {
     }
     checkpoint_timer_.expires_after(checkpoint_step_interval);
     checkpoint_timer_.async_wait([this](const boost::system::error_code& error) {
-        if (!error) {
+        if (!error && !stopped_) {
             step_checkpoint();
             after_work();
         }
@@ -316,7 +320,7 @@ void ShardThread::arm_doorbell() {
 }
 
 void ShardThread::on_doorbell(const boost::system::error_code& error) {
-    if (error) {
+    if (error || stopped_) {
         return;  // Cancelled at shutdown.
     }
     doorbell_.acknowledge();
@@ -331,7 +335,7 @@ void ShardThread::arm_timer() {
 }
 
 void ShardThread::on_timer(const boost::system::error_code& error) {
-    if (error) {
+    if (error || stopped_) {
         return;
     }
     wal::Log& log = *shared_.log;
@@ -374,6 +378,9 @@ void ShardThread::on_timer(const boost::system::error_code& error) {
 // After every handler: log, release, resume, ring.
 
 void ShardThread::after_work() {
+    if (stopped_) {
+        return;
+    }
     // In async durability a reply does not wait for the log, so it goes to the socket before the
     // records go to the log: handing them over may wake the writer thread, and on two cores that
     // wake-up (and the writer taking the core) would sit between an operation and its reply.
@@ -428,6 +435,10 @@ void ShardThread::after_work() {
             shared_.shards[shard]->doorbell().ring();
         }
     }
+    // Again at the end: claims made in the rounds above may have made a growth due, and every
+    // shard holds claiming work back from that moment; the request must not wait for the next
+    // wake-up.
+    shared_.txn_index_growth->between_batches(index_, shared_.doorbells);
     if (stopping_) {
         update_quiescent();
     }
@@ -576,6 +587,9 @@ void ShardThread::update_quiescent() {
 
 bool ShardThread::handle_frame(Connection& connection, const FrameHeader& header,
                                std::span<const std::byte> body) {
+    if (stopped_) {
+        return true;  // A read that completed before the close: its connection is gone.
+    }
     const auto opcode = static_cast<Opcode>(header.opcode);
     switch (opcode) {
         case Opcode::ping:

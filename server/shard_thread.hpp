@@ -274,6 +274,7 @@ private:
 
     uint64_t last_time_us_ = 0;
     bool stopping_ = false;
+    bool stopped_ = false;  // finish_stop ran: nothing is applied any more.
     std::atomic<bool> quiescent_{false};
     // Async durability: true while records wait for room in the log's queue, transfer hand-offs
     // wait for durability or credits wait for room in another shard's inbox (see on_durable).

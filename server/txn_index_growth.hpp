@@ -40,8 +40,15 @@ public:
 
     // The shard's own thread, between rounds of work. doorbells: every shard's.
     void between_batches(uint32_t shard, std::span<Doorbell* const> doorbells) {
+        if (arrived_[shard] == left) {
+            return;  // Only this shard's thread writes its entry.
+        }
+        // With no growth requested, none can complete before this shard arrives, which it does
+        // only after preparing: so no preparation runs beside a growth. (A shard that arrived
+        // for a pending growth sees the request and leaves preparing to after it.)
         if ((index_.preparation_due() || retired_owed_.load(std::memory_order_relaxed)) &&
-            !arrived_for_pending(shard) && !preparing_.exchange(true, std::memory_order_acquire)) {
+            !requested_.load(std::memory_order_acquire) &&
+            !preparing_.exchange(true, std::memory_order_acquire)) {
             if (retired_owed_.exchange(false, std::memory_order_relaxed)) {
                 index_.release_retired();
             }
@@ -85,11 +92,6 @@ public:
 
 private:
     static constexpr uint64_t left = UINT64_MAX;
-
-    bool arrived_for_pending(uint32_t shard) {
-        std::lock_guard lock(mutex_);
-        return requested_.load(std::memory_order_relaxed) && arrived_[shard] == generation_;
-    }
 
     void arrive(uint32_t shard, std::span<Doorbell* const> doorbells) {
         std::lock_guard lock(mutex_);
@@ -153,13 +155,15 @@ private:
     std::atomic<bool> given_up_{false};
     std::atomic<bool> preparing_{false};     // Held by the shard in prepare() or release_retired().
     std::atomic<bool> retired_owed_{false};  // A growth replaced slots not yet unmapped.
-    // Arrivals: taken only while a growth is requested and by prepare's check, never per
-    // operation, so it is no lock on the hot path.
+    // Arrivals: taken only while a growth is requested or a shard leaves, never per operation,
+    // so it is no lock on the hot path.
     std::mutex mutex_;
-    uint32_t participants_;          // Shards still running rounds.
-    uint32_t arrivals_ = 0;          // Of them, arrived for the pending request.
-    uint64_t generation_ = 1;        // Counts growths; a shard arrived when it holds this.
-    std::vector<uint64_t> arrived_;  // Per shard: the generation it last arrived for, or left.
+    uint32_t participants_;    // Shards still running rounds.
+    uint32_t arrivals_ = 0;    // Of them, arrived for the pending request.
+    uint64_t generation_ = 1;  // Counts growths; a shard arrived when it holds this.
+    // Per shard: the generation it last arrived for, or left. Each entry is written only by its
+    // shard's thread (under mutex_).
+    std::vector<uint64_t> arrived_;
     uint64_t slots_logged_ = index_.slot_count();
 };
 
