@@ -181,7 +181,11 @@ void Server::stop() {
     }
     impl.stopped = true;
     if (!impl.running) {
-        // start() failed part way: no shard thread runs, nothing can be in flight.
+        // start() failed part way: core threads that did start stop before the log they
+        // append to.
+        for (auto& core : impl.cores) {
+            core->stop_and_join();
+        }
         if (impl.log) {
             impl.log->stop();
         }
