@@ -23,9 +23,10 @@
 // prefaulting them: two thirds of the time every shard waited). So a segment that passes its
 // prepare mark, 1/16 of its slots before its due mark, asks for preparation (preparation_due());
 // one thread at a time, outside the barrier, calls prepare(), which maps and prefaults the next
-// slots of every such segment while the others go on claiming. grow() then only rehashes, and it
-// grows every prepared segment, due or not, so one barrier serves several segments. The slots a
-// growth replaced are unmapped after the barrier (release_retired()), not while all wait.
+// slots of one such segment per call while the others go on claiming. grow() then only rehashes,
+// and it also takes up to early_growths_max prepared segments that are not due yet, so one barrier
+// serves several segments. The slots a growth replaced are unmapped after the barrier
+// (release_retired()), not while all wait.
 #pragma once
 
 #include <algorithm>
@@ -581,8 +582,8 @@ private:
     uint32_t* const quotas_;
     const std::unique_ptr<Segment[]> segments_;
     const std::unique_ptr<Reserved[]> reserved_;
-    std::vector<Retired>
-        retired_;  // Written by grow() and reserve(), emptied by release_retired().
+    // Written by grow() and reserve(), emptied by release_retired().
+    std::vector<Retired> retired_;
     alignas(64) std::atomic<bool> growth_due_{false};
     std::atomic<bool> preparation_due_{false};
 };

@@ -15,8 +15,8 @@
 // The slots a growth needs are prepared before it: the first shard to see
 // TxnIndex::preparation_due() maps them while the others go on working, and the first to come by
 // after a growth unmaps the slots it replaced. The growth then only covers the rehash (measured:
-// docs/performance.md, "Pauses"). A shard never prepares once it has arrived, so no preparation
-// runs beside a growth, which needs its arrival first.
+// docs/performance.md, "Pauses"). A shard prepares only while no growth is requested: a growth
+// needs every shard's arrival, which comes after its preparation, so none runs beside a growth.
 #pragma once
 
 #include <spdlog/spdlog.h>

@@ -61,6 +61,7 @@ Config every_field_changed() {
     config.port = 9100;
     config.http_port = 9101;
     config.shard_count = 4;
+    config.shard_threads = 3;
     config.data_dir = "/var/lib/jifen \"quoted\"";
     config.durability = wal::Durability::async;
     config.connections_max = 77;
@@ -136,6 +137,7 @@ TEST(SupportConfig, JsonOfEveryFieldReadsBackToTheSameConfig) {
     EXPECT_EQ(read.port, 9100);
     EXPECT_EQ(read.http_port, 9101);
     EXPECT_EQ(read.shard_count, 4u);
+    EXPECT_EQ(read.shard_threads, 3u);
     EXPECT_EQ(read.data_dir, written.data_dir);
     EXPECT_EQ(read.durability, wal::Durability::async);
     EXPECT_EQ(read.connections_max, 77u);
@@ -357,6 +359,7 @@ TEST(SupportConfig, ValidateNamesTheFieldThatIsOutOfRange) {
         {"bind_address", [](Config* c) { c->bind_address = "localhost"; }},
         {"http_port", [](Config* c) { c->http_port = c->port; }},
         {"shard_count", [](Config* c) { c->shard_count = 1025; }},
+        {"shard_threads", [](Config* c) { c->shard_threads = 1025; }},
         {"data_dir", [](Config* c) { c->data_dir = ""; }},
         {"connections_max", [](Config* c) { c->connections_max = 0; }},
         {"idle_timeout_ms", [](Config* c) { c->idle_timeout_ms = 0; }},
