@@ -1,6 +1,7 @@
 // Micro-benchmarks of Shard::apply with no I/O: earn/redeem on one shard holding 1M members with
-// three live lots each, and the resident memory those members take.
-//   build-engine/bench/engine_bench --benchmark_counters_tabular=true
+// three live lots each, and the resident memory those members take; and, as the baseline those
+// are judged against, what this machine's memory gives a random access pattern at all.
+//   build/bench/engine_bench --benchmark_counters_tabular=true
 
 #include <benchmark/benchmark.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "engine/calendar.hpp"
+#include "engine/memory.hpp"
 #include "engine/shard.hpp"
 #include "engine/txn_index.hpp"
 
@@ -184,6 +186,50 @@ void BM_EarnRedeemHotMembers(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_EarnRedeemHotMembers)->Iterations(ops_per_benchmark)->Unit(benchmark::kNanosecond);
+
+// The baseline: independent loads of random cache lines in a table as big as the transaction
+// index of the benchmarks above (512 MiB, on transparent huge pages like the index's first
+// mapping, all resident), each prefetched 8 loads ahead as apply_batch() prefetches its commands.
+// A batched earn makes two such random accesses that nothing can avoid (its new id's index slot,
+// its member's record) besides cheaper ones, so this bounds the engine from below on this
+// machine: an earn cannot cost less than about two of these. Arg: 1 = huge pages, 0 = 4 KiB
+// pages; the 4 MiB row is the same loop on a table that stays in the caches.
+void BM_RandomLineLoads(benchmark::State& state) {
+    const bool huge = state.range(0) != 0;
+    const size_t table_bytes = state.range(1) << 20;
+    void* memory = huge ? engine::detail::map_huge_zeroed(table_bytes)
+                        : engine::detail::map_zeroed(table_bytes);
+    if (memory == nullptr || !engine::detail::prefault_zeroed(memory, table_bytes)) {
+        state.SkipWithError("no memory for the table");
+        return;
+    }
+    const auto* lines = static_cast<const uint64_t*>(memory);
+    const uint64_t line_mask = table_bytes / 64 - 1;
+    const auto line_at = [&](uint64_t i) {
+        return lines + ((i * 0x9E3779B97F4A7C15ull >> 17) & line_mask) * 8;
+    };
+    constexpr uint64_t ahead = 8;
+    uint64_t sum = 0;
+    uint64_t i = 0;
+    for (auto _ : state) {
+        __builtin_prefetch(line_at(i + ahead));
+        sum += *line_at(i);
+        ++i;
+    }
+    benchmark::DoNotOptimize(sum);
+    state.SetItemsProcessed(state.iterations());
+    if (huge) {
+        engine::detail::unmap_huge_zeroed(memory, table_bytes);
+    } else {
+        engine::detail::unmap_zeroed(memory, table_bytes);
+    }
+}
+BENCHMARK(BM_RandomLineLoads)
+    ->Args({1, 512})
+    ->Args({0, 512})
+    ->Args({1, 4})
+    ->Iterations(ops_per_benchmark * 4)
+    ->Unit(benchmark::kNanosecond);
 
 }  // namespace
 
