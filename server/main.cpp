@@ -8,11 +8,11 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
-#include <filesystem>
 #include <iostream>
 #include <string>
 #include <system_error>
 
+#include "protocol/wire.hpp"
 #include "server/auth.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
@@ -68,15 +68,29 @@ int main(int argc, char** argv) {
     app.add_option("--config", flags.config_file, "JSON configuration file (docs/operations.md)");
     auto* tls_cert = app.add_option("--tls-cert", flags.tls_cert, "PEM certificate: enables TLS");
     auto* tls_key = app.add_option("--tls-key", flags.tls_key, "PEM private key for --tls-cert");
-    auto* log_level = app.add_option("--log-level", flags.log_level,
-                                     "trace, debug, info, warn, error or off. Default: info");
+    auto* log_level =
+        app.add_option("--log-level", flags.log_level,
+                       "trace, debug, info, warn, error, critical or off. Default: info");
     app.add_flag("--print-default-config", print_default_config,
                  "Print the embedded default configuration as JSON and exit");
-    app.add_option("--hash-key", flags.hash_key,
-                   "Print the SHA-256 of SECRET (for api_keys in a config file) and exit");
-    CLI11_PARSE(app, argc, argv);
+    auto* hash_key =
+        app.add_option("--hash-key", flags.hash_key,
+                       "Print the SHA-256 of SECRET (for api_keys in a config file) and exit");
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& error) {
+        // --help is a ParseError too (exit 0); every other one is a wrong command line.
+        return app.exit(error) == 0 ? 0 : exit_bad_config;
+    }
 
-    if (!flags.hash_key.empty()) {
+    if (*hash_key) {
+        // A client sends the secret in HELLO's 64-byte api_key field, NUL-padded.
+        if (flags.hash_key.empty() ||
+            flags.hash_key.size() > sizeof(jifen::protocol::HelloRequest::api_key)) {
+            std::fprintf(stderr, "jifend: --hash-key: a secret is 1 to %zu bytes\n",
+                         sizeof(jifen::protocol::HelloRequest::api_key));
+            return exit_bad_config;
+        }
         std::cout << jifen::server::sha256_hex(flags.hash_key) << '\n';
         return 0;
     }
@@ -139,6 +153,14 @@ int main(int argc, char** argv) {
             "using the embedded development API keys (dev-admin-key, dev-pos-key, dev-read-key); "
             "loopback only: configure api_keys before exposing jifend");
     }
+    for (const auto& key : config.api_keys) {
+        if (!config.default_keys && jifen::server::is_development_key(key.sha256_hex)) {
+            spdlog::warn(
+                "api key {} is a well-known development key (its secret is in the docs); "
+                "loopback only: replace it before exposing jifend",
+                key.name);
+        }
+    }
 
     // Signals are caught by this thread's io_context (installed before any thread starts).
     boost::asio::io_context signals_io(1);
@@ -148,14 +170,15 @@ int main(int argc, char** argv) {
     jifen::server::Server server(config);
     jifen::server::StartupReport report;
     try {
-        std::filesystem::create_directories(config.data_dir);
+        // The log creates the data directory, after the TLS files loaded: a start refused for
+        // its configuration leaves nothing behind.
         report = server.start();
     } catch (const jifen::wal::StartupError& error) {
         spdlog::critical("cannot open the data directory {}: {}", config.data_dir.string(),
                          error.what());
         return exit_startup_failed;
     } catch (const ConfigError& error) {
-        spdlog::critical("configuration error: {}", error.what());
+        std::fprintf(stderr, "jifend: configuration error: %s\n", error.what());
         return exit_bad_config;
     } catch (const std::exception& error) {
         spdlog::critical("cannot start: {}", error.what());

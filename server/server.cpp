@@ -5,7 +5,9 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
 #include <filesystem>
@@ -32,6 +34,33 @@ uint64_t wall_clock_us() noexcept {
     return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                      std::chrono::system_clock::now().time_since_epoch())
                                      .count());
+}
+
+// The shards' listeners share their port through SO_REUSEPORT, which would as readily let them
+// join another process that listens there with it: a second jifend started on the port of a
+// running one would take half its connections, each ledger answering for members it does not
+// hold. A listener bound without SO_REUSEPORT cannot join, so binding one first (and closing it)
+// refuses a port anyone already listens on. What is left is a start racing this one in the
+// microseconds between that bind and the shards'.
+void refuse_port_in_use(const boost::asio::ip::tcp::endpoint& endpoint) {
+    if (endpoint.port() == 0) {
+        return;  // An ephemeral port is free by definition.
+    }
+    boost::asio::io_context io(1);
+    boost::asio::ip::tcp::acceptor probe(io);
+    boost::system::error_code error;
+    probe.open(endpoint.protocol(), error);
+    if (!error) {
+        probe.set_option(boost::asio::socket_base::reuse_address(true), error);
+    }
+    if (!error) {
+        probe.bind(endpoint, error);
+    }
+    if (error) {
+        throw std::runtime_error(fmt::format("cannot listen on {}:{}: {}",
+                                             endpoint.address().to_string(), endpoint.port(),
+                                             error.message()));
+    }
 }
 
 }  // namespace
@@ -80,6 +109,8 @@ StartupReport Server::start(bool with_http_admin) {
                                      : std::max(1u, std::thread::hardware_concurrency());
     report.shard_count = shard_count;
 
+    // Before the data directory is touched: a start refused for its port leaves nothing behind.
+    refuse_port_in_use({boost::asio::ip::make_address(config.bind_address), config.port});
     impl.keys = std::make_unique<KeyRing>(config.api_keys);
     if (config.tls.enabled()) {
         impl.tls.emplace(make_server_tls_context(config.tls));

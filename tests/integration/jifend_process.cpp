@@ -165,22 +165,17 @@ client::Options JifendProcess::options(const std::string& api_key) const {
 
 std::string JifendProcess::log() const { return read_file(log_path_); }
 
-CliResult run_cli(uint16_t port, const std::vector<std::string>& args, const std::string& api_key) {
+namespace {
+
+// Runs `command` through the shell with stdout and stderr captured in temporary files.
+CliResult run_captured(const std::string& command) {
     static int sequence = 0;
     const std::filesystem::path base =
         std::filesystem::temp_directory_path() /
         ("jifen-cli-" + std::to_string(getpid()) + "-" + std::to_string(++sequence));
     const std::string out_path = base.string() + ".out";
     const std::string err_path = base.string() + ".err";
-    std::string command;
-    // The caller's environment must not choose the key: unset unless the test sets one.
-    command += api_key.empty() ? "env -u JIFEN_KEY " : "env JIFEN_KEY='" + api_key + "' ";
-    command += std::string(JIFEN_CLI_PATH) + " --port " + std::to_string(port);
-    for (const std::string& arg : args) {
-        command += " '" + arg + "'";
-    }
-    command += " > " + out_path + " 2> " + err_path;
-    const int status = std::system(command.c_str());
+    const int status = std::system((command + " > " + out_path + " 2> " + err_path).c_str());
     CliResult result;
     result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
     result.out = read_file(out_path);
@@ -188,6 +183,28 @@ CliResult run_cli(uint16_t port, const std::vector<std::string>& args, const std
     std::filesystem::remove(out_path);
     std::filesystem::remove(err_path);
     return result;
+}
+
+std::string quoted(const std::vector<std::string>& args) {
+    std::string words;
+    for (const std::string& arg : args) {
+        words += " '" + arg + "'";
+    }
+    return words;
+}
+
+}  // namespace
+
+CliResult run_cli(uint16_t port, const std::vector<std::string>& args, const std::string& api_key) {
+    std::string command;
+    // The caller's environment must not choose the key: unset unless the test sets one.
+    command += api_key.empty() ? "env -u JIFEN_KEY " : "env JIFEN_KEY='" + api_key + "' ";
+    command += std::string(JIFEN_CLI_PATH) + " --port " + std::to_string(port);
+    return run_captured(command + quoted(args));
+}
+
+CliResult run_jifend(const std::vector<std::string>& args) {
+    return run_captured(std::string(JIFEND_PATH) + quoted(args));
 }
 
 }  // namespace jifen::testing

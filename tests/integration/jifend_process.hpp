@@ -64,13 +64,17 @@ private:
     uint16_t http_port_ = 0;
 };
 
-// Runs the jifen CLI with `args` against the given port and captures everything.
+// What a run of the jifen CLI (or of jifend) printed, and its exit code.
 struct CliResult {
     int exit_code = -1;
     std::string out;
     std::string err;
 };
+// Runs the jifen CLI with `args` against the given port and captures everything.
 CliResult run_cli(uint16_t port, const std::vector<std::string>& args,
                   const std::string& api_key = "");
+// Runs jifend itself with `args` until it exits: for command lines that must make it exit (a
+// refusal, --hash-key, --help), never one that starts a server.
+CliResult run_jifend(const std::vector<std::string>& args);
 
 }  // namespace jifen::testing
