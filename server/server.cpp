@@ -63,6 +63,28 @@ void refuse_port_in_use(const boost::asio::ip::tcp::endpoint& endpoint) {
     }
 }
 
+// The shards' counters summed, for /metrics and /stats alike.
+struct ShardTotals {
+    uint64_t operations = 0;
+    uint64_t refused = 0;
+    uint64_t busy = 0;
+    uint64_t forwarded = 0;
+    uint64_t storage_full_refusals = 0;
+};
+ShardTotals shard_totals(const std::vector<std::unique_ptr<ShardThread>>& threads) {
+    ShardTotals totals;
+    for (const auto& thread : threads) {
+        const ShardCounters& counters = thread->counters();
+        totals.operations += counters.operations.load(std::memory_order_relaxed);
+        totals.refused += counters.operations_refused.load(std::memory_order_relaxed);
+        totals.busy += counters.busy_refusals.load(std::memory_order_relaxed);
+        totals.forwarded += counters.operations_forwarded.load(std::memory_order_relaxed);
+        totals.storage_full_refusals +=
+            counters.storage_full_refusals.load(std::memory_order_relaxed);
+    }
+    return totals;
+}
+
 }  // namespace
 
 struct Server::Impl {
@@ -257,19 +279,8 @@ void Server::stop() {
 
 std::string Server::metrics_text() const {
     const Impl& impl = *impl_;
-    uint64_t operations = 0;
-    uint64_t refused = 0;
-    uint64_t busy = 0;
-    uint64_t forwarded = 0;
-    uint64_t storage_full_refusals = 0;
-    for (const auto& thread : impl.threads) {
-        forwarded += thread->counters().operations_forwarded.load(std::memory_order_relaxed);
-        operations += thread->counters().operations.load(std::memory_order_relaxed);
-        refused += thread->counters().operations_refused.load(std::memory_order_relaxed);
-        busy += thread->counters().busy_refusals.load(std::memory_order_relaxed);
-        storage_full_refusals +=
-            thread->counters().storage_full_refusals.load(std::memory_order_relaxed);
-    }
+    const auto [operations, refused, busy, forwarded, storage_full_refusals] =
+        shard_totals(impl.threads);
     const wal::LogStats log = impl.log->stats();
     std::string text;
     const auto metric = [&text](std::string_view name, std::string_view type, std::string_view help,
@@ -310,33 +321,30 @@ std::string Server::metrics_text() const {
 
 std::string Server::stats_json() const {
     const Impl& impl = *impl_;
+    const ShardTotals totals = shard_totals(impl.threads);
     std::string shards;
-    uint64_t operations = 0;
-    uint64_t refused = 0;
-    uint64_t storage_full_refusals = 0;
     for (const auto& thread : impl.threads) {
         const ShardCounters& counters = thread->counters();
-        const uint64_t shard_operations = counters.operations.load(std::memory_order_relaxed);
-        operations += shard_operations;
-        refused += counters.operations_refused.load(std::memory_order_relaxed);
-        storage_full_refusals += counters.storage_full_refusals.load(std::memory_order_relaxed);
         fmt::format_to(std::back_inserter(shards),
                        "{}{{\"index\":{},\"operations\":{},\"operations_forwarded\":{},"
                        "\"connections\":{}}}",
-                       shards.empty() ? "" : ",", thread->index(), shard_operations,
+                       shards.empty() ? "" : ",", thread->index(),
+                       counters.operations.load(std::memory_order_relaxed),
                        counters.operations_forwarded.load(std::memory_order_relaxed),
                        counters.connections.load(std::memory_order_relaxed));
     }
     const wal::LogStats log = impl.log->stats();
     return fmt::format(
-        "{{\"shard_count\":{},\"uptime_us\":{},\"connections\":{},\"operations\":{},"
-        "\"operations_refused\":{},\"storage_full_refusals\":{},\"log_records\":{},"
+        "{{\"shard_count\":{},\"shard_threads\":{},\"uptime_us\":{},\"connections\":{},"
+        "\"operations\":{},\"operations_refused\":{},\"busy_refusals\":{},"
+        "\"storage_full_refusals\":{},\"operations_forwarded\":{},\"log_records\":{},"
         "\"log_commits\":{},\"log_used_bytes\":{},\"log_map_bytes\":{},\"storage_full\":{},"
         "\"durability\":\"{}\",\"shards\":[{}]}}",
-        impl.threads.size(), wall_clock_us() - impl.shared.start_us,
-        impl.shared.connections.load(std::memory_order_relaxed), operations, refused,
-        storage_full_refusals, log.records, log.commits, log.used_bytes, log.map_bytes,
-        impl.log->storage_full(), impl.shared.sync ? "sync" : "async", shards);
+        impl.threads.size(), impl.cores.size(), wall_clock_us() - impl.shared.start_us,
+        impl.shared.connections.load(std::memory_order_relaxed), totals.operations, totals.refused,
+        totals.busy, totals.storage_full_refusals, totals.forwarded, log.records, log.commits,
+        log.used_bytes, log.map_bytes, impl.log->storage_full(),
+        impl.shared.sync ? "sync" : "async", shards);
 }
 
 }  // namespace jifen::server

@@ -177,6 +177,16 @@ TEST_F(CoreProtocol, AShardAwareClientIsNeverHandedBetweenShardsAndOthersAre) {
                   Result::ok);
     }
     EXPECT_EQ(server_.metric("jifen_operations_forwarded_total"), forwarded_before + 20);
+    // /stats carries the same total as /metrics.
+    EXPECT_NE(server_.stats_json().find(
+                  "\"operations_forwarded\":" + std::to_string(forwarded_before + 20) + ","),
+              std::string::npos)
+        << server_.stats_json();
+    EXPECT_NE(server_.stats_json().find(
+                  "\"busy_refusals\":" +
+                  std::to_string(server_.metric("jifen_busy_refusals_total")) + ","),
+              std::string::npos)
+        << server_.stats_json();
 }
 
 TEST_F(CoreProtocol, HelloAskingForAShardOutOfRangeIsRefusedAndHelloStillWorksAfter) {
