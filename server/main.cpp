@@ -152,13 +152,14 @@ int main(int argc, char** argv) {
         spdlog::warn(
             "using the embedded development API keys (dev-admin-key, dev-pos-key, dev-read-key); "
             "loopback only: configure api_keys before exposing jifend");
-    }
-    for (const auto& key : config.api_keys) {
-        if (!config.default_keys && jifen::server::is_development_key(key.sha256_hex)) {
-            spdlog::warn(
-                "api key {} is a well-known development key (its secret is in the docs); "
-                "loopback only: replace it before exposing jifend",
-                key.name);
+    } else {
+        for (const auto& key : config.api_keys) {
+            if (jifen::server::is_development_key(key.sha256_hex)) {
+                spdlog::warn(
+                    "api key {} is a well-known development key (its secret is in the docs); "
+                    "loopback only: replace it before exposing jifend",
+                    key.name);
+            }
         }
     }
 

@@ -126,9 +126,8 @@ StartupReport Server::start(bool with_http_admin) {
     impl.started = true;
     Config& config = impl.config;
     StartupReport report;
-    const uint32_t shard_count = config.shard_count != 0
-                                     ? config.shard_count
-                                     : std::max(1u, std::thread::hardware_concurrency());
+    const uint32_t machine_cores = std::max(1u, std::thread::hardware_concurrency());
+    const uint32_t shard_count = config.shard_count != 0 ? config.shard_count : machine_cores;
     report.shard_count = shard_count;
 
     // Before the data directory is touched: a start refused for its port leaves nothing behind.
@@ -176,9 +175,8 @@ StartupReport Server::start(bool with_http_admin) {
     shared.sync = config.durability == wal::Durability::sync;
     shared.start_us = wall_clock_us();
     shared.shards.assign(shard_count, nullptr);
-    const uint32_t core_count = std::min(
-        shard_count, config.shard_threads != 0 ? config.shard_threads
-                                               : std::max(1u, std::thread::hardware_concurrency()));
+    const uint32_t core_count =
+        std::min(shard_count, config.shard_threads != 0 ? config.shard_threads : machine_cores);
     for (uint32_t core = 0; core < core_count; ++core) {
         impl.cores.push_back(std::make_unique<CoreThread>(core));
     }
