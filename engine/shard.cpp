@@ -2608,6 +2608,8 @@ uint32_t Shard::shard_index() const noexcept { return state_->shard_index; }
 
 uint64_t Shard::member_count() const noexcept { return state_->member_count; }
 
+uint64_t Shard::transaction_count() const noexcept { return state_->txn_count; }
+
 uint32_t Shard::shard_of(MemberId member_id, uint32_t shard_count) noexcept {
     // The high half of the mix picks the shard; member tables index by the low half, so the
     // members of one shard still spread over its whole table.

@@ -194,6 +194,9 @@ public:
 
     uint32_t shard_index() const noexcept;
     uint64_t member_count() const noexcept;
+    // Transactions kept for idempotency (every applied one, for ever): with member_count(), what
+    // the shard's memory grows with.
+    uint64_t transaction_count() const noexcept;
 
     // Which shard owns a member: stable across restarts for the same shard count.
     static uint32_t shard_of(MemberId member_id, uint32_t shard_count) noexcept;

@@ -3,6 +3,7 @@
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/asio/io_context.hpp>
@@ -10,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <optional>
 #include <random>
@@ -70,6 +72,8 @@ struct ShardTotals {
     uint64_t busy = 0;
     uint64_t forwarded = 0;
     uint64_t storage_full_refusals = 0;
+    uint64_t members = 0;
+    uint64_t transactions = 0;
 };
 ShardTotals shard_totals(const std::vector<std::unique_ptr<ShardThread>>& threads) {
     ShardTotals totals;
@@ -81,8 +85,23 @@ ShardTotals shard_totals(const std::vector<std::unique_ptr<ShardThread>>& thread
         totals.forwarded += counters.operations_forwarded.load(std::memory_order_relaxed);
         totals.storage_full_refusals +=
             counters.storage_full_refusals.load(std::memory_order_relaxed);
+        totals.members += counters.members.load(std::memory_order_relaxed);
+        totals.transactions += counters.transactions.load(std::memory_order_relaxed);
     }
     return totals;
+}
+
+// The process's resident memory (/proc/self/statm), 0 when it cannot be read.
+uint64_t resident_bytes() {
+    std::FILE* statm = std::fopen("/proc/self/statm", "r");
+    if (statm == nullptr) {
+        return 0;
+    }
+    unsigned long size_pages = 0;
+    unsigned long resident_pages = 0;
+    const bool read = std::fscanf(statm, "%lu %lu", &size_pages, &resident_pages) == 2;
+    std::fclose(statm);
+    return read ? resident_pages * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) : 0;
 }
 
 }  // namespace
@@ -104,6 +123,10 @@ struct Server::Impl {
     std::unique_ptr<HttpAdmin> http;
     bool started = false;
     bool running = false;  // Every shard thread was started.
+
+    uint64_t members_max() const noexcept {
+        return uint64_t{config.engine.members_per_shard_max} * shards.size();
+    }
     bool stopped = false;
 
     // The core threads stop before anything they run is destroyed.
@@ -277,8 +300,7 @@ void Server::stop() {
 
 std::string Server::metrics_text() const {
     const Impl& impl = *impl_;
-    const auto [operations, refused, busy, forwarded, storage_full_refusals] =
-        shard_totals(impl.threads);
+    const ShardTotals totals = shard_totals(impl.threads);
     const wal::LogStats log = impl.log->stats();
     std::string text;
     const auto metric = [&text](std::string_view name, std::string_view type, std::string_view help,
@@ -291,18 +313,29 @@ std::string Server::metrics_text() const {
     metric("jifen_connections", "gauge", "Open binary-protocol connections.",
            impl.shared.connections.load(std::memory_order_relaxed));
     metric("jifen_operations_total", "counter", "Ledger operations applied or refused.",
-           operations);
+           totals.operations);
     metric("jifen_operations_refused_total", "counter", "Operations with a result other than ok.",
-           refused);
+           totals.refused);
     metric("jifen_busy_refusals_total", "counter", "Operations refused because a queue was full.",
-           busy);
+           totals.busy);
     metric("jifen_storage_full_refusals_total", "counter",
            "Operations refused with storage_full because the log cannot grow.",
-           storage_full_refusals);
+           totals.storage_full_refusals);
     metric("jifen_operations_forwarded_total", "counter",
            "Operations handed to the shard owning their member: high when clients are not "
            "shard-aware.",
-           forwarded);
+           totals.forwarded);
+    metric("jifen_members", "gauge", "Members enrolled.", totals.members);
+    metric("jifen_members_max", "gauge",
+           "Members the shards hold at most (engine.members_per_shard_max each): enroll is "
+           "refused with member_limit on a full shard.",
+           impl.members_max());
+    metric("jifen_transactions", "gauge",
+           "Applied transactions kept for idempotency: every one, for ever; with the members, "
+           "what the server's memory grows with.",
+           totals.transactions);
+    metric("process_resident_memory_bytes", "gauge", "Resident memory of the jifend process.",
+           resident_bytes());
     metric("jifen_log_records_total", "counter", "Durable log records written since start.",
            log.records);
     metric("jifen_log_commits_total", "counter", "Group commits since start.", log.commits);
@@ -325,11 +358,13 @@ std::string Server::stats_json() const {
         const ShardCounters& counters = thread->counters();
         fmt::format_to(std::back_inserter(shards),
                        "{}{{\"index\":{},\"operations\":{},\"operations_forwarded\":{},"
-                       "\"connections\":{}}}",
+                       "\"connections\":{},\"members\":{},\"transactions\":{}}}",
                        shards.empty() ? "" : ",", thread->index(),
                        counters.operations.load(std::memory_order_relaxed),
                        counters.operations_forwarded.load(std::memory_order_relaxed),
-                       counters.connections.load(std::memory_order_relaxed));
+                       counters.connections.load(std::memory_order_relaxed),
+                       counters.members.load(std::memory_order_relaxed),
+                       counters.transactions.load(std::memory_order_relaxed));
     }
     const wal::LogStats log = impl.log->stats();
     return fmt::format(
@@ -337,12 +372,13 @@ std::string Server::stats_json() const {
         "\"operations\":{},\"operations_refused\":{},\"busy_refusals\":{},"
         "\"storage_full_refusals\":{},\"operations_forwarded\":{},\"log_records\":{},"
         "\"log_commits\":{},\"log_used_bytes\":{},\"log_map_bytes\":{},\"storage_full\":{},"
+        "\"members\":{},\"members_max\":{},\"transactions\":{},\"resident_bytes\":{},"
         "\"durability\":\"{}\",\"shards\":[{}]}}",
         impl.threads.size(), impl.cores.size(), wall_clock_us() - impl.shared.start_us,
         impl.shared.connections.load(std::memory_order_relaxed), totals.operations, totals.refused,
         totals.busy, totals.storage_full_refusals, totals.forwarded, log.records, log.commits,
-        log.used_bytes, log.map_bytes, impl.log->storage_full(),
-        impl.shared.sync ? "sync" : "async", shards);
+        log.used_bytes, log.map_bytes, impl.log->storage_full(), totals.members, impl.members_max(),
+        totals.transactions, resident_bytes(), impl.shared.sync ? "sync" : "async", shards);
 }
 
 }  // namespace jifen::server

@@ -248,7 +248,7 @@ std::pair<Connection*, uint64_t> ShardThread::add_connection(boost::asio::ip::tc
     }
     ConnectionEntry& entry = connections_[index];
     const uint64_t open = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
-    counters_.connections.fetch_add(1, std::memory_order_relaxed);
+    ShardCounters::add(counters_.connections);
     entry.connection = std::make_shared<Connection>(*this, std::move(socket), shared_.tls, index,
                                                     entry.generation);
     return {entry.connection.get(), open};
@@ -285,7 +285,8 @@ void ShardThread::on_connection_closed(Connection& connection) {
     entry.connection.reset();
     free_connection_indexes_.push_back(connection.index());
     shared_.connections.fetch_sub(1, std::memory_order_relaxed);
-    counters_.connections.fetch_sub(1, std::memory_order_relaxed);
+    counters_.connections.store(counters_.connections.load(std::memory_order_relaxed) - 1,
+                                std::memory_order_relaxed);
 }
 
 Connection* ShardThread::find_connection(const OpRef& ref) noexcept {
@@ -381,6 +382,9 @@ void ShardThread::after_work() {
     if (stopped_) {
         return;
     }
+    // Before any reply of this wake-up leaves: a client that heard back sees its work counted.
+    counters_.members.store(shard_.member_count(), std::memory_order_relaxed);
+    counters_.transactions.store(shard_.transaction_count(), std::memory_order_relaxed);
     // In async durability a reply does not wait for the log, so it goes to the socket before the
     // records go to the log: handing them over may wake the writer thread, and on two cores that
     // wake-up (and the writer taking the core) would sit between an operation and its reply.
@@ -680,7 +684,7 @@ void ShardThread::answer_history(Connection& connection, const FrameHeader& head
             return;
         }
         refused = Result::busy;
-        counters_.busy_refusals.fetch_add(1, std::memory_order_relaxed);
+        ShardCounters::add(counters_.busy_refusals);
     }
     protocol::HistoryReplyHeader reply;
     reply.result = static_cast<uint32_t>(refused);
@@ -883,11 +887,11 @@ void ShardThread::flush_staged(uint32_t target, Connection* connection, uint32_t
         shared_.shards[target]->requests().try_push(std::span<const Request>(staged))) {
         remote_in_flight_ += count;
         ring_needed_[target] = 1;
-        counters_.operations_forwarded.fetch_add(count, std::memory_order_relaxed);
+        ShardCounters::add(counters_.operations_forwarded, count);
     } else {
         // The target's inbox is full: refuse rather than wait, so one slow shard cannot stall
         // the others. Nothing was applied; the client retries with the same transaction ids.
-        counters_.busy_refusals.fetch_add(count, std::memory_order_relaxed);
+        ShardCounters::add(counters_.busy_refusals, count);
         for (const Request& request : staged) {
             if (request.kind == RequestKind::balance) {
                 connection->set_reply(request.ref.op_position,
@@ -911,14 +915,14 @@ bool ShardThread::crosses_shards(const engine::Command& command) const noexcept 
 
 Result ShardThread::admit_client(engine::Command* command, uint64_t time_us, uint64_t duration_us,
                                  uint32_t transfer_slots_taken) {
-    counters_.operations.fetch_add(1, std::memory_order_relaxed);
+    ShardCounters::add(counters_.operations);
     const wal::Log& log = *shared_.log;
     Result admitted = Result::ok;
     if (log.failed()) {
         admitted = Result::storage_error;
     } else if (log.storage_full()) {
         admitted = Result::storage_full;
-        counters_.storage_full_refusals.fetch_add(1, std::memory_order_relaxed);
+        ShardCounters::add(counters_.storage_full_refusals);
         report_storage_full();
     } else if (const Result stamped = stamp(command, time_us, duration_us); stamped != Result::ok) {
         admitted = stamped;
@@ -926,7 +930,7 @@ Result ShardThread::admit_client(engine::Command* command, uint64_t time_us, uin
         admitted = Result::busy;
     }
     if (admitted != Result::ok) {
-        counters_.operations_refused.fetch_add(1, std::memory_order_relaxed);
+        ShardCounters::add(counters_.operations_refused);
     }
     return admitted;
 }
@@ -972,7 +976,7 @@ ShardThread::Applied ShardThread::finish_client(const engine::Command& command,
     Applied applied{outcome, false};
     log_if_applied(command, outcome);
     if (outcome.result != Result::ok) {
-        counters_.operations_refused.fetch_add(1, std::memory_order_relaxed);
+        ShardCounters::add(counters_.operations_refused);
     } else if (!outcome.replayed && crosses_shards(command)) {
         // The debit leg is applied; the credit leg leaves once that record is durable.
         const uint32_t slot = free_transfer_slots_.back();
@@ -1152,7 +1156,7 @@ void ShardThread::handle_request(const Request& request) {
             break;
         case RequestKind::transfer_credit: {
             engine::Outcome outcome = apply_internal(request.command);
-            counters_.operations.fetch_add(1, std::memory_order_relaxed);
+            ShardCounters::add(counters_.operations);
             release.reply.kind = ReplyKind::credit_result;
             release.reply.transfer_slot = request.transfer_slot;
             release.reply.payload = outcome;

@@ -51,8 +51,14 @@ struct Shared {
     std::atomic<bool> storage_full_reported{false};
 };
 
-// Counters any thread may read (stats, metrics).
+// Counters any thread may read (stats, metrics). Only the shard's own thread writes them, so
+// it bumps them with a plain load and store (add()): a locked add per operation would be the
+// one serialising instruction on the path.
 struct ShardCounters {
+    static void add(std::atomic<uint64_t>& counter, uint64_t amount = 1) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
+    }
+
     std::atomic<uint64_t> operations{0};
     std::atomic<uint64_t> operations_refused{0};
     std::atomic<uint64_t> connections{0};
@@ -61,6 +67,9 @@ struct ShardCounters {
     std::atomic<uint64_t> storage_full_refusals{0};
     // Client operations handed to the shard owning their member (docs/protocol.md, "Shards").
     std::atomic<uint64_t> operations_forwarded{0};
+    // Gauges of the shard's size, as of its last wake-up.
+    std::atomic<uint64_t> members{0};
+    std::atomic<uint64_t> transactions{0};
 };
 
 class ShardThread {

@@ -189,6 +189,34 @@ TEST_F(CoreProtocol, AShardAwareClientIsNeverHandedBetweenShardsAndOthersAre) {
         << server_.stats_json();
 }
 
+TEST_F(CoreProtocol, MetricsCountMembersAndTheTransactionsKeptAndTheMemory) {
+    EXPECT_EQ(server_.metric("jifen_members"), 0);
+    EXPECT_EQ(server_.metric("jifen_transactions"), 0);
+    EXPECT_EQ(server_.metric("jifen_members_max"),
+              static_cast<int64_t>(test_config(dir_.path(), 2).engine.members_per_shard_max) * 2);
+    EXPECT_GT(server_.metric("process_resident_memory_bytes"), 0);
+    RawClient client(server_.port());
+    client.hello(admin_key);
+    uint64_t txn = 70'000;
+    for (uint64_t member = 1; member <= 30; ++member) {
+        ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(++txn, member, 0))),
+                  Result::ok);
+        ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(++txn, member, 5))),
+                  Result::ok);
+    }
+    // A refusal and a repeat keep nothing.
+    ASSERT_EQ(result_of(client.operation(Opcode::redeem, make_operation(++txn, 1, 500))),
+              Result::insufficient_points);
+    ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(txn - 1, 30, 5))),
+              Result::ok);
+    EXPECT_EQ(server_.metric("jifen_members"), 30);
+    EXPECT_EQ(server_.metric("jifen_transactions"), 60);
+    const std::string stats = server_.stats_json();
+    EXPECT_NE(stats.find("\"members\":30,"), std::string::npos) << stats;
+    EXPECT_NE(stats.find("\"transactions\":60,"), std::string::npos) << stats;
+    EXPECT_NE(stats.find("\"resident_bytes\":"), std::string::npos) << stats;
+}
+
 TEST_F(CoreProtocol, HelloAskingForAShardOutOfRangeIsRefusedAndHelloStillWorksAfter) {
     RawClient client(server_.port());
     const auto refused = client.hello(admin_key, 2);
