@@ -495,7 +495,9 @@ struct Shard::State {
 
     const uint32_t shard_index;
     const uint32_t shard_count;
-    const Config config;
+    // Sizes and expiry_months are fixed for the shard's life; the other rules may change between
+    // commands (set_rules).
+    Config config;
     TxnIndex* const txn_index;
 
     FixedArray<MemberRecord> members;
@@ -1135,8 +1137,9 @@ struct Shard::State {
     // The cheap invariants of one member, checked after every apply that touched it.
     bool member_consistent(const MemberRecord& member) const noexcept {
         if (member.available < 0) {
-            if (!config.reverse_allows_negative || member.lot_count() != 0 ||
-                member.overflow_head != none) {
+            // Whether a debt was allowed is decided when the reverse is applied: one made while
+            // reverse_allows_negative was on stays after it is turned off (set_rules).
+            if (member.lot_count() != 0 || member.overflow_head != none) {
                 return false;
             }
         } else if (lots_sum(member) != member.available) {
@@ -2339,7 +2342,7 @@ AuditReport Shard::audit() const noexcept {
     Points held_in_holds = 0;
     for (uint32_t i = 0; i < state.member_count; ++i) {
         const MemberRecord& member = state.members[i];
-        if (member.available < 0 && !state.config.reverse_allows_negative) {
+        if (member.available < 0) {
             ++report.negative_balances;
         }
         if (!state.member_consistent(member) || state.find_member(member.member_id) != i) {
@@ -2362,11 +2365,10 @@ AuditReport Shard::audit() const noexcept {
             in_flight += entry.points;
         }
     }
-    report.ok = report.negative_balances == 0 && report.bad_members == 0 &&
-                report.totals.conserves() && earned == report.totals.earned &&
-                redeemed == report.totals.redeemed && expired == report.totals.expired &&
-                reversed == report.totals.reversed && open_holds == state.open_holds &&
-                held_in_holds == report.totals.held &&
+    report.ok = report.bad_members == 0 && report.totals.conserves() &&
+                earned == report.totals.earned && redeemed == report.totals.redeemed &&
+                expired == report.totals.expired && reversed == report.totals.reversed &&
+                open_holds == state.open_holds && held_in_holds == report.totals.held &&
                 in_flight == report.totals.transfers_in_flight;
     return report;
 }
@@ -2605,6 +2607,14 @@ Command Shard::transfer_refund_for(const Command& credit, Result refusal) noexce
 }
 
 uint32_t Shard::shard_index() const noexcept { return state_->shard_index; }
+
+void Shard::set_rules(const Config& rules) noexcept {
+    Config& config = state_->config;
+    JIFEN_ASSERT(rules.expiry_months == config.expiry_months);
+    config.hold_timeout_us_default = rules.hold_timeout_us_default;
+    config.hold_timeout_us_max = rules.hold_timeout_us_max;
+    config.reverse_allows_negative = rules.reverse_allows_negative;
+}
 
 uint64_t Shard::member_count() const noexcept { return state_->member_count; }
 

@@ -69,8 +69,10 @@ struct Totals {
 
 struct AuditReport {
     bool ok = true;
-    uint64_t negative_balances = 0;  // Members below zero without a policy that allows it.
-    uint64_t bad_members = 0;        // Members whose lots do not add up to their balances.
+    // Members below zero: debts a reverse made while reverse_allows_negative was on (they stay
+    // when it is turned off). Informational: ok does not depend on it.
+    uint64_t negative_balances = 0;
+    uint64_t bad_members = 0;  // Members whose lots do not add up to their balances.
     Totals totals;
 };
 
@@ -193,6 +195,14 @@ public:
     static Command transfer_refund_for(const Command& credit, Result refusal) noexcept;
 
     uint32_t shard_index() const noexcept;
+
+    // Takes the programme rules that may change over a ledger's life from rules:
+    // hold_timeout_us_default, hold_timeout_us_max and reverse_allows_negative. They act on the
+    // commands applied after the call (holds taken, reverses made), never on the state already
+    // there. Table sizes and expiry_months (lots carry months only with expiry on) are fixed at
+    // construction; rules.expiry_months must equal the shard's. The log records which rules
+    // each stretch of it was applied under and sets them again during replay (docs/wal.md).
+    void set_rules(const Config& rules) noexcept;
     uint64_t member_count() const noexcept;
     // Transactions kept for idempotency (every applied one, for ever): with member_count(), what
     // the shard's memory grows with.

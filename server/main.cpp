@@ -1,5 +1,5 @@
 // jifend: the jifen ledger server. Merges the configuration (embedded default <- --config file <-
-// flags), starts the server, and stops it cleanly on SIGINT/SIGTERM.
+// flags), starts the server, and stops it cleanly on SIGINT/SIGTERM (SIGHUP is ignored).
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
@@ -8,6 +8,7 @@
 #include <csignal>
 #include <cstdio>
 #include <exception>
+#include <functional>
 #include <iostream>
 #include <string>
 #include <system_error>
@@ -165,7 +166,7 @@ int main(int argc, char** argv) {
 
     // Signals are caught by this thread's io_context (installed before any thread starts).
     boost::asio::io_context signals_io(1);
-    boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM);
+    boost::asio::signal_set signals(signals_io, SIGINT, SIGTERM, SIGHUP);
     std::signal(SIGPIPE, SIG_IGN);
 
     jifen::server::Server server(config);
@@ -197,11 +198,22 @@ int main(int argc, char** argv) {
     spdlog::info("listening on {}:{} ({})", config.bind_address, report.http_port,
                  config.tls.enabled() ? "https" : "http");
 
-    signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
-        if (!error) {
+    // SIGHUP often means "reload" elsewhere: say what it does here rather than die of it.
+    std::function<void(const boost::system::error_code&, int)> on_signal =
+        [&](const boost::system::error_code& error, int signal_number) {
+            if (error) {
+                return;
+            }
+            if (signal_number == SIGHUP) {
+                spdlog::warn(
+                    "SIGHUP ignored: the configuration is read at startup only; restart jifend "
+                    "(SIGTERM, then start it again) to change it");
+                signals.async_wait(on_signal);
+                return;
+            }
             spdlog::info("signal {}: stopping (finishing in-flight requests)", signal_number);
-        }
-    });
+        };
+    signals.async_wait(on_signal);
     signals_io.run();
     server.stop();
     spdlog::info("stopped");

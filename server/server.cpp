@@ -91,6 +91,21 @@ ShardTotals shard_totals(const std::vector<std::unique_ptr<ShardThread>>& thread
     return totals;
 }
 
+// A table size configured below what the data directory ran with stays at the larger size (a
+// replay may need the room its records had); says so once per key.
+void warn_tables_kept(const engine::Config& configured, const engine::Config& used) {
+    const auto warn = [](std::string_view key, uint32_t configured_size, uint32_t used_size) {
+        if (used_size != configured_size) {
+            spdlog::warn(
+                "engine.{} is {}, below the {} this data directory ran with: {} is used (tables "
+                "never shrink)",
+                key, configured_size, used_size, used_size);
+        }
+    };
+    warn("members_per_shard_max", configured.members_per_shard_max, used.members_per_shard_max);
+    warn("holds_per_shard_max", configured.holds_per_shard_max, used.holds_per_shard_max);
+}
+
 // The process's resident memory (/proc/self/statm), 0 when it cannot be read.
 uint64_t resident_bytes() {
     std::FILE* statm = std::fopen("/proc/self/statm", "r");
@@ -108,6 +123,7 @@ uint64_t resident_bytes() {
 
 struct Server::Impl {
     Config config;
+    engine::Config engine;  // config.engine with the table sizes the data directory needs.
     std::unique_ptr<KeyRing> keys;
     std::optional<boost::asio::ssl::context> tls;
     std::unique_ptr<wal::Log> log;
@@ -125,7 +141,7 @@ struct Server::Impl {
     bool running = false;  // Every shard thread was started.
 
     uint64_t members_max() const noexcept {
-        return uint64_t{config.engine.members_per_shard_max} * shards.size();
+        return uint64_t{engine.members_per_shard_max} * shards.size();
     }
     bool stopped = false;
 
@@ -155,6 +171,9 @@ StartupReport Server::start(bool with_http_admin) {
 
     // Before the data directory is touched: a start refused for its port leaves nothing behind.
     refuse_port_in_use({boost::asio::ip::make_address(config.bind_address), config.port});
+    if (with_http_admin) {
+        refuse_port_in_use({boost::asio::ip::make_address(config.bind_address), config.http_port});
+    }
     impl.keys = std::make_unique<KeyRing>(config.api_keys);
     if (config.tls.enabled()) {
         impl.tls.emplace(make_server_tls_context(config.tls));
@@ -164,18 +183,31 @@ StartupReport Server::start(bool with_http_admin) {
     options.data_dir = config.data_dir;
     options.shard_count = shard_count;
     options.durability = config.durability;
+    options.engine = config.engine;
     impl.log = wal::Log::open(options);
+    // The table sizes this data directory needs: never below what it ran with before.
+    impl.engine = impl.log->engine_config();
+    warn_tables_kept(config.engine, impl.engine);
 
-    // A random hash key at every start, so no client can choose ids that crowd one segment.
-    std::random_device random;
-    impl.txn_index = std::make_unique<engine::TxnIndex>(
-        std::max(config.txn_index_slots, txn_index_slots_min_per_shard * shard_count), shard_count,
-        (uint64_t{random()} << 32) | random());
     std::vector<engine::Shard*> shard_pointers;
-    for (uint32_t index = 0; index < shard_count; ++index) {
-        impl.shards.push_back(std::make_unique<engine::Shard>(index, shard_count, config.engine,
-                                                              impl.txn_index.get()));
-        shard_pointers.push_back(impl.shards.back().get());
+    try {
+        // A random hash key at every start, so no client can choose ids that crowd one segment.
+        std::random_device random;
+        impl.txn_index = std::make_unique<engine::TxnIndex>(
+            std::max(config.txn_index_slots, txn_index_slots_min_per_shard * shard_count),
+            shard_count, (uint64_t{random()} << 32) | random());
+        for (uint32_t index = 0; index < shard_count; ++index) {
+            impl.shards.push_back(std::make_unique<engine::Shard>(index, shard_count, impl.engine,
+                                                                  impl.txn_index.get()));
+            shard_pointers.push_back(impl.shards.back().get());
+        }
+    } catch (const std::bad_alloc&) {
+        throw std::runtime_error(fmt::format(
+            "not enough memory for the engine's tables: {} shards with "
+            "engine.members_per_shard_max {}, engine.holds_per_shard_max {} and "
+            "engine.txns_per_shard_max {} each, and txn_index_slots {}; lower them",
+            shard_count, impl.engine.members_per_shard_max, impl.engine.holds_per_shard_max,
+            impl.engine.txns_per_shard_max, config.txn_index_slots));
     }
     // Every id recovery will claim was logged once, so the log's length bounds them: room for
     // all of them up front, as replay runs on several threads without the growth barrier.

@@ -42,6 +42,25 @@ struct MetaFormat {
 };
 static_assert(sizeof(MetaFormat) == 16 && std::is_trivially_copyable_v<MetaFormat>);
 
+// meta["rules"]: the engine settings each stretch of the log was applied under, oldest first, one
+// RulesEntry each (written by open() when the configured settings differ from the last entry;
+// absent in directories written before it existed). Replay applies each record under the entry
+// whose from_log_seq is the greatest not above the record's log sequence.
+inline constexpr char meta_rules_key[] = "rules";
+struct RulesEntry {
+    uint64_t from_log_seq = 1;
+    uint64_t hold_timeout_us_default = 0;
+    uint64_t hold_timeout_us_max = 0;
+    uint32_t expiry_months = 0;
+    uint32_t reverse_allows_negative = 0;  // 0 or 1.
+    // Table sizes: the largest the directory ran with (they are never lowered).
+    uint32_t members_per_shard_max = 0;
+    uint32_t holds_per_shard_max = 0;
+    uint32_t lots_per_shard_max = 0;
+    uint32_t reserved = 0;
+};
+static_assert(sizeof(RulesEntry) == 48 && std::is_trivially_copyable_v<RulesEntry>);
+
 // meta["position"]: rewritten by every commit. The next log sequence, how far the heads table
 // reaches, then one u64 per shard: the last shard sequence written. Lets open() report
 // appended/durable positions without reading the log, and rebuild the heads changed since the

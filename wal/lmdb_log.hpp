@@ -35,6 +35,7 @@ public:
     LmdbLog& operator=(const LmdbLog&) = delete;
 
     RecoveryStats recover(std::span<engine::Shard* const> shards) override;
+    engine::Config engine_config() const override;
     void start(std::function<void(uint32_t shard, uint64_t shard_seq)> on_durable) override;
     void stop() override;
     bool append(uint32_t shard, std::span<const engine::Record> records) override;
@@ -101,6 +102,11 @@ private:
     };
 
     void open_environment();
+    // open(), in its write transaction once next_log_seq_ is known: reads meta["rules"] and
+    // records Options::engine as a new entry when it differs from the last.
+    void record_rules(MDB_txn* txn, const std::string& env_path);
+    // The rules entry a record with this log sequence was applied under (rules_ not empty).
+    const format::RulesEntry& rules_at(uint64_t log_seq) const noexcept;
     // open(): throws StartupError when the file ends before the last page LMDB says it uses.
     void check_file_covers_used_pages(const std::string& env_path) const;
     // Writer, after a commit: extends the file over the last page in use if LMDB left it short.
@@ -157,6 +163,8 @@ private:
     bool disk_low() const noexcept;
 
     const Options options_;
+    // meta["rules"] as open() left it (empty when Options::engine is unset).
+    std::vector<format::RulesEntry> rules_;
     int lock_fd_ = -1;
     MDB_env* env_ = nullptr;
     MDB_dbi meta_dbi_ = 0;

@@ -113,6 +113,25 @@ bool link_for(const format::LoggedRecord& logged, engine::MemberId member_id, ui
     return false;
 }
 
+format::RulesEntry rules_entry_of(const engine::Config& config, uint64_t from_log_seq) {
+    format::RulesEntry entry;
+    entry.from_log_seq = from_log_seq;
+    entry.hold_timeout_us_default = config.hold_timeout_us_default;
+    entry.hold_timeout_us_max = config.hold_timeout_us_max;
+    entry.expiry_months = config.expiry_months;
+    entry.reverse_allows_negative = config.reverse_allows_negative ? 1 : 0;
+    entry.members_per_shard_max = config.members_per_shard_max;
+    entry.holds_per_shard_max = config.holds_per_shard_max;
+    entry.lots_per_shard_max = config.lots_per_shard_max;
+    return entry;
+}
+
+// Everything but where the entry starts.
+bool same_settings(format::RulesEntry a, format::RulesEntry b) {
+    a.from_log_seq = b.from_log_seq;
+    return std::memcmp(&a, &b, sizeof(a)) == 0;
+}
+
 }  // namespace
 
 std::unique_ptr<Log> Log::open(const Options& options) {
@@ -285,6 +304,9 @@ void LmdbLog::open_environment() {
                         options_.shard_count * sizeof(uint64_t));
         } else if (position_rc != MDB_NOTFOUND) {
             check_startup(position_rc, "read position");
+        }
+        if (options_.engine) {
+            record_rules(txn, env_path);
         }
 
         for (uint32_t shard = 0; shard < options_.shard_count; ++shard) {
@@ -1391,6 +1413,71 @@ LogStats LmdbLog::stats() const {
         stats.used_bytes = (uint64_t{info.me_last_pgno} + 1) * page_bytes_;
     }
     return stats;
+}
+
+void LmdbLog::record_rules(MDB_txn* txn, const std::string& env_path) {
+    MDB_val key = as_val(format::meta_rules_key, sizeof(format::meta_rules_key) - 1);
+    MDB_val value;
+    const int get_rc = mdb_get(txn, meta_dbi_, &key, &value);
+    if (get_rc == 0) {
+        if (value.mv_size == 0 || value.mv_size % sizeof(format::RulesEntry) != 0) {
+            throw StartupError("jifen log: " + env_path + ": rules record is damaged");
+        }
+        rules_.resize(value.mv_size / sizeof(format::RulesEntry));
+        std::memcpy(rules_.data(), value.mv_data, value.mv_size);
+    } else if (get_rc != MDB_NOTFOUND) {
+        check_startup(get_rc, "read rules");
+    }
+    // A directory written before rules were recorded: its records were applied under whatever
+    // was configured then, taken to be what is configured now (as before).
+    format::RulesEntry wanted =
+        rules_entry_of(*options_.engine, rules_.empty() ? 1 : next_log_seq_);
+    if (!rules_.empty()) {
+        const format::RulesEntry& last = rules_.back();
+        if (wanted.expiry_months != last.expiry_months && next_log_seq_ > 1) {
+            throw StartupError(
+                "jifen log: engine.expiry_months is " + std::to_string(wanted.expiry_months) +
+                " but the records in " + env_path + " were applied with " +
+                std::to_string(last.expiry_months) +
+                "; it cannot change once anything is logged (the points' lots carry their month "
+                "only while expiry is on): configure " +
+                std::to_string(last.expiry_months) + ", or start on an empty data directory");
+        }
+        // Tables never shrink: a replay may need the room the records had when applied.
+        wanted.members_per_shard_max =
+            std::max(wanted.members_per_shard_max, last.members_per_shard_max);
+        wanted.holds_per_shard_max = std::max(wanted.holds_per_shard_max, last.holds_per_shard_max);
+        wanted.lots_per_shard_max = std::max(wanted.lots_per_shard_max, last.lots_per_shard_max);
+        if (same_settings(wanted, last)) {
+            return;
+        }
+        if (last.from_log_seq >= next_log_seq_) {
+            rules_.pop_back();  // Nothing was logged under it: replaced.
+        }
+    }
+    rules_.push_back(wanted);
+    MDB_val out = as_val(rules_.data(), rules_.size() * sizeof(format::RulesEntry));
+    check_startup(mdb_put(txn, meta_dbi_, &key, &out, 0), "write rules");
+}
+
+const format::RulesEntry& LmdbLog::rules_at(uint64_t log_seq) const noexcept {
+    JIFEN_ASSERT(!rules_.empty());
+    size_t at = 0;
+    while (at + 1 < rules_.size() && rules_[at + 1].from_log_seq <= log_seq) {
+        ++at;
+    }
+    return rules_[at];
+}
+
+engine::Config LmdbLog::engine_config() const {
+    engine::Config config = options_.engine.value_or(engine::Config{});
+    if (!rules_.empty()) {
+        const format::RulesEntry& last = rules_.back();
+        config.members_per_shard_max = last.members_per_shard_max;
+        config.holds_per_shard_max = last.holds_per_shard_max;
+        config.lots_per_shard_max = last.lots_per_shard_max;
+    }
+    return config;
 }
 
 }  // namespace jifen::wal

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <stdexcept>
 #include <string>
@@ -67,6 +68,14 @@ struct Options {
     // rewrites about the whole heads table) and more memory: about 48 bytes per member (see
     // docs/wal.md, "History").
     uint32_t heads_map_members = 1u << 19;
+    // The engine settings the shards are configured with. When set, the log keeps the rules
+    // each stretch of it was applied under (meta["rules"], wal/format.hpp): open() records these
+    // when they differ from the last recorded, recover() replays every record under the rules it
+    // was applied with and leaves the shards with these, and engine_config() gives the table
+    // sizes to build the shards with (never below the largest this directory ran with). A
+    // change of expiry_months once anything is logged is refused (StartupError naming it).
+    // Unset: nothing is recorded and the shards keep the rules they were built with.
+    std::optional<engine::Config> engine;
 };
 
 // Refusal to open a data directory (corrupt, foreign, wrong shard count, no permission).
@@ -112,6 +121,10 @@ public:
     // through Shard::apply and checking the replayed outcome equals the logged one (a mismatch
     // is a StartupError: the log and the code disagree). shards.size() == shard_count.
     virtual RecoveryStats recover(std::span<engine::Shard* const> shards) = 0;
+    // Options::engine with each table size raised to the largest this data directory ran with
+    // (a replay may need the room it had then); build the shards with it. Options::engine
+    // unset: a default Config.
+    virtual engine::Config engine_config() const = 0;
 
     // Starts the writer thread. on_durable(shard, shard_seq) runs on the writer thread after
     // each sync that made records durable (a commit's own, or with MetaSync::deferred the next

@@ -178,7 +178,9 @@ private:
             std::string(to_string(outcome.result)) + (outcome.replayed ? " (replayed)" : "") +
             " points " + std::to_string(outcome.points) + " available " +
             std::to_string(outcome.available) +
-            ". The log and this build disagree; run the build that wrote it.");
+            ". The log and this build disagree; run the build that wrote it (for a data directory "
+            "written before jifen recorded the engine rules, also the engine settings it ran "
+            "with).");
     }
 
     std::vector<engine::Command> commands_;
@@ -200,11 +202,54 @@ struct ReplayPart {
 // its own read transaction and applies only its shards' runs: shards share nothing but the
 // lock-free TxnIndex, and each transaction id was claimed by exactly one logged record, so the
 // shards' relative order does not change any outcome.
+// The rules a record was applied under, for Shard::set_rules (which takes only the rules).
+engine::Config rules_of(const format::RulesEntry& entry) {
+    engine::Config rules;
+    rules.expiry_months = entry.expiry_months;
+    rules.hold_timeout_us_default = entry.hold_timeout_us_default;
+    rules.hold_timeout_us_max = entry.hold_timeout_us_max;
+    rules.reverse_allows_negative = entry.reverse_allows_negative != 0;
+    return rules;
+}
+
+// Which entry of meta["rules"] each shard's records are being replayed under. Empty rules:
+// the shards keep the rules they were built with.
+class ReplayRules {
+public:
+    ReplayRules(std::span<const format::RulesEntry> rules, size_t shard_count)
+        : rules_(rules), at_(shard_count, unset) {}
+
+    // True when the shard's record with this log sequence needs other rules than the records
+    // before it (the caller applies those first, then calls set()).
+    bool changes(uint32_t shard, uint64_t log_seq) const noexcept {
+        if (rules_.empty()) {
+            return false;
+        }
+        const size_t at = at_[shard];
+        return at == unset || log_seq < rules_[at].from_log_seq ||
+               (at + 1 < rules_.size() && rules_[at + 1].from_log_seq <= log_seq);
+    }
+    void set(engine::Shard& shard, uint32_t shard_index, uint64_t log_seq) {
+        size_t at = 0;
+        while (at + 1 < rules_.size() && rules_[at + 1].from_log_seq <= log_seq) {
+            ++at;
+        }
+        at_[shard_index] = at;
+        shard.set_rules(rules_of(rules_[at]));
+    }
+
+private:
+    static constexpr size_t unset = ~size_t{0};
+    std::span<const format::RulesEntry> rules_;
+    std::vector<size_t> at_;
+};
+
 void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
-                 std::span<engine::Shard* const> shards, uint64_t from_log_seq,
-                 uint64_t next_log_seq, uint32_t part_index, uint32_t part_count,
-                 ReplayPart* part) {
+                 std::span<engine::Shard* const> shards, std::span<const format::RulesEntry> rules,
+                 uint64_t from_log_seq, uint64_t next_log_seq, uint32_t part_index,
+                 uint32_t part_count, ReplayPart* part) {
     auto mine = [&](uint32_t shard) { return shard % part_count == part_index; };
+    ReplayRules replay_rules(rules, shards.size());
     std::vector<uint64_t>& last_seq = part->last_seq;
     last_seq.assign(shards.size(), 0);
     ReadTxn txn(env);
@@ -281,6 +326,10 @@ void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
                             " names shard " + std::to_string(record.shard_index) +
                             " in a run of shard " + std::to_string(run.shard_index));
                 }
+                if (replay_rules.changes(run.shard_index, log_seq + record_index)) {
+                    batch.apply(shard);  // The records before this one, under their rules.
+                    replay_rules.set(shard, run.shard_index, log_seq + record_index);
+                }
                 batch.add(record, log_seq + record_index, shard_seq);
                 if (batch.full()) {
                     batch.apply(shard);
@@ -326,8 +375,8 @@ RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
     std::vector<ReplayPart> parts(part_count);
     auto run_part = [&](uint32_t part_index) {
         try {
-            replay_part(env_, log_dbi_, checkpoint_dbi_, shards, from_log_seq, next_log_seq_,
-                        part_index, part_count, &parts[part_index]);
+            replay_part(env_, log_dbi_, checkpoint_dbi_, shards, rules_, from_log_seq,
+                        next_log_seq_, part_index, part_count, &parts[part_index]);
         } catch (...) {
             parts[part_index].error = std::current_exception();
         }
@@ -363,6 +412,12 @@ RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
         if (last_seq != lanes_[shard]->ring.tail()) {
             damaged("shard " + std::to_string(shard) + " ends at " + std::to_string(last_seq) +
                     " but its position says " + std::to_string(lanes_[shard]->ring.tail()));
+        }
+    }
+    if (options_.engine) {
+        // What the records from here on are applied under (open() recorded it).
+        for (engine::Shard* shard : shards) {
+            shard->set_rules(*options_.engine);
         }
     }
     stats.replay_us = steady_us() - started_us;

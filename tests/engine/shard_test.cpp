@@ -496,6 +496,34 @@ TEST_F(ShardTest, ReverseWithNegativePolicyLetsTheBalanceGoNegative) {
     EXPECT_TRUE(shard.audit().ok);
 }
 
+TEST_F(ShardTest, RulesChangedLaterActOnNewCommandsAndLeaveADebtMadeWhileAllowed) {
+    Config config = small_config();
+    config.reverse_allows_negative = true;
+    Shard shard(0, 1, config, nullptr);
+    shard.apply(enroll(1, 42));
+    shard.apply(earn(10, 42, 100));
+    shard.apply(redeem(11, 42, 70));
+    ASSERT_EQ(shard.apply(reverse(12, 42, 10)).available, -70);
+    Config later = config;
+    later.reverse_allows_negative = false;
+    later.hold_timeout_us_default = config.hold_timeout_us_default / 2;
+    shard.set_rules(later);
+    // The debt stays and is sound; the audit reports it without failing.
+    AuditReport report = shard.audit();
+    EXPECT_TRUE(report.ok);
+    EXPECT_EQ(report.negative_balances, 1u);
+    EXPECT_EQ(shard.apply(earn(13, 42, 100)).available, 30);
+    // A reverse now takes only what is there.
+    shard.apply(earn(14, 42, 50));
+    shard.apply(redeem(15, 42, 60));
+    const Outcome clawed = shard.apply(reverse(16, 42, 14));
+    EXPECT_EQ(clawed.available, 0);
+    EXPECT_EQ(clawed.shortfall, 30);
+    report = shard.audit();
+    EXPECT_TRUE(report.ok);
+    EXPECT_EQ(report.negative_balances, 0u);
+}
+
 TEST_F(ShardTest, ReverseOfAPendingEarnTakesThePendingPoints) {
     enroll_with(42, 50);
     apply(earn_pending(10, 42, 80, t0_us, t0_us + day_us));

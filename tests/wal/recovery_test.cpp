@@ -101,6 +101,152 @@ void expect_restart_from_checkpoints(const Options& options, int steps) {
     EXPECT_TRUE(ledger.audit_ok());
 }
 
+// Applies one command on shard 0 of a one-shard ledger and logs it when it changed the state,
+// as the server does.
+engine::Outcome apply_logged(Ledger& ledger, Log& log, engine::Op op, uint64_t txn,
+                             engine::MemberId member, engine::Points points, engine::TimeUs time_us,
+                             engine::TxnId ref = {}) {
+    engine::Command command;
+    command.op = op;
+    command.txn_id = engine::TxnId{txn, 77};
+    command.member_id = member;
+    command.points = points;
+    command.ref_txn_id = ref;
+    command.time_us = time_us;
+    const engine::Outcome outcome = ledger.shards[0]->apply(command);
+    if (outcome.result == Result::ok && !outcome.replayed) {
+        engine::Record record;
+        record.command = command;
+        record.applied_points = outcome.points;
+        record.available_after = outcome.available;
+        testing::append_one(log, 0, record);
+    }
+    return outcome;
+}
+
+// The programme rules may change between restarts: each record replays under the rules it was
+// applied with (a debt a reverse made while allowed stays, a hold keeps the timeout it got), the
+// new rules act from the restart on, and a table size configured lower keeps the size the
+// directory ran with. Before the log recorded the rules, each of these refused to start.
+TEST(Recovery, EngineRulesChangedBetweenRestartsReplayUnderTheRulesOfTheirTime) {
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    engine::Config first = testing::small_config();
+    first.reverse_allows_negative = true;
+    first.hold_timeout_us_default = 2'000'000;
+    first.holds_per_shard_max = 2;
+    options.engine = first;
+    uint64_t digest = 0;
+    {
+        auto log = Log::open(options);
+        Ledger ledger(1, log->engine_config());
+        log->recover(ledger.pointers);
+        log->start(nullptr);
+        for (engine::MemberId member = 1; member <= 2; ++member) {
+            ASSERT_EQ(
+                apply_logged(ledger, *log, engine::Op::enroll, member, member, 0, start_us).result,
+                Result::ok);
+        }
+        ASSERT_EQ(apply_logged(ledger, *log, engine::Op::earn, 10, 1, 100, start_us).result,
+                  Result::ok);
+        ASSERT_EQ(apply_logged(ledger, *log, engine::Op::redeem, 11, 1, 80, start_us).result,
+                  Result::ok);
+        const engine::Outcome debt = apply_logged(ledger, *log, engine::Op::reverse, 12, 1, 0,
+                                                  start_us, engine::TxnId{10, 77});
+        ASSERT_EQ(debt.result, Result::ok);
+        ASSERT_EQ(debt.available, -80);  // Allowed by the first rules.
+        ASSERT_EQ(apply_logged(ledger, *log, engine::Op::earn, 20, 2, 100, start_us).result,
+                  Result::ok);
+        // Two holds open at once: the whole holds table.
+        ASSERT_EQ(apply_logged(ledger, *log, engine::Op::hold, 21, 2, 10, start_us).result,
+                  Result::ok);
+        ASSERT_EQ(apply_logged(ledger, *log, engine::Op::hold, 22, 2, 10, start_us).result,
+                  Result::ok);
+        // Past the first rules' 2 s default timeout: both holds are back.
+        const engine::Outcome settled =
+            apply_logged(ledger, *log, engine::Op::earn, 23, 2, 1, start_us + 3'000'000);
+        ASSERT_EQ(settled.result, Result::ok);
+        ASSERT_EQ(settled.held, 0);
+        log->stop();
+        digest = ledger.digest();
+    }
+
+    engine::Config second = first;
+    second.reverse_allows_negative = false;
+    second.hold_timeout_us_default = 15ull * 60 * 1'000'000;
+    second.holds_per_shard_max = 1;
+    options.engine = second;
+    {
+        auto log = Log::open(options);
+        EXPECT_EQ(log->engine_config().holds_per_shard_max, 2u);  // Never below what it had.
+        EXPECT_EQ(log->engine_config().hold_timeout_us_default, second.hold_timeout_us_default);
+        Ledger ledger(1, log->engine_config());
+        log->recover(ledger.pointers);
+        EXPECT_EQ(ledger.digest(), digest);
+        EXPECT_TRUE(ledger.audit_ok());  // The debt made while allowed does not fail it.
+        EXPECT_EQ(ledger.shards[0]->audit().negative_balances, 1u);
+        log->start(nullptr);
+        // The new rules from here on: a reverse takes what is there and reports the rest.
+        ASSERT_EQ(
+            apply_logged(ledger, *log, engine::Op::earn, 30, 2, 50, start_us + 4'000'000).result,
+            Result::ok);
+        ASSERT_EQ(
+            apply_logged(ledger, *log, engine::Op::redeem, 31, 2, 120, start_us + 4'000'000).result,
+            Result::ok);
+        const engine::Outcome clawed = apply_logged(ledger, *log, engine::Op::reverse, 32, 2, 0,
+                                                    start_us + 4'000'000, engine::TxnId{30, 77});
+        ASSERT_EQ(clawed.result, Result::ok);
+        EXPECT_EQ(clawed.available, 0);
+        EXPECT_EQ(clawed.shortfall, 19);
+        // And a hold gets the new default timeout: still held 3 s later.
+        ASSERT_EQ(
+            apply_logged(ledger, *log, engine::Op::earn, 33, 2, 10, start_us + 4'000'000).result,
+            Result::ok);
+        ASSERT_EQ(
+            apply_logged(ledger, *log, engine::Op::hold, 34, 2, 10, start_us + 4'000'000).result,
+            Result::ok);
+        const engine::Outcome later =
+            apply_logged(ledger, *log, engine::Op::earn, 35, 2, 1, start_us + 7'000'000);
+        ASSERT_EQ(later.result, Result::ok);
+        EXPECT_EQ(later.held, 10);
+        log->stop();
+        digest = ledger.digest();
+    }
+    // A third start with the same settings replays both stretches, each under its own rules.
+    {
+        auto log = Log::open(options);
+        Ledger ledger(1, log->engine_config());
+        log->recover(ledger.pointers);
+        EXPECT_EQ(ledger.digest(), digest);
+        EXPECT_TRUE(ledger.audit_ok());
+    }
+}
+
+TEST(Recovery, ChangingExpiryMonthsOnALoggedDirectoryIsRefusedNamingTheKey) {
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    options.engine = testing::small_config();  // expiry_months 1.
+    {
+        auto log = Log::open(options);
+        Ledger ledger(1, log->engine_config());
+        log->recover(ledger.pointers);
+        log->start(nullptr);
+        ASSERT_EQ(apply_logged(ledger, *log, engine::Op::enroll, 1, 1, 0, start_us).result,
+                  Result::ok);
+        log->stop();
+    }
+    options.engine->expiry_months = 12;
+    try {
+        Log::open(options);
+        FAIL() << "a changed expiry_months was accepted";
+    } catch (const StartupError& error) {
+        EXPECT_NE(std::string(error.what()).find("engine.expiry_months is 12"), std::string::npos)
+            << error.what();
+    }
+    options.engine->expiry_months = 1;
+    EXPECT_NO_THROW(Log::open(options));
+}
+
 TEST(Recovery, RestartAfterCheckpointsRecoversTheExactStateReplayingOnlyTheLogAfterThem) {
     TempDir dir;
     Options options = testing::options_for(dir.path(), 2);

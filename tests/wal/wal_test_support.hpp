@@ -99,7 +99,8 @@ inline engine::Config small_config() {
 
 // Shards sharing one TxnIndex, as the server builds them.
 struct Ledger {
-    explicit Ledger(uint32_t shard_count) : txn_index(1u << 19) {
+    explicit Ledger(uint32_t shard_count, const engine::Config& engine = small_config())
+        : config(engine), txn_index(1u << 19) {
         for (uint32_t i = 0; i < shard_count; ++i) {
             shards.push_back(std::make_unique<engine::Shard>(i, shard_count, config, &txn_index));
             pointers.push_back(shards.back().get());
