@@ -22,7 +22,12 @@ int main(int argc, char** argv) {
         "jifen-bench: drives a jifen server with a configurable mix of loyalty operations"};
     BenchOptions options;
     add_options(app, &options);
-    CLI11_PARSE(app, argc, argv);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& error) {
+        // --help is a ParseError too (exit 0); every other one is a wrong command line.
+        return app.exit(error) == 0 ? 0 : exit_cannot_run;
+    }
     try {
         resolve(app, &options);
     } catch (const std::invalid_argument& error) {

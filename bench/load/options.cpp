@@ -181,6 +181,14 @@ void resolve(const CLI::App& app, BenchOptions* options) {
             "--burst-factor, --burst-ms and --burst-period-ms need --rate: a closed loop sends "
             "as fast as replies come back and has no bursts");
     }
+    // Given explicitly, 0 would silently mean the default duration or a closed loop.
+    if (app.count("--duration") > 0 && !(options->duration_s > 0)) {
+        throw std::invalid_argument("--duration must be more than 0 seconds");
+    }
+    if (app.count("--rate") > 0 && !(options->rate > 0)) {
+        throw std::invalid_argument(
+            "--rate must be more than 0 operations per second (leave it out for a closed loop)");
+    }
     resolve_fields(options);
 }
 

@@ -62,6 +62,9 @@ TEST(Options, BadCombinationsAreRefusedWithAMessage) {
     EXPECT_THROW(parse({"-n", "100", "--warmup", "2"}), std::invalid_argument);
     EXPECT_THROW(parse({"--mix", "transfer=1", "--members", "1"}), std::invalid_argument);
     EXPECT_THROW(parse({"--rate", "10", "-c", "20"}), std::invalid_argument);
+    // Given explicitly, 0 would silently mean the default duration or a closed loop.
+    EXPECT_THROW(parse({"-d", "0"}), std::invalid_argument);
+    EXPECT_THROW(parse({"--rate", "0"}), std::invalid_argument);
     EXPECT_THROW(parse({"--rate", "1000", "--burst-factor", "9", "--burst-ms", "200",
                         "--burst-period-ms", "1000"}),
                  std::invalid_argument);

@@ -26,6 +26,9 @@ BenchOptions sample_options() {
     BenchOptions options;
     options.scenario_text = "flash-sale";
     options.mix_text = "earn=70,redeem=30";
+    options.earn_factor = 2;
+    options.initial_points = 500;
+    options.burst = BurstShape{.factor = 3.0, .burst_ms = 200, .period_ms = 1'000};
     resolve_fields(&options);
     return options;
 }
@@ -66,6 +69,15 @@ TEST(Report, TheJsonLineHasEveryDocumentedKeyWithTheRightType) {
     EXPECT_EQ(std::string_view(root["config"]["scenario"]), "flash-sale");
     EXPECT_EQ(std::string_view(root["config"]["mix"]), "earn=70,redeem=30");
     EXPECT_EQ(uint64_t(root["config"]["shards"]), 2u);
+    // Every setting that shapes the load, so the line alone says what ran.
+    EXPECT_EQ(int64_t(root["config"]["earn_factor"]), 2);
+    EXPECT_EQ(int64_t(root["config"]["initial_points"]), 500);
+    EXPECT_DOUBLE_EQ(double(root["config"]["zipf_s"]), options.zipf_s);
+    EXPECT_DOUBLE_EQ(double(root["config"]["hot_fraction"]), options.hot_fraction);
+    EXPECT_DOUBLE_EQ(double(root["config"]["hot_share"]), options.hot_share);
+    EXPECT_DOUBLE_EQ(double(root["config"]["burst_factor"]), 3.0);
+    EXPECT_EQ(uint64_t(root["config"]["burst_ms"]), 200u);
+    EXPECT_EQ(uint64_t(root["config"]["burst_period_ms"]), 1'000u);
     EXPECT_EQ(uint64_t(root["unsent_due"]), 0u);
 }
 
