@@ -94,5 +94,13 @@ TEST_F(Bench, AServerItCannotReachFailsTheRun) {
     EXPECT_NE(run.exit_code, 0);
 }
 
+TEST_F(Bench, AWrongCommandLineExitsTwoBeforeTouchingTheServer) {
+    // Flags CLI11 refuses and flags jifen-bench refuses itself: one exit code for both.
+    for (const char* args :
+         {"--members 0", "--bogus", "-c abc", "-d 0", "--rate 0", "--scenario black-friday"}) {
+        EXPECT_EQ(run_bench(server_.port(), args).exit_code, 2) << args;
+    }
+}
+
 }  // namespace
 }  // namespace jifen::testing

@@ -154,6 +154,12 @@ int JifendProcess::stop(int signal) {
     return status;
 }
 
+void JifendProcess::send_signal(int signal) const {
+    if (pid_ > 0) {
+        ::kill(pid_, signal);
+    }
+}
+
 client::Options JifendProcess::options(const std::string& api_key) const {
     client::Options options;
     options.port = port_;

@@ -48,9 +48,12 @@ public:
     void start_again();
     // Sends `signal` and waits for the process; returns its wait status.
     int stop(int signal);
+    // Sends `signal` and returns at once.
+    void send_signal(int signal) const;
     bool running() const { return pid_ > 0; }
 
     uint16_t port() const { return port_; }
+    uint16_t http_port() const { return http_port_; }
     client::Options options(const std::string& api_key = client::dev_admin_key) const;
     std::string log() const;  // The server's stdout and stderr so far.
 

@@ -2,8 +2,12 @@
 // server that cannot start, and a port already served by another jifend refused rather than
 // shared (docs/operations.md, "Signals, shutdown and exit codes").
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
+#include <chrono>
+#include <csignal>
 #include <string>
+#include <thread>
 
 #include "tests/integration/jifend_process.hpp"
 
@@ -27,6 +31,40 @@ TEST(JifendStartup, ASecondServerOnTheSamePortIsRefusedNotJoined) {
         << second.out << second.err;
     EXPECT_FALSE(std::filesystem::exists(second_dir.path() / "data" / "jifen.lmdb"));
     EXPECT_TRUE(first.running());
+}
+
+TEST(JifendStartup, ATakenHttpPortIsRefusedBeforeTheDataDirectoryIsCreated) {
+    TempDir first_dir;
+    JifendProcess first(first_dir.path() / "data", 2);
+    first.start();
+    TempDir second_dir;
+    const CliResult second = run_jifend({"--data-dir", (second_dir.path() / "data").string(),
+                                         "--port", std::to_string(free_port()), "--http-port",
+                                         std::to_string(first.http_port()), "--log-level", "warn"});
+    EXPECT_EQ(second.exit_code, 1) << second.out << second.err;
+    EXPECT_NE((second.out + second.err)
+                  .find("cannot listen on 127.0.0.1:" + std::to_string(first.http_port())),
+              std::string::npos)
+        << second.out << second.err;
+    EXPECT_FALSE(std::filesystem::exists(second_dir.path() / "data" / "jifen.lmdb"));
+    EXPECT_TRUE(first.running());
+}
+
+TEST(JifendStartup, SighupIsIgnoredWithAWarningAndTheServerGoesOnServing) {
+    TempDir dir;
+    JifendProcess server(dir.path() / "data", 1);
+    server.start();
+    server.send_signal(SIGHUP);
+    // The warning is logged once the signal is handled; the server answers meanwhile.
+    for (int attempt = 0; attempt < 100 && server.log().find("SIGHUP ignored") == std::string::npos;
+         ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_NE(server.log().find("SIGHUP ignored"), std::string::npos) << server.log();
+    const CliResult ping = run_cli(server.port(), {"ping"});
+    EXPECT_EQ(ping.exit_code, 0) << ping.out << ping.err;
+    const int status = server.stop(SIGTERM);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
 }
 
 TEST(JifendStartup, AWrongCommandLineExitsTwoNamingTheFlag) {
