@@ -4,6 +4,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <stdexcept>
+#include <string>
 
 #include "bench/load/options.hpp"
 #include "bench/load/report.hpp"
@@ -13,6 +14,19 @@ namespace {
 
 constexpr int exit_unexpected_failures = 1;
 constexpr int exit_cannot_run = 2;
+
+// A run that could not be carried out: the message on stderr and, with --json, a one-line JSON
+// object on stdout too, so a script reading stdout always gets one line.
+int cannot_run(const jifen::bench::BenchOptions& options, const std::string& message) {
+    std::fprintf(stderr, "jifen-bench: %s\n", message.c_str());
+    if (options.json) {
+        std::string line = "{\"error\":";
+        jifen::bench::append_json_string(&line, message);
+        line += ",\"exit_code\":" + std::to_string(exit_cannot_run) + "}";
+        std::fprintf(stdout, "%s\n", line.c_str());
+    }
+    return exit_cannot_run;
+}
 
 }  // namespace
 
@@ -31,14 +45,12 @@ int main(int argc, char** argv) {
     try {
         resolve(app, &options);
     } catch (const std::invalid_argument& error) {
-        std::fprintf(stderr, "jifen-bench: %s\n", error.what());
-        return exit_cannot_run;
+        return cannot_run(options, error.what());
     }
 
     const RunResult result = run_load(options, stderr);
     if (!result.fatal.empty() && result.stats.completed() == 0) {
-        std::fprintf(stderr, "jifen-bench: %s\n", result.fatal.c_str());
-        return exit_cannot_run;
+        return cannot_run(options, result.fatal);
     }
     const RunSummary summary{.options = &options,
                              .stats = &result.stats,

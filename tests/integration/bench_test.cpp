@@ -91,7 +91,15 @@ TEST_F(Bench, AServerItCannotReachFailsTheRun) {
     const uint16_t port = server_.port();
     server_.stop(SIGTERM);
     const BenchRun run = run_bench(port, "--members 10 --mix earn=1 -n 10");
-    EXPECT_NE(run.exit_code, 0);
+    EXPECT_EQ(run.exit_code, 2);
+    // With --json, stdout still carries one JSON line: the error.
+    simdjson::dom::parser parser;
+    simdjson::dom::element report;
+    ASSERT_EQ(parser.parse(run.json).get(report), simdjson::SUCCESS) << run.json;
+    std::string_view error;
+    EXPECT_EQ(report["error"].get(error), simdjson::SUCCESS) << run.json;
+    EXPECT_FALSE(error.empty());
+    EXPECT_EQ(number_at(report, "/exit_code"), 2);
 }
 
 TEST_F(Bench, AWrongCommandLineExitsTwoBeforeTouchingTheServer) {
