@@ -1138,8 +1138,10 @@ struct Shard::State {
     bool member_consistent(const MemberRecord& member) const noexcept {
         if (member.available < 0) {
             // Whether a debt was allowed is decided when the reverse is applied: one made while
-            // reverse_allows_negative was on stays after it is turned off (set_rules).
-            if (member.lot_count() != 0 || member.overflow_head != none) {
+            // reverse_allows_negative was on stays after it is turned off (set_rules). A debt
+            // only comes from reversing earns, so it never exceeds what reverses took.
+            if (member.lot_count() != 0 || member.overflow_head != none ||
+                -member.available > member.lifetime_reversed) {
                 return false;
             }
         } else if (lots_sum(member) != member.available) {

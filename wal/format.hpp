@@ -43,12 +43,15 @@ struct MetaFormat {
 static_assert(sizeof(MetaFormat) == 16 && std::is_trivially_copyable_v<MetaFormat>);
 
 // meta["rules"]: the engine settings each stretch of the log was applied under, oldest first, one
-// RulesEntry each (written by open() when the configured settings differ from the last entry;
-// absent in directories written before it existed). Replay applies each record under the entry
-// whose from_log_seq is the greatest not above the record's log sequence.
+// RulesEntry each (absent in directories written before it existed). Replay applies each record
+// under the entry whose from_log_seq is the greatest not above the record's log sequence. An
+// entry is written only once a recovery under it succeeded, and an entry under which nothing
+// was logged yet (recorded_at_log_seq is still the next log sequence) is replaced, not followed.
 inline constexpr char meta_rules_key[] = "rules";
 struct RulesEntry {
     uint64_t from_log_seq = 1;
+    // The next log sequence when the entry was written.
+    uint64_t recorded_at_log_seq = 1;
     uint64_t hold_timeout_us_default = 0;
     uint64_t hold_timeout_us_max = 0;
     uint32_t expiry_months = 0;
@@ -57,9 +60,11 @@ struct RulesEntry {
     uint32_t members_per_shard_max = 0;
     uint32_t holds_per_shard_max = 0;
     uint32_t lots_per_shard_max = 0;
-    uint32_t reserved = 0;
+    // 1: the records before recorded_at_log_seq were written by a build that kept no rules, and
+    // these settings were taken for them (they replayed without disagreement).
+    uint32_t assumed = 0;
 };
-static_assert(sizeof(RulesEntry) == 48 && std::is_trivially_copyable_v<RulesEntry>);
+static_assert(sizeof(RulesEntry) == 56 && std::is_trivially_copyable_v<RulesEntry>);
 
 // meta["position"]: rewritten by every commit. The next log sequence, how far the heads table
 // reaches, then one u64 per shard: the last shard sequence written. Lets open() report

@@ -102,11 +102,13 @@ private:
     };
 
     void open_environment();
-    // open(), in its write transaction once next_log_seq_ is known: reads meta["rules"] and
-    // records Options::engine as a new entry when it differs from the last.
-    void record_rules(MDB_txn* txn, const std::string& env_path);
-    // The rules entry a record with this log sequence was applied under (rules_ not empty).
-    const format::RulesEntry& rules_at(uint64_t log_seq) const noexcept;
+    // open(), once next_log_seq_ is known: reads meta["rules"] into rules_ and adds Options::engine
+    // as a new entry when it differs from the last one (rules_unwritten_); throws StartupError
+    // for a changed expiry_months.
+    void plan_rules(MDB_txn* txn, const std::string& env_path);
+    // After a recovery that succeeded (or at start() without one): writes the entry plan_rules()
+    // added, so a start that fails leaves the directory's rules as they were.
+    void write_rules();
     // open(): throws StartupError when the file ends before the last page LMDB says it uses.
     void check_file_covers_used_pages(const std::string& env_path) const;
     // Writer, after a commit: extends the file over the last page in use if LMDB left it short.
@@ -163,8 +165,9 @@ private:
     bool disk_low() const noexcept;
 
     const Options options_;
-    // meta["rules"] as open() left it (empty when Options::engine is unset).
+    // meta["rules"] with the entry for this run last (empty when Options::engine is unset).
     std::vector<format::RulesEntry> rules_;
+    bool rules_unwritten_ = false;
     int lock_fd_ = -1;
     MDB_env* env_ = nullptr;
     MDB_dbi meta_dbi_ = 0;

@@ -126,12 +126,6 @@ format::RulesEntry rules_entry_of(const engine::Config& config, uint64_t from_lo
     return entry;
 }
 
-// Everything but where the entry starts.
-bool same_settings(format::RulesEntry a, format::RulesEntry b) {
-    a.from_log_seq = b.from_log_seq;
-    return std::memcmp(&a, &b, sizeof(a)) == 0;
-}
-
 }  // namespace
 
 std::unique_ptr<Log> Log::open(const Options& options) {
@@ -306,7 +300,7 @@ void LmdbLog::open_environment() {
             check_startup(position_rc, "read position");
         }
         if (options_.engine) {
-            record_rules(txn, env_path);
+            plan_rules(txn, env_path);
         }
 
         for (uint32_t shard = 0; shard < options_.shard_count; ++shard) {
@@ -588,6 +582,7 @@ bool LmdbLog::storage_full() const {
 bool LmdbLog::failed() const { return failed_.load(std::memory_order_relaxed); }
 
 void LmdbLog::start(std::function<void(uint32_t shard, uint64_t shard_seq)> on_durable) {
+    write_rules();  // When recover() was not called (nothing to recover).
     JIFEN_ASSERT(!writer_.joinable());
     on_durable_ = std::move(on_durable);
     stop_requested_.store(false);
@@ -1415,7 +1410,7 @@ LogStats LmdbLog::stats() const {
     return stats;
 }
 
-void LmdbLog::record_rules(MDB_txn* txn, const std::string& env_path) {
+void LmdbLog::plan_rules(MDB_txn* txn, const std::string& env_path) {
     MDB_val key = as_val(format::meta_rules_key, sizeof(format::meta_rules_key) - 1);
     MDB_val value;
     const int get_rc = mdb_get(txn, meta_dbi_, &key, &value);
@@ -1428,45 +1423,77 @@ void LmdbLog::record_rules(MDB_txn* txn, const std::string& env_path) {
     } else if (get_rc != MDB_NOTFOUND) {
         check_startup(get_rc, "read rules");
     }
-    // A directory written before rules were recorded: its records were applied under whatever
-    // was configured then, taken to be what is configured now (as before).
-    format::RulesEntry wanted =
-        rules_entry_of(*options_.engine, rules_.empty() ? 1 : next_log_seq_);
-    if (!rules_.empty()) {
-        const format::RulesEntry& last = rules_.back();
-        if (wanted.expiry_months != last.expiry_months && next_log_seq_ > 1) {
-            throw StartupError(
-                "jifen log: engine.expiry_months is " + std::to_string(wanted.expiry_months) +
-                " but the records in " + env_path + " were applied with " +
-                std::to_string(last.expiry_months) +
-                "; it cannot change once anything is logged (the points' lots carry their month "
-                "only while expiry is on): configure " +
-                std::to_string(last.expiry_months) + ", or start on an empty data directory");
-        }
-        // Tables never shrink: a replay may need the room the records had when applied.
-        wanted.members_per_shard_max =
-            std::max(wanted.members_per_shard_max, last.members_per_shard_max);
-        wanted.holds_per_shard_max = std::max(wanted.holds_per_shard_max, last.holds_per_shard_max);
-        wanted.lots_per_shard_max = std::max(wanted.lots_per_shard_max, last.lots_per_shard_max);
-        if (same_settings(wanted, last)) {
-            return;
-        }
-        if (last.from_log_seq >= next_log_seq_) {
-            rules_.pop_back();  // Nothing was logged under it: replaced.
-        }
+    // An entry under which nothing was logged constrains nothing: this run's replaces it.
+    if (!rules_.empty() && rules_.back().recorded_at_log_seq >= next_log_seq_) {
+        rules_.pop_back();
+        rules_unwritten_ = true;
     }
+    format::RulesEntry wanted = rules_entry_of(*options_.engine, next_log_seq_);
+    wanted.recorded_at_log_seq = next_log_seq_;
+    if (rules_.empty()) {
+        // Fresh, or written by a build that kept no rules: its records were applied under what
+        // was configured then, taken to be what is configured now (recovery checks it).
+        wanted.from_log_seq = 1;
+        wanted.assumed = next_log_seq_ > 1 ? 1 : 0;
+        if (wanted.assumed != 0) {
+            std::fprintf(stderr,
+                         "jifen log: %s: the %llu records here were written by a build that kept "
+                         "no engine rules; taking the configured ones for them (expiry_months "
+                         "%u, reverse_allows_negative %s)\n",
+                         env_path.c_str(), static_cast<unsigned long long>(next_log_seq_ - 1),
+                         wanted.expiry_months, wanted.reverse_allows_negative != 0 ? "on" : "off");
+        }
+        rules_.push_back(wanted);
+        rules_unwritten_ = true;
+        return;
+    }
+    const format::RulesEntry& last = rules_.back();
+    if (wanted.expiry_months != last.expiry_months) {
+        throw StartupError(
+            "jifen log: engine.expiry_months is " + std::to_string(wanted.expiry_months) +
+            " but the records in " + env_path + " up to log sequence " +
+            std::to_string(next_log_seq_ - 1) + " were applied with " +
+            std::to_string(last.expiry_months) +
+            (last.assumed != 0 ? " (taken for the records of an older build when this build "
+                                 "first opened the directory, and kept by the records since)"
+                               : "") +
+            "; it cannot change once anything is logged (the points' lots carry their month "
+            "only while expiry is on): configure " +
+            std::to_string(last.expiry_months) + ", or start on an empty data directory");
+    }
+    // Tables never shrink below what logged records ran with: a replay may need that room.
+    wanted.members_per_shard_max =
+        std::max(wanted.members_per_shard_max, last.members_per_shard_max);
+    wanted.holds_per_shard_max = std::max(wanted.holds_per_shard_max, last.holds_per_shard_max);
+    wanted.lots_per_shard_max = std::max(wanted.lots_per_shard_max, last.lots_per_shard_max);
+    wanted.recorded_at_log_seq = last.recorded_at_log_seq;
+    wanted.assumed = last.assumed;
+    wanted.from_log_seq = last.from_log_seq;
+    if (std::memcmp(&wanted, &last, sizeof(wanted)) == 0) {
+        return;  // The same settings: the last entry goes on.
+    }
+    wanted.from_log_seq = next_log_seq_;
+    wanted.recorded_at_log_seq = next_log_seq_;
+    wanted.assumed = 0;
     rules_.push_back(wanted);
-    MDB_val out = as_val(rules_.data(), rules_.size() * sizeof(format::RulesEntry));
-    check_startup(mdb_put(txn, meta_dbi_, &key, &out, 0), "write rules");
+    rules_unwritten_ = true;
 }
 
-const format::RulesEntry& LmdbLog::rules_at(uint64_t log_seq) const noexcept {
-    JIFEN_ASSERT(!rules_.empty());
-    size_t at = 0;
-    while (at + 1 < rules_.size() && rules_[at + 1].from_log_seq <= log_seq) {
-        ++at;
+void LmdbLog::write_rules() {
+    if (!rules_unwritten_) {
+        return;
     }
-    return rules_[at];
+    MDB_txn* txn = nullptr;
+    check_startup(mdb_txn_begin(env_, nullptr, 0, &txn), "mdb_txn_begin");
+    MDB_val key = as_val(format::meta_rules_key, sizeof(format::meta_rules_key) - 1);
+    MDB_val value = as_val(rules_.data(), rules_.size() * sizeof(format::RulesEntry));
+    const int put_rc = mdb_put(txn, meta_dbi_, &key, &value, 0);
+    if (put_rc != 0) {
+        mdb_txn_abort(txn);
+        check_startup(put_rc, "write rules");
+    }
+    check_startup(mdb_txn_commit(txn), "commit rules");
+    rules_unwritten_ = false;
 }
 
 engine::Config LmdbLog::engine_config() const {

@@ -69,12 +69,13 @@ struct Options {
     // docs/wal.md, "History").
     uint32_t heads_map_members = 1u << 19;
     // The engine settings the shards are configured with. When set, the log keeps the rules
-    // each stretch of it was applied under (meta["rules"], wal/format.hpp): open() records these
-    // when they differ from the last recorded, recover() replays every record under the rules it
-    // was applied with and leaves the shards with these, and engine_config() gives the table
-    // sizes to build the shards with (never below the largest this directory ran with). A
-    // change of expiry_months once anything is logged is refused (StartupError naming it).
-    // Unset: nothing is recorded and the shards keep the rules they were built with.
+    // each stretch of it was applied under (meta["rules"], wal/format.hpp): recover() replays
+    // every record under the rules it was applied with, leaves the shards with these and, once
+    // the replay succeeded, records these when they differ from the last recorded (start()
+    // does when recover() was not called); engine_config() gives the table sizes to build the
+    // shards with (never below the largest logged records ran with). open() refuses a change of
+    // expiry_months once anything is logged (StartupError naming it). Unset: nothing is
+    // recorded and the shards keep the rules they were built with.
     std::optional<engine::Config> engine;
 };
 

@@ -415,10 +415,12 @@ RecoveryStats LmdbLog::recover(std::span<engine::Shard* const> shards) {
         }
     }
     if (options_.engine) {
-        // What the records from here on are applied under (open() recorded it).
+        // What the records from here on are applied under, recorded now that the records
+        // before replayed: a start that fails leaves the directory's rules as they were.
         for (engine::Shard* shard : shards) {
             shard->set_rules(*options_.engine);
         }
+        write_rules();
     }
     stats.replay_us = steady_us() - started_us;
     return stats;

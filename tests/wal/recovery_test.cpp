@@ -247,6 +247,122 @@ TEST(Recovery, ChangingExpiryMonthsOnALoggedDirectoryIsRefusedNamingTheKey) {
     EXPECT_NO_THROW(Log::open(options));
 }
 
+// A directory written by a build that kept no rules: a debt made under reverse_allows_negative.
+void write_legacy_ledger_with_a_debt(const Options& legacy, const engine::Config& rules) {
+    ASSERT_FALSE(legacy.engine.has_value());
+    auto log = Log::open(legacy);
+    Ledger ledger(1, rules);
+    log->recover(ledger.pointers);
+    log->start(nullptr);
+    ASSERT_EQ(apply_logged(ledger, *log, engine::Op::enroll, 1, 1, 0, start_us).result, Result::ok);
+    ASSERT_EQ(apply_logged(ledger, *log, engine::Op::earn, 10, 1, 100, start_us).result,
+              Result::ok);
+    ASSERT_EQ(apply_logged(ledger, *log, engine::Op::redeem, 11, 1, 80, start_us).result,
+              Result::ok);
+    ASSERT_EQ(
+        apply_logged(ledger, *log, engine::Op::reverse, 12, 1, 0, start_us, engine::TxnId{10, 77})
+            .available,
+        -80);
+    log->stop();
+}
+
+// A start that fails leaves the directory's rules as they were: an older build's directory
+// opened once with the wrong rules (replay refuses) starts again once they are put back.
+TEST(Recovery, AFailedStartRecordsNoRulesSoPuttingTheSettingBackWorks) {
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    engine::Config rules = testing::small_config();
+    rules.reverse_allows_negative = true;
+    write_legacy_ledger_with_a_debt(options, rules);
+    engine::Config wrong = rules;
+    wrong.reverse_allows_negative = false;
+    options.engine = wrong;
+    {
+        auto log = Log::open(options);
+        Ledger ledger(1, log->engine_config());
+        EXPECT_THROW(log->recover(ledger.pointers), StartupError);
+    }
+    options.engine = rules;
+    auto log = Log::open(options);
+    Ledger ledger(1, log->engine_config());
+    EXPECT_NO_THROW(log->recover(ledger.pointers));
+    EXPECT_TRUE(ledger.audit_ok());
+}
+
+// The settings taken for an older build's records can be corrected as long as nothing was
+// logged under them; once something was, expiry_months is refused, saying it was taken.
+TEST(Recovery, SettingsTakenForAnOlderBuildsRecordsCanBeCorrectedUntilSomethingIsLogged) {
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    engine::Config rules = testing::small_config();
+    rules.expiry_months = 12;
+    rules.reverse_allows_negative = true;
+    write_legacy_ledger_with_a_debt(options, rules);
+    engine::Config wrong = rules;
+    wrong.expiry_months = 0;  // Nothing expired yet, so the records replay the same.
+    options.engine = wrong;
+    {
+        auto log = Log::open(options);
+        Ledger ledger(1, log->engine_config());
+        ASSERT_NO_THROW(log->recover(ledger.pointers));
+    }
+    options.engine = rules;  // Corrected before anything was logged: accepted.
+    {
+        auto log = Log::open(options);
+        Ledger ledger(1, log->engine_config());
+        ASSERT_NO_THROW(log->recover(ledger.pointers));
+        log->start(nullptr);
+        ASSERT_EQ(apply_logged(ledger, *log, engine::Op::earn, 20, 1, 5, start_us).result,
+                  Result::ok);
+        log->stop();
+    }
+    options.engine = wrong;  // Now something was logged under 12.
+    try {
+        Log::open(options);
+        FAIL() << "a changed expiry_months was accepted";
+    } catch (const StartupError& error) {
+        EXPECT_NE(std::string(error.what()).find("taken for the records of an older build"),
+                  std::string::npos)
+            << error.what();
+    }
+}
+
+// A table size no logged record ran with (a start that failed, say for memory) is not a floor.
+TEST(Recovery, ATableSizeNothingRanWithCanBeLoweredAgain) {
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    const engine::Config normal = testing::small_config();
+    options.engine = normal;
+    {
+        auto log = Log::open(options);
+        Ledger ledger(1, log->engine_config());
+        log->recover(ledger.pointers);
+        log->start(nullptr);
+        ASSERT_EQ(apply_logged(ledger, *log, engine::Op::enroll, 1, 1, 0, start_us).result,
+                  Result::ok);
+        log->stop();
+    }
+    engine::Config typo = normal;
+    typo.members_per_shard_max = 1u << 30;
+    options.engine = typo;
+    {
+        auto log = Log::open(options);  // The server would fail to build the tables here.
+        EXPECT_EQ(log->engine_config().members_per_shard_max, typo.members_per_shard_max);
+    }
+    {
+        // Started and recovered, then stopped with nothing logged under a bigger size: not a
+        // floor either.
+        typo.members_per_shard_max = 1u << 14;
+        options.engine = typo;
+        auto log = Log::open(options);
+        Ledger ledger(1, log->engine_config());
+        log->recover(ledger.pointers);
+    }
+    options.engine = normal;
+    auto log = Log::open(options);
+    EXPECT_EQ(log->engine_config().members_per_shard_max, normal.members_per_shard_max);
+}
+
 TEST(Recovery, RestartAfterCheckpointsRecoversTheExactStateReplayingOnlyTheLogAfterThem) {
     TempDir dir;
     Options options = testing::options_for(dir.path(), 2);
