@@ -216,13 +216,17 @@ JsonObject& JsonObject::add_raw(std::string_view name, std::string_view json) {
 }
 
 std::string error_json(std::string_view result, std::string_view error, std::string_view message,
-                       std::optional<uint32_t> code) {
+                       std::optional<uint32_t> code, std::string_view txn_id) {
     JsonObject object;
     object.add("result", result);
     if (code) {
         object.add("code", *code);
     }
-    return object.add("error", error).add("message", message).str();
+    object.add("error", error).add("message", message);
+    if (!txn_id.empty()) {
+        object.add("txn_id", txn_id);
+    }
+    return object.str();
 }
 
 bool asks_for_json(int argc, const char* const* argv) {

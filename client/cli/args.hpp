@@ -67,9 +67,9 @@ std::string json_escape(std::string_view text);
 // a reply's `result` would ("usage", a server Result such as "auth_failed", or a client failure
 // such as "connect_failed"); `error` is the kind, which the exit code follows ("usage" 2,
 // "refused" 1, "connection" 3); `message` is the text also written to stderr. `code` (the Result
-// number) is left out when there is none.
+// number) is left out when there is none; `txn_id` too (a mutation's id, which a retry must reuse).
 std::string error_json(std::string_view result, std::string_view error, std::string_view message,
-                       std::optional<uint32_t> code = std::nullopt);
+                       std::optional<uint32_t> code = std::nullopt, std::string_view txn_id = {});
 
 // Whether the command line asks for --json. For a command line that did not parse, where the
 // parser's own flag is not set; arguments after "--" are operands, not options.

@@ -77,8 +77,8 @@ public:
                 .add("result", jifen::to_string(result))
                 .add("code", reply.result)
                 .add("txn_id", txn_hex);
-            if (id_label != nullptr) {
-                object.add(id_label, txn_hex);
+            if (id_label != nullptr && result == Result::ok) {
+                object.add(id_label, txn_hex);  // A refused hold is no hold.
             }
             object.add("replayed", replayed)
                 .add("points", reply.points)
@@ -89,7 +89,12 @@ public:
             std::cout << object.str() << "\n";
         } else if (result == Result::ok) {
             std::cout << protocol::to_string(opcode) << " ok";
-            if (replayed) {
+            if (replayed && opcode == Opcode::enroll) {
+                // The server answers an enrolment of a member that exists with these details
+                // the same way, without using the id.
+                std::cout << " (replayed: the member is already enrolled with these details, or "
+                             "this txn id was applied before; nothing changed)";
+            } else if (replayed) {
                 std::cout << " (replayed: this txn id was applied before; original outcome)";
             }
             std::cout << "\n";
@@ -479,6 +484,14 @@ int run(int argc, char** argv) {
         return exit_usage;
     }
 
+    // A mutation's id is chosen before connecting, so that whatever happens next (a timeout, a
+    // lost connection) the user is told the id to retry with.
+    const bool mutating = !(balance->parsed() || history->parsed() || audit->parsed() ||
+                            stats->parsed() || ping->parsed());
+    if (mutating && mutation.txn.empty()) {
+        mutation.txn = client::to_hex(client::TxnIdGenerator().next());
+    }
+
     // Check every argument before connecting: bad input never reaches the server.
     std::function<int(Runner&)> action;
     const auto points = [&] { return parse_points("POINTS", points_text); };
@@ -569,15 +582,21 @@ int run(int argc, char** argv) {
     } catch (const client::Error& error) {
         const client::Status& status = error.status();
         const bool refused = status.failure == client::Failure::refused;
+        const std::string txn = mutating ? mutation.txn : std::string();
         if (globals.json) {
             std::cout << error_json(refused ? jifen::to_string(status.result)
                                             : client::to_string(status.failure),
                                     refused ? "refused" : "connection", status.to_string(),
-                                    static_cast<uint32_t>(status.result))
+                                    static_cast<uint32_t>(status.result), txn)
                       << "\n";
         }
         std::cerr << "jifen: " << status.to_string() << " [" << globals.host << ":" << globals.port
                   << "]\n";
+        if (!txn.empty() && !refused) {
+            // Without a reply the operation may or may not have been applied.
+            std::cerr << "jifen: txn " << txn << ": rerun the same command with --txn " << txn
+                      << " to retry safely\n";
+        }
         return refused ? exit_refused : exit_connection;
     }
 }

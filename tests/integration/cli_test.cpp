@@ -274,6 +274,18 @@ TEST(CliWithoutServer, WithJsonAConnectionFailureIsOneObjectAndExitsThree) {
     EXPECT_EQ(value, "connection");
     ASSERT_EQ(object["message"].get(value), simdjson::SUCCESS) << result.out;
     EXPECT_NE(value.find("connect"), std::string::npos) << result.out;
+    // The mutation's id, which a retry must reuse, on stdout and stderr alike.
+    ASSERT_EQ(object["txn_id"].get(value), simdjson::SUCCESS) << result.out;
+    EXPECT_EQ(value.size(), 32u);
+    EXPECT_NE(result.err.find("--txn " + std::string(value)), std::string::npos) << result.err;
+}
+
+TEST(CliWithoutServer, AGivenTxnIsTheOneToRetryWith) {
+    const std::string txn = "0123456789abcdeffedcba9876543210";
+    const CliResult result = run_cli(free_port(), {"redeem", "42", "10", "--txn", txn});
+    EXPECT_EQ(result.exit_code, 3) << result.err;
+    EXPECT_NE(result.err.find("rerun the same command with --txn " + txn), std::string::npos)
+        << result.err;
 }
 
 }  // namespace
