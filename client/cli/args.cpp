@@ -78,8 +78,11 @@ uint32_t parse_date(std::string_view what, std::string_view text) {
         throw bad();
     }
     constexpr uint32_t days_in_month[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    if (year < 1900 || month < 1 || month > 12 || day < 1) {
+    if (month < 1 || month > 12 || day < 1) {
         throw bad();
+    }
+    if (year < 1900) {
+        throw UsageError(std::string(what) + ": " + quoted(text) + " is before 1900-01-01");
     }
     const uint32_t month_days = days_in_month[month - 1] + (month == 2 && is_leap(year) ? 1 : 0);
     if (day > month_days) {

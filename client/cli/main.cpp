@@ -387,6 +387,7 @@ int run(int argc, char** argv) {
     app.add_flag("--insecure", globals.insecure, "TLS without certificate checks (tests only)");
     app.add_flag("--json", globals.json, "Print exactly one JSON object");
     app.add_option("--timeout-ms", globals.timeout_ms, "Connect and request timeout")
+        ->check(CLI::Range(1u, 3'600'000u))
         ->capture_default_str();
 
     std::string member_text;

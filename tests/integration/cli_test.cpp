@@ -197,6 +197,8 @@ TEST_F(Cli, BadInputExitsTwoWithAClearMessage) {
         {{"earn", "0", "10"}, "MEMBER"},
         {{"enroll", "12", "--birthday", "1990-02-30"}, "calendar"},
         {{"enroll", "12", "--birthday", "15/07/1990"}, "YYYY-MM-DD"},
+        {{"enroll", "12", "--birthday", "1899-12-31"}, "before 1900-01-01"},
+        {{"--timeout-ms", "0", "ping"}, "--timeout-ms"},
         {{"capture", "not-hex"}, "32 hex digits"},
         {{"earn", "12", "10", "--txn", "abc"}, "32 hex digits"},
         {{"transfer", "12", "12", "5"}, "different"},
