@@ -113,7 +113,14 @@ public:
         }
         if (result != Result::ok) {
             std::cerr << "jifen: " << protocol::to_string(opcode)
-                      << " refused: " << jifen::to_string(result) << " (txn " << txn_hex << ")\n";
+                      << " refused: " << jifen::to_string(result) << " (txn " << txn_hex
+                      << (replayed ? ", replayed" : "") << ")\n";
+            if (opcode == Opcode::transfer && reply.points > 0) {
+                // The receiver's shard refused after the sender's was debited (protocol.md 3.1).
+                std::cerr << "jifen: the " << reply.points
+                          << " points were debited and refunded, and this txn id is used: send "
+                             "the transfer again with a new id once the receiver can take it\n";
+            }
             return exit_refused;
         }
         return exit_ok;
@@ -216,15 +223,25 @@ public:
         if (static_cast<Result>(current.result) != Result::ok) {
             const auto result = static_cast<Result>(current.result);
             if (json()) {
+                // The shape of a refused mutation, though nothing was sent: the member was read
+                // first (to keep its birthday and tier), and it is missing.
                 std::cout << JsonObject()
                                  .add("command", "update_member")
                                  .add("result", jifen::to_string(result))
                                  .add("code", current.result)
+                                 .add("txn_id", args.txn)
+                                 .add("replayed", false)
+                                 .add("points", int64_t{0})
+                                 .add("shortfall", int64_t{0})
+                                 .add("available", int64_t{0})
+                                 .add("held", int64_t{0})
+                                 .add("pending", int64_t{0})
                                  .str()
                           << "\n";
             }
             std::cerr << "jifen: " << (frozen ? "freeze" : "unfreeze")
-                      << " refused: " << jifen::to_string(result) << "\n";
+                      << " refused: " << jifen::to_string(result) << " (txn " << args.txn
+                      << " not sent)\n";
             return exit_refused;
         }
         return mutate(Opcode::update_member,
@@ -383,7 +400,8 @@ int run(int argc, char** argv) {
     app.add_option("--port", globals.port, "Server port")->capture_default_str();
     app.add_option("--key", globals.key, "API key (default: $JIFEN_KEY, else the development key)");
     app.add_flag("--tls", globals.tls, "Use TLS");
-    app.add_option("--ca-file", globals.ca_file, "CA certificates (PEM) to verify the server");
+    app.add_option("--ca-file", globals.ca_file, "CA certificates (PEM) to verify the server")
+        ->check(CLI::ExistingFile);
     app.add_flag("--insecure", globals.insecure, "TLS without certificate checks (tests only)");
     app.add_flag("--json", globals.json, "Print exactly one JSON object");
     app.add_option("--timeout-ms", globals.timeout_ms, "Connect and request timeout")

@@ -7,6 +7,7 @@
 
 #include "client/txn_id.hpp"
 #include "protocol/result.hpp"
+#include "protocol/wire.hpp"
 #include "tests/integration/jifend_process.hpp"
 
 namespace jifen::testing {
@@ -174,6 +175,24 @@ TEST_F(Cli, ARefusedOperationExitsOneAndNamesTheResult) {
     const CliResult missing = run({"balance", "999999999"});
     EXPECT_EQ(missing.exit_code, 1);
     EXPECT_NE(missing.err.find("member_not_found"), std::string::npos) << missing.err;
+}
+
+TEST_F(Cli, ATransferRefusedOnTheReceiversShardSaysItsIdIsUsed) {
+    const std::string sender = fresh_member();
+    std::string receiver = fresh_member();
+    while (protocol::shard_of(std::stoull(receiver), 2) ==
+           protocol::shard_of(std::stoull(sender), 2)) {
+        receiver = fresh_member();
+    }
+    ASSERT_EQ(run({"enroll", sender}).exit_code, 0);
+    ASSERT_EQ(run({"earn", sender, "10"}).exit_code, 0);
+    ASSERT_EQ(run({"enroll", receiver}).exit_code, 0);
+    ASSERT_EQ(run({"freeze", receiver}).exit_code, 0);
+    // Debited on the sender's shard, refused on the receiver's, refunded: the id is used.
+    const CliResult refused = run({"transfer", sender, receiver, "3"});
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.err.find("member_frozen"), std::string::npos) << refused.err;
+    EXPECT_NE(refused.err.find("this txn id is used"), std::string::npos) << refused.err;
 }
 
 TEST_F(Cli, APosKeyFromTheEnvironmentIsForbiddenToReverse) {
