@@ -139,11 +139,11 @@ struct Server::Impl {
     std::unique_ptr<HttpAdmin> http;
     bool started = false;
     bool running = false;  // Every shard thread was started.
+    bool stopped = false;
 
     uint64_t members_max() const noexcept {
         return uint64_t{engine.members_per_shard_max} * shards.size();
     }
-    bool stopped = false;
 
     // The core threads stop before anything they run is destroyed.
     ~Impl() {

@@ -285,8 +285,7 @@ void ShardThread::on_connection_closed(Connection& connection) {
     entry.connection.reset();
     free_connection_indexes_.push_back(connection.index());
     shared_.connections.fetch_sub(1, std::memory_order_relaxed);
-    counters_.connections.store(counters_.connections.load(std::memory_order_relaxed) - 1,
-                                std::memory_order_relaxed);
+    ShardCounters::subtract(counters_.connections);
 }
 
 Connection* ShardThread::find_connection(const OpRef& ref) noexcept {

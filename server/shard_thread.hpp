@@ -58,6 +58,9 @@ struct ShardCounters {
     static void add(std::atomic<uint64_t>& counter, uint64_t amount = 1) noexcept {
         counter.store(counter.load(std::memory_order_relaxed) + amount, std::memory_order_relaxed);
     }
+    static void subtract(std::atomic<uint64_t>& counter, uint64_t amount = 1) noexcept {
+        counter.store(counter.load(std::memory_order_relaxed) - amount, std::memory_order_relaxed);
+    }
 
     std::atomic<uint64_t> operations{0};
     std::atomic<uint64_t> operations_refused{0};

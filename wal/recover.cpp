@@ -197,11 +197,6 @@ struct ReplayPart {
     std::exception_ptr error;
 };
 
-// Replays the shards with index % part_count == part_index, reading the log from from_log_seq
-// (no record of any shard after its checkpoint lies before it). Each part reads that stretch in
-// its own read transaction and applies only its shards' runs: shards share nothing but the
-// lock-free TxnIndex, and each transaction id was claimed by exactly one logged record, so the
-// shards' relative order does not change any outcome.
 // The rules a record was applied under, for Shard::set_rules (which takes only the rules).
 engine::Config rules_of(const format::RulesEntry& entry) {
     engine::Config rules;
@@ -244,6 +239,11 @@ private:
     std::vector<size_t> at_;
 };
 
+// Replays the shards with index % part_count == part_index, reading the log from from_log_seq
+// (no record of any shard after its checkpoint lies before it). Each part reads that stretch in
+// its own read transaction and applies only its shards' runs: shards share nothing but the
+// lock-free TxnIndex, and each transaction id was claimed by exactly one logged record, so the
+// shards' relative order does not change any outcome.
 void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
                  std::span<engine::Shard* const> shards, std::span<const format::RulesEntry> rules,
                  uint64_t from_log_seq, uint64_t next_log_seq, uint32_t part_index,

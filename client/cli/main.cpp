@@ -63,8 +63,8 @@ public:
         operation.merchant_id = args.merchant != 0 ? args.merchant : operation.merchant_id;
         operation.order_ref = args.order != 0 ? args.order : operation.order_ref;
         operation.reason_code = args.reason != 0 ? args.reason : operation.reason_code;
-        const client::TxnId txn_id =
-            args.txn.empty() ? client_.new_txn_id() : parse_txn("--txn", args.txn);
+        // run() chose the id before connecting when --txn was not given.
+        const client::TxnId txn_id = parse_txn("--txn", args.txn);
         client::set_txn_id(&operation, txn_id);
         const auto replies = client_.submit(opcode, std::span(&operation, 1));
         const protocol::OperationReply& reply = replies.front();
