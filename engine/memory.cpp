@@ -4,6 +4,7 @@
 
 #include <sys/mman.h>
 
+#include <bit>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -131,6 +132,81 @@ void unmap_zeroed(void* memory, size_t size_bytes) noexcept {
     if (memory != nullptr) {
         munmap(memory, mapped_bytes(size_bytes));
     }
+}
+
+namespace {
+
+// The free mask of a huge page of `bytes` blocks, all free.
+uint32_t all_blocks(size_t bytes) noexcept {
+    return static_cast<uint32_t>((uint64_t{1} << (huge_page_bytes / bytes)) - 1);
+}
+
+}  // namespace
+
+HugePageBlocks::~HugePageBlocks() {
+    for (const HugePage& page : huge_pages_) {
+        unmap_huge_zeroed(page.base, huge_page_bytes);
+    }
+}
+
+void* HugePageBlocks::allocate(size_t bytes) noexcept {
+    size_t at = 0;
+    while (at < huge_pages_.size() &&
+           (huge_pages_[at].block_bytes != bytes || huge_pages_[at].free_mask == 0)) {
+        ++at;
+    }
+    if (at == huge_pages_.size()) {
+        if (huge_pages_.size() == huge_pages_.capacity()) {
+            void* block = map_zeroed(bytes);
+            if (block != nullptr && !prefault_zeroed(block, bytes)) {
+                unmap_zeroed(block, bytes);
+                return nullptr;
+            }
+            return block;
+        }
+        auto* base = static_cast<std::byte*>(map_huge_zeroed(huge_page_bytes));
+        if (base == nullptr) {
+            return nullptr;
+        }
+        huge_pages_.push_back({base, static_cast<uint32_t>(bytes), all_blocks(bytes), 0});
+    }
+    HugePage& page = huge_pages_[at];
+    const int index = std::countr_zero(page.free_mask);
+    const uint32_t bit = uint32_t{1} << index;
+    std::byte* block = page.base + size_t(index) * bytes;
+    if ((page.used_mask & bit) != 0) {
+        std::memset(block, 0, bytes);
+    } else if (!prefault_zeroed(block, bytes)) {
+        if (page.free_mask == all_blocks(bytes)) {
+            release_page(at);
+        }
+        return nullptr;
+    }
+    page.free_mask &= ~bit;
+    page.used_mask |= bit;
+    return block;
+}
+
+void HugePageBlocks::release(void* block, size_t bytes) noexcept {
+    const auto address = reinterpret_cast<uintptr_t>(block);
+    const uintptr_t base = address / huge_page_bytes * huge_page_bytes;
+    for (size_t at = 0; at < huge_pages_.size(); ++at) {
+        HugePage& page = huge_pages_[at];
+        if (reinterpret_cast<uintptr_t>(page.base) == base) {
+            page.free_mask |= uint32_t{1} << ((address - base) / bytes);
+            if (page.free_mask == all_blocks(bytes)) {
+                release_page(at);
+            }
+            return;
+        }
+    }
+    unmap_zeroed(block, bytes);  // A plain mapping: no huge page was free for it.
+}
+
+void HugePageBlocks::release_page(size_t at) noexcept {
+    unmap_huge_zeroed(huge_pages_[at].base, huge_page_bytes);
+    huge_pages_[at] = huge_pages_.back();
+    huge_pages_.pop_back();
 }
 
 }  // namespace jifen::engine::detail

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
 namespace jifen::engine::detail {
 
@@ -46,5 +48,43 @@ bool prefault_zeroed(void* memory, size_t size_bytes) noexcept;
 // call, never writing to them: safe on memory in use. memory lies in a mapping from map_zeroed.
 // Advice only: where the kernel cannot (older kernels, no memory), pages fault in when touched.
 void populate(void* memory, size_t size_bytes) noexcept;
+
+// Power-of-two blocks of block_bytes_min up to half a huge page, carved out of 2 MiB transparent
+// huge pages, one block size per huge page. For a table probed at random that comes in pieces
+// smaller than a huge page (the TxnIndex's grown segments): on 4 KiB pages of their own, every
+// probe missed the TLB as well as the cache. A huge page goes back to the kernel once all its
+// blocks are released, so a block size the table has grown past costs nothing for long. One
+// thread at a time.
+class HugePageBlocks {
+public:
+    static constexpr size_t block_bytes_min = size_t{64} << 10;
+
+    // huge_pages_max: how many it holds at once; past that, blocks are plain mappings. Throws
+    // std::bad_alloc only here.
+    explicit HugePageBlocks(size_t huge_pages_max) { huge_pages_.reserve(huge_pages_max); }
+    ~HugePageBlocks();
+    HugePageBlocks(const HugePageBlocks&) = delete;
+    HugePageBlocks& operator=(const HugePageBlocks&) = delete;
+
+    static constexpr bool fits(size_t bytes) noexcept {
+        return bytes >= block_bytes_min && bytes < huge_page_bytes && (bytes & (bytes - 1)) == 0;
+    }
+    // A zeroed, resident block of `bytes` (fits(bytes)), or nullptr when the kernel refuses.
+    void* allocate(size_t bytes) noexcept;
+    // Gives back a block allocate(bytes) returned.
+    void release(void* block, size_t bytes) noexcept;
+    size_t huge_pages() const noexcept { return huge_pages_.size(); }
+
+private:
+    struct HugePage {
+        std::byte* base;
+        uint32_t block_bytes;
+        uint32_t free_mask;  // Bit i: block i is free.
+        uint32_t used_mask;  // Bit i: block i was handed out before, so it is no longer zero.
+    };
+    void release_page(size_t at) noexcept;
+
+    std::vector<HugePage> huge_pages_;
+};
 
 }  // namespace jifen::engine::detail

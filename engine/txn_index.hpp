@@ -77,29 +77,32 @@ public:
           segment_count_(static_cast<uint32_t>(std::clamp<uint64_t>(
               std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_slots_min, 1, segments_max))),
           quota_stride_((segment_count_ + 15) / 16 * 16),
+          blocks_(size_t{4} * segment_count_),
           claimed_(std::make_unique<Claimed[]>(claimers_)),
           quotas_(static_cast<uint32_t*>(detail::map_zeroed(quota_bytes()))),
           segments_(std::make_unique<Segment[]>(segment_count_)),
           reserved_(std::make_unique<Reserved[]>(segment_count_)) {
+        // All segments start side by side in one mapping, on huge pages when it is big enough
+        // (see map_slots); a segment that grows moves to memory of its own.
+        const uint64_t per_segment = std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_count_;
+        first_bytes_ = bytes_of(per_segment * segment_count_);
         try {
             retired_.reserve(size_t{2} * segment_count_);
+            first_released_ = std::make_unique<uint8_t[]>(first_bytes_ / detail::huge_page_bytes);
         } catch (const std::bad_alloc&) {
             release_all();
             throw;
         }
-        // All segments start side by side in one mapping, on huge pages when it is big enough
-        // (see map_slots); a segment that grows moves to its own.
-        const uint64_t per_segment = std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_count_;
-        auto* first = static_cast<Slot*>(map_slots(per_segment * segment_count_));
-        if (quotas_ == nullptr || first == nullptr) {
-            if (first != nullptr) {
-                detail::unmap_zeroed(first, bytes_of(per_segment * segment_count_));
-            }
+        first_ = static_cast<Slot*>(first_bytes_ >= detail::huge_page_bytes
+                                        ? detail::map_huge_zeroed(first_bytes_)
+                                        : detail::map_zeroed(first_bytes_));
+        if (quotas_ == nullptr || first_ == nullptr) {
+            detail::unmap_zeroed(first_, first_bytes_);  // No segment has a slice of it yet.
             release_all();
             throw std::bad_alloc();
         }
         for (uint32_t segment = 0; segment < segment_count_; ++segment) {
-            place(segment, first + segment * per_segment, per_segment);
+            place(segment, first_ + segment * per_segment, per_segment);
         }
     }
     ~TxnIndex() { release_all(); }
@@ -391,18 +394,45 @@ private:
     }
     static constexpr size_t bytes_of(uint64_t slots) noexcept { return slots * sizeof(Slot); }
 
-    // Slots for one segment, or for all segments at construction. From 2 MiB on they sit on huge
-    // pages: the index is probed at random, and a claim then rarely misses the TLB as well as
-    // the cache (about 9% more batched applies in engine_bench, whose 512 MiB index is one such
-    // mapping). Segment sizes are powers of two from 128 KiB (or one smaller segment), so a
-    // mapping on huge pages is a whole number of them, and every segment, inside the mapping
-    // made at construction or in its own, is released with unmap_zeroed.
-    static void* map_slots(uint64_t slots) noexcept {
-        return bytes_of(slots) >= detail::huge_page_bytes ? detail::map_huge_zeroed(bytes_of(slots))
-                                                          : detail::map_zeroed(bytes_of(slots));
+    // Slots for a segment that grows, on huge pages like the first mapping: the index is
+    // probed at random, and a claim then rarely misses the TLB as well as the cache (about 9%
+    // more batched applies in engine_bench, whose 512 MiB index is one such mapping; 17% more
+    // earns through jifend while its segments grew, when they moved to 4 KiB pages). From 2 MiB
+    // a mapping of their own, below that blocks of a shared huge page (blocks_), so a segment
+    // stays on huge pages as it grows. Segment sizes are powers of two from 128 KiB (or one
+    // smaller segment), so a mapping on huge pages is a whole number of them. Every segment,
+    // inside the first mapping or in memory of its own, is released with unmap_slots.
+    void* map_slots(uint64_t slots) noexcept {
+        const size_t bytes = bytes_of(slots);
+        if (bytes >= detail::huge_page_bytes) {
+            return detail::map_huge_zeroed(bytes);
+        }
+        return detail::HugePageBlocks::fits(bytes) ? blocks_.allocate(bytes)
+                                                   : detail::map_zeroed(bytes);
     }
-    static void unmap_slots(Slot* slots, uint64_t count) noexcept {
-        detail::unmap_zeroed(slots, bytes_of(count));
+    void unmap_slots(Slot* slots, uint64_t count) noexcept {
+        const size_t bytes = bytes_of(count);
+        if (slots >= first_ && slots < first_ + first_bytes_ / sizeof(Slot)) {
+            release_first(slots, bytes);
+        } else if (detail::HugePageBlocks::fits(bytes)) {
+            blocks_.release(slots, bytes);
+        } else {
+            detail::unmap_zeroed(slots, bytes);
+        }
+    }
+    // A segment's slice of the first mapping. On huge pages, each goes back whole once every
+    // segment in it has moved out: unmapping one slice would put its neighbours on 4 KiB pages.
+    void release_first(Slot* slots, size_t bytes) noexcept {
+        if (first_bytes_ < detail::huge_page_bytes || bytes >= detail::huge_page_bytes) {
+            detail::unmap_zeroed(slots, bytes);
+            return;
+        }
+        const size_t page =
+            bytes_of(static_cast<uint64_t>(slots - first_)) / detail::huge_page_bytes;
+        if (++first_released_[page] == detail::huge_page_bytes / bytes) {
+            detail::unmap_zeroed(first_ + page * (detail::huge_page_bytes / sizeof(Slot)),
+                                 detail::huge_page_bytes);
+        }
     }
     // Leaves slots no segment uses any more to release_retired(); room for two per segment is
     // reserved at construction (a growth's old slots and a prepared set that did not fit), so
@@ -580,6 +610,12 @@ private:
     const uint64_t key_;
     const uint32_t segment_count_;  // A power of two.
     const uint32_t quota_stride_;   // Whole cache lines per claimer's row of quotas.
+    // Segments' slots below 2 MiB, after a growth; only the callers of prepare() and grow().
+    detail::HugePageBlocks blocks_;
+    // The mapping all segments start in, and per huge page of it, the segments that moved out.
+    Slot* first_ = nullptr;
+    size_t first_bytes_ = 0;
+    std::unique_ptr<uint8_t[]> first_released_;
     const std::unique_ptr<Claimed[]> claimed_;
     // quotas_[claimer * quota_stride_ + segment]: claims reserved and not yet made. Each
     // claimer writes only its own row, whole cache lines of it; mapped memory, so the rows of

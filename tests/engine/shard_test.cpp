@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -1058,6 +1060,62 @@ TEST(EngineMemory, PopulateMakesPagesResidentWithoutChangingWhatTheyHold) {
         ASSERT_EQ(memory[i], 0) << i;
     }
     detail::unmap_zeroed(memory, bytes);
+}
+
+bool all_zero(const void* block, size_t bytes) {
+    const auto* first = static_cast<const unsigned char*>(block);
+    return std::all_of(first, first + bytes, [](unsigned char byte) { return byte == 0; });
+}
+
+// The TxnIndex's grown segments come from HugePageBlocks: every block handed out reads as zeros
+// (also one given back dirty and handed out again), blocks never overlap, blocks of one size
+// share a huge page, and a huge page goes back once all its blocks are released.
+TEST(EngineMemory, HugePageBlocksAreZeroedDisjointAndGivenBackWithTheirLastBlock) {
+    constexpr size_t small = size_t{256} << 10;  // 8 to a huge page.
+    constexpr size_t large = size_t{1} << 20;    // 2 to a huge page.
+    detail::HugePageBlocks blocks(4);
+    std::vector<unsigned char*> smalls;
+    for (int i = 0; i < 9; ++i) {
+        auto* block = static_cast<unsigned char*>(blocks.allocate(small));
+        ASSERT_NE(block, nullptr);
+        ASSERT_TRUE(all_zero(block, small)) << i;
+        std::memset(block, 0x5a, small);
+        smalls.push_back(block);
+    }
+    EXPECT_EQ(blocks.huge_pages(), 2u);  // 8 blocks in the first, the ninth opened a second.
+    auto* big = static_cast<unsigned char*>(blocks.allocate(large));
+    ASSERT_NE(big, nullptr);
+    EXPECT_TRUE(all_zero(big, large));
+    EXPECT_EQ(blocks.huge_pages(), 3u);    // One block size per huge page.
+    for (unsigned char* block : smalls) {  // Every block still holds what was written to it.
+        for (size_t at = 0; at < small; at += 4'096) {
+            ASSERT_EQ(block[at], 0x5a);
+        }
+    }
+    blocks.release(smalls[3], small);
+    auto* again = static_cast<unsigned char*>(blocks.allocate(small));
+    EXPECT_EQ(again, smalls[3]);  // The freed block is reused, and zeroed for its new owner.
+    EXPECT_TRUE(all_zero(again, small));
+    blocks.release(smalls[8], small);  // The second huge page's only block: it goes back.
+    EXPECT_EQ(blocks.huge_pages(), 2u);
+    for (int i = 0; i < 8; ++i) {
+        blocks.release(smalls[i], small);
+    }
+    EXPECT_EQ(blocks.huge_pages(), 1u);
+    // Past huge_pages_max, blocks are plain mappings, released the same way.
+    detail::HugePageBlocks one(1);
+    void* first = one.allocate(large);
+    void* second = one.allocate(large);
+    void* plain = one.allocate(small);
+    ASSERT_NE(plain, nullptr);
+    EXPECT_TRUE(all_zero(plain, small));
+    EXPECT_EQ(one.huge_pages(), 1u);
+    one.release(plain, small);
+    one.release(first, large);
+    one.release(second, large);
+    EXPECT_EQ(one.huge_pages(), 0u);
+    blocks.release(big, large);
+    EXPECT_EQ(blocks.huge_pages(), 0u);
 }
 
 }  // namespace

@@ -227,6 +227,40 @@ TEST(TxnIndex, PreparationComesBeforeGrowthAndTheGrowthUsesThePreparedSlots) {
     EXPECT_EQ(index.claim(TxnId{next, 7}, 3), TxnIndex::Claim::claimed);
 }
 
+// Grown segments below 2 MiB share huge pages (detail::HugePageBlocks), and the first mapping's
+// huge page goes back only once all its segments moved out: through several doublings, with
+// preparation and release as the server does them, every claim stays findable.
+TEST(TxnIndex, SegmentsMovingOutOfTheirHugePagesKeepEveryClaim) {
+    constexpr uint64_t slots = uint64_t{1} << 16;  // 16 segments of 128 KiB: one huge page.
+    TxnIndex index(slots, 1);
+    uint64_t next = 1;
+    const auto all_found = [&] {
+        for (uint64_t id = 1; id < next; ++id) {
+            uint32_t local_index = 0;
+            if (index.find(TxnId{id, 9}, &local_index) != id % 13 + 1 || local_index != id) {
+                return false;
+            }
+        }
+        return true;
+    };
+    while (index.slot_count() < slots * 8) {  // Three doublings: 256 KiB, 512 KiB, 1 MiB.
+        ASSERT_EQ(index.claim(TxnId{next, 9}, next % 13 + 1, static_cast<uint32_t>(next)),
+                  TxnIndex::Claim::claimed);
+        ++next;
+        if (index.preparation_due()) {
+            index.prepare();
+        }
+        if (index.growth_due()) {
+            ASSERT_TRUE(index.grow());
+            index.release_retired();
+            ASSERT_TRUE(all_found()) << next;
+        }
+    }
+    EXPECT_EQ(index.used(), next - 1);
+    EXPECT_EQ(index.claim(TxnId{1, 9}, 2), TxnIndex::Claim::owned_by_same);
+    EXPECT_EQ(index.claim(TxnId{1, 9}, 3), TxnIndex::Claim::owned_by_other);
+}
+
 TEST(TxnIndex, ReserveMakesRoomForThatManyClaimsBeforeGrowthIsDue) {
     TxnIndex index(16);
     ASSERT_EQ(index.claim(TxnId{1, 1}, 1), TxnIndex::Claim::claimed);
