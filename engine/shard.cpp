@@ -1587,7 +1587,7 @@ struct Shard::State {
                                     ? command.time_us + config.hold_timeout_us_default
                                     : command.until_us;
         if (until_us - command.time_us > config.hold_timeout_us_max || until_us >= time_us_max) {
-            return refusal(Result::field_out_of_range, settled);
+            return refusal(Result::field_out_of_range);  // A field's refusal: no balances.
         }
         if (members[index].status() == MemberStatus::frozen) {
             return refusal(Result::member_frozen, settled);

@@ -106,7 +106,8 @@ engine::Command to_command(engine::Op op, const protocol::Operation& operation) 
 Result stamp(engine::Command* command, engine::TimeUs time_us, uint64_t duration_us) noexcept {
     command->time_us = time_us;
     command->until_us = 0;
-    if (duration_us == 0) {
+    const bool timed = command->op == engine::Op::earn || command->op == engine::Op::hold;
+    if (duration_us == 0 || !timed) {  // Unused elsewhere, so never checked (docs/protocol.md).
         return Result::ok;
     }
     if (duration_us > std::numeric_limits<engine::TimeUs>::max() - time_us) {

@@ -33,7 +33,7 @@ engine::Command to_command(engine::Op op, const protocol::Operation& operation) 
 
 // Stamps the time and turns a relative duration into the absolute until_us the engine expects
 // (earn: pending until; hold: timeout; 0 stays 0, meaning "available now" / "default timeout").
-// field_out_of_range when time_us + duration_us does not fit.
+// field_out_of_range when time_us + duration_us does not fit. Other opcodes ignore duration_us.
 Result stamp(engine::Command* command, engine::TimeUs time_us, uint64_t duration_us) noexcept;
 
 protocol::OperationReply to_reply(const engine::Outcome& outcome) noexcept;

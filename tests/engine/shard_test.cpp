@@ -365,6 +365,10 @@ TEST_F(ShardTest, HoldLongerThanTheMaximumIsFieldOutOfRange) {
     expect_refused(hold(10, 42, 1, t0_us, t0_us + config.hold_timeout_us_max + 1),
                    Result::field_out_of_range);
     expect_refused(hold(11, 42, 1, t0_us, t0_us), Result::field_out_of_range);
+    // A refused field answers no balances (docs/protocol.md, 3.1), unlike a refusal on the state.
+    const Outcome outcome = apply(hold(12, 42, 1, t0_us, t0_us + config.hold_timeout_us_max + 1));
+    EXPECT_EQ(outcome.available, 0);
+    EXPECT_EQ(apply(hold(13, 42, 101)).available, 100);  // insufficient_points: the balance.
 }
 
 TEST_F(ShardTest, HoldBeyondHoldLimitIsRefused) {

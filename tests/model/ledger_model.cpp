@@ -435,7 +435,7 @@ Outcome LedgerModel::hold(const Command& c) {
     const TimeUs until_us =
         c.until_us == 0 ? c.time_us + config_.hold_timeout_us_default : c.until_us;
     if (until_us - c.time_us > config_.hold_timeout_us_max || until_us >= engine::time_us_max) {
-        return refuse(Result::field_out_of_range, &member, c.time_us);
+        return refuse(Result::field_out_of_range, nullptr, c.time_us);
     }
     if (member.view.status == MemberStatus::frozen) {
         return refuse(Result::member_frozen, &member, c.time_us);

@@ -64,6 +64,7 @@ TEST(Dispatch, ReservedBytesFlagsOutsideAdjustAndUnknownStatusAreRefused) {
 
 TEST(Dispatch, StampingTurnsADurationIntoAnAbsoluteTimeAndRefusesOverflow) {
     engine::Command command;
+    command.op = engine::Op::hold;
     EXPECT_EQ(stamp(&command, 1'000, 0), Result::ok);
     EXPECT_EQ(command.time_us, 1'000u);
     EXPECT_EQ(command.until_us, 0u);  // 0 keeps its meaning: available now / default timeout.
@@ -71,6 +72,10 @@ TEST(Dispatch, StampingTurnsADurationIntoAnAbsoluteTimeAndRefusesOverflow) {
     EXPECT_EQ(command.until_us, 1'500u);
     EXPECT_EQ(stamp(&command, 1'000, std::numeric_limits<uint64_t>::max()),
               Result::field_out_of_range);
+    // Only earn and hold read duration_us; on any other opcode it is neither used nor checked.
+    command.op = engine::Op::redeem;
+    EXPECT_EQ(stamp(&command, 1'000, std::numeric_limits<uint64_t>::max()), Result::ok);
+    EXPECT_EQ(command.until_us, 0u);
 }
 
 TEST(Dispatch, AnOutcomeBecomesAReplyWithTheReplayedFlag) {
