@@ -1,6 +1,7 @@
 // One binary-protocol connection: framing, HELLO, scopes, in-flight frames and gathered writes.
 #include "server/connection.hpp"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -46,7 +47,6 @@ std::string_view describe(Result result) noexcept {
         {Result::batch_too_large, "more operations than batch_ops_max"},
         {Result::reserved_not_zero, "reserved header flags set"},
         {Result::not_authenticated, "the first frame must be HELLO"},
-        {Result::forbidden, "the API key's scope does not allow this opcode"},
     };
     for (const Text& text : texts) {
         if (text.result == result) {
@@ -63,6 +63,7 @@ Handover::Handover(Handover&& other) noexcept
       protocol(other.protocol),
       scope(other.scope),
       hello_request_id(other.hello_request_id),
+      number(other.number),
       unread(std::move(other.unread)) {}
 
 Handover::~Handover() {
@@ -72,11 +73,12 @@ Handover::~Handover() {
 }
 
 Connection::Connection(ShardThread& shard, Socket socket, boost::asio::ssl::context* tls,
-                       uint32_t index, uint32_t generation)
+                       uint32_t index, uint32_t generation, uint64_t number)
     : shard_(shard),
       socket_(std::move(socket)),
       index_(index),
       generation_(generation),
+      number_(number),
       // Not value-initialised: pages are only touched as frames use them.
       read_buffer_(new std::byte[read_buffer_bytes]),
       slots_(new OpSlot[connection_ops_in_flight_max]),
@@ -124,7 +126,7 @@ void Connection::start_handed_over(Handover& handover) {
 
 void Connection::on_handshake(const boost::system::error_code& error) {
     if (error) {
-        spdlog::debug("connection {}: TLS handshake failed: {}", index_, error.message());
+        spdlog::debug("connection {}: TLS handshake failed: {}", number_, error.message());
         close();
         shard_.after_work();
         return;
@@ -205,7 +207,7 @@ void Connection::on_read(const boost::system::error_code& error, size_t bytes) {
     }
     if (error) {
         if (error != boost::asio::error::eof && error != boost::asio::error::operation_aborted) {
-            spdlog::debug("connection {}: read failed: {}", index_, error.message());
+            spdlog::debug("connection {}: read failed: {}", number_, error.message());
         }
         close();
         shard_.after_work();
@@ -300,8 +302,13 @@ bool Connection::handle_frame(const FrameHeader& header, std::span<const std::by
         handle_hello(header, body);
         return true;
     }
-    if ((scope_ & protocol::scope_required(opcode)) == 0) {
-        send_error(header.request_id, Result::forbidden, describe(Result::forbidden));
+    if (const uint32_t required = protocol::scope_required(opcode); (scope_ & required) == 0) {
+        // The narrowest scope that would do: "earn needs pos scope".
+        const std::string_view needed = (required & protocol::scope_read) != 0  ? "read"
+                                        : (required & protocol::scope_pos) != 0 ? "pos"
+                                                                                : "admin";
+        send_error(header.request_id, Result::forbidden,
+                   fmt::format("{} needs {} scope", protocol::to_string(opcode), needed));
         return true;
     }
     if (output_.size() > connection_output_bytes_soft_max) {
@@ -347,7 +354,7 @@ void Connection::handle_hello(const FrameHeader& header, std::span<const std::by
     const auto who = shard_.shared().keys->authenticate(secret);
     if (!who) {
         // The secret is never logged; the client name is the client's own label.
-        spdlog::warn("connection {} on shard {}: authentication failed (client \"{}\")", index_,
+        spdlog::warn("connection {} on shard {}: authentication failed (client \"{}\")", number_,
                      shard_.index(), client_name);
         authenticated_ = false;
         send_reply(Result::auth_failed);
@@ -356,7 +363,7 @@ void Connection::handle_hello(const FrameHeader& header, std::span<const std::by
     }
     authenticated_ = true;
     scope_ = who->scope;
-    spdlog::debug("connection {} on shard {}: key \"{}\" (client \"{}\")", index_, shard_.index(),
+    spdlog::debug("connection {} on shard {}: key \"{}\" (client \"{}\")", number_, shard_.index(),
                   who->name, client_name);
     if (wants_shard && hello.shard != shard_.index() && can_hand_over()) {
         // The shard asked for answers the HELLO once it owns the socket (start_handed_over).
@@ -378,6 +385,7 @@ void Connection::hand_over() {
     Handover handover;
     handover.scope = scope_;
     handover.hello_request_id = hello_request_id_;
+    handover.number = number_;
     handover.unread.assign(read_buffer_.get() + read_begin_, read_buffer_.get() + read_end_);
     boost::system::error_code error;
     handover.protocol = socket_.local_endpoint(error).protocol();
@@ -385,7 +393,7 @@ void Connection::hand_over() {
         handover.fd = socket_.release(error);
     }
     if (error) {
-        spdlog::debug("connection {}: cannot hand over to shard {}: {}", index_, hand_over_to_,
+        spdlog::debug("connection {}: cannot hand over to shard {}: {}", number_, hand_over_to_,
                       error.message());
         close();
         return;
@@ -397,7 +405,7 @@ void Connection::hand_over() {
 }
 
 void Connection::fail(uint64_t request_id, Result result, std::string_view message) {
-    spdlog::debug("connection {} on shard {}: closing after {}", index_, shard_.index(),
+    spdlog::debug("connection {} on shard {}: closing after {}", number_, shard_.index(),
                   to_string(result));
     send_error(request_id, result, message);
     closing_ = true;
@@ -550,7 +558,7 @@ void Connection::on_write(const boost::system::error_code& error) {
         return;
     }
     if (error) {
-        spdlog::debug("connection {}: write failed: {}", index_, error.message());
+        spdlog::debug("connection {}: write failed: {}", number_, error.message());
         close();
         shard_.after_work();
         return;
@@ -579,21 +587,21 @@ void Connection::check_timeouts(uint64_t now_ms) {
     const Config& config = *shard_.shared().config;
     if (partial_since_ms_ != 0 && !paused_ &&
         now_ms - partial_since_ms_ > config.frame_timeout_ms) {
-        spdlog::debug("connection {} on shard {}: frame timeout", index_, shard_.index());
+        spdlog::debug("connection {} on shard {}: frame timeout", number_, shard_.index());
         close();
         return;
     }
     // Frames keep a connection from idling out, but not from authenticating: one that retries
     // refused HELLOs (or sends nothing) would otherwise hold a connection slot for ever.
     if (!authenticated_ && now_ms - accepted_ms_ > config.frame_timeout_ms) {
-        spdlog::debug("connection {} on shard {}: not authenticated in time", index_,
+        spdlog::debug("connection {} on shard {}: not authenticated in time", number_,
                       shard_.index());
         close();
         return;
     }
     const bool nothing_in_flight = frames_head_ == frames_tail_ && read_begin_ == read_end_;
     if (nothing_in_flight && now_ms - last_activity_ms_ > config.idle_timeout_ms) {
-        spdlog::debug("connection {} on shard {}: idle timeout", index_, shard_.index());
+        spdlog::debug("connection {} on shard {}: idle timeout", number_, shard_.index());
         close();
     }
 }

@@ -34,6 +34,7 @@ struct Handover {
     boost::asio::ip::tcp protocol = boost::asio::ip::tcp::v4();
     uint32_t scope = 0;
     uint64_t hello_request_id = 0;
+    uint64_t number = 0;  // Connection::number(), kept across the move.
     std::vector<std::byte> unread;
 };
 
@@ -53,8 +54,9 @@ public:
     using TlsStream = boost::asio::ssl::stream<Socket>;
 
     // tls: null for plain TCP. index/generation: this connection's entry in the shard's table.
+    // number: what log lines call it, unique in the server's run (table entries are reused).
     Connection(ShardThread& shard, Socket socket, boost::asio::ssl::context* tls, uint32_t index,
-               uint32_t generation);
+               uint32_t generation, uint64_t number);
     Connection(const Connection&) = delete;
     Connection& operator=(const Connection&) = delete;
 
@@ -72,6 +74,7 @@ public:
     bool closed() const noexcept { return closed_; }
     uint32_t index() const noexcept { return index_; }
     uint32_t generation() const noexcept { return generation_; }
+    uint64_t number() const noexcept { return number_; }
 
     // --- Used by the shard thread while it routes and answers this connection's frames. ---
 
@@ -137,6 +140,7 @@ private:
     std::unique_ptr<TlsStream> tls_stream_;  // Set when TLS is on; then it owns the socket.
     const uint32_t index_;
     const uint32_t generation_;
+    const uint64_t number_;
 
     // Requests arrive here; a complete frame is parsed in place (no copy).
     std::unique_ptr<std::byte[]> read_buffer_;

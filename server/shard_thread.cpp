@@ -225,7 +225,15 @@ void ShardThread::on_accept(const boost::system::error_code& error,
         });
         return;
     }
-    const auto [connection, open] = add_connection(std::move(socket));
+    const uint64_t number =
+        shared_.connections_accepted.fetch_add(1, std::memory_order_relaxed) + 1;
+    if (spdlog::should_log(spdlog::level::debug)) {
+        boost::system::error_code ignored;
+        const auto peer = socket.remote_endpoint(ignored);
+        spdlog::debug("connection {} on shard {}: accepted from {}:{}", number, index_,
+                      peer.address().to_string(ignored), peer.port());
+    }
+    const auto [connection, open] = add_connection(std::move(socket), number);
     if (open > shared_.config->connections_max) {
         spdlog::warn("shard {}: refusing a connection: connections_max ({}) reached", index_,
                      shared_.config->connections_max);
@@ -237,7 +245,8 @@ void ShardThread::on_accept(const boost::system::error_code& error,
     run_accept();
 }
 
-std::pair<Connection*, uint64_t> ShardThread::add_connection(boost::asio::ip::tcp::socket socket) {
+std::pair<Connection*, uint64_t> ShardThread::add_connection(boost::asio::ip::tcp::socket socket,
+                                                             uint64_t number) {
     uint32_t index = 0;
     if (!free_connection_indexes_.empty()) {
         index = free_connection_indexes_.back();
@@ -250,7 +259,7 @@ std::pair<Connection*, uint64_t> ShardThread::add_connection(boost::asio::ip::tc
     const uint64_t open = shared_.connections.fetch_add(1, std::memory_order_relaxed) + 1;
     ShardCounters::add(counters_.connections);
     entry.connection = std::make_shared<Connection>(*this, std::move(socket), shared_.tls, index,
-                                                    entry.generation);
+                                                    entry.generation, number);
     return {entry.connection.get(), open};
 }
 
@@ -269,7 +278,7 @@ void ShardThread::adopt(Handover handover) {
         }
         handover.fd = -1;  // The socket owns it now.
         // Counted again here: the shard that handed it over stopped counting it.
-        add_connection(std::move(socket)).first->start_handed_over(handover);
+        add_connection(std::move(socket), handover.number).first->start_handed_over(handover);
         after_work();
     });
 }

@@ -46,6 +46,7 @@ struct Shared {
     bool sync = true;  // Durability: replies wait for the log.
     uint64_t start_us = 0;
     std::atomic<uint64_t> connections{0};
+    std::atomic<uint64_t> connections_accepted{0};  // Numbers them for the log.
     // True from the first write refused with storage_full until shard 0's timer sees the log take
     // writes again: one log line each way for the server, however many requests are refused.
     std::atomic<bool> storage_full_reported{false};
@@ -161,7 +162,8 @@ private:
     void run_accept();
     void on_accept(const boost::system::error_code& error, boost::asio::ip::tcp::socket socket);
     // Registers a connection in the table; returns it and the server's open connection count.
-    std::pair<Connection*, uint64_t> add_connection(boost::asio::ip::tcp::socket socket);
+    std::pair<Connection*, uint64_t> add_connection(boost::asio::ip::tcp::socket socket,
+                                                    uint64_t number);
     void arm_doorbell();
     void on_doorbell(const boost::system::error_code& error);
     void arm_timer();
