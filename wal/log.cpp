@@ -64,6 +64,37 @@ uint64_t file_size_bytes(const std::string& path) {
 
 uint64_t page_size_bytes() noexcept { return static_cast<uint64_t>(::sysconf(_SC_PAGESIZE)); }
 
+// LMDB takes an empty file for a new environment and writes a new, empty ledger over it. An
+// empty log is what a copy or restore that failed (a full disk) leaves behind: refuse it.
+void refuse_empty_file(const std::string& env_path) {
+    struct stat status;
+    if (::stat(env_path.c_str(), &status) == 0 && S_ISREG(status.st_mode) && status.st_size == 0) {
+        throw StartupError("jifen log: " + env_path +
+                           " is empty (0 bytes), as a copy or restore that did not finish leaves "
+                           "it: restore it from a backup, or delete it to start an empty ledger");
+    }
+}
+
+// LMDB sizes its lock file with ftruncate and writes it through a shared mapping: with no disk
+// space for its blocks, that write kills the process with SIGBUS. Giving the file its blocks
+// first turns a full disk into a refusal that names the file. Allocating blocks a file already
+// has changes nothing, also while another process has it open.
+void reserve_lmdb_lock_file(const std::string& lock_path) {
+    // LMDB's lock file: a header of two cache lines and one 64-byte slot per reader.
+    const auto lock_bytes = static_cast<off_t>((uint64_t{readers_max} + 2) * 64);
+    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        throw StartupError("jifen log: cannot open LMDB's lock file " + lock_path + ": " +
+                           std::strerror(errno));
+    }
+    const int rc = ::posix_fallocate(fd, 0, lock_bytes);
+    ::close(fd);
+    if (rc != 0 && rc != EOPNOTSUPP && rc != EINVAL) {  // Those two: the file system cannot.
+        throw StartupError("jifen log: cannot give LMDB's lock file " + lock_path +
+                           " its disk space: " + std::strerror(rc));
+    }
+}
+
 // True when the file starts like an LMDB meta page: its magic follows the 16-byte page header
 // (mdb.c: PAGEHDRSZ, MDB_MAGIC). LMDB answers MDB_INVALID both for a foreign file and for its
 // own file cut inside the second meta page; this tells the two apart.
@@ -188,6 +219,9 @@ void LmdbLog::open_environment() {
         throw StartupError("jifen log: " + dir + " is in use by another process");
     }
 
+    const std::string env_path = (options_.data_dir / format::env_file_name).string();
+    refuse_empty_file(env_path);
+    reserve_lmdb_lock_file(env_path + "-lock");
     check_startup(mdb_env_create(&env_), "mdb_env_create");
     check_startup(mdb_env_set_maxdbs(env_, 4), "mdb_env_set_maxdbs");
     check_startup(mdb_env_set_maxreaders(env_, readers_max), "mdb_env_set_maxreaders");
@@ -196,10 +230,16 @@ void LmdbLog::open_environment() {
     // not the thread. Commits always fdatasync their data pages (both durability modes);
     // MDB_NOMETASYNC only leaves the meta page to the next sync, which keeps the file intact
     // (docs/wal.md, "Durability" has the reasoning from LMDB's source).
-    const std::string env_path = (options_.data_dir / format::env_file_name).string();
     const unsigned env_flags =
         MDB_NOSUBDIR | MDB_NOTLS | (options_.meta_sync == MetaSync::deferred ? MDB_NOMETASYNC : 0u);
+    std::error_code ignored;
+    const bool existed = std::filesystem::exists(env_path, ignored);
     const int rc = mdb_env_open(env_, env_path.c_str(), env_flags, 0644);
+    if (rc != 0 && !existed && std::filesystem::file_size(env_path, ignored) == 0) {
+        // A new file LMDB could not write (a full disk): leave nothing that refuse_empty_file()
+        // would take for a failed restore at the next start.
+        std::filesystem::remove(env_path, ignored);
+    }
     if (rc == MDB_INVALID && begins_with_lmdb_meta(env_path)) {
         refuse_truncated(env_path, file_size_bytes(env_path), 2 * page_size_bytes());
     }

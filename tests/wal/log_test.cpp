@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 #include <lmdb.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -571,6 +572,41 @@ TEST(Log, FileThatIsNotLmdbIsRefusedAtOpen) {
     TempDir dir;
     std::ofstream(dir.path() / "jifen.lmdb") << std::string(64 * 1024, 'x');
     EXPECT_THROW(Log::open(testing::options_for(dir.path(), 1)), StartupError);
+}
+
+// An empty file is what a restore onto a full disk leaves. LMDB would take it for a new
+// environment and write an empty ledger over it: open refuses it and leaves it as it is.
+TEST(Log, AnEmptyLogFileIsRefusedNotReplacedByAnEmptyLedger) {
+    TempDir dir;
+    std::ofstream(dir.path() / "jifen.lmdb").flush();
+    try {
+        Log::open(testing::options_for(dir.path(), 1));
+        FAIL() << "opened an empty log file";
+    } catch (const StartupError& error) {
+        EXPECT_NE(std::string(error.what()).find("is empty (0 bytes)"), std::string::npos)
+            << error.what();
+    }
+    EXPECT_EQ(std::filesystem::file_size(dir.path() / "jifen.lmdb"), 0u);
+}
+
+// LMDB's lock file gets its disk blocks before LMDB writes it through a mapping (on a full disk
+// that write would be SIGBUS); one it cannot open is named in the refusal.
+TEST(Log, LmdbsLockFileIsGivenItsBlocksAndNamedWhenItCannotBeOpened) {
+    TempDir dir;
+    { Log::open(testing::options_for(dir.path(), 1)); }
+    struct stat status;
+    ASSERT_EQ(::stat((dir.path() / "jifen.lmdb-lock").c_str(), &status), 0);
+    EXPECT_GE(static_cast<uint64_t>(status.st_blocks) * 512, uint64_t{512} * 64);
+    TempDir other;
+    std::filesystem::create_directory(other.path() / "jifen.lmdb-lock");
+    try {
+        Log::open(testing::options_for(other.path(), 1));
+        FAIL() << "opened with a directory for a lock file";
+    } catch (const StartupError& error) {
+        EXPECT_NE(std::string(error.what()).find("lock file"), std::string::npos) << error.what();
+        EXPECT_NE(std::string(error.what()).find("jifen.lmdb-lock"), std::string::npos)
+            << error.what();
+    }
 }
 
 // A truncated file: LMDB would map it and fault (SIGBUS, killing this binary) on the first page
