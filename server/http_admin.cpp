@@ -392,8 +392,11 @@ Response AdminCore::handle(const http::request<http::string_body>& request) {
         const auto uptime_s = std::chrono::duration_cast<std::chrono::seconds>(
                                   std::chrono::steady_clock::now() - started_at)
                                   .count();
-        return make_response(request, http::status::ok, content_type_json,
-                             fmt::format("{{\"status\":\"ok\",\"uptime_s\":{}}}\n", uptime_s));
+        const std::string_view state = callbacks.write_state ? callbacks.write_state() : "ok";
+        return make_response(
+            request, state == "ok" ? http::status::ok : http::status::service_unavailable,
+            content_type_json,
+            fmt::format("{{\"status\":\"{}\",\"uptime_s\":{}}}\n", state, uptime_s));
     }
     if (path == "/config" || !config.metrics_public) {
         if (auto refused = require_admin(request)) {

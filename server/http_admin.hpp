@@ -1,7 +1,8 @@
 // The HTTP admin port (config.http_port): health, Prometheus metrics, stats and the effective
 // configuration, served by Boost.Beast on a thread of its own, away from the shard threads.
 //
-//   GET /health   no key              200 {"status":"ok",...}
+//   GET /health   no key              200 {"status":"ok",...}; 503 with status storage_full or
+//                                     log_failed while writes are refused (callbacks.write_state)
 //   GET /metrics  admin key*          200 Prometheus text (callbacks.metrics_text)
 //   GET /stats    admin key*          200 JSON (callbacks.stats_json)
 //   GET /config   admin key           200 the effective configuration (to_json; key digests only)
@@ -14,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "server/auth.hpp"
 #include "server/config.hpp"
@@ -34,6 +36,8 @@ struct HttpAdminCallbacks {
     // the endpoint then answers 503.
     std::function<std::string()> metrics_text;  // Prometheus text exposition format 0.0.4.
     std::function<std::string()> stats_json;    // One JSON object.
+    // "ok", or why writes are refused: "storage_full", "log_failed". Empty: always "ok".
+    std::function<std::string_view()> write_state;
 };
 
 class HttpAdmin {

@@ -274,6 +274,10 @@ StartupReport Server::start(bool with_http_admin) {
         HttpAdmin::Callbacks callbacks;
         callbacks.metrics_text = [this] { return metrics_text(); };
         callbacks.stats_json = [this] { return stats_json(); };
+        callbacks.write_state = [this]() -> std::string_view {
+            const wal::Log& log = *impl_->log;
+            return log.failed() ? "log_failed" : log.storage_full() ? "storage_full" : "ok";
+        };
         impl.http = std::make_unique<HttpAdmin>(config, *impl.keys, std::move(callbacks));
         report.http_port = impl.http->start();
     }
@@ -304,17 +308,20 @@ void Server::stop() {
         thread->begin_stop();
     }
     // Wait for every shard to have nothing in flight, twice in a row: work can only move between
-    // shards, so two consecutive all-quiet polls mean it has all drained.
+    // shards, so two consecutive all-quiet polls mean it has all drained. A failed log makes
+    // nothing durable again, so what waits for it would wait out the whole deadline.
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(shutdown_drain_ms_max);
     int quiet_polls = 0;
-    while (quiet_polls < 2 && std::chrono::steady_clock::now() < deadline) {
+    while (quiet_polls < 2 && std::chrono::steady_clock::now() < deadline && !impl.log->failed()) {
         const bool quiet = std::all_of(impl.threads.begin(), impl.threads.end(),
                                        [](const auto& thread) { return thread->quiescent(); });
         quiet_polls = quiet ? quiet_polls + 1 : 0;
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
-    if (quiet_polls < 2) {
+    if (impl.log->failed()) {
+        spdlog::warn("shutdown: the log failed; operations it did not write stay unanswered");
+    } else if (quiet_polls < 2) {
         spdlog::warn("shutdown: requests still in flight after {} ms; closing anyway",
                      shutdown_drain_ms_max);
     }
@@ -377,6 +384,10 @@ std::string Server::metrics_text() const {
            "1 while writes are refused with storage_full (the LMDB map at wal.map_bytes_max, or "
            "the disk nearly full; reads keep working), else 0.",
            impl.log->storage_full() ? 1 : 0);
+    metric("jifen_log_failed", "gauge",
+           "1 once a log write failed for a reason other than space (an I/O error, a read-only "
+           "file system): writes are refused with storage_error until a restart; else 0.",
+           impl.log->failed() ? 1 : 0);
     metric("jifen_uptime_seconds", "gauge", "Seconds since start.",
            (wall_clock_us() - impl.shared.start_us) / 1'000'000);
     return text;
@@ -404,13 +415,15 @@ std::string Server::stats_json() const {
         "\"operations\":{},\"operations_refused\":{},\"busy_refusals\":{},"
         "\"storage_full_refusals\":{},\"operations_forwarded\":{},\"log_records\":{},"
         "\"log_commits\":{},\"log_used_bytes\":{},\"log_map_bytes\":{},\"storage_full\":{},"
+        "\"log_failed\":{},"
         "\"members\":{},\"members_max\":{},\"transactions\":{},\"resident_bytes\":{},"
         "\"durability\":\"{}\",\"shards\":[{}]}}",
         impl.threads.size(), impl.cores.size(), wall_clock_us() - impl.shared.start_us,
         impl.shared.connections.load(std::memory_order_relaxed), totals.operations, totals.refused,
         totals.busy, totals.storage_full_refusals, totals.forwarded, log.records, log.commits,
-        log.used_bytes, log.map_bytes, impl.log->storage_full(), totals.members, impl.members_max(),
-        totals.transactions, resident_bytes(), impl.shared.sync ? "sync" : "async", shards);
+        log.used_bytes, log.map_bytes, impl.log->storage_full(), impl.log->failed(), totals.members,
+        impl.members_max(), totals.transactions, resident_bytes(),
+        impl.shared.sync ? "sync" : "async", shards);
 }
 
 }  // namespace jifen::server

@@ -65,6 +65,7 @@ ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard,
       ring_needed_(shard_count_, 0),
       transfers_(transfers_in_flight_max) {
     records_.reserve(unappended_records_max);
+    state_free_.reserve(release_queue_capacity);
     batch_commands_.reserve(protocol::batch_ops_max);
     batch_positions_.reserve(protocol::batch_ops_max);
     batch_outcomes_.resize(protocol::batch_ops_max);
@@ -364,7 +365,7 @@ void ShardThread::on_timer(const boost::system::error_code& error) {
     }
     flush_records();
     if (index_ == 0) {
-        report_storage_recovered();
+        report_log_state();
     }
     if (!stopping_ && log.checkpoint_due(index_) && !shard_.checkpoint_building()) {
         step_checkpoint();  // Its own timer takes the next steps.
@@ -505,6 +506,10 @@ bool ShardThread::must_wait_for_log(const Release& release) noexcept {
 }
 
 void ShardThread::release_durable() {
+    for (const Release& release : state_free_) {
+        release_now(release);
+    }
+    state_free_.clear();
     if (shared_.sync) {
         release_durable_from(release_, &release_head_, release_tail_);
         return;
@@ -567,6 +572,35 @@ void ShardThread::push_release(const Release& release) {
     JIFEN_ASSERT(release_room() > 0);
     release_[release_tail_ % release_.size()] = release;
     ++release_tail_;
+}
+
+void ShardThread::push_state_free(const Release& release) {
+    JIFEN_ASSERT(release_room() > 0);
+    state_free_.push_back(release);  // Within its reserve: release_room() counts it.
+}
+
+bool ShardThread::log_stuck() const noexcept {
+    const wal::Log& log = *shared_.log;
+    return shared_.sync && (log.storage_full() || log.failed()) &&
+           current_seq() > log.durable_seq(index_);
+}
+
+bool ShardThread::waits_for_log(engine::MemberId member_id) {
+    const std::pair<uint64_t, uint64_t> seqs{shared_.log->durable_seq(index_), current_seq()};
+    if (seqs != undurable_seqs_) {
+        // Rebuilt only when a record was applied or became durable, which a stuck log rarely
+        // sees: a read costs a binary search, not a pass over the queue.
+        undurable_seqs_ = seqs;
+        undurable_members_.clear();
+        all_undurable_ = !shared_.log->undurable_members(index_, &undurable_members_);
+        for (const engine::Record& record : records_) {
+            undurable_members_.push_back(record.command.member_id);
+            undurable_members_.push_back(record.command.counterparty_id);
+        }
+        std::sort(undurable_members_.begin(), undurable_members_.end());
+    }
+    return all_undurable_ ||
+           std::binary_search(undurable_members_.begin(), undurable_members_.end(), member_id);
 }
 
 void ShardThread::resume_stalled() {
@@ -711,6 +745,26 @@ void ShardThread::deliver_history(const HistoryJob& job, std::vector<std::byte> 
 }
 
 void ShardThread::route_audit(Connection& connection, const FrameHeader& header) {
+    const wal::Log& log = *shared_.log;
+    if (shared_.sync && (log.storage_full() || log.failed())) {
+        // An audit sums every shard's state, so it would wait for all of it to be durable;
+        // with the log unable to write, say so at once rather than never.
+        bool waits = false;
+        for (uint32_t shard = 0; shard < shard_count_; ++shard) {
+            waits = waits || log.appended_seq(shard) > log.durable_seq(shard);
+        }
+        if (waits || current_seq() > log.durable_seq(index_)) {
+            const uint32_t position = connection.open_frame(header, 1);
+            connection.set_frame_result(
+                position, log.failed() ? Result::storage_error : Result::storage_full);
+            Release release;
+            release.kind = ReleaseKind::local;
+            release.parts = 1;
+            release.reply.ref = {connection.index(), connection.generation(), position, index_};
+            push_state_free(release);
+            return;
+        }
+    }
     const uint32_t position = connection.open_frame(header, shard_count_);
     const OpRef ref{connection.index(), connection.generation(), position, index_};
     uint32_t local_parts = 1;
@@ -757,6 +811,10 @@ void ShardThread::route_balances(Connection& connection, const FrameHeader& head
         }
     }
     uint32_t local_parts = 0;
+    // In sync durability a balance waits until what the shard applied before it is durable, so
+    // no reply shows state a crash could undo. When the log cannot write, that wait has no end:
+    // then a frame whose members have nothing waiting for the log is answered at once.
+    bool shows_durable_state_only = log_stuck();
     for (uint32_t i = 0; i < header.count; ++i) {
         const protocol::BalanceRequest query = query_at(i);
         const uint32_t position = first + i;
@@ -767,6 +825,7 @@ void ShardThread::route_balances(Connection& connection, const FrameHeader& head
         }
         const uint32_t target = engine::Shard::shard_of(query.member_id, shard_count_);
         if (target == index_) {
+            shows_durable_state_only = shows_durable_state_only && !waits_for_log(query.member_id);
             engine::MemberView view;
             connection.set_reply(position,
                                  shard_.find_at(query.member_id, now_us, &view)
@@ -781,7 +840,7 @@ void ShardThread::route_balances(Connection& connection, const FrameHeader& head
         request.command.member_id = query.member_id;
         stage(target, request, &connection, &local_parts);
     }
-    finish_routing(connection, first, local_parts);
+    finish_routing(connection, first, local_parts, shows_durable_state_only);
 }
 
 void ShardThread::route_operations(Connection& connection, const FrameHeader& header,
@@ -858,10 +917,12 @@ void ShardThread::route_operations(Connection& connection, const FrameHeader& he
             ++local_parts;
         }
     }
-    finish_routing(connection, first, local_parts);
+    // Refusals alone (nothing applied) need not wait for the log: they show no state.
+    finish_routing(connection, first, local_parts, batched == 0);
 }
 
-void ShardThread::finish_routing(Connection& connection, uint32_t first, uint32_t local_parts) {
+void ShardThread::finish_routing(Connection& connection, uint32_t first, uint32_t local_parts,
+                                 bool state_free) {
     for (uint32_t target = 0; target < shard_count_; ++target) {
         flush_staged(target, &connection, &local_parts);
     }
@@ -872,7 +933,11 @@ void ShardThread::finish_routing(Connection& connection, uint32_t first, uint32_
         release.kind = ReleaseKind::local;
         release.parts = local_parts;
         release.reply.ref = {connection.index(), connection.generation(), first, index_};
-        push_release(release);
+        if (state_free) {
+            push_state_free(release);
+        } else {
+            push_release(release);
+        }
     }
 }
 
@@ -955,7 +1020,7 @@ void ShardThread::report_storage_full() {
     // Below its limit the map could still grow: then the disk is what ran out.
     const std::string cause =
         stats.map_bytes < map_bytes_max
-            ? fmt::format("less than {} MiB free on the data directory's disk",
+            ? fmt::format("the data directory's disk is full or has less than {} MiB free",
                           wal::disk_bytes_free_min >> 20)
             : std::string("the map is at its limit: restart with a larger wal.map_bytes_max");
     spdlog::warn(
@@ -964,11 +1029,24 @@ void ShardThread::report_storage_full() {
         stats.map_bytes, stats.used_bytes, map_bytes_max, cause);
 }
 
-void ShardThread::report_storage_recovered() {
+void ShardThread::report_log_state() {
     // Sampled once a tick by one shard, so a log that is full again right after a commit is not
     // reported as recovered and full again at every commit.
+    const wal::Log& log = *shared_.log;
+    if (log.failed()) {
+        if (!shared_.log_failure_reported.exchange(true, std::memory_order_relaxed)) {
+            spdlog::error(
+                "the log stopped writing (its error is on stderr above): writes are refused with "
+                "storage_error, reads of durable state keep working; fix the disk and restart");
+        }
+        return;
+    }
     std::atomic<bool>& reported = shared_.storage_full_reported;
-    if (!reported.load(std::memory_order_relaxed) || shared_.log->storage_full()) {
+    if (log.storage_full()) {
+        report_storage_full();  // Also when no write was refused yet (a start on a full disk).
+        return;
+    }
+    if (!reported.load(std::memory_order_relaxed)) {
         return;
     }
     reported.store(false, std::memory_order_relaxed);
@@ -1005,7 +1083,7 @@ ShardThread::Applied ShardThread::apply_client(engine::Command command, uint64_t
                                                const OpRef& ref) {
     const Result admitted = admit_client(&command, stamp_time_us(), duration_us, 0);
     if (admitted != Result::ok) {
-        return {refused(admitted), false};
+        return {refused(admitted), false, false};
     }
     return finish_client(command, shard_.apply(command), ref);
 }
@@ -1137,6 +1215,7 @@ void ShardThread::handle_request(const Request& request) {
     Release release;
     release.kind = ReleaseKind::reply;
     release.reply.ref = request.ref;
+    bool state_free = false;  // As in route_operations and route_balances.
     switch (request.kind) {
         case RequestKind::apply: {
             const Applied applied = apply_client(request.command, request.duration_us, request.ref);
@@ -1145,9 +1224,11 @@ void ShardThread::handle_request(const Request& request) {
             }
             release.reply.kind = ReplyKind::outcome;
             release.reply.payload = applied.outcome;
+            state_free = !applied.admitted;
             break;
         }
         case RequestKind::balance: {
+            state_free = log_stuck() && !waits_for_log(request.command.member_id);
             BalanceAnswer answer;
             answer.found = shard_.find_at(request.command.member_id, stamp_time_us(), &answer.view);
             if (!answer.found) {
@@ -1172,7 +1253,11 @@ void ShardThread::handle_request(const Request& request) {
         }
     }
     release.gate_seq = current_seq();
-    push_release(release);
+    if (state_free) {
+        push_state_free(release);
+    } else {
+        push_release(release);
+    }
 }
 
 void ShardThread::handle_reply(const Reply& reply) {

@@ -50,6 +50,7 @@ struct Shared {
     // True from the first write refused with storage_full until shard 0's timer sees the log take
     // writes again: one log line each way for the server, however many requests are refused.
     std::atomic<bool> storage_full_reported{false};
+    std::atomic<bool> log_failure_reported{false};  // Once: a failed log stays failed.
 };
 
 // Counters any thread may read (stats, metrics). Only the shard's own thread writes them, so
@@ -157,6 +158,7 @@ private:
     struct Applied {
         engine::Outcome outcome;
         bool deferred = false;  // A cross-shard transfer: the answer comes after its credit leg.
+        bool admitted = true;   // False: refused before the engine saw it (shows no state).
     };
 
     void run_accept();
@@ -189,7 +191,9 @@ private:
     void flush_staged(uint32_t target, Connection* connection, uint32_t* local_parts);
     // End of a routed frame: pushes what is staged for other shards and queues the release of
     // the local_parts answered here (from position first on).
-    void finish_routing(Connection& connection, uint32_t first, uint32_t local_parts);
+    // state_free: the frame's local replies show no state (see push_state_free).
+    void finish_routing(Connection& connection, uint32_t first, uint32_t local_parts,
+                        bool state_free);
 
     // A client operation on this shard's member, in three steps so a frame's operations can be
     // applied as one batch: admit (log state, time stamp, transfer slot: transfer_slots_taken are
@@ -201,10 +205,11 @@ private:
                           const OpRef& ref);
     Applied apply_client(engine::Command command, uint64_t duration_us, const OpRef& ref);
     bool crosses_shards(const engine::Command& command) const noexcept;
-    // Log a warning when the server starts refusing writes for storage (any shard, at the
-    // refusal) and an info when the log takes writes again (shard 0, once a tick).
+    // Log a warning when the server starts refusing writes for storage (any shard at a refusal,
+    // or shard 0's tick), an info when the log takes writes again and an error once the log
+    // failed (shard 0, once a tick).
     void report_storage_full();
-    void report_storage_recovered();
+    void report_log_state();
     engine::Outcome apply_internal(engine::Command command);
     void log_if_applied(const engine::Command& command, const engine::Outcome& outcome);
     void send_credit(uint32_t transfer_slot);
@@ -213,6 +218,10 @@ private:
     void deliver(const OpRef& ref, const engine::Outcome& outcome);
 
     void push_release(const Release& release);
+    // A release whose replies show no ledger state (refusals decided before anything was
+    // applied; reads of members nothing waits for while the log cannot write): it leaves at the
+    // end of the round, not behind the releases waiting for the log.
+    void push_state_free(const Release& release);
     void release_durable();
     void release_now(const Release& release);
     // Releases the oldest entries of queue[*head, tail) (a ring) while they are durable.
@@ -228,11 +237,16 @@ private:
     Connection* find_connection(const OpRef& ref) noexcept;
     uint64_t stamp_time_us() noexcept;
     uint64_t current_seq() const noexcept { return appended_seq_ + records_.size(); }
-    // Both queues share one capacity: a release moved aside still counts.
+    // The queues share one capacity: a release moved aside still counts.
     size_t release_room() const noexcept {
         return release_.size() - (release_tail_ - release_head_) -
-               (durable_wait_tail_ - durable_wait_head_);
+               (durable_wait_tail_ - durable_wait_head_) - state_free_.size();
     }
+    // Sync durability, and the log cannot write (storage full, failed) while this shard has
+    // records not durable yet: what waits for the log may wait until an operator acts.
+    bool log_stuck() const noexcept;
+    // Whether a read of member_id may show state not durable yet, while log_stuck().
+    bool waits_for_log(engine::MemberId member_id);
     size_t record_room() const noexcept;
     bool has_room_for(uint32_t operations) const noexcept;
 
@@ -266,6 +280,13 @@ private:
     std::vector<Release> durable_wait_;
     uint64_t durable_wait_head_ = 0;
     uint64_t durable_wait_tail_ = 0;
+    // push_state_free(); reserved to the queues' capacity, emptied every round.
+    std::vector<Release> state_free_;
+    // waits_for_log(): the members of the records not durable yet (sorted), as of
+    // undurable_seqs_ (durable, current); all_undurable_ when the log could not tell.
+    std::vector<engine::MemberId> undurable_members_;
+    std::pair<uint64_t, uint64_t> undurable_seqs_{0, 0};
+    bool all_undurable_ = false;
 
     // Applied records the log has not taken yet; appended_seq_ mirrors Log::appended_seq.
     std::vector<engine::Record> records_;

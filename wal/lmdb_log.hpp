@@ -41,6 +41,7 @@ public:
     bool append(uint32_t shard, std::span<const engine::Record> records) override;
     uint64_t appended_seq(uint32_t shard) const override;
     uint64_t durable_seq(uint32_t shard) const override;
+    bool undurable_members(uint32_t shard, std::vector<engine::MemberId>* members) const override;
     void checkpoint(uint32_t shard, uint64_t shard_seq, engine::CheckpointBytes state) override;
     bool checkpoint_due(uint32_t shard) const override;
     bool storage_full() const override;
@@ -199,6 +200,9 @@ private:
 
     std::atomic<bool> map_full_{false};   // The map cannot grow and is (nearly) full.
     std::atomic<bool> disk_full_{false};  // The disk is nearly full, or ENOSPC.
+    // A commit failed for space: storage stays full until a commit succeeds again, whatever
+    // free space statvfs reports meanwhile. Writer thread only.
+    bool space_failure_ = false;
     std::atomic<bool> failed_{false};
 
     // Writer-only (or open/recover before start).

@@ -590,6 +590,22 @@ uint64_t LmdbLog::durable_seq(uint32_t shard) const {
     return lanes_[shard]->durable_seq.load(std::memory_order_acquire);
 }
 
+bool LmdbLog::undurable_members(uint32_t shard, std::vector<engine::MemberId>* members) const {
+    JIFEN_ASSERT(shard < lanes_.size());
+    const RecordRing& ring = lanes_[shard]->ring;
+    const uint64_t tail = ring.tail();
+    const uint64_t durable = std::min(durable_seq(shard), tail);
+    if (tail - durable > ring.capacity()) {
+        return false;  // The oldest of them were written over: their slots were released.
+    }
+    for (uint64_t position = durable; position < tail; ++position) {
+        const engine::Command& command = ring.peek(position).command;
+        members->push_back(command.member_id);
+        members->push_back(command.counterparty_id);
+    }
+    return true;
+}
+
 void LmdbLog::checkpoint(uint32_t shard, uint64_t shard_seq, engine::CheckpointBytes state) {
     JIFEN_ASSERT(shard < lanes_.size());
     Lane& lane = *lanes_[shard];
@@ -761,7 +777,10 @@ bool LmdbLog::commit_batch() {
         check_map_usage();
         uint64_t next_log_seq = next_log_seq_;
         MDB_txn* txn = nullptr;
-        int rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+        int rc = options_.commit_fault ? options_.commit_fault() : 0;
+        if (rc == 0) {
+            rc = mdb_txn_begin(env_, nullptr, 0, &txn);
+        }
         if (rc == 0) {
             rc = write_batch(txn, &next_log_seq);
             if (rc == 0) {
@@ -780,6 +799,10 @@ bool LmdbLog::commit_batch() {
             cover_last_page();
             finish_heads(next_log_seq);
             map_full_.store(false, std::memory_order_relaxed);
+            if (space_failure_) {
+                space_failure_ = false;
+                disk_full_.store(disk_low(), std::memory_order_relaxed);
+            }
             check_map_usage();
             if (options_.meta_sync == MetaSync::each_commit) {
                 record_commit(next_log_seq);
@@ -818,7 +841,11 @@ bool LmdbLog::commit_batch() {
             }
             return false;
         }
-        if (rc == ENOSPC) {
+        // LMDB answers a short write with EIO ("short write, filesystem full?"): a disk that
+        // filled up under a commit, retried like ENOSPC. The failed commit's pages lie in free
+        // space and its meta page was not written, so the last commit stands.
+        if (rc == ENOSPC || (rc == EIO && disk_low())) {
+            space_failure_ = true;
             disk_full_.store(true, std::memory_order_relaxed);
             return false;
         }
@@ -1291,7 +1318,7 @@ void LmdbLog::check_disk() noexcept {
         return;
     }
     disk_checked_us_ = now;
-    disk_full_.store(disk_low(), std::memory_order_relaxed);
+    disk_full_.store(space_failure_ || disk_low(), std::memory_order_relaxed);
 }
 
 bool LmdbLog::disk_low() const noexcept {

@@ -77,6 +77,10 @@ struct Options {
     // expiry_months once anything is logged (StartupError naming it). Unset: nothing is
     // recorded and the shards keep the rules they were built with.
     std::optional<engine::Config> engine;
+    // Tests only (jifend never sets it): asked before each commit; a non-zero result (an errno
+    // such as ENOSPC or EIO) fails that commit as if LMDB had returned it, before anything is
+    // written. Lets tests drive the log into what a full or failing disk does to it.
+    std::function<int()> commit_fault;
 };
 
 // Refusal to open a data directory (corrupt, foreign, wrong shard count, no permission).
@@ -144,6 +148,12 @@ public:
     virtual bool append(uint32_t shard, std::span<const engine::Record> records) = 0;
     virtual uint64_t appended_seq(uint32_t shard) const = 0;
     virtual uint64_t durable_seq(uint32_t shard) const = 0;
+    // Adds to `members` the members (member_id and counterparty_id) of the records the shard
+    // appended that are not durable yet; false when it cannot tell (more of them than the queue
+    // still holds). Only the shard's own thread may ask. For the rare state where the log cannot
+    // write: it reads the whole queue.
+    virtual bool undurable_members(uint32_t shard,
+                                   std::vector<engine::MemberId>* members) const = 0;
 
     // Hands a shard's checkpoint to the writer: `state` is Shard::save() or finish_checkpoint()
     // output taken right after the record with shard sequence shard_seq was applied. Written in

@@ -51,6 +51,12 @@ public:
         return true;
     }
 
+    // Producer only, for tail() - capacity() <= position < tail(): the record it pushed there,
+    // released or not (only the producer writes slots, so nothing changes one while it reads).
+    const engine::Record& peek(uint64_t position) const noexcept {
+        return slots_[position & mask_];
+    }
+
     // Any thread: the position after the last record pushed (the last shard sequence given).
     uint64_t tail() const noexcept { return tail_.load(std::memory_order_acquire); }
 

@@ -6,9 +6,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/server/core_test_server.hpp"
@@ -180,6 +184,125 @@ TEST(CoreStorage, ARestartWithALargerMapLimitTakesWritesAgain) {
         client.operation(Opcode::earn, make_operation(next_txn_id, member_id, 5));
     EXPECT_EQ(result_of(earned), Result::ok);
     EXPECT_EQ(earned.available, available + 5);
+}
+
+// The first member id from `from` on that shard.
+uint64_t member_on_shard(uint32_t shard, uint32_t shard_count, uint64_t from) {
+    while (engine::Shard::shard_of(from, shard_count) != shard) {
+        ++from;
+    }
+    return from;
+}
+
+// Waits (up to 10 s) until the metric has the value; false when it never did.
+bool metric_becomes(const RunningServer& server, std::string_view name, int64_t value) {
+    for (int attempt = 0; attempt < 1'000; ++attempt) {
+        if (server.metric(name) == value) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+}
+
+// A disk that fills under a commit (ENOSPC, injected): in sync durability the operations that
+// commit carried wait for the disk, and nothing else does. New writes are refused at once,
+// balances of members with nothing waiting are answered, audit says storage_full; once a commit
+// succeeds again the waiting replies arrive and writes are taken.
+TEST(CoreStorage, ADiskFullUnderACommitHoldsOnlyWhatTheCommitCarried) {
+    TempDir dir;
+    std::atomic<int> fault{0};
+    Config config = test_config(dir.path(), 2);
+    config.wal.commit_fault = [&fault] { return fault.load(); };
+    RunningServer server(config);
+    RawClient client(server.port());
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    const uint64_t waiting = member_on_shard(0, 2, 100);
+    const uint64_t idle_same_shard = member_on_shard(0, 2, waiting + 1);
+    const uint64_t idle_other_shard = member_on_shard(1, 2, 100);
+    uint64_t txn_id = 1;
+    for (const uint64_t member : {waiting, idle_same_shard, idle_other_shard}) {
+        ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(txn_id++, member, 0))),
+                  Result::ok);
+        ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(txn_id++, member, 100))),
+                  Result::ok);
+    }
+
+    fault = ENOSPC;
+    const Operation held_earn = make_operation(txn_id++, waiting, 50);
+    client.send_items(Opcode::earn, 7, std::span<const Operation>(&held_earn, 1));
+    ASSERT_TRUE(metric_becomes(server, "jifen_storage_full", 1));
+
+    EXPECT_EQ(
+        result_of(client.operation(Opcode::earn, make_operation(txn_id++, idle_same_shard, 5))),
+        Result::storage_full);
+    EXPECT_EQ(
+        result_of(client.operation(Opcode::earn, make_operation(txn_id++, idle_other_shard, 5))),
+        Result::storage_full);
+    for (const uint64_t member : {idle_same_shard, idle_other_shard}) {
+        const protocol::BalanceReply balance = client.balance(member);
+        EXPECT_EQ(static_cast<Result>(balance.result), Result::ok) << member;
+        EXPECT_EQ(balance.available, 100) << member;
+    }
+    EXPECT_EQ(static_cast<Result>(client.audit().result), Result::storage_full);
+    EXPECT_EQ(server.metric("jifen_log_failed"), 0);
+
+    // The waiting member's balance would show the earn not yet durable: it waits with it.
+    const protocol::BalanceRequest query{waiting};
+    client.send_items(Opcode::balance, 9, std::span<const protocol::BalanceRequest>(&query, 1));
+    fault = 0;  // Space again: the writer's next retry commits.
+    for (int reply = 0; reply < 2; ++reply) {
+        const std::optional<Frame> frame = client.read_frame();
+        ASSERT_TRUE(frame.has_value());
+        if (frame->header.request_id == 7) {
+            const auto earned = frame->item<protocol::OperationReply>();
+            EXPECT_EQ(result_of(earned), Result::ok);
+            EXPECT_EQ(earned.available, 150);
+        } else {
+            EXPECT_EQ(frame->header.request_id, 9u);
+            EXPECT_EQ(frame->item<protocol::BalanceReply>().available, 150);
+        }
+    }
+    ASSERT_TRUE(metric_becomes(server, "jifen_storage_full", 0));
+    EXPECT_EQ(
+        result_of(client.operation(Opcode::earn, make_operation(txn_id++, idle_same_shard, 5))),
+        Result::ok);
+    const protocol::AuditReply audit = client.audit();
+    EXPECT_EQ(static_cast<Result>(audit.result), Result::ok);
+    EXPECT_EQ(audit.ok, 1u);
+}
+
+// Any other commit failure (EIO with space left: a failing disk) stops the log for good: writes
+// get storage_error, the failure shows in the metrics, durable state stays readable.
+TEST(CoreStorage, AFailedLogRefusesWritesWithStorageErrorAndSaysSo) {
+    TempDir dir;
+    std::atomic<int> fault{0};
+    Config config = test_config(dir.path(), 1);
+    config.wal.commit_fault = [&fault] { return fault.load(); };
+    LogCapture log_lines;
+    RunningServer server(config);
+    RawClient client(server.port());
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(1, member_id, 0))),
+              Result::ok);
+    fault = EIO;
+    const Operation lost = make_operation(2, member_id, 10);
+    client.send_items(Opcode::earn, 7, std::span<const Operation>(&lost, 1));
+    ASSERT_TRUE(metric_becomes(server, "jifen_log_failed", 1));
+    EXPECT_EQ(result_of(client.operation(Opcode::earn, make_operation(3, member_id, 5))),
+              Result::storage_error);
+    EXPECT_EQ(static_cast<Result>(client.audit().result), Result::storage_error);
+    fault = 0;  // A failed log stays failed: nothing it could not write is written later.
+    EXPECT_EQ(result_of(client.operation(Opcode::earn, make_operation(4, member_id, 5))),
+              Result::storage_error);
+    EXPECT_EQ(server.metric("jifen_log_failed"), 1);
+    EXPECT_NE(server.stats_json().find("\"log_failed\":true"), std::string::npos);
+    for (int attempt = 0; attempt < 500 && log_lines.count("the log stopped writing") == 0;
+         ++attempt) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(log_lines.count("the log stopped writing"), 1u);
+    EXPECT_EQ(log_lines.count("writes are accepted again"), 0u);
 }
 
 }  // namespace

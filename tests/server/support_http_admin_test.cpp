@@ -33,6 +33,7 @@ HttpAdmin::Callbacks test_callbacks() {
     return HttpAdmin::Callbacks{
         .metrics_text = [] { return std::string(metrics_text); },
         .stats_json = [] { return std::string(R"({"shards":2})"); },
+        .write_state = [] { return std::string_view("ok"); },
     };
 }
 
@@ -68,6 +69,19 @@ TEST(SupportHttpAdmin, HealthAnswersOkWithoutAKey) {
     EXPECT_EQ(reply.status, 200);
     EXPECT_TRUE(contains(reply.body, R"("status":"ok")")) << reply.body;
     EXPECT_TRUE(contains(reply.head, "Content-Type: application/json")) << reply.head;
+}
+
+// A load balancer or an alert sees when writes are refused: 503 with the reason.
+TEST(SupportHttpAdmin, HealthIs503WhileWritesAreRefused) {
+    for (const std::string_view state : {"storage_full", "log_failed"}) {
+        HttpAdmin::Callbacks callbacks = test_callbacks();
+        callbacks.write_state = [state] { return state; };
+        AdminPort port(test_config(), std::move(callbacks));
+        const auto reply = exchange(port.port(), get_request("/health"));
+        EXPECT_EQ(reply.status, 503) << state;
+        EXPECT_TRUE(contains(reply.body, "\"status\":\"" + std::string(state) + "\""))
+            << reply.body;
+    }
 }
 
 TEST(SupportHttpAdmin, QueryStringDoesNotChangeTheRoute) {

@@ -138,7 +138,8 @@ public:
     explicit TlsAdminPort(const SelfSigned& files)
         : config_(make_config(files)),
           keys_(config_.api_keys),
-          admin_(config_, keys_, HttpAdmin::Callbacks{[] { return std::string("m 1\n"); }, {}}) {
+          admin_(config_, keys_,
+                 HttpAdmin::Callbacks{[] { return std::string("m 1\n"); }, {}, {}}) {
         port_ = admin_.start();
     }
     uint16_t port() const { return port_; }
