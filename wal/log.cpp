@@ -241,7 +241,14 @@ void LmdbLog::open_environment() {
         std::filesystem::remove(env_path, ignored);
     }
     if (rc == MDB_INVALID && begins_with_lmdb_meta(env_path)) {
-        refuse_truncated(env_path, file_size_bytes(env_path), 2 * page_size_bytes());
+        // Its first meta page is LMDB's: cut inside the second one, or that page is damaged.
+        const uint64_t size_bytes = file_size_bytes(env_path);
+        if (size_bytes < 2 * page_size_bytes()) {
+            refuse_truncated(env_path, size_bytes, 2 * page_size_bytes());
+        }
+        throw StartupError("jifen log: " + env_path +
+                           " is damaged: LMDB rejects its meta pages (the first two pages of the "
+                           "file); restore from a backup");
     }
     if (rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) {
         throw_startup(env_path + " is not a jifen log (not an LMDB file of this version)", rc);

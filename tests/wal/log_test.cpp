@@ -589,6 +589,28 @@ TEST(Log, AnEmptyLogFileIsRefusedNotReplacedByAnEmptyLedger) {
     EXPECT_EQ(std::filesystem::file_size(dir.path() / "jifen.lmdb"), 0u);
 }
 
+// A damaged second meta page is damage, not a short file: the refusal says which.
+TEST(Log, ADamagedMetaPageIsRefusedAsDamageNotAsTruncation) {
+    TempDir dir;
+    { Log::open(testing::options_for(dir.path(), 1)); }
+    const auto page_bytes = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    {
+        std::fstream file(dir.path() / "jifen.lmdb",
+                          std::ios::in | std::ios::out | std::ios::binary);
+        file.seekp(static_cast<std::streamoff>(page_bytes));
+        const std::string garbage(page_bytes, '\xab');
+        file.write(garbage.data(), static_cast<std::streamsize>(garbage.size()));
+    }
+    try {
+        Log::open(testing::options_for(dir.path(), 1));
+        FAIL() << "opened a file whose second meta page is garbage";
+    } catch (const StartupError& error) {
+        const std::string what = error.what();
+        EXPECT_NE(what.find("is damaged: LMDB rejects its meta pages"), std::string::npos) << what;
+        EXPECT_EQ(what.find("truncated"), std::string::npos) << what;
+    }
+}
+
 // LMDB's lock file gets its disk blocks before LMDB writes it through a mapping (on a full disk
 // that write would be SIGBUS); one it cannot open is named in the refusal.
 TEST(Log, LmdbsLockFileIsGivenItsBlocksAndNamedWhenItCannotBeOpened) {
