@@ -85,6 +85,7 @@ public:
         // All segments start side by side in one mapping, on huge pages when it is big enough
         // (see map_slots); a segment that grows moves to memory of its own.
         const uint64_t per_segment = std::bit_ceil(std::max<uint64_t>(16, slots)) / segment_count_;
+        first_segment_slots_ = per_segment;
         first_bytes_ = bytes_of(per_segment * segment_count_);
         try {
             retired_.reserve(size_t{2} * segment_count_);
@@ -326,6 +327,9 @@ public:
         return sum;
     }
     uint32_t segment_count() const noexcept { return segment_count_; }
+    // Huge pages that hold grown segments below 2 MiB (HugePageBlocks). Only while no thread
+    // prepares or grows.
+    size_t shared_huge_pages() const noexcept { return blocks_.huge_pages(); }
     // Segments holding prepared slots. Only while no thread prepares or grows.
     uint32_t segments_prepared() const noexcept {
         uint32_t count = 0;
@@ -412,7 +416,10 @@ private:
     }
     void unmap_slots(Slot* slots, uint64_t count) noexcept {
         const size_t bytes = bytes_of(count);
-        if (slots >= first_ && slots < first_ + first_bytes_ / sizeof(Slot)) {
+        // Only a first slice has the first count (every later one is larger): memory mapped
+        // later may lie where a released huge page of the first mapping was.
+        if (count == first_segment_slots_ && slots >= first_ &&
+            slots < first_ + first_bytes_ / sizeof(Slot)) {
             release_first(slots, bytes);
         } else if (detail::HugePageBlocks::fits(bytes)) {
             blocks_.release(slots, bytes);
@@ -610,10 +617,12 @@ private:
     const uint64_t key_;
     const uint32_t segment_count_;  // A power of two.
     const uint32_t quota_stride_;   // Whole cache lines per claimer's row of quotas.
-    // Segments' slots below 2 MiB, after a growth; only the callers of prepare() and grow().
+    // Segments' slots below 2 MiB, after a growth; only through map_slots() and unmap_slots(),
+    // which prepare(), grow(), reserve(), release_retired() and release_all() call.
     detail::HugePageBlocks blocks_;
     // The mapping all segments start in, and per huge page of it, the segments that moved out.
     Slot* first_ = nullptr;
+    uint64_t first_segment_slots_ = 0;
     size_t first_bytes_ = 0;
     std::unique_ptr<uint8_t[]> first_released_;
     const std::unique_ptr<Claimed[]> claimed_;

@@ -757,6 +757,9 @@ void LmdbLog::writer_main() {
             if (stopping) {
                 return;
             }
+            // Refused for the disk's reserve with nothing to commit: no commit would look at the
+            // disk again, so look here (at most once a second), and freed space takes writes.
+            check_disk();
             // Failed, or storage full until the retry time: the queued records cannot be
             // committed yet, so they must not cut the sleep short (the loop would spin a core).
             sleep_until_work(storage_full_retry_us, !idle);

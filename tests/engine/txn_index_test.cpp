@@ -261,6 +261,23 @@ TEST(TxnIndex, SegmentsMovingOutOfTheirHugePagesKeepEveryClaim) {
     EXPECT_EQ(index.claim(TxnId{1, 9}, 3), TxnIndex::Claim::owned_by_other);
 }
 
+// Segments that grew past 2 MiB take huge pages of their own: the shared ones they used on the
+// way are all given back, also where later memory landed in the first mapping's released pages.
+TEST(TxnIndex, SharedHugePagesAreAllGivenBackOnceSegmentsOutgrowThem) {
+    TxnIndex index(uint64_t{1} << 16, 1);  // 16 segments of 128 KiB in one huge page.
+    for (uint64_t id = 1; id <= 1'000; ++id) {
+        ASSERT_EQ(index.claim(TxnId{id, 3}, 7), TxnIndex::Claim::claimed);
+    }
+    for (const uint64_t claims : {100'000, 200'000, 500'000}) {  // 512 KiB, 1 MiB, 2 MiB.
+        ASSERT_TRUE(index.reserve(claims));
+        for (uint64_t id = 1; id <= 1'000; ++id) {
+            ASSERT_EQ(index.find(TxnId{id, 3}), 7u) << id;
+        }
+    }
+    ASSERT_EQ(index.segment_slots_largest(), uint64_t{1} << 16);
+    EXPECT_EQ(index.shared_huge_pages(), 0u);
+}
+
 TEST(TxnIndex, ReserveMakesRoomForThatManyClaimsBeforeGrowthIsDue) {
     TxnIndex index(16);
     ASSERT_EQ(index.claim(TxnId{1, 1}, 1), TxnIndex::Claim::claimed);

@@ -206,7 +206,8 @@ bool metric_becomes(const RunningServer& server, std::string_view name, int64_t 
 }
 
 // A disk that fills under a commit (ENOSPC, injected): in sync durability the operations that
-// commit carried wait for the disk, and nothing else does. New writes are refused at once,
+// commit carried wait for the disk, and nothing else does. (The real disk must have the log's
+// 256 MiB reserve free, as for every test here.) New writes are refused at once,
 // balances of members with nothing waiting are answered, audit says storage_full; once a commit
 // succeeds again the waiting replies arrive and writes are taken.
 TEST(CoreStorage, ADiskFullUnderACommitHoldsOnlyWhatTheCommitCarried) {
@@ -247,9 +248,17 @@ TEST(CoreStorage, ADiskFullUnderACommitHoldsOnlyWhatTheCommitCarried) {
     EXPECT_EQ(static_cast<Result>(client.audit().result), Result::storage_full);
     EXPECT_EQ(server.metric("jifen_log_failed"), 0);
 
-    // The waiting member's balance would show the earn not yet durable: it waits with it.
+    // The waiting member's balance would show the earn not yet durable: it waits with it, and a
+    // balance asked after it overtakes it.
     const protocol::BalanceRequest query{waiting};
     client.send_items(Opcode::balance, 9, std::span<const protocol::BalanceRequest>(&query, 1));
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    const protocol::BalanceRequest idle_query{idle_same_shard};
+    client.send_items(Opcode::balance, 10,
+                      std::span<const protocol::BalanceRequest>(&idle_query, 1));
+    const std::optional<Frame> overtaking = client.read_frame();
+    ASSERT_TRUE(overtaking.has_value());
+    EXPECT_EQ(overtaking->header.request_id, 10u);
     fault = 0;  // Space again: the writer's next retry commits.
     for (int reply = 0; reply < 2; ++reply) {
         const std::optional<Frame> frame = client.read_frame();
