@@ -5,6 +5,9 @@
 // stream under a pending operation: a completion for an old session just returns.
 #include "client/connection.hpp"
 
+#include <openssl/ssl.h>
+#include <openssl/x509_vfy.h>
+
 #include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -122,6 +125,22 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
             });
     }
 
+    // The certificate must name `host` in its subjectAltName (a DNS name, or an IP address when
+    // host is one), checked by OpenSSL while it verifies the chain. Never the subject's CN,
+    // which browsers and curl stopped trusting.
+    static void expect_host(SSL* ssl, const std::string& host) {
+        X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+        X509_VERIFY_PARAM_set_hostflags(
+            param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        boost::system::error_code not_an_address;
+        asio::ip::make_address(host, not_an_address);
+        if (!not_an_address) {
+            X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
+        } else {
+            X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+        }
+    }
+
     Status make_ssl_context() {
         try {
             ssl_context.emplace(asio::ssl::context::tls_client);
@@ -191,7 +210,7 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         if (!options.tls_insecure_skip_verify) {
             // SNI and certificate host-name check against the name the caller asked for.
             SSL_set_tlsext_host_name(current->tls->native_handle(), options.host.c_str());
-            current->tls->set_verify_callback(asio::ssl::host_name_verification(options.host));
+            expect_host(current->tls->native_handle(), options.host);
         }
         current->tls->async_handshake(
             asio::ssl::stream_base::client,
@@ -200,8 +219,16 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
                     return;
                 }
                 if (handshake_error) {
-                    self->fail_open({Failure::connect, Result::ok,
-                                     "TLS handshake: " + handshake_error.message()});
+                    // OpenSSL's reason for a refused certificate ("hostname mismatch",
+                    // "certificate has expired"), which the handshake error alone does not say.
+                    const long verified = SSL_get_verify_result(current->tls->native_handle());
+                    self->fail_open(
+                        {Failure::connect, Result::ok,
+                         "TLS handshake: " + handshake_error.message() +
+                             (verified == X509_V_OK
+                                  ? std::string()
+                                  : std::string(" (") + X509_verify_cert_error_string(verified) +
+                                        ")")});
                     return;
                 }
                 self->start_hello();

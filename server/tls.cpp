@@ -6,6 +6,9 @@
 #include <openssl/ssl.h>
 
 #include <boost/system/error_code.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
 
 namespace jifen::server {
 namespace {
@@ -15,6 +18,19 @@ namespace ssl = boost::asio::ssl;
 std::string describe(const boost::system::error_code& error) {
     // Asio's ssl category message is OpenSSL's reason string ("no start line", ...).
     return error.message();
+}
+
+// True when the PEM file holds an encrypted private key (PKCS#8 or the older Proc-Type form).
+bool is_encrypted_pem(const std::filesystem::path& path) {
+    std::ifstream file(path);
+    std::string line;
+    while (std::getline(file, line)) {
+        if (line.find("BEGIN ENCRYPTED PRIVATE KEY") != std::string::npos ||
+            line.find("Proc-Type: 4,ENCRYPTED") != std::string::npos) {
+            return true;
+        }
+    }
+    return false;
 }
 
 }  // namespace
@@ -35,7 +51,15 @@ ssl::context make_server_tls_context(const TlsConfig& tls) {
     if (SSL_CTX_set_min_proto_version(context.native_handle(), TLS1_2_VERSION) != 1) {
         throw ConfigError("tls: cannot require TLS 1.2 or later");
     }
+    // No resumption either way: no TLS 1.2 tickets, no TLS 1.3 tickets (OpenSSL sends two after
+    // every handshake otherwise), no server-side session cache.
     SSL_CTX_set_options(context.native_handle(), SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(context.native_handle(), 0);
+    SSL_CTX_set_session_cache_mode(context.native_handle(), SSL_SESS_CACHE_OFF);
+    // An encrypted key would make OpenSSL ask for its passphrase on the terminal, and a server
+    // started from a shell would wait there: answer with no passphrase, so loading fails.
+    context.set_password_callback(
+        [](std::size_t, ssl::context::password_purpose) { return std::string(); });
 
     context.use_certificate_chain_file(tls.cert_file.string(), error);
     if (error) {
@@ -44,8 +68,12 @@ ssl::context make_server_tls_context(const TlsConfig& tls) {
     }
     context.use_private_key_file(tls.key_file.string(), ssl::context::pem, error);
     if (error) {
-        throw ConfigError(fmt::format("tls.key_file: cannot load {}: {}", tls.key_file.string(),
-                                      describe(error)));
+        throw ConfigError(fmt::format(
+            "tls.key_file: cannot load {}: {}{}", tls.key_file.string(), describe(error),
+            is_encrypted_pem(tls.key_file)
+                ? " (the key is encrypted: jifend needs it without a passphrase, e.g. "
+                  "`openssl pkey -in KEY -out PLAIN_KEY`)"
+                : ""));
     }
     if (SSL_CTX_check_private_key(context.native_handle()) != 1) {
         ERR_clear_error();

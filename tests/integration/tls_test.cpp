@@ -4,6 +4,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <cstdio>
 #include <memory>
@@ -14,7 +15,8 @@
 namespace jifen::testing {
 namespace {
 
-// Writes key.pem and cert.pem (P-256, self-signed, CN=localhost, valid one hour) into `dir`.
+// Writes key.pem and cert.pem (P-256, self-signed, valid one hour) into `dir`: CN=localhost, and
+// a subjectAltName naming only IP 127.0.0.1, so "localhost" is named by the CN alone.
 void write_self_signed(const std::filesystem::path& dir) {
     std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"), &EVP_PKEY_free);
     std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), &X509_free);
@@ -28,6 +30,13 @@ void write_self_signed(const std::filesystem::path& dir) {
     X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
                                reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
     X509_set_issuer_name(cert.get(), name);
+    X509V3_CTX context;
+    X509V3_set_ctx_nodb(&context);
+    X509V3_set_ctx(&context, cert.get(), cert.get(), nullptr, nullptr, 0);
+    std::unique_ptr<X509_EXTENSION, decltype(&X509_EXTENSION_free)> san(
+        X509V3_EXT_conf_nid(nullptr, &context, NID_subject_alt_name, "IP:127.0.0.1"),
+        &X509_EXTENSION_free);
+    ASSERT_TRUE(san && X509_add_ext(cert.get(), san.get(), -1) == 1);
     ASSERT_GT(X509_sign(cert.get(), key.get(), EVP_sha256()), 0);
     FILE* key_file = std::fopen((dir / "key.pem").c_str(), "w");
     FILE* cert_file = std::fopen((dir / "cert.pem").c_str(), "w");
@@ -55,7 +64,7 @@ protected:
 
     static client::Options tls_options() {
         client::Options options = server_->options();
-        options.host = "localhost";
+        options.host = "127.0.0.1";
         options.tls = true;
         options.tls_ca_file = (dir_->path() / "cert.pem").string();
         return options;
@@ -85,6 +94,22 @@ TEST_F(Tls, AnUntrustedCertificateFailsTheConnection) {
     }
 }
 
+// The host must be in the subjectAltName: "localhost" is only the subject's CN here, which is
+// not trusted, and the refusal says why.
+TEST_F(Tls, AHostNamedOnlyByTheCertificatesCnIsRefused) {
+    client::Options options = tls_options();
+    options.host = "localhost";
+    client::Client client(options);
+    try {
+        client.connect();
+        FAIL() << "connected to a host the certificate names only in its CN";
+    } catch (const client::Error& error) {
+        EXPECT_EQ(error.failure(), client::Failure::connect) << error.what();
+        EXPECT_NE(std::string(error.what()).find("hostname mismatch"), std::string::npos)
+            << error.what();
+    }
+}
+
 TEST_F(Tls, SkippingVerificationConnectsForTests) {
     client::Options options = tls_options();
     options.host = "127.0.0.1";
@@ -104,7 +129,7 @@ TEST_F(Tls, ThePlainProtocolIsNotSpokenOnATlsPort) {
 
 TEST_F(Tls, TheCliConnectsWithTlsAndACaFile) {
     const CliResult result =
-        run_cli(server_->port(), {"--host", "localhost", "--tls", "--ca-file",
+        run_cli(server_->port(), {"--host", "127.0.0.1", "--tls", "--ca-file",
                                   (dir_->path() / "cert.pem").string(), "ping"});
     EXPECT_EQ(result.exit_code, 0) << result.err;
     EXPECT_NE(result.out.find("server_time_us"), std::string::npos) << result.out;

@@ -111,6 +111,33 @@ TEST(SupportTls, GarbageCertificateNamesTheCertFile) {
     EXPECT_TRUE(starts_with(tls_error(tls), "tls.cert_file: cannot load")) << tls_error(tls);
 }
 
+// An encrypted key would make OpenSSL prompt for a passphrase, and a server started from a shell
+// would wait there: it is refused at once, saying why. No session resumption either way.
+TEST(SupportTls, AnEncryptedKeyIsRefusedWithoutAPromptAndSessionsAreNotResumed) {
+    const SelfSigned files;
+    {
+        FILE* in = std::fopen(files.tls().key_file.c_str(), "r");
+        const std::unique_ptr<EVP_PKEY, PkeyFree> key(
+            PEM_read_PrivateKey(in, nullptr, nullptr, nullptr));
+        std::fclose(in);
+        ASSERT_TRUE(key);
+        FILE* out = std::fopen((files.dir() / "encrypted.pem").c_str(), "w");
+        static const char passphrase[] = "secret";
+        PEM_write_PrivateKey(out, key.get(), EVP_aes_256_cbc(),
+                             reinterpret_cast<const unsigned char*>(passphrase),
+                             sizeof(passphrase) - 1, nullptr, nullptr);
+        std::fclose(out);
+    }
+    const std::string error =
+        tls_error(TlsConfig{files.tls().cert_file, files.dir() / "encrypted.pem"});
+    EXPECT_TRUE(starts_with(error, "tls.key_file: cannot load ")) << error;
+    EXPECT_NE(error.find("the key is encrypted"), std::string::npos) << error;
+
+    boost::asio::ssl::context context = make_server_tls_context(files.tls());
+    EXPECT_EQ(SSL_CTX_get_num_tickets(context.native_handle()), 0u);
+    EXPECT_EQ(SSL_CTX_get_session_cache_mode(context.native_handle()), SSL_SESS_CACHE_OFF);
+}
+
 TEST(SupportTls, KeyOfAnotherCertificateIsRefused) {
     const SelfSigned first;
     const SelfSigned second;
