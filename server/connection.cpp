@@ -353,9 +353,10 @@ void Connection::handle_hello(const FrameHeader& header, std::span<const std::by
                                        strnlen(hello.client_name, sizeof(hello.client_name)));
     const auto who = shard_.shared().keys->authenticate(secret);
     if (!who) {
-        // The secret is never logged; the client name is the client's own label.
-        spdlog::warn("connection {} on shard {}: authentication failed (client \"{}\")", number_,
-                     shard_.index(), client_name);
+        // The secret is never logged. The client name is the client's own label, escaped
+        // ({:?}) so that control characters in it cannot forge log lines.
+        spdlog::warn("connection {} on shard {}: authentication failed from {} (client {:?})",
+                     number_, shard_.index(), peer(), client_name);
         authenticated_ = false;
         send_reply(Result::auth_failed);
         closing_ = true;
@@ -363,7 +364,7 @@ void Connection::handle_hello(const FrameHeader& header, std::span<const std::by
     }
     authenticated_ = true;
     scope_ = who->scope;
-    spdlog::debug("connection {} on shard {}: key \"{}\" (client \"{}\")", number_, shard_.index(),
+    spdlog::debug("connection {} on shard {}: key \"{}\" (client {:?})", number_, shard_.index(),
                   who->name, client_name);
     if (wants_shard && hello.shard != shard_.index() && can_hand_over()) {
         // The shard asked for answers the HELLO once it owns the socket (start_handed_over).
@@ -372,6 +373,14 @@ void Connection::handle_hello(const FrameHeader& header, std::span<const std::by
         return;
     }
     send_reply(Result::ok);
+}
+
+std::string Connection::peer() const {
+    boost::system::error_code error;
+    const auto& lowest = tls_stream_ ? tls_stream_->next_layer() : socket_;
+    const auto endpoint = lowest.remote_endpoint(error);
+    return error ? std::string("an unknown peer")
+                 : fmt::format("{}:{}", endpoint.address().to_string(), endpoint.port());
 }
 
 bool Connection::can_hand_over() const noexcept {

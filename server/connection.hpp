@@ -10,6 +10,7 @@
 #include <cstring>
 #include <memory>
 #include <span>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -75,6 +76,7 @@ public:
     uint32_t index() const noexcept { return index_; }
     uint32_t generation() const noexcept { return generation_; }
     uint64_t number() const noexcept { return number_; }
+    std::string peer() const;  // "address:port", for log lines.
 
     // --- Used by the shard thread while it routes and answers this connection's frames. ---
 

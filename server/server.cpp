@@ -351,7 +351,8 @@ std::string Server::metrics_text() const {
     metric("jifen_shard_threads", "gauge", "Threads the shards run on.", impl.cores.size());
     metric("jifen_connections", "gauge", "Open binary-protocol connections.",
            impl.shared.connections.load(std::memory_order_relaxed));
-    metric("jifen_operations_total", "counter", "Ledger operations applied or refused.",
+    metric("jifen_operations_total", "counter",
+           "Ledger operations (mutations) applied or refused; balance queries are not counted.",
            totals.operations);
     metric("jifen_operations_refused_total", "counter", "Operations with a result other than ok.",
            totals.refused);

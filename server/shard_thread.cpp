@@ -960,7 +960,12 @@ void ShardThread::flush_staged(uint32_t target, Connection* connection, uint32_t
         shared_.shards[target]->requests().try_push(std::span<const Request>(staged))) {
         remote_in_flight_ += count;
         ring_needed_[target] = 1;
-        ShardCounters::add(counters_.operations_forwarded, count);
+        // Ledger operations, as jifen_operations_total counts them: not balance queries.
+        ShardCounters::add(counters_.operations_forwarded,
+                           static_cast<uint64_t>(std::count_if(
+                               staged.begin(), staged.end(), [](const Request& request) {
+                                   return request.kind == RequestKind::apply;
+                               })));
     } else {
         // The target's inbox is full: refuse rather than wait, so one slow shard cannot stall
         // the others. Nothing was applied; the client retries with the same transaction ids.
