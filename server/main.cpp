@@ -17,6 +17,7 @@
 #include "server/auth.hpp"
 #include "server/config.hpp"
 #include "server/server.hpp"
+#include "server/tls.hpp"
 #include "wal/log.hpp"
 
 namespace {
@@ -162,6 +163,9 @@ int main(int argc, char** argv) {
                     key.name);
             }
         }
+    }
+    for (const std::string& warning : jifen::server::deployment_warnings(config)) {
+        spdlog::warn("{}", warning);
     }
 
     // Signals are caught by this thread's io_context (installed before any thread starts).

@@ -3,9 +3,13 @@
 
 #include <fmt/format.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <sys/stat.h>
 
 #include <boost/system/error_code.hpp>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -77,10 +81,50 @@ ssl::context make_server_tls_context(const TlsConfig& tls) {
     }
     if (SSL_CTX_check_private_key(context.native_handle()) != 1) {
         ERR_clear_error();
-        throw ConfigError(fmt::format("tls.key_file: {} does not match the certificate in {}",
-                                      tls.key_file.string(), tls.cert_file.string()));
+        throw ConfigError(fmt::format(
+            "tls.key_file: {} does not match the certificate in {} (the first certificate there "
+            "must be the server's own, then its chain)",
+            tls.key_file.string(), tls.cert_file.string()));
     }
     return context;
+}
+
+std::vector<std::string> deployment_warnings(const Config& config) {
+    std::vector<std::string> warnings;
+    if (!config.tls.enabled()) {
+        if (!is_loopback_address(config.bind_address)) {
+            warnings.push_back(fmt::format(
+                "listening on {} without TLS: API keys, balances and history cross the network "
+                "in clear; set --tls-cert/--tls-key (docs/operations.md, TLS)",
+                config.bind_address));
+        }
+        return warnings;
+    }
+    struct stat status;
+    if (::stat(config.tls.key_file.c_str(), &status) == 0 && (status.st_mode & 0077) != 0) {
+        warnings.push_back(
+            fmt::format("tls.key_file {} can be read by other users (mode {:o}): "
+                        "chmod 600 it",
+                        config.tls.key_file.string(), status.st_mode & 0777));
+    }
+    if (FILE* file = std::fopen(config.tls.cert_file.c_str(), "r")) {
+        X509* leaf = PEM_read_X509(file, nullptr, nullptr, nullptr);
+        std::fclose(file);
+        if (leaf != nullptr) {
+            if (X509_cmp_current_time(X509_get0_notAfter(leaf)) < 0) {
+                warnings.push_back(fmt::format(
+                    "tls.cert_file {}: the certificate has expired: clients will refuse it",
+                    config.tls.cert_file.string()));
+            } else if (X509_cmp_current_time(X509_get0_notBefore(leaf)) > 0) {
+                warnings.push_back(fmt::format(
+                    "tls.cert_file {}: the certificate is not valid yet: clients will refuse it",
+                    config.tls.cert_file.string()));
+            }
+            X509_free(leaf);
+        }
+        ERR_clear_error();
+    }
+    return warnings;
 }
 
 }  // namespace jifen::server

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <boost/asio/ssl/context.hpp>
+#include <string>
+#include <vector>
 
 #include "server/config.hpp"
 
@@ -14,5 +16,10 @@ namespace jifen::server {
 // naming the file and OpenSSL's reason when a file is missing, unreadable or malformed.
 // Precondition: tls.enabled().
 boost::asio::ssl::context make_server_tls_context(const TlsConfig& tls);
+
+// What an operator should hear about at startup, none of it a reason to refuse: a bind address
+// other than loopback without TLS (keys and balances in clear), a private key others may read, a
+// certificate that has expired or is not valid yet.
+std::vector<std::string> deployment_warnings(const Config& config);
 
 }  // namespace jifen::server

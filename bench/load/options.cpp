@@ -96,6 +96,10 @@ void add_options(CLI::App& app, BenchOptions* options) {
     app.add_option("--port", options->port, "Server binary-protocol port")->capture_default_str();
     app.add_option("--key", options->api_key,
                    "API key (default: env JIFEN_KEY, else the development admin key)");
+    app.add_flag("--tls", options->tls, "Connect with TLS (a server started with --tls-cert)");
+    app.add_option("--ca-file", options->ca_file, "CA certificates (PEM) to verify the server")
+        ->check(CLI::ExistingFile);
+    app.add_flag("--insecure", options->insecure, "TLS without certificate checks (tests only)");
     app.add_option("-c,--connections", options->connections, "Connections in total")
         ->capture_default_str()
         ->check(CLI::Range(1u, 4'096u));

@@ -26,6 +26,9 @@ struct BenchOptions {
     std::string host = "127.0.0.1";
     uint16_t port = 7300;
     std::string api_key;  // Default: env JIFEN_KEY, else the development admin key.
+    bool tls = false;     // As the jifen CLI's --tls, --ca-file and --insecure.
+    std::string ca_file;
+    bool insecure = false;
     uint32_t connections = 4;
     uint32_t threads = 1;
     uint32_t pipeline = 8;  // Frames in flight per connection.

@@ -201,16 +201,17 @@ std::string format_json(const RunSummary& summary) {
     out += ",\"transfers\":";
     append_json_string(&out, to_string(options.transfers));
     out += fmt::format(
-        ",\"members\":{},\"connections\":{},\"threads\":{},\"pipeline\":{},\"batch\":{},"
+        ",\"tls\":{},\"members\":{},\"connections\":{},\"threads\":{},\"pipeline\":{},"
+        "\"batch\":{},"
         "\"rate\":{:.1f},\"warmup_s\":{},\"seed\":{},\"shards\":{},\"shard_aware\":{},"
         "\"members_enrolled\":{},\"initial_points\":{},\"earn_factor\":{},\"zipf_s\":{},"
         "\"hot_fraction\":{},\"hot_share\":{},\"burst_factor\":{},\"burst_ms\":{},"
         "\"burst_period_ms\":{}}}",
-        options.members, options.connections, options.threads, options.pipeline, options.batch,
-        options.rate, options.warmup_s, options.seed, summary.server_shards, options.shard_aware,
-        summary.members_enrolled, options.initial_points, options.earn_factor, options.zipf_s,
-        options.hot_fraction, options.hot_share, options.burst.factor, options.burst.burst_ms,
-        options.burst.period_ms);
+        options.tls, options.members, options.connections, options.threads, options.pipeline,
+        options.batch, options.rate, options.warmup_s, options.seed, summary.server_shards,
+        options.shard_aware, summary.members_enrolled, options.initial_points, options.earn_factor,
+        options.zipf_s, options.hot_fraction, options.hot_share, options.burst.factor,
+        options.burst.burst_ms, options.burst.period_ms);
     out += "}";
     return out;
 }

@@ -106,6 +106,9 @@ client::AsyncOptions client_options(const BenchOptions& options, uint32_t frames
     result.host = options.host;
     result.port = options.port;
     result.api_key = options.api_key;
+    result.tls = options.tls;
+    result.tls_ca_file = options.ca_file;
+    result.tls_insecure_skip_verify = options.insecure;
     result.client_name = "jifen-bench";
     result.frames_in_flight_max = frames_in_flight;
     result.batch_ops_max = batch_ops;

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <fstream>
 #include <functional>
 #include <iostream>
 #include <optional>
@@ -378,6 +379,19 @@ int report_usage(bool json, std::string_view message) {
     return exit_usage;
 }
 
+// True when the file holds at least one PEM certificate (what --ca-file must give): a key or an
+// empty file is a usage error, found before anything is sent.
+bool holds_certificates(const std::string& path) {
+    std::ifstream file(path);
+    std::string line;
+    while (std::getline(file, line)) {
+        if (line.rfind("-----BEGIN CERTIFICATE-----", 0) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
 // --help: the text on stdout, or with --json inside the one JSON object.
 int print_help(const CLI::App& app, const CLI::Error& help, bool json) {
     if (!json) {
@@ -592,7 +606,13 @@ int run(int argc, char** argv) {
         return report_usage(globals.json, error.what());
     }
     if (globals.key.size() > sizeof(protocol::HelloRequest::api_key)) {
-        return report_usage(globals.json, "--key is longer than 64 bytes");
+        const bool from_env = key_env != nullptr && app.count("--key") == 0;
+        return report_usage(globals.json, from_env ? "JIFEN_KEY is longer than 64 bytes"
+                                                   : "--key is longer than 64 bytes");
+    }
+    if (!globals.ca_file.empty() && !holds_certificates(globals.ca_file)) {
+        return report_usage(globals.json,
+                            "--ca-file " + globals.ca_file + " holds no PEM certificate");
     }
 
     try {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "tests/integration/jifend_process.hpp"
+#include "tests/integration/self_signed.hpp"
 
 namespace jifen::testing {
 namespace {
@@ -108,6 +109,30 @@ TEST_F(Bench, AWrongCommandLineExitsTwoBeforeTouchingTheServer) {
          {"--members 0", "--bogus", "-c abc", "-d 0", "--rate 0", "--scenario black-friday"}) {
         EXPECT_EQ(run_bench(server_.port(), args).exit_code, 2) << args;
     }
+}
+
+// Over TLS, as a deployment with --tls-cert runs: the same counts, and the report says so.
+TEST(BenchTls, RunsOverTlsWithTheServersCertificate) {
+    TempDir dir;
+    write_self_signed(dir.path());
+    JifendProcess server(dir.path() / "data", 2,
+                         {"--tls-cert", (dir.path() / "cert.pem").string(), "--tls-key",
+                          (dir.path() / "key.pem").string()});
+    server.start();
+    const BenchRun run =
+        run_bench(server.port(), "--tls --ca-file " + (dir.path() / "cert.pem").string() +
+                                     " --members 100 --enroll --mix earn=1 -c 2 -n 500");
+    ASSERT_EQ(run.exit_code, 0) << run.json;
+    simdjson::dom::parser parser;
+    simdjson::dom::element result;
+    ASSERT_EQ(parser.parse(run.json).get(result), simdjson::SUCCESS) << run.json;
+    EXPECT_EQ(number_at(result, "/ops"), 500);
+    EXPECT_EQ(number_at(result, "/per_op/earn/ok"), 500);
+    bool tls = false;
+    EXPECT_EQ(result.at_pointer("/config/tls").get(tls), simdjson::SUCCESS);
+    EXPECT_TRUE(tls);
+    // Without --tls the same server is not spoken to: a clear failure, not a hang.
+    EXPECT_EQ(run_bench(server.port(), "--members 10 --mix earn=1 -n 10").exit_code, 2);
 }
 
 }  // namespace
