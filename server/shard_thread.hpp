@@ -266,6 +266,8 @@ private:
     Inbox<Reply> replies_;
 
     std::vector<ConnectionEntry> connections_;
+    uint64_t connections_refused_reported_ms_ = 0;  // The last "refusing connections" line.
+    uint64_t connections_refused_unreported_ = 0;
     std::vector<uint32_t> free_connection_indexes_;
     std::vector<Connection*> stalled_;
     std::vector<Connection*> stalled_scratch_;  // The list being resumed (null: closed since).
