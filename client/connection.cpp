@@ -127,18 +127,22 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
 
     // The certificate must name `host` in its subjectAltName (a DNS name, or an IP address when
     // host is one), checked by OpenSSL while it verifies the chain. Never the subject's CN,
-    // which browsers and curl stopped trusting.
-    static void expect_host(SSL* ssl, const std::string& host) {
+    // which browsers and curl stopped trusting. A scoped IPv6 address is checked without its
+    // scope (no certificate names one), a name without a trailing dot. False, and the caller
+    // refuses to connect, when OpenSSL cannot take the name: the chain alone is never enough.
+    static bool expect_host(SSL* ssl, const std::string& host) {
         X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
         X509_VERIFY_PARAM_set_hostflags(
             param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT | X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         boost::system::error_code not_an_address;
         asio::ip::make_address(host, not_an_address);
         if (!not_an_address) {
-            X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str());
-        } else {
-            X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
+            const std::string address = host.substr(0, host.find('%'));
+            return X509_VERIFY_PARAM_set1_ip_asc(param, address.c_str()) == 1;
         }
+        const std::string name = host.ends_with('.') ? host.substr(0, host.size() - 1) : host;
+        return !name.empty() && name.find('\0') == std::string::npos &&
+               X509_VERIFY_PARAM_set1_host(param, name.c_str(), name.size()) == 1;
     }
 
     Status make_ssl_context() {
@@ -210,7 +214,12 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         if (!options.tls_insecure_skip_verify) {
             // SNI and certificate host-name check against the name the caller asked for.
             SSL_set_tlsext_host_name(current->tls->native_handle(), options.host.c_str());
-            expect_host(current->tls->native_handle(), options.host);
+            if (!expect_host(current->tls->native_handle(), options.host)) {
+                fail_open({Failure::connect, Result::ok,
+                           "TLS: cannot check the server's certificate against host '" +
+                               options.host + "'"});
+                return;
+            }
         }
         current->tls->async_handshake(
             asio::ssl::stream_base::client,
@@ -221,7 +230,11 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
                 if (handshake_error) {
                     // OpenSSL's reason for a refused certificate ("hostname mismatch",
                     // "certificate has expired"), which the handshake error alone does not say.
-                    const long verified = SSL_get_verify_result(current->tls->native_handle());
+                    // Without verification OpenSSL still records one; it is not the reason then.
+                    const long verified =
+                        self->options.tls_insecure_skip_verify
+                            ? X509_V_OK
+                            : SSL_get_verify_result(current->tls->native_handle());
                     self->fail_open(
                         {Failure::connect, Result::ok,
                          "TLS handshake: " + handshake_error.message() +

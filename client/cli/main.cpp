@@ -380,12 +380,15 @@ int report_usage(bool json, std::string_view message) {
 }
 
 // True when the file holds at least one PEM certificate (what --ca-file must give): a key or an
-// empty file is a usage error, found before anything is sent.
+// empty file is a usage error, found before anything is sent. Any PEM certificate label counts
+// (CERTIFICATE, TRUSTED CERTIFICATE, X509 CERTIFICATE), as OpenSSL reads them all.
 bool holds_certificates(const std::string& path) {
     std::ifstream file(path);
     std::string line;
     while (std::getline(file, line)) {
-        if (line.rfind("-----BEGIN CERTIFICATE-----", 0) == 0) {
+        const size_t begin = line.find("-----BEGIN ");
+        if (begin != std::string::npos &&
+            line.find("CERTIFICATE-----", begin) != std::string::npos) {
             return true;
         }
     }
@@ -612,7 +615,9 @@ int run(int argc, char** argv) {
     }
     if (!globals.ca_file.empty() && !holds_certificates(globals.ca_file)) {
         return report_usage(globals.json,
-                            "--ca-file " + globals.ca_file + " holds no PEM certificate");
+                            "--ca-file " + globals.ca_file +
+                                (std::ifstream(globals.ca_file).good() ? " holds no PEM certificate"
+                                                                       : " cannot be read"));
     }
 
     try {

@@ -72,6 +72,23 @@ TEST_F(Tls, AHostNamedOnlyByTheCertificatesCnIsRefused) {
     }
 }
 
+// A host OpenSSL cannot take as a name to check (here one with a NUL in it, which the resolver
+// reads up to the NUL) refuses the connection: the chain alone is never taken as enough.
+TEST_F(Tls, AHostTheCertificateCannotBeCheckedAgainstIsRefused) {
+    client::Options options = tls_options();
+    options.host = std::string("localhost\0evil", 14);
+    client::Client client(options);
+    try {
+        client.connect();
+        FAIL() << "connected without checking the certificate's names";
+    } catch (const client::Error& error) {
+        EXPECT_EQ(error.failure(), client::Failure::connect) << error.what();
+        EXPECT_NE(std::string(error.what()).find("cannot check the server's certificate"),
+                  std::string::npos)
+            << error.what();
+    }
+}
+
 TEST_F(Tls, SkippingVerificationConnectsForTests) {
     client::Options options = tls_options();
     options.host = "127.0.0.1";
