@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "tests/integration/jifend_process.hpp"
-#include "tests/integration/self_signed.hpp"
+#include "tests/self_signed.hpp"
 
 namespace jifen::testing {
 namespace {

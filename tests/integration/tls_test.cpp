@@ -4,7 +4,7 @@
 
 #include "client/client.hpp"
 #include "tests/integration/jifend_process.hpp"
-#include "tests/integration/self_signed.hpp"
+#include "tests/self_signed.hpp"
 
 namespace jifen::testing {
 namespace {

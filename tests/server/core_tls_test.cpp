@@ -1,8 +1,5 @@
 // The binary protocol over TLS: with tls.cert_file/key_file set, jifend speaks TLS only.
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -11,11 +8,9 @@
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/write.hpp>
-#include <cstdio>
 #include <cstring>
-#include <memory>
-#include <stdexcept>
 
+#include "tests/self_signed.hpp"
 #include "tests/server/core_test_server.hpp"
 
 namespace jifen::server::testing {
@@ -23,32 +18,10 @@ namespace {
 
 using protocol::Opcode;
 
-// Writes a fresh P-256 key and a self-signed certificate for CN=localhost into `dir`.
+// A fresh key and self-signed certificate in `dir` (tests/self_signed.hpp), as a TlsConfig.
 TlsConfig make_self_signed(const std::filesystem::path& dir) {
-    const std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_EC_gen("P-256"),
-                                                                  &EVP_PKEY_free);
-    const std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), &X509_free);
-    if (!key || !cert) {
-        throw std::runtime_error("cannot create a test key or certificate");
-    }
-    X509_set_version(cert.get(), 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-    X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-    X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-    X509_set_pubkey(cert.get(), key.get());
-    X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-    X509_set_issuer_name(cert.get(), name);
-    X509_sign(cert.get(), key.get(), EVP_sha256());
-    TlsConfig tls{dir / "cert.pem", dir / "key.pem"};
-    FILE* key_out = std::fopen(tls.key_file.c_str(), "w");
-    PEM_write_PrivateKey(key_out, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-    std::fclose(key_out);
-    FILE* cert_out = std::fopen(tls.cert_file.c_str(), "w");
-    PEM_write_X509(cert_out, cert.get());
-    std::fclose(cert_out);
-    return tls;
+    jifen::testing::write_self_signed(dir);
+    return TlsConfig{dir / "cert.pem", dir / "key.pem"};
 }
 
 TEST(CoreTls, HelloAndAnEarnWorkOverTls) {

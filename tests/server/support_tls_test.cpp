@@ -16,6 +16,7 @@
 #include "server/config.hpp"
 #include "server/http_admin.hpp"
 #include "server/tls.hpp"
+#include "tests/self_signed.hpp"
 #include "tests/server/support_http_client.hpp"
 
 namespace jifen::server {
@@ -24,15 +25,12 @@ namespace {
 struct PkeyFree {
     void operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
 };
-struct X509Free {
-    void operator()(X509* cert) const { X509_free(cert); }
-};
 struct SslCtxFree {
     void operator()(SSL_CTX* context) const { SSL_CTX_free(context); }
 };
 
-// A P-256 key and a one-hour self-signed certificate for CN=localhost, as PEM files in a
-// temporary directory removed at the end of the test.
+// A key and a one-hour self-signed certificate (tests/self_signed.hpp) in a temporary
+// directory removed at the end of the test.
 class SelfSigned {
 public:
     SelfSigned()
@@ -42,29 +40,7 @@ public:
         std::filesystem::create_directories(dir_);
         key_file_ = dir_ / "key.pem";
         cert_file_ = dir_ / "cert.pem";
-        const std::unique_ptr<EVP_PKEY, PkeyFree> key(EVP_EC_gen("P-256"));
-        if (!key) {
-            throw std::runtime_error("EVP_EC_gen failed");
-        }
-        const std::unique_ptr<X509, X509Free> cert(X509_new());
-        X509_set_version(cert.get(), 2);
-        ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
-        X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
-        X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
-        X509_set_pubkey(cert.get(), key.get());
-        X509_NAME* name = X509_get_subject_name(cert.get());
-        X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                                   reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-        X509_set_issuer_name(cert.get(), name);
-        if (X509_sign(cert.get(), key.get(), EVP_sha256()) == 0) {
-            throw std::runtime_error("X509_sign failed");
-        }
-        FILE* key_out = std::fopen(key_file_.c_str(), "w");
-        PEM_write_PrivateKey(key_out, key.get(), nullptr, nullptr, 0, nullptr, nullptr);
-        std::fclose(key_out);
-        FILE* cert_out = std::fopen(cert_file_.c_str(), "w");
-        PEM_write_X509(cert_out, cert.get());
-        std::fclose(cert_out);
+        jifen::testing::write_self_signed(dir_);
     }
     ~SelfSigned() { std::filesystem::remove_all(dir_); }
 

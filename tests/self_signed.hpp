@@ -1,4 +1,5 @@
-// A self-signed certificate for tests that start jifend with TLS (tls_test.cpp, bench_test.cpp).
+// A self-signed certificate and its key, as PEM files, for the tests of TLS (server, client,
+// jifen-bench).
 #pragma once
 
 #include <gtest/gtest.h>
