@@ -757,8 +757,8 @@ void LmdbLog::writer_main() {
             if (stopping) {
                 return;
             }
-            // Refused for the disk's reserve with nothing to commit: no commit would look at the
-            // disk again, so look here (at most once a second), and freed space takes writes.
+            // No commit looks at the disk while nothing is committed: look here (at most once a
+            // second), so a disk that fills is refused, and freed space taken, also when idle.
             check_disk();
             // Failed, or storage full until the retry time: the queued records cannot be
             // committed yet, so they must not cut the sleep short (the loop would spin a core).
