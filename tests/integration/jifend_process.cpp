@@ -10,9 +10,12 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -41,6 +44,39 @@ bool accepts_connections(uint16_t port) {
     boost::system::error_code error;
     socket.connect(tcp::endpoint(boost::asio::ip::make_address("127.0.0.1"), port), error);
     return !error;
+}
+
+// True when process `pid` holds a listening TCP socket on `port` (Linux /proc). A port that
+// accepts may belong to another test's server, which took it between two_free_ports() and this
+// server's bind; talking to that one instead fails in confusing ways.
+bool listens_on(pid_t pid, uint16_t port) {
+    std::set<std::string> inodes;
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+        std::ifstream file(table);
+        std::string line;
+        std::getline(file, line);  // The header.
+        while (std::getline(file, line)) {
+            std::istringstream fields(line);
+            std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+            fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >>
+                timeout >> inode;
+            const size_t colon = local.rfind(':');
+            if (state == "0A" && colon != std::string::npos &&
+                std::stoul(local.substr(colon + 1), nullptr, 16) == port) {
+                inodes.insert(inode);
+            }
+        }
+    }
+    std::error_code error;
+    std::filesystem::directory_iterator fd("/proc/" + std::to_string(pid) + "/fd", error);
+    for (; !error && fd != std::filesystem::directory_iterator(); fd.increment(error)) {
+        const std::string target = std::filesystem::read_symlink(fd->path(), error).string();
+        if (!error && target.starts_with("socket:[") &&
+            inodes.contains(target.substr(8, target.size() - 9))) {
+            return true;
+        }
+    }
+    return false;
 }
 
 }  // namespace
@@ -86,8 +122,18 @@ JifendProcess::~JifendProcess() {
 }
 
 void JifendProcess::start() {
-    std::tie(port_, http_port_) = two_free_ports();
-    start_again();
+    // Free ports can be taken by another test before jifend binds them: then try other ones.
+    for (int attempt = 1;; ++attempt) {
+        std::tie(port_, http_port_) = two_free_ports();
+        try {
+            start_again();
+            return;
+        } catch (const std::runtime_error&) {
+            if (attempt == 3 || log().find("already in use") == std::string::npos) {
+                throw;
+            }
+        }
+    }
 }
 
 void JifendProcess::start_again() {
@@ -134,7 +180,7 @@ void JifendProcess::start_again() {
             pid_ = -1;
             throw std::runtime_error("jifend exited during startup:\n" + log());
         }
-        if (accepts_connections(port_)) {
+        if (accepts_connections(port_) && listens_on(pid_, port_)) {
             return;
         }
         std::this_thread::sleep_for(ready_poll_interval);
