@@ -42,7 +42,21 @@ enum class Op : uint16_t {
     tick = 34,             // Advances the shard's time: expiry, hold timeouts, pending releases.
     transfer_confirm =
         35,  // The credit leg was applied: the sender's shard closes its in-flight leg.
+    // Settlement records: what the clock did to one member, logged for its history only (the
+    // command that settled the member does it again on replay, so recovery skips them). Never
+    // applied; Shard::settlements() makes them. points = applied_points = the points moved;
+    // time_us = when they fell due (the latest, when several did); available_after = the
+    // member's available balance after this step of its settlement.
+    hold_timeout = 36,     // Open holds reached until_us: their points are available again.
+                           // ref_txn_id: the hold, when exactly one timed out (else zero).
+    pending_release = 37,  // Pending points reached their release time.
+    expire = 38,           // Lots reached the end of their validity.
 };
+
+// Whether the log record of this op is a settlement record (a consequence, never applied).
+constexpr bool is_settlement(Op op) noexcept {
+    return op == Op::hold_timeout || op == Op::pending_release || op == Op::expire;
+}
 
 enum class MemberStatus : uint8_t { active = 0, frozen = 1 };
 
@@ -81,6 +95,9 @@ struct Outcome {
     Points available = 0;   // Member balance after the command (0 when not found).
     Points held = 0;
     Points pending = 0;
+    // The settlement records this command made: Shard::settlements()[first, first + count).
+    uint32_t settlements_first = 0;
+    uint32_t settlements_count = 0;
 };
 
 // A log record: an applied command and the facts of its outcome, 128 bytes. Only commands with

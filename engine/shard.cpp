@@ -310,6 +310,31 @@ struct Settled {
     Points pending = 0;
 };
 
+// One kind of thing settling a member did (Op::hold_timeout, pending_release or expire), summed,
+// and its settlement record.
+struct Settlement {
+    Op op;
+    Points points = 0;
+    TimeUs due_us = 0;  // The latest due time of what was summed.
+    TxnId hold_id{};
+
+    void add(Points more, TimeUs at_us) noexcept {
+        points += more;
+        due_us = std::max(due_us, at_us);
+    }
+    Record record(MemberId member_id, Points available_after) const noexcept {
+        Record out;
+        out.command.op = op;
+        out.command.member_id = member_id;
+        out.command.ref_txn_id = hold_id;
+        out.command.points = points;
+        out.command.time_us = due_us;
+        out.applied_points = points;
+        out.available_after = available_after;
+        return out;
+    }
+};
+
 Outcome refusal(Result result, const Settled& settled) noexcept {
     Outcome outcome;
     outcome.result = result;
@@ -531,6 +556,10 @@ struct Shard::State {
     CheckpointBuild checkpoint;
 
     Counters counters{};
+    // Shard::record_settlements(): what settle() did, as log records. Reused, so it allocates
+    // only when a call settles more members than any before.
+    bool recording_settlements = false;
+    std::vector<Record> settlements;
     uint32_t tick_cursor = 0;  // Next member (dense index) a tick settles.
     // A lower bound on when any member next has something due (pending points, a lot expiring),
     // so that ticks on an idle ledger sweep nothing and need no log record. Creating a lot or a
@@ -1081,8 +1110,9 @@ struct Shard::State {
             expected = preview(member, time_us);
         }
         const Points debt = member.available < 0 ? -member.available : 0;
-        Points returning = 0;
-        bool changed = false;
+        const Points available_before = member.available;
+        Settlement timed_out{Op::hold_timeout};
+        uint32_t holds_timed_out = 0;
         uint32_t previous = none;
         for (uint32_t hold = member.hold_head; hold != none;) {
             const uint32_t next = holds[hold].next;
@@ -1092,46 +1122,62 @@ struct Shard::State {
                 } else {
                     holds[previous].next = next;
                 }
-                const MonthIndex month = lot_month_of(holds[hold].until_us);
+                const TimeUs until_us = holds[hold].until_us;
+                const MonthIndex month = lot_month_of(until_us);
+                timed_out.hold_id = std::as_const(txns)[holds[hold].txn_index].txn_id;
                 const Points points = close_hold(member, hold, TxnState::hold_timed_out);
                 add_lot(member, month, points);
-                returning += points;
+                timed_out.add(points, until_us);
+                ++holds_timed_out;
             } else {
                 previous = hold;
             }
             hold = next;
         }
+        if (holds_timed_out > 1) {
+            timed_out.hold_id = TxnId{};  // One record for all of them: it names none.
+        }
+        Settlement released{Op::pending_release};
         while (member.pending_head != none && lot_nodes[member.pending_head].key <= time_us) {
             const uint32_t node = member.pending_head;
             const LotNode pending = lot_nodes[node];
             member.pending_head = pending.next;
             free_lot_node(node);
             add_lot(member, lot_month_of(pending.key), pending.points);
-            returning += pending.points;
+            released.add(pending.points, pending.key);
         }
+        const Points returning = timed_out.points + released.points;
         if (returning > 0) {
-            changed = true;
             member.available += returning;
             if (debt > 0) {
                 consume_oldest(member, std::min(debt, returning));
             }
         }
-        Points expired = 0;
+        Settlement expired{Op::expire};
         while (member.lot_count() > 0 && lot_month(member.lots[0]) < limit) {
-            expired += lot_points(member.lots[0]);
+            expired.add(lot_points(member.lots[0]), expiry_start_us(lot_month(member.lots[0])));
             pop_front_lot(member);
         }
-        if (expired > 0) {
-            changed = true;
-            member.available -= expired;
-            member.lifetime_expired += expired;
-            counters.expired += expired;
+        if (expired.points > 0) {
+            member.available -= expired.points;
+            member.lifetime_expired += expired.points;
+            counters.expired += expired.points;
         }
         JIFEN_DASSERT(member.available == expected.available);
         JIFEN_DASSERT(member.held == expected.held);
         JIFEN_DASSERT(pending_sum(member) == expected.pending);
         (void)expected;
-        return changed;
+        if (recording_settlements) {
+            Points available = available_before;
+            for (const Settlement* step : {&timed_out, &released, &expired}) {
+                available += step->op == Op::expire ? -step->points : step->points;
+                if (step->points > 0) {
+                    settlements.push_back(step->record(member.member_id, available));
+                }
+            }
+            JIFEN_DASSERT(available == member.available);
+        }
+        return returning > 0 || expired.points > 0;
     }
 
     // The cheap invariants of one member, checked after every apply that touched it.
@@ -1299,6 +1345,9 @@ struct Shard::State {
             case Op::tick:
             case Op::transfer_confirm:
                 break;
+            case Op::hold_timeout:  // Settlement records are logged, never applied.
+            case Op::pending_release:
+            case Op::expire:
             default:
                 return Result::unknown_opcode;
         }
@@ -1368,6 +1417,9 @@ struct Shard::State {
                     return Result::transfer_to_self;
                 }
                 break;
+            case Op::hold_timeout:  // Settlement records: check_shape refused them.
+            case Op::pending_release:
+            case Op::expire:
             case Op::tick:
                 break;
         }
@@ -1377,12 +1429,26 @@ struct Shard::State {
     // ---- Operations -----------------------------------------------------------------------
 
     Outcome apply(const Command& command) noexcept {
+        const auto first = static_cast<uint32_t>(settlements.size());
+        Outcome outcome = apply_settling(command);
+        outcome.settlements_first = first;
+        outcome.settlements_count = static_cast<uint32_t>(settlements.size()) - first;
+        // Settling changes state, so only an applied command may have settled anything.
+        JIFEN_DASSERT(outcome.settlements_count == 0 ||
+                      (outcome.result == Result::ok && !outcome.replayed));
+        return outcome;
+    }
+
+    Outcome apply_settling(const Command& command) noexcept {
         const Result shape = check_shape(command);
         if (shape != Result::ok) {
             return refusal(shape);
         }
         set_now(command.time_us);
         switch (command.op) {
+            case Op::hold_timeout:  // Settlement records: check_shape refused them.
+            case Op::pending_release:
+            case Op::expire:
             case Op::tick:
                 return tick(command);
             case Op::transfer_confirm:
@@ -1434,6 +1500,9 @@ struct Shard::State {
                 return transfer_credit(command);
             case Op::transfer_confirm:
             case Op::transfer_refund:
+            case Op::hold_timeout:  // Settlement records: check_shape refused them.
+            case Op::pending_release:
+            case Op::expire:
             case Op::tick:
                 break;
         }
@@ -2242,11 +2311,22 @@ Shard::Shard(uint32_t shard_index, uint32_t shard_count, const Config& config, T
 
 Shard::~Shard() = default;
 
-Outcome Shard::apply(const Command& command) noexcept { return state_->apply(command); }
+Outcome Shard::apply(const Command& command) noexcept {
+    state_->settlements.clear();
+    return state_->apply(command);
+}
+
+void Shard::record_settlements(bool on) noexcept {
+    state_->recording_settlements = on;
+    state_->settlements.clear();
+}
+
+std::span<const Record> Shard::settlements() const noexcept { return state_->settlements; }
 
 void Shard::apply_batch(std::span<const Command> commands, std::span<Outcome> outcomes) noexcept {
     JIFEN_ASSERT(commands.size() == outcomes.size());
     State& state = *state_;
+    state.settlements.clear();
     // Two stages: far ahead, the member's index slot and the transaction's TxnIndex slot; nearer,
     // the member record that index slot (loaded by then) points at. A random command waits on
     // three or four misses; overlapping a few commands' misses is what makes a batch faster.

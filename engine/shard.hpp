@@ -137,6 +137,18 @@ public:
     // little. Never throws, never allocates (as apply()).
     void apply_batch(std::span<const Command> commands, std::span<Outcome> outcomes) noexcept;
 
+    // Settlement records (Op::hold_timeout, pending_release, expire): what settling members did
+    // while commands were applied, at most one of each kind per settled member, in that order,
+    // for the log to file under the member's history. Off by default: recovery re-derives the
+    // state from the commands and needs none. When on, each apply() or apply_batch() call
+    // starts the list afresh, and an outcome names its command's records (settlements_first,
+    // settlements_count), which belong before the command's own record in the log. A command
+    // settles at most settlement_members_max members, a tick one per unit of its budget.
+    void record_settlements(bool on) noexcept;
+    std::span<const Record> settlements() const noexcept;
+    static constexpr uint32_t settlement_records_per_member = 3;
+    static constexpr uint32_t settlement_members_max = 2;  // A transfer within one shard.
+
     // Starts loading the table slots apply(command) will read first. Member and transaction
     // tables are far larger than the caches, so each apply waits on a few memory misses; a caller
     // holding a batch prefetches a few commands ahead and lets those misses overlap. Optional:

@@ -22,6 +22,15 @@ namespace jifen::server {
 
 namespace {
 
+// Room is checked for one record per operation (and per tick), but an operation or tick that
+// settles members adds their settlement records too (engine::Shard::settlements()), so records_
+// can pass unappended_records_max, never this.
+constexpr uint64_t records_per_operation_max =
+    1 + engine::Shard::settlement_members_max * engine::Shard::settlement_records_per_member;
+constexpr uint64_t records_held_max =
+    uint64_t{unappended_records_max} * records_per_operation_max +
+    uint64_t{engine::Shard::settlement_records_per_member} * tick_budget;
+
 using protocol::FrameHeader;
 using protocol::Opcode;
 
@@ -65,6 +74,7 @@ ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard,
       ring_needed_(shard_count_, 0),
       transfers_(transfers_in_flight_max) {
     records_.reserve(unappended_records_max);
+    shard_.record_settlements(true);  // For the members' histories; recovery ran without.
     state_free_.reserve(release_queue_capacity);
     batch_commands_.reserve(protocol::batch_ops_max);
     batch_positions_.reserve(protocol::batch_ops_max);
@@ -192,7 +202,8 @@ uint64_t ShardThread::stamp_time_us() noexcept {
 }
 
 size_t ShardThread::record_room() const noexcept {
-    return unappended_records_max - records_.size();
+    // Settlement records can take records_ past unappended_records_max (records_held_max).
+    return records_.size() < unappended_records_max ? unappended_records_max - records_.size() : 0;
 }
 
 bool ShardThread::has_room_for(uint32_t operations) const noexcept {
@@ -470,13 +481,24 @@ void ShardThread::flush_records() {
         return;
     }
     expect_durable_wake();
-    // All or nothing per call (Log::append); when the log's queue is full the records stay here
-    // and the next on_durable wake-up retries. Gates already count them (current_seq()).
-    if (shared_.log->append(index_, records_)) {
-        appended_seq_ += records_.size();
+    // All or nothing per call (Log::append), at most append_records_max records each, and never
+    // settlement records without the record they come before (the writer commits such a chain
+    // whole only if it sees it whole); when the log's queue is full the rest stay here and the
+    // next on_durable wake-up retries. Gates already count them (current_seq()).
+    size_t handed = 0;
+    while (handed < records_.size()) {
+        size_t count = std::min<size_t>(records_.size() - handed, wal::append_records_max);
+        while (engine::is_settlement(records_[handed + count - 1].command.op)) {
+            --count;  // A chain is far shorter than append_records_max: this stops above 0.
+        }
+        if (!shared_.log->append(index_, std::span(records_).subspan(handed, count))) {
+            break;
+        }
+        handed += count;
+        appended_seq_ += count;
         JIFEN_DASSERT(appended_seq_ == shared_.log->appended_seq(index_));
-        records_.clear();
     }
+    records_.erase(records_.begin(), records_.begin() + static_cast<std::ptrdiff_t>(handed));
 }
 
 void ShardThread::expect_durable_wake() noexcept {
@@ -1112,7 +1134,15 @@ void ShardThread::log_if_applied(const engine::Command& command, const engine::O
     if (outcome.result != Result::ok || outcome.replayed) {
         return;  // Refusals and repeats change nothing, so there is nothing to log.
     }
-    JIFEN_ASSERT(records_.size() < unappended_records_max);
+    // has_room_for() counted one record per operation; settlement records come on top, at most
+    // settlement_records_max() per operation (see record_room()).
+    JIFEN_ASSERT(records_.size() < records_held_max);
+    // What settling the command's members did goes first: it happened before the command.
+    for (engine::Record settlement :
+         shard_.settlements().subspan(outcome.settlements_first, outcome.settlements_count)) {
+        settlement.shard_index = index_;
+        records_.push_back(settlement);
+    }
     engine::Record record;
     record.command = command;
     record.applied_points = outcome.points;

@@ -722,7 +722,13 @@ uint64_t LmdbLog::gather_batch(uint64_t budget) noexcept {
     for (uint32_t step = 0; step < lane_count; ++step) {
         Lane& lane = *lanes_[(gather_start_lane_ + step) % lane_count];
         lane.batch_from = lane.ring.head();
-        const uint64_t take = std::min(lane.ring.tail() - lane.batch_from, budget - total);
+        const uint64_t queued = lane.ring.tail() - lane.batch_from;
+        uint64_t take = 0;
+        if (total < budget) {
+            const bool commit_is_empty = total == 0;  // It may then pass its budget by a chain.
+            take = whole_chains(lane.ring, lane.batch_from, queued,
+                                std::min(queued, budget - total), commit_is_empty);
+        }
         lane.batch_to = lane.batch_from + take;
         total += take;
     }

@@ -326,6 +326,11 @@ void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
                             " names shard " + std::to_string(record.shard_index) +
                             " in a run of shard " + std::to_string(run.shard_index));
                 }
+                if (engine::is_settlement(record.command.op)) {
+                    // For the member's history only: the command after it settles again.
+                    shard_last_seq = shard_seq;
+                    continue;
+                }
                 if (replay_rules.changes(run.shard_index, log_seq + record_index)) {
                     batch.apply(shard);  // The records before this one, under their rules.
                     replay_rules.set(shard, run.shard_index, log_seq + record_index);

@@ -142,6 +142,12 @@ std::string_view op_name(uint16_t op) {
             return "tick";
         case 35:
             return "transfer_confirm";
+        case 36:
+            return "hold_timeout";
+        case 37:
+            return "pending_release";
+        case 38:
+            return "expire";
         default:
             return "unknown";
     }

@@ -205,7 +205,10 @@ public:
                 std::cout << entry.seq << " " << entry.time_us << " " << op_name(entry.op) << " "
                           << entry.points << " " << entry.applied_points << " "
                           << entry.available_after << " "
-                          << client::to_hex({entry.txn_id_lo, entry.txn_id_hi}) << "\n";
+                          << (entry.txn_id_lo == 0 && entry.txn_id_hi == 0
+                                  ? std::string("-")  // A settlement: the clock, no transaction.
+                                  : client::to_hex({entry.txn_id_lo, entry.txn_id_hi}))
+                          << "\n";
             }
             if (page.header.next_before_seq != 0) {
                 std::cout << "more: --before " << page.header.next_before_seq << "\n";

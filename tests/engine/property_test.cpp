@@ -16,6 +16,7 @@
 #include <deque>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "engine/calendar.hpp"
@@ -74,6 +75,7 @@ public:
         : seed_(seed), random_(seed), index_(16), model_(make_config(), shard_count) {
         for (uint32_t i = 0; i < shard_count; ++i) {
             shards_.push_back(std::make_unique<Shard>(i, shard_count, config_, &index_));
+            shards_.back()->record_settlements(true);
         }
     }
 
@@ -220,6 +222,10 @@ private:
     std::string apply_both(const Command& command, Outcome* out = nullptr) {
         const Outcome engine = shard_for(command.member_id).apply(command);
         trace_.push_back({Shard::shard_of(command.member_id, shard_count), command, engine});
+        if (std::string failure = check_settlements(shard_for(command.member_id), engine, command);
+            !failure.empty()) {
+            return failure;
+        }
         const Outcome model = model_.apply(command);
         if (out != nullptr) {
             *out = engine;
@@ -247,6 +253,60 @@ private:
             if (!failure.empty()) {
                 return failure + " after " + describe(command);
             }
+            if (failure = note_settled(member); !failure.empty()) {
+                return failure + " after " + describe(command);
+            }
+        }
+        return {};
+    }
+
+    // The settlement records of one apply: each a step from the member's balance as last
+    // settled (settled_available_) to its available_after, in order, for something that was due
+    // by the command's time. Summed, the expire records are the member's lifetime_expired.
+    std::string check_settlements(const Shard& shard, const Outcome& outcome,
+                                  const Command& command) {
+        const std::span<const Record> all = shard.settlements();
+        if (outcome.settlements_first + outcome.settlements_count > all.size()) {
+            return fail("outcome names settlement records past the list");
+        }
+        for (const Record& record :
+             all.subspan(outcome.settlements_first, outcome.settlements_count)) {
+            const Command& settled = record.command;
+            const MemberId member = settled.member_id;
+            if (!is_settlement(settled.op) || record.applied_points <= 0 ||
+                settled.points != record.applied_points || !settled.txn_id.is_zero() ||
+                settled.time_us > command.time_us ||
+                Shard::shard_of(member, shard_count) != shard.shard_index()) {
+                return fail(
+                    "bad settlement record op=" + std::to_string(static_cast<int>(settled.op)) +
+                    " member=" + std::to_string(member) + " after " + describe(command));
+            }
+            Points& available = settled_available_[member];
+            available += settled.op == Op::expire ? -settled.points : settled.points;
+            if (available != record.available_after) {
+                return fail("settlement record of member " + std::to_string(member) +
+                            " says available " + std::to_string(record.available_after) +
+                            ", its steps add up to " + std::to_string(available));
+            }
+            if (settled.op == Op::expire) {
+                expired_recorded_[member] += settled.points;
+            }
+        }
+        return {};
+    }
+
+    // After an apply: the member as settled, for check_settlements, and its expired points
+    // against the expire records.
+    std::string note_settled(MemberId member_id) {
+        MemberView view;
+        if (member_id == 0 || !shard_for(member_id).find(member_id, &view)) {
+            return {};
+        }
+        settled_available_[member_id] = view.available;
+        if (view.lifetime_expired != expired_recorded_[member_id]) {
+            return fail("member " + std::to_string(member_id) + " expired " +
+                        std::to_string(view.lifetime_expired) + ", its expire records say " +
+                        std::to_string(expired_recorded_[member_id]));
         }
         return {};
     }
@@ -330,6 +390,24 @@ private:
             trace_.push_back({shard, tick_command, outcome});
             if (outcome.result != Result::ok) {
                 return fail("tick refused");
+            }
+            if (failure = check_settlements(*shards_[shard], outcome, tick_command);
+                !failure.empty()) {
+                return failure;
+            }
+            // A tick changes nothing but what it settled: each member is where its records
+            // left it.
+            for (const Record& record : shards_[shard]->settlements()) {
+                const MemberId member = record.command.member_id;
+                MemberView view;
+                if (!shards_[shard]->find(member, &view) ||
+                    view.available != settled_available_[member]) {
+                    return fail("after a tick member " + std::to_string(member) +
+                                " is not where its settlement records left it");
+                }
+                if (failure = note_settled(member); !failure.empty()) {
+                    return failure + " after a tick";
+                }
             }
             log_.push_back({shard, tick_command});
         } else if (pick < 12 && !history_.empty()) {
@@ -517,6 +595,8 @@ private:
     Config config_;
     TxnIndex index_;
     std::vector<std::unique_ptr<Shard>> shards_;
+    std::unordered_map<MemberId, Points> settled_available_;  // As last settled (find()).
+    std::unordered_map<MemberId, Points> expired_recorded_;   // Summed expire records.
     model::LedgerModel model_;
     TimeUs now_us_ = t0_us;
     uint64_t txn_counter_ = 0;

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "engine/calendar.hpp"
@@ -1120,6 +1121,127 @@ TEST(EngineMemory, HugePageBlocksAreZeroedDisjointAndGivenBackWithTheirLastBlock
     EXPECT_EQ(one.huge_pages(), 0u);
     blocks.release(big, large);
     EXPECT_EQ(blocks.huge_pages(), 0u);
+}
+
+// ---- Settlement records: what the clock did, for the members' histories ----------------------
+
+class SettlementTest : public ShardTest {
+protected:
+    SettlementTest() { shard_.record_settlements(true); }
+
+    std::vector<Record> settlements_of(const Outcome& outcome) {
+        const std::span<const Record> all = shard_.settlements();
+        EXPECT_LE(outcome.settlements_first + outcome.settlements_count, all.size());
+        const auto first = all.begin() + outcome.settlements_first;
+        return {first, first + outcome.settlements_count};
+    }
+
+    static void expect_record(const Record& record, Op op, MemberId member_id, Points points,
+                              TimeUs due_us, Points available_after, uint64_t hold_lo = 0) {
+        EXPECT_EQ(record.command.op, op);
+        EXPECT_EQ(record.command.member_id, member_id);
+        EXPECT_EQ(record.command.points, points);
+        EXPECT_EQ(record.applied_points, points);
+        EXPECT_EQ(record.command.time_us, due_us);
+        EXPECT_EQ(record.available_after, available_after);
+        EXPECT_TRUE(record.command.txn_id.is_zero());  // The clock did it, not a transaction.
+        EXPECT_EQ(record.command.ref_txn_id, hold_lo == 0 ? TxnId{} : txn(hold_lo));
+    }
+
+    const TimeUs expiry_of_january_us = month_start_us(month_of(t0_us) + 13);
+};
+
+TEST_F(ShardTest, SettlingRecordsNothingUnlessAsked) {
+    enroll_with(42, 100);
+    const Outcome outcome = apply(earn(10, 42, 1, month_start_us(month_of(t0_us) + 13)));
+    EXPECT_EQ(view(42).lifetime_expired, 100);
+    EXPECT_EQ(outcome.settlements_count, 0u);
+    EXPECT_TRUE(shard_.settlements().empty());
+}
+
+TEST_F(SettlementTest, ACommandNamesWhatSettlingItsMemberDidInOrder) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 60, t0_us, t0_us + minute_us));
+    apply(earn_pending(11, 42, 30, t0_us, t0_us + day_us));
+    const Outcome outcome = apply(earn(12, 42, 5, expiry_of_january_us));
+    ASSERT_EQ(outcome.result, Result::ok);
+    EXPECT_EQ(outcome.available, 5);
+    const std::vector<Record> records = settlements_of(outcome);
+    ASSERT_EQ(records.size(), 3u);
+    // The hold's 60 come back (40 + 60), the pending 30 arrive, then January's 130 expire.
+    expect_record(records[0], Op::hold_timeout, 42, 60, t0_us + minute_us, 100, 10);
+    expect_record(records[1], Op::pending_release, 42, 30, t0_us + day_us, 130);
+    expect_record(records[2], Op::expire, 42, 130, expiry_of_january_us, 0);
+    EXPECT_EQ(view(42).lifetime_expired, 130);
+    expect_sound();
+}
+
+TEST_F(SettlementTest, HoldsTimingOutTogetherAreOneRecordThatNamesNone) {
+    enroll_with(42, 100);
+    apply(hold(10, 42, 20, t0_us, t0_us + minute_us));
+    apply(hold(11, 42, 30, t0_us, t0_us + 2 * minute_us));
+    const Outcome outcome = apply(earn(12, 42, 1, t0_us + 3 * minute_us));
+    const std::vector<Record> records = settlements_of(outcome);
+    ASSERT_EQ(records.size(), 1u);
+    expect_record(records[0], Op::hold_timeout, 42, 50, t0_us + 2 * minute_us, 100);
+}
+
+TEST_F(SettlementTest, ATickRecordsEveryMemberItSettledAndARefusalNothing) {
+    enroll_with(1, 10);
+    enroll_with(2, 20);
+    const Outcome ticked = apply(tick(10, expiry_of_january_us));
+    EXPECT_EQ(ticked.points, 2);
+    const std::vector<Record> records = settlements_of(ticked);
+    ASSERT_EQ(records.size(), 2u);
+    expect_record(records[0], Op::expire, 1, 10, expiry_of_january_us, 0);
+    expect_record(records[1], Op::expire, 2, 20, expiry_of_january_us, 0);
+
+    // A refusal only previews what settling would do: nothing changes, nothing is recorded.
+    enroll_with(3, 10);
+    const TimeUs later = month_start_us(month_of(t0_us) + 26);
+    const Outcome refused = apply(redeem(20, 3, 5, later));
+    EXPECT_EQ(refused.result, Result::insufficient_points);
+    EXPECT_EQ(refused.settlements_count, 0u);
+    EXPECT_TRUE(shard_.settlements().empty());  // Each call starts the list afresh.
+    EXPECT_EQ(view(3).lifetime_expired, 0);
+}
+
+TEST_F(SettlementTest, ABatchNamesEachCommandsOwnRecords) {
+    enroll_with(1, 10);
+    enroll_with(3, 30);
+    const std::vector<Command> commands = {earn(10, 1, 1, expiry_of_january_us),
+                                           enroll(11, 4, expiry_of_january_us),
+                                           earn(12, 3, 1, expiry_of_january_us)};
+    std::vector<Outcome> outcomes(commands.size());
+    shard_.apply_batch(commands, outcomes);
+    ASSERT_EQ(shard_.settlements().size(), 2u);
+    EXPECT_EQ(outcomes[0].settlements_first, 0u);
+    EXPECT_EQ(outcomes[0].settlements_count, 1u);
+    EXPECT_EQ(outcomes[1].settlements_count, 0u);
+    EXPECT_EQ(outcomes[2].settlements_first, 1u);
+    EXPECT_EQ(outcomes[2].settlements_count, 1u);
+    expect_record(settlements_of(outcomes[0])[0], Op::expire, 1, 10, expiry_of_january_us, 0);
+    expect_record(settlements_of(outcomes[2])[0], Op::expire, 3, 30, expiry_of_january_us, 0);
+}
+
+TEST_F(SettlementTest, ATransferWithinTheShardSettlesBothMembers) {
+    enroll_with(42, 0);
+    enroll_with(43, 20);
+    apply(earn_pending(10, 42, 50, t0_us, t0_us + day_us));
+    apply(hold(11, 43, 10, t0_us, t0_us + minute_us));
+    const Outcome outcome = apply(transfer(12, 42, 43, 50, t0_us + 2 * day_us));
+    ASSERT_EQ(outcome.result, Result::ok);
+    const std::vector<Record> records = settlements_of(outcome);
+    ASSERT_EQ(records.size(), 2u);
+    expect_record(records[0], Op::pending_release, 42, 50, t0_us + day_us, 50);
+    expect_record(records[1], Op::hold_timeout, 43, 10, t0_us + minute_us, 20, 11);
+    EXPECT_EQ(view(43).available, 70);
+}
+
+TEST_F(SettlementTest, AnUnknownOpIsRefusedAndASettlementRecordIsNeverApplied) {
+    enroll_with(42, 100);
+    Command settlement = make(Op::expire, 10, 42, 100, t0_us);
+    expect_refused(settlement, Result::unknown_opcode);
 }
 
 }  // namespace

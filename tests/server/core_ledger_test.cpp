@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <random>
 #include <set>
@@ -438,6 +440,83 @@ TEST(CoreLedger, HistoryListsAMembersDurableOperationsNewestFirst) {
     ASSERT_TRUE(frame);
     EXPECT_EQ(static_cast<Result>(frame->item<protocol::HistoryReplyHeader>().result),
               Result::member_not_found);
+}
+
+// Reads a member's newest history entries (at most 20).
+std::vector<protocol::HistoryEntry> newest_history(RawClient& client, uint64_t member_id) {
+    protocol::HistoryRequest request;
+    request.member_id = member_id;
+    request.limit = 20;
+    client.send_items(Opcode::history, 60, std::span<const protocol::HistoryRequest>(&request, 1));
+    const auto frame = client.read_frame();
+    EXPECT_TRUE(frame);
+    if (!frame) {
+        return {};
+    }
+    const auto header = frame->item<protocol::HistoryReplyHeader>();
+    std::vector<protocol::HistoryEntry> entries(header.count);
+    std::memcpy(entries.data(), frame->body.data() + sizeof(header),
+                entries.size() * sizeof(protocol::HistoryEntry));
+    return entries;
+}
+
+TEST(CoreLedger, HistoryShowsWhatTheClockDidAlsoAfterARestart) {
+    TempDir dir;
+    const Config config = test_config(dir.path(), 2);
+    std::vector<protocol::HistoryEntry> before;
+    {
+        RunningServer server(config);
+        RawClient client(server.port());
+        client.hello(admin_key);
+        enroll(client, 1, 9);
+        ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(2, 9, 100))), Result::ok);
+        Operation hold = make_operation(3, 9, 60);
+        hold.duration_us = 150'000;
+        ASSERT_EQ(result_of(client.operation(Opcode::hold, hold)), Result::ok);
+        Operation pending = make_operation(4, 9, 30);
+        pending.duration_us = 300'000;
+        ASSERT_EQ(client.operation(Opcode::earn, pending).pending, 30);
+        // The shards' ticks settle the member once each is due; nobody touches it meanwhile.
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (newest_history(client, 9).size() < 6 &&
+               std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        before = newest_history(client, 9);
+        ASSERT_EQ(before.size(), 6u);
+        const auto balance = client.balance(9);
+        EXPECT_EQ(balance.available, 130);
+        EXPECT_EQ(balance.held, 0);
+        EXPECT_EQ(balance.pending, 0);
+    }
+    // Newest first: the pending points arrived after the hold timed out; neither names a
+    // transaction of its own, the hold's timeout names the hold.
+    const protocol::HistoryEntry& released = before[0];
+    EXPECT_EQ(static_cast<engine::Op>(released.op), engine::Op::pending_release);
+    EXPECT_EQ(released.applied_points, 30);
+    EXPECT_EQ(released.available_after, 130);
+    EXPECT_EQ(released.txn_id_lo, 0u);
+    const protocol::HistoryEntry& timed_out = before[1];
+    EXPECT_EQ(static_cast<engine::Op>(timed_out.op), engine::Op::hold_timeout);
+    EXPECT_EQ(timed_out.applied_points, 60);
+    EXPECT_EQ(timed_out.available_after, 100);
+    EXPECT_EQ(timed_out.ref_txn_id_lo, 3u);
+    EXPECT_LT(timed_out.seq, released.seq);
+    EXPECT_EQ(before[2].txn_id_lo, 4u);
+
+    // Recovery skips the settlement records (replaying the ticks settles again), and history
+    // still shows them, once.
+    RunningServer server(config);
+    RawClient client(server.port());
+    client.hello(admin_key);
+    const auto after = newest_history(client, 9);
+    ASSERT_EQ(after.size(), before.size());
+    for (size_t i = 0; i < after.size(); ++i) {
+        EXPECT_EQ(after[i].seq, before[i].seq);
+        EXPECT_EQ(after[i].op, before[i].op);
+    }
+    EXPECT_EQ(client.balance(9).available, 130);
+    EXPECT_EQ(client.audit().ok, 1u);
 }
 
 TEST(CoreLedger, AsyncDurabilityAnswersAndStillRecovers) {

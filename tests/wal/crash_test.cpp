@@ -77,7 +77,7 @@ bool write_all(int fd, const void* data, size_t size) {
         for (int step = 0; step < child_steps_max; ++step) {
             const Driver::Applied applied = driver.step();
             if (applied.logged) {
-                testing::append_one(*log, applied.shard, applied.record);
+                testing::append_applied(*log, applied);
                 if (!applied.record.command.txn_id.is_zero()) {
                     pending[applied.shard].push_back(
                         {log->appended_seq(applied.shard), applied.record.command});
@@ -100,24 +100,37 @@ bool write_all(int fd, const void* data, size_t size) {
 }
 
 // Every acknowledged transaction is in its member's history exactly once: the members' chains of
-// links survived the crash, whatever the writer was doing.
-void expect_in_history(const Log& log, const std::vector<engine::Command>& acknowledged) {
+// links survived the crash, whatever the writer was doing. And the member's expire records add
+// up to what it has expired: no settlement is in the log without the command that did it (the
+// member would settle again after the restart and show it twice).
+void expect_in_history(const Log& log, const std::vector<engine::Command>& acknowledged,
+                       const Ledger& ledger) {
     std::map<engine::MemberId, std::set<std::pair<uint64_t, uint64_t>>> filed;
     for (const engine::Command& acked : acknowledged) {
         filed.try_emplace(acked.member_id);
     }
     for (auto& [member_id, txns] : filed) {
         uint64_t before_seq = 0;
+        engine::Points expired = 0;
         do {
             const HistoryPage page = log.history(member_id, before_seq, 1'000);
             ASSERT_EQ(page.result, Result::ok);
             for (const auto& [seq, record] : page.entries) {
+                if (engine::is_settlement(record.command.op)) {
+                    expired += record.command.op == engine::Op::expire ? record.applied_points : 0;
+                    continue;
+                }
                 const engine::TxnId id = record.command.txn_id;
                 ASSERT_TRUE(txns.emplace(id.lo, id.hi).second)
                     << "member " << member_id << " shows log seq " << seq << " twice";
             }
             before_seq = page.next_before_seq;
         } while (before_seq != 0);
+        engine::MemberView member;
+        const uint32_t shard = engine::Shard::shard_of(member_id, crash_shard_count);
+        if (ledger.shards[shard]->find(member_id, &member)) {
+            EXPECT_EQ(expired, member.lifetime_expired) << "member " << member_id;
+        }
     }
     for (const engine::Command& acked : acknowledged) {
         ASSERT_EQ(filed[acked.member_id].count({acked.txn_id.lo, acked.txn_id.hi}), 1u)
@@ -203,7 +216,7 @@ TEST(Crash, KilledProcessLosesNoAcknowledgedTransactionAndHalfAppliesNothing) {
                                           << acked.txn_id.hi << " was lost";
         }
         ASSERT_EQ(ledger.digest(), digest);
-        expect_in_history(*log, acknowledged);
+        expect_in_history(*log, acknowledged, ledger);
     }
     EXPECT_GT(acknowledged.size(), crash_cycles());
 }

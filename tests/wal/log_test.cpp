@@ -21,6 +21,7 @@
 #include "tests/wal/wal_test_support.hpp"
 #include "wal/format.hpp"
 #include "wal/limits.hpp"
+#include "wal/record_ring.hpp"
 
 namespace jifen::wal {
 namespace {
@@ -1041,6 +1042,34 @@ TEST(Log, FullMapWithManyMembersAndHeadsFlushesKeepsEveryHistoryWhole) {
         ASSERT_EQ(page.result, Result::ok);
         ASSERT_EQ(page.entries.size(), member <= durable ? 1u : 0u) << member;
     }
+}
+
+// A commit takes settlement records only with the record they come before: cut short of a chain,
+// or, when not even one chain fits and the commit has nothing yet, the first chain whole.
+TEST(LogChains, ACommitNeverEndsBetweenASettlementAndItsCommand) {
+    RecordRing ring(16, 0);
+    const auto record_of = [](engine::Op op) {
+        engine::Record record;
+        record.command.op = op;
+        return record;
+    };
+    const engine::Record s = record_of(engine::Op::expire);
+    const engine::Record c = record_of(engine::Op::earn);
+    // Positions: 0 c | 1 s, 2 s, 3 c | 4 c | 5 s, 6 c
+    const std::vector<engine::Record> records = {c, s, s, c, c, s, c};
+    ASSERT_TRUE(ring.push(records));
+    const uint64_t queued = records.size();
+    EXPECT_EQ(whole_chains(ring, 0, queued, queued, false), queued);
+    EXPECT_EQ(whole_chains(ring, 0, queued, 0, true), 0u);
+    EXPECT_EQ(whole_chains(ring, 0, queued, 1, false), 1u);
+    EXPECT_EQ(whole_chains(ring, 0, queued, 2, false), 1u);  // Not the lone settlement at 1.
+    EXPECT_EQ(whole_chains(ring, 0, queued, 3, false), 1u);
+    EXPECT_EQ(whole_chains(ring, 0, queued, 4, false), 4u);
+    EXPECT_EQ(whole_chains(ring, 0, queued, 6, false), 5u);
+    // From the chain's start: nothing fits whole; the first chain is taken only if allowed.
+    EXPECT_EQ(whole_chains(ring, 1, queued - 1, 2, false), 0u);
+    EXPECT_EQ(whole_chains(ring, 1, queued - 1, 2, true), 3u);
+    EXPECT_EQ(whole_chains(ring, 5, queued - 5, 1, true), 2u);
 }
 
 }  // namespace

@@ -24,6 +24,7 @@ constexpr engine::TimeUs start_us = 1'750'000'000'000'000;
 struct RunResult {
     uint64_t digest = 0;
     uint64_t logged = 0;
+    uint64_t settlements = 0;  // Settlement records logged beside them (never replayed).
     std::vector<engine::Command> applied;  // Logged commands with a transaction id.
 };
 
@@ -41,8 +42,9 @@ RunResult run_ledger(const Options& options, uint64_t seed, int steps) {
         if (!applied.logged) {
             continue;
         }
-        testing::append_one(*log, applied.shard, applied.record);
+        testing::append_applied(*log, applied);
         ++result.logged;
+        result.settlements += applied.settlements.size();
         if (!applied.record.command.txn_id.is_zero()) {
             result.applied.push_back(applied.record.command);
         }
@@ -66,6 +68,7 @@ TEST(Recovery, RestartRecoversTheExactStateFromTheLog) {
     const Options options = testing::options_for(dir.path(), 3);
     const RunResult before = run_ledger(options, seed, 20'000);
     ASSERT_GT(before.logged, 5'000u);
+    ASSERT_GT(before.settlements, 100u);  // Holds timed out, points released and expired.
 
     Ledger ledger(3);
     auto log = Log::open(options);
@@ -419,7 +422,7 @@ TEST(Recovery, AHalfWrittenCheckpointSlotIsIgnoredAndTheNextCheckpointReplacesIt
     for (int i = 0; i < 6'000; ++i) {
         const Driver::Applied applied = driver.step();
         if (applied.logged) {
-            testing::append_one(*log, applied.shard, applied.record);
+            testing::append_applied(*log, applied);
         }
         if (log->checkpoint_due(0)) {
             std::vector<std::byte> state;
@@ -451,7 +454,7 @@ TEST(Recovery, ACheckpointHandedOverDuringAnotherOnesPiecesIsWrittenAfterIt) {
         for (int i = 0; i < steps; ++i) {
             const Driver::Applied applied = driver.step();
             if (applied.logged) {
-                testing::append_one(*log, 0, applied.record);
+                testing::append_applied(*log, applied);
             }
         }
     };
@@ -514,7 +517,7 @@ TEST(Recovery, RecoveryContinuesAcrossSeveralRestarts) {
         for (int i = 0; i < 3'000; ++i) {
             const Driver::Applied applied = driver.step();
             if (applied.logged) {
-                testing::append_one(*log, applied.shard, applied.record);
+                testing::append_applied(*log, applied);
             }
             if (log->checkpoint_due(applied.shard)) {
                 std::vector<std::byte> state;

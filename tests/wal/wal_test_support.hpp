@@ -136,13 +136,20 @@ struct Ledger {
 class Driver {
 public:
     // txn_hi distinguishes the ids of separate runs over one directory.
+    // Like the server, it logs what settling members did before the command that did it.
     Driver(Ledger& ledger, uint64_t seed, uint64_t txn_hi, engine::TimeUs start_us)
-        : ledger_(ledger), random_(seed), txn_hi_(txn_hi), time_us_(start_us) {}
+        : ledger_(ledger), random_(seed), txn_hi_(txn_hi), time_us_(start_us) {
+        for (const auto& shard : ledger_.shards) {
+            shard->record_settlements(true);
+        }
+    }
 
     struct Applied {
         uint32_t shard = 0;
         engine::Record record;
         bool logged = false;  // Changed state (ok, not a replay): must be appended to the log.
+        // Settlement records, which go to the log just before `record` (append_applied).
+        std::vector<engine::Record> settlements;
     };
 
     Applied step() {
@@ -160,6 +167,11 @@ public:
         applied.logged = outcome.result == Result::ok && !outcome.replayed;
         if (applied.logged) {
             remember(command);
+            for (engine::Record settlement : ledger_.shards[shard]->settlements().subspan(
+                     outcome.settlements_first, outcome.settlements_count)) {
+                settlement.shard_index = shard;
+                applied.settlements.push_back(settlement);
+            }
         }
         return applied;
     }
@@ -289,6 +301,16 @@ private:
 // Appends one record, letting the writer catch up when the queue is full.
 inline void append_one(Log& log, uint32_t shard, const engine::Record& record) {
     while (!log.append(shard, std::span<const engine::Record>(&record, 1))) {
+        std::this_thread::yield();
+    }
+}
+
+// Appends an applied command's settlement records and its record in one call, as the server
+// does: the writer commits such a chain whole only if it is appended whole.
+inline void append_applied(Log& log, const Driver::Applied& applied) {
+    std::vector<engine::Record> chain = applied.settlements;
+    chain.push_back(applied.record);
+    while (!log.append(applied.shard, chain)) {
         std::this_thread::yield();
     }
 }
