@@ -113,6 +113,12 @@ struct AdminCore {
     // Touched only on the HTTP thread.
     std::unordered_set<SessionBase*> sessions;
     bool stopping = false;
+    // Refused keys are logged at most once a second, with how many were not (a client guessing
+    // keys must not flood the log).
+    std::chrono::steady_clock::time_point refused_key_logged_at{};
+    uint64_t refused_keys_unlogged = 0;
+
+    void note_refused_key(const tcp::endpoint& peer, std::string_view target);
 };
 
 template <typename Stream>
@@ -196,6 +202,13 @@ private:
             return;
         }
         response_ = admin_.handle(parser_->get());
+        if (response_.result() == http::status::unauthorized &&
+            parser_->get().find(http::field::authorization) != parser_->get().end()) {
+            beast::error_code ignored;
+            admin_.note_refused_key(
+                beast::get_lowest_layer(stream_).socket().remote_endpoint(ignored),
+                parser_->get().target());
+        }
         do_write();
     }
 
@@ -345,6 +358,23 @@ void AdminCore::on_accept(beast::error_code error, tcp::socket socket) {
             ->run();
     }
     do_accept();
+}
+
+void AdminCore::note_refused_key(const tcp::endpoint& peer, std::string_view target) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - refused_key_logged_at < std::chrono::seconds(1)) {
+        ++refused_keys_unlogged;
+        return;
+    }
+    // The key itself is a secret even when wrong (a typo of the real one): never logged.
+    spdlog::warn(
+        "http admin: unknown API key from {} for {:?}{}", peer.address().to_string(),
+        target.substr(0, 200),
+        refused_keys_unlogged == 0
+            ? std::string()
+            : fmt::format(" ({} more refused since the last such line)", refused_keys_unlogged));
+    refused_key_logged_at = now;
+    refused_keys_unlogged = 0;
 }
 
 std::optional<Response> AdminCore::require_admin(const http::request<http::string_body>& request) {

@@ -2,7 +2,6 @@
 // the metrics keep answering, the refusals are logged once, and a restart with a larger
 // wal.map_bytes_max takes writes again.
 #include <gtest/gtest.h>
-#include <spdlog/sinks/ringbuffer_sink.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,12 +15,14 @@
 #include <vector>
 
 #include "tests/server/core_test_server.hpp"
+#include "tests/server/log_capture.hpp"
 
 namespace jifen::server::testing {
 namespace {
 
 using protocol::Opcode;
 using protocol::Operation;
+using test::LogCapture;
 
 constexpr uint64_t member_id = 42;
 constexpr uint32_t earns_per_frame = 64;
@@ -35,31 +36,6 @@ Config tiny_log_config(const std::filesystem::path& data_dir) {
     config.wal.map_bytes_max = 1u << 20;
     return config;
 }
-
-// Captures what the server logs while it runs: added before it starts, removed after it stops
-// (the logger's list of sinks is not safe to change while other threads log).
-class LogCapture {
-public:
-    LogCapture() : sink_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1024)) {
-        spdlog::default_logger()->sinks().push_back(sink_);
-    }
-    ~LogCapture() {
-        auto& sinks = spdlog::default_logger()->sinks();
-        sinks.erase(std::remove(sinks.begin(), sinks.end(), sink_), sinks.end());
-    }
-    LogCapture(const LogCapture&) = delete;
-    LogCapture& operator=(const LogCapture&) = delete;
-
-    size_t count(std::string_view text) const {
-        const std::vector<std::string> lines = sink_->last_formatted();
-        return static_cast<size_t>(std::count_if(lines.begin(), lines.end(), [&](const auto& line) {
-            return line.find(text) != std::string::npos;
-        }));
-    }
-
-private:
-    std::shared_ptr<spdlog::sinks::ringbuffer_sink_mt> sink_;
-};
 
 struct NewestEntry {
     Result result = Result::ok;

@@ -11,6 +11,7 @@
 #include "server/auth.hpp"
 #include "server/config.hpp"
 #include "server/http_admin.hpp"
+#include "tests/server/log_capture.hpp"
 #include "tests/server/support_http_client.hpp"
 
 namespace jifen::server {
@@ -18,6 +19,7 @@ namespace {
 
 using test::exchange;
 using test::get_request;
+using test::LogCapture;
 
 constexpr std::string_view admin_secret = "dev-admin-key";
 constexpr std::string_view read_secret = "dev-read-key";
@@ -100,6 +102,23 @@ TEST(SupportHttpAdmin, MetricsWithoutAKeyIsUnauthorized) {
 TEST(SupportHttpAdmin, MetricsWithAnUnknownKeyIsUnauthorized) {
     AdminPort port;
     EXPECT_EQ(exchange(port.port(), get_request("/metrics", "not-a-key")).status, 401);
+}
+
+TEST(SupportHttpAdmin, UnknownKeysAreLoggedWithThePeerButNeverTheKeyAndNotEveryOne) {
+    LogCapture log_lines;
+    {
+        AdminPort port;
+        for (int attempt = 0; attempt < 3; ++attempt) {
+            EXPECT_EQ(exchange(port.port(), get_request("/stats", "guessed-secret-1234")).status,
+                      401);
+        }
+        // A missing key is an ordinary refusal (a probe without credentials), not logged.
+        EXPECT_EQ(exchange(port.port(), get_request("/stats")).status, 401);
+    }
+    // Three guesses within a second: one line (the rest are counted into the next one).
+    EXPECT_EQ(log_lines.count("unknown API key from 127.0.0.1 for \"/stats\""), 1u);
+    EXPECT_EQ(log_lines.count("unknown API key"), 1u);
+    EXPECT_EQ(log_lines.count("guessed-secret-1234"), 0u);
 }
 
 TEST(SupportHttpAdmin, MetricsWithAnotherAuthorizationSchemeIsUnauthorized) {
