@@ -1,8 +1,12 @@
 // jifen-bench: load tester for jifend. Exit status: 0 when every operation got an expected
 // outcome, 1 when some failed unexpectedly, 2 when the run could not be carried out (bad flags,
-// server unreachable, key refused, enrolment failed).
+// server unreachable, key refused, enrolment failed, out of memory), 128 + the signal number
+// (130, 143) when SIGINT or SIGTERM cut it short.
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <new>
 #include <stdexcept>
 #include <string>
 
@@ -14,6 +18,7 @@ namespace {
 
 constexpr int exit_unexpected_failures = 1;
 constexpr int exit_cannot_run = 2;
+constexpr int exit_signal_base = 128;  // As a shell reports a process ended by a signal.
 
 // A run that could not be carried out: the message on stderr and, with --json, a one-line JSON
 // object on stdout too, so a script reading stdout always gets one line.
@@ -26,6 +31,59 @@ int cannot_run(const jifen::bench::BenchOptions& options, const std::string& mes
         std::fprintf(stdout, "%s\n", line.c_str());
     }
     return exit_cannot_run;
+}
+
+// One line when connections broke mid-run (the server died or closed them): the results cover
+// only the part of the run before that.
+void report_lost_connections(const jifen::bench::BenchOptions& options,
+                             const jifen::bench::RunResult& result) {
+    if (result.connections_lost == 0) {
+        return;
+    }
+    const std::string planned =
+        options.ops > 0 ? fmt::format("{} operations", options.ops)
+                        : fmt::format("{:.1f} s", options.warmup_s + options.duration_s);
+    fmt::print(stderr,
+               "jifen-bench: lost {} of {} connections to {}:{}; the run stopped at {:.1f} s of "
+               "the planned {}\n",
+               result.connections_lost, options.connections, options.host, options.port,
+               result.ran_s, planned);
+}
+
+int run(const jifen::bench::BenchOptions& options) {
+    using namespace jifen::bench;
+    const RunResult result = run_load(options, stderr);
+    if (!result.fatal.empty() && result.stats.completed() == 0) {
+        return cannot_run(options, result.fatal);
+    }
+    const RunSummary summary{.options = &options,
+                             .stats = &result.stats,
+                             .elapsed_s = result.elapsed_s,
+                             .members_enrolled = result.members_enrolled,
+                             .server_shards = result.server_shards,
+                             .unsent_due_ops = result.unsent_due_ops,
+                             .stop_signal = result.stop_signal};
+    // With --json, stdout carries exactly the one JSON line; the table goes to stderr.
+    std::FILE* table_out = options.json ? stderr : stdout;
+    std::fprintf(table_out, "\n%s", format_table(summary).c_str());
+    if (options.json) {
+        std::fprintf(stdout, "%s\n", format_json(summary).c_str());
+    }
+    std::fflush(stdout);
+    report_lost_connections(options, result);
+    if (!result.fatal.empty()) {
+        std::fprintf(stderr, "jifen-bench: %s\n", result.fatal.c_str());
+        return exit_cannot_run;
+    }
+    if (result.stop_signal != 0) {
+        return exit_signal_base + result.stop_signal;
+    }
+    if (const uint64_t unexpected = result.stats.unexpected(); unexpected > 0) {
+        std::fprintf(stderr, "jifen-bench: %llu operations failed unexpectedly\n",
+                     static_cast<unsigned long long>(unexpected));
+        return exit_unexpected_failures;
+    }
+    return 0;
 }
 
 }  // namespace
@@ -48,31 +106,12 @@ int main(int argc, char** argv) {
         return cannot_run(options, error.what());
     }
 
-    const RunResult result = run_load(options, stderr);
-    if (!result.fatal.empty() && result.stats.completed() == 0) {
-        return cannot_run(options, result.fatal);
+    try {
+        return run(options);
+    } catch (const std::bad_alloc&) {
+        // The window budget (window_bytes_max) should prevent this; a machine short of memory
+        // still gets a message instead of an abort.
+        return cannot_run(options,
+                          "out of memory: lower --connections, --pipeline, --batch or --members");
     }
-    const RunSummary summary{.options = &options,
-                             .stats = &result.stats,
-                             .elapsed_s = result.elapsed_s,
-                             .members_enrolled = result.members_enrolled,
-                             .server_shards = result.server_shards,
-                             .unsent_due_ops = result.unsent_due_ops};
-    // With --json, stdout carries exactly the one JSON line; the table goes to stderr.
-    std::FILE* table_out = options.json ? stderr : stdout;
-    std::fprintf(table_out, "\n%s", format_table(summary).c_str());
-    if (options.json) {
-        std::fprintf(stdout, "%s\n", format_json(summary).c_str());
-    }
-    if (!result.fatal.empty()) {
-        std::fprintf(stderr, "jifen-bench: %s\n", result.fatal.c_str());
-        return exit_cannot_run;
-    }
-    std::fflush(stdout);
-    if (const uint64_t unexpected = result.stats.unexpected(); unexpected > 0) {
-        std::fprintf(stderr, "jifen-bench: %llu operations failed unexpectedly\n",
-                     static_cast<unsigned long long>(unexpected));
-        return exit_unexpected_failures;
-    }
-    return 0;
 }

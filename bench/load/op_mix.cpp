@@ -3,6 +3,8 @@
 
 #include <charconv>
 #include <stdexcept>
+#include <string>
+#include <utility>
 
 namespace jifen::bench {
 namespace {
@@ -20,7 +22,62 @@ std::string_view trim(std::string_view text) noexcept {
     return text;
 }
 
+std::string scope_text(uint32_t scope) {
+    std::string text;
+    for (const auto& [bit, name] :
+         {std::pair{protocol::scope_read, "read"}, std::pair{protocol::scope_pos, "pos"},
+          std::pair{protocol::scope_admin, "admin"}}) {
+        if ((scope & bit) != 0) {
+            text += text.empty() ? "" : "+";
+            text += name;
+        }
+    }
+    return text.empty() ? "none" : text;
+}
+
 }  // namespace
+
+std::vector<protocol::Opcode> opcodes_of(OpKind kind) {
+    using protocol::Opcode;
+    switch (kind) {
+        case OpKind::earn:
+        case OpKind::purchase:
+            return {Opcode::earn};
+        case OpKind::redeem:
+            return {Opcode::redeem};
+        case OpKind::hold:
+            return {Opcode::hold, Opcode::capture};
+        case OpKind::balance:
+            return {Opcode::balance};
+        case OpKind::transfer:
+            return {Opcode::transfer};
+        case OpKind::capture:
+            return {Opcode::capture};
+    }
+    return {};
+}
+
+std::string scope_problem(const OpMix& mix, uint32_t scope) {
+    std::string refused;
+    for (const OpKind kind : op_kinds_mixable) {
+        if (mix.weight(kind) == 0) {
+            continue;
+        }
+        for (const protocol::Opcode opcode : opcodes_of(kind)) {
+            if ((protocol::scope_required(opcode) & scope) == 0) {
+                refused += refused.empty() ? "" : ", ";
+                refused += to_string(kind);
+                break;
+            }
+        }
+    }
+    if (refused.empty()) {
+        return {};
+    }
+    return "the key's scope (" + scope_text(scope) + ") does not allow " + refused +
+           " of --mix: use a key whose scope does (pos for earn, purchase, redeem and hold; "
+           "admin for transfer) or change --mix";
+}
 
 std::string_view to_string(OpKind kind) noexcept {
     switch (kind) {

@@ -7,9 +7,11 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "bench/load/random.hpp"
 #include "protocol/result.hpp"
+#include "protocol/wire.hpp"
 
 namespace jifen::bench {
 
@@ -32,6 +34,16 @@ std::optional<OpKind> parse_op_kind(std::string_view text) noexcept;
 // hold this client just made always succeeds. Everything else, including busy, member_not_found
 // (members not enrolled: run with --enroll) and every limit, is unexpected.
 bool is_expected(OpKind kind, Result result) noexcept;
+
+// The opcodes a kind sends: a hold also captures, a purchase is an earn.
+std::vector<protocol::Opcode> opcodes_of(OpKind kind);
+
+class OpMix;
+
+// Why an API key with `scope` (protocol::Scope bits, from the HELLO reply) cannot run `mix`, naming
+// the scope and the kinds it does not allow; empty when it can. Checked before any load, since
+// every such operation would only be refused as forbidden.
+std::string scope_problem(const OpMix& mix, uint32_t scope);
 
 class OpMix {
 public:

@@ -1,7 +1,10 @@
 // Flag definitions and scenario defaults for jifen-bench.
 #include "bench/load/options.hpp"
 
+#include <fmt/format.h>
+
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <stdexcept>
@@ -10,9 +13,10 @@
 namespace jifen::bench {
 namespace {
 
-// A scenario default: applied to one flag only when the user did not give that flag.
+// A scenario default: applied only when the user gave none of its flags. The burst flags go as
+// one, since half a burst shape is refused.
 struct ScenarioDefault {
-    const char* flag;
+    std::vector<const char*> flags;
     std::function<void(BenchOptions*)> apply;
 };
 
@@ -26,40 +30,73 @@ std::vector<ScenarioDefault> scenario_defaults(Scenario scenario) {
             // The waves are bursts of an open-loop schedule, so they need --rate: a closed loop
             // sends as fast as replies come back and has no bursts.
             return {
-                {"--mix",
+                {{"--mix"},
                  [](BenchOptions* o) { o->mix_text = "redeem=40,hold=30,balance=20,earn=10"; }},
-                {"--keys", [](BenchOptions* o) { o->keys_text = "zipf"; }},
-                {"--zipf-s", [](BenchOptions* o) { o->zipf_s = 1.1; }},
-                {"--enroll", [](BenchOptions* o) { o->enroll = true; }},
-                {"--initial-points", [](BenchOptions* o) { o->initial_points = 20'000; }},
-                {"--burst-factor", [](BenchOptions* o) { o->burst.factor = 3.0; }},
-                {"--burst-ms", [](BenchOptions* o) { o->burst.burst_ms = 200; }},
-                {"--burst-period-ms", [](BenchOptions* o) { o->burst.period_ms = 1'000; }},
+                {{"--keys"}, [](BenchOptions* o) { o->keys_text = "zipf"; }},
+                {{"--zipf-s"}, [](BenchOptions* o) { o->zipf_s = 1.1; }},
+                {{"--enroll"}, [](BenchOptions* o) { o->enroll = true; }},
+                {{"--initial-points"}, [](BenchOptions* o) { o->initial_points = 20'000; }},
+                {{"--burst-factor", "--burst-ms", "--burst-period-ms"},
+                 [](BenchOptions* o) {
+                     o->burst = {.factor = 3.0, .burst_ms = 200, .period_ms = 1'000};
+                 }},
             };
         case Scenario::double_points:
             // A double-points weekend: mostly purchases and earns at twice the usual amounts,
             // spread over the whole membership.
             return {
-                {"--mix", [](BenchOptions* o) { o->mix_text = "earn=55,purchase=35,balance=10"; }},
-                {"--keys", [](BenchOptions* o) { o->keys_text = "uniform"; }},
-                {"--enroll", [](BenchOptions* o) { o->enroll = true; }},
-                {"--earn-factor", [](BenchOptions* o) { o->earn_factor = 2; }},
+                {{"--mix"},
+                 [](BenchOptions* o) { o->mix_text = "earn=55,purchase=35,balance=10"; }},
+                {{"--keys"}, [](BenchOptions* o) { o->keys_text = "uniform"; }},
+                {{"--enroll"}, [](BenchOptions* o) { o->enroll = true; }},
+                {{"--earn-factor"}, [](BenchOptions* o) { o->earn_factor = 2; }},
             };
         case Scenario::mixed:
             // An ordinary day: every kind of operation, a loyal 5% of members doing half of it.
             return {
-                {"--mix",
+                {{"--mix"},
                  [](BenchOptions* o) {
                      o->mix_text = "earn=30,purchase=15,redeem=15,hold=10,balance=25,transfer=5";
                  }},
-                {"--keys", [](BenchOptions* o) { o->keys_text = "hotset"; }},
-                {"--hot-fraction", [](BenchOptions* o) { o->hot_fraction = 0.05; }},
-                {"--hot-share", [](BenchOptions* o) { o->hot_share = 0.5; }},
-                {"--enroll", [](BenchOptions* o) { o->enroll = true; }},
-                {"--initial-points", [](BenchOptions* o) { o->initial_points = 2'000; }},
+                {{"--keys"}, [](BenchOptions* o) { o->keys_text = "hotset"; }},
+                {{"--hot-fraction"}, [](BenchOptions* o) { o->hot_fraction = 0.05; }},
+                {{"--hot-share"}, [](BenchOptions* o) { o->hot_share = 0.5; }},
+                {{"--enroll"}, [](BenchOptions* o) { o->enroll = true; }},
+                {{"--initial-points"}, [](BenchOptions* o) { o->initial_points = 2'000; }},
             };
     }
     return {};
+}
+
+constexpr const char* duration_range_message =
+    "--duration must be more than 0 and at most 31536000 seconds (a year)";
+constexpr const char* rate_range_message =
+    "--rate must be more than 0 and at most 1e9 operations per second (leave it out for a closed "
+    "loop)";
+
+// Flags that only matter in one mode would be silently ignored in another: refused instead, by
+// name. Only flags given explicitly count, so a scenario's defaults never trip this.
+void refuse_flags_of_other_modes(const CLI::App& app, const BenchOptions& options) {
+    struct FlagNeed {
+        const char* flag;
+        const char* needs;
+        bool met;
+    };
+    const bool zipf = options.keys_text == to_string(KeyLaw::zipf);
+    const bool hotset = options.keys_text == to_string(KeyLaw::hotset);
+    for (const FlagNeed& need : {
+             FlagNeed{"--zipf-s", "--keys zipf", zipf},
+             FlagNeed{"--hot-fraction", "--keys hotset", hotset},
+             FlagNeed{"--hot-share", "--keys hotset", hotset},
+             FlagNeed{"--initial-points", "--enroll", options.enroll},
+             FlagNeed{"--ca-file", "--tls", options.tls},
+             FlagNeed{"--insecure", "--tls", options.tls},
+         }) {
+        if (!need.met && app.count(need.flag) > 0) {
+            throw std::invalid_argument(std::string(need.flag) + " needs " + need.needs +
+                                        " (without it the flag would be ignored)");
+        }
+    }
 }
 
 }  // namespace
@@ -133,19 +170,24 @@ void add_options(CLI::App& app, BenchOptions* options) {
         ->capture_default_str();
     app.add_option("--hot-share", options->hot_share, "hotset: share of operations on hot members")
         ->capture_default_str();
-    app.add_option("-d,--duration", options->duration_s, "Seconds to run (default 10)");
-    app.add_option("-n,--ops", options->ops, "Operations to schedule instead of a duration");
+    app.add_option("-d,--duration", options->duration_s,
+                   "Seconds to run (default 10, at most 31536000: a year)");
+    app.add_option("-n,--ops", options->ops, "Operations to schedule instead of a duration")
+        ->check(CLI::Range(uint64_t{1}, ops_max));
     app.add_option("--warmup", options->warmup_s,
                    "Whole seconds to run first and leave out of the results (with --duration)")
         ->check(CLI::Range(0u, 3'600u));
     app.add_option("--rate", options->rate,
-                   "Open loop: target operations per second over all connections; latency is "
-                   "measured from each operation's intended send time (absent: closed loop)");
+                   "Open loop: target operations per second over all connections, at most 1e9; "
+                   "latency is measured from each operation's intended send time (absent: closed "
+                   "loop)");
     app.add_option("--burst-factor", options->burst.factor,
-                   "With --rate only: rate multiplier during bursts (average rate unchanged); a "
-                   "closed loop has no bursts");
-    app.add_option("--burst-ms", options->burst.burst_ms, "With --rate only: burst length");
-    app.add_option("--burst-period-ms", options->burst.period_ms, "With --rate only: burst period");
+                   "With --rate, --burst-ms and --burst-period-ms: rate multiplier during bursts "
+                   "(average rate unchanged); a closed loop has no bursts");
+    app.add_option("--burst-ms", options->burst.burst_ms,
+                   "With --rate and the other two --burst-* flags: burst length");
+    app.add_option("--burst-period-ms", options->burst.period_ms,
+                   "With --rate and the other two --burst-* flags: burst period");
     app.add_option("--earn-factor", options->earn_factor, "Multiplies earn and purchase amounts")
         ->check(CLI::Range(int64_t{1}, int64_t{1'000}));
     app.add_option("--scenario", options->scenario_text,
@@ -172,7 +214,8 @@ void resolve(const CLI::App& app, BenchOptions* options) {
         throw std::invalid_argument("--scenario must be flash-sale, double-points or mixed");
     }
     for (const ScenarioDefault& entry : scenario_defaults(*scenario)) {
-        if (app.count(entry.flag) == 0) {
+        if (std::none_of(entry.flags.begin(), entry.flags.end(),
+                         [&app](const char* flag) { return app.count(flag) > 0; })) {
             entry.apply(options);
         }
     }
@@ -187,12 +230,12 @@ void resolve(const CLI::App& app, BenchOptions* options) {
     }
     // Given explicitly, 0 would silently mean the default duration or a closed loop.
     if (app.count("--duration") > 0 && !(options->duration_s > 0)) {
-        throw std::invalid_argument("--duration must be more than 0 seconds");
+        throw std::invalid_argument(duration_range_message);
     }
     if (app.count("--rate") > 0 && !(options->rate > 0)) {
-        throw std::invalid_argument(
-            "--rate must be more than 0 operations per second (leave it out for a closed loop)");
+        throw std::invalid_argument(rate_range_message);
     }
+    refuse_flags_of_other_modes(app, *options);
     resolve_fields(options);
 }
 
@@ -227,8 +270,23 @@ void resolve_fields(BenchOptions* options) {
     if (options->mix.weight(OpKind::transfer) > 0 && options->members < 2) {
         throw std::invalid_argument("--mix with transfer needs --members of at least 2");
     }
-    if (options->duration_s < 0 || !(options->rate >= 0)) {
-        throw std::invalid_argument("--duration and --rate must not be negative");
+    // Negated comparisons, so that NaN is refused too.
+    if (!(options->duration_s >= 0 && options->duration_s <= duration_s_max)) {
+        throw std::invalid_argument(duration_range_message);
+    }
+    if (!(options->rate >= 0 && options->rate <= rate_per_sec_max)) {
+        throw std::invalid_argument(rate_range_message);
+    }
+    if (options->ops > ops_max) {
+        throw std::invalid_argument("--ops must be at most " + std::to_string(ops_max));
+    }
+    if (const uint64_t bytes = window_bytes(*options); bytes > window_bytes_max) {
+        throw std::invalid_argument(fmt::format(
+            "-c {} x --pipeline {} x --batch {} operations in flight need about {} MiB of "
+            "buffers, more than the {} MiB jifen-bench allows: lower --connections, --pipeline "
+            "or --batch",
+            options->connections, options->pipeline, options->batch, bytes >> 20,
+            window_bytes_max >> 20));
     }
     if (options->duration_s == 0 && options->ops == 0) {
         options->duration_s = duration_s_default;
@@ -246,6 +304,15 @@ void resolve_fields(BenchOptions* options) {
     if (options->api_key.size() > 64) {
         throw std::invalid_argument("--key is longer than 64 bytes");
     }
+}
+
+uint64_t window_bytes(const BenchOptions& options) noexcept {
+    const uint64_t ops_per_frame = options.batch;
+    const uint64_t frames_in_flight = options.pipeline;
+    const uint64_t bytes_per_connection =
+        ops_per_frame * ((frames_in_flight + client_spare_frames) * client_bytes_per_op +
+                         frames_in_flight * slot_bytes_per_op);
+    return options.connections * bytes_per_connection;
 }
 
 }  // namespace jifen::bench

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,7 @@
 #include "bench/load/op_mix.hpp"
 #include "bench/load/pacing.hpp"
 #include "bench/load/transfer_scope.hpp"
+#include "protocol/wire.hpp"
 
 namespace CLI {
 class App;
@@ -66,6 +68,25 @@ struct BenchOptions {
 
 inline constexpr double duration_s_default = 10.0;
 
+// Limits of a run's flags, each refused up front (exit 2) by a message naming the flag.
+//
+// The longest --duration: a year, far beyond any useful run, so that the end of the run in
+// nanoseconds (and rate x duration operations) stays far inside 64 bits.
+inline constexpr double duration_s_max = 365.0 * 24 * 3'600;
+static_assert(duration_s_max * 1e9 * 2 < 1.8e19);
+static_assert(duration_s_max * rate_per_sec_max < 1.8e19);
+// The most --ops: every operation index is exact in the schedule's double arithmetic.
+inline constexpr uint64_t ops_max = uint64_t{1} << 53;
+// The memory the operations in flight may take. Every connection preallocates, in the client
+// library, --pipeline frames plus 11 spare ones (client/async_client.hpp) of --batch operations,
+// each with its body and two handlers; and jifen-bench keeps a slot for each operation of its
+// window (--pipeline x --batch). The flags' own ranges allow terabytes.
+inline constexpr uint64_t window_bytes_max = uint64_t{2} << 30;
+inline constexpr uint64_t client_spare_frames = 11;
+inline constexpr uint64_t client_bytes_per_op =
+    sizeof(protocol::Operation) + 2 * sizeof(std::function<void()>);
+inline constexpr uint64_t slot_bytes_per_op = 192;  // Checked against the slot in runner.cpp.
+
 // Registers every flag on `app`, writing into `options`.
 void add_options(CLI::App& app, BenchOptions* options);
 
@@ -75,5 +96,9 @@ void resolve(const CLI::App& app, BenchOptions* options);
 
 // Checks and derives without scenario handling (for callers that fill BenchOptions directly).
 void resolve_fields(BenchOptions* options);
+
+// The bytes the client library and jifen-bench allocate for the operations in flight (see
+// window_bytes_max).
+uint64_t window_bytes(const BenchOptions& options) noexcept;
 
 }  // namespace jifen::bench

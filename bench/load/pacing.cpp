@@ -8,24 +8,43 @@
 namespace jifen::bench {
 
 void validate(const BurstShape& shape) {
-    if (!(shape.factor >= 1.0) || !std::isfinite(shape.factor)) {
-        throw std::invalid_argument("burst: the factor must be a number >= 1");
-    }
-    if (shape.steady()) {
+    const BurstShape steady_shape;
+    if (shape.factor == steady_shape.factor && shape.burst_ms == steady_shape.burst_ms &&
+        shape.period_ms == steady_shape.period_ms) {
         return;
     }
+    // Half a shape would be silently steady: refused so that what was asked for is what runs.
+    if (!(shape.factor > 1.0) || !std::isfinite(shape.factor)) {
+        throw std::invalid_argument(
+            "--burst-factor must be a number above 1 when --burst-ms or --burst-period-ms is "
+            "given (bursts take all three flags)");
+    }
+    if (shape.burst_ms == 0) {
+        throw std::invalid_argument(
+            "--burst-ms must be more than 0 with --burst-factor (bursts take --burst-factor, "
+            "--burst-ms and --burst-period-ms together)");
+    }
+    if (shape.period_ms == 0) {
+        throw std::invalid_argument(
+            "--burst-period-ms must be more than 0 with --burst-factor (bursts take "
+            "--burst-factor, --burst-ms and --burst-period-ms together)");
+    }
     if (shape.burst_ms >= shape.period_ms) {
-        throw std::invalid_argument("burst: the burst must be shorter than its period");
+        throw std::invalid_argument("--burst-ms must be shorter than --burst-period-ms");
     }
     if (shape.factor * static_cast<double>(shape.burst_ms) > static_cast<double>(shape.period_ms)) {
         throw std::invalid_argument(
-            "burst: factor x burst length exceeds the period, so the average rate cannot hold");
+            "--burst-factor x --burst-ms exceeds --burst-period-ms, so the average rate cannot "
+            "hold");
     }
 }
 
-OpenLoopSchedule::OpenLoopSchedule(uint64_t start_ns, double rate_per_sec,
-                                   BurstShape shape) noexcept
-    : start_ns_(start_ns), steady_(shape.steady()), rate_per_ns_(rate_per_sec / 1e9) {
+OpenLoopSchedule::OpenLoopSchedule(uint64_t start_ns, double rate_per_sec, BurstShape shape,
+                                   ScheduleShare share) noexcept
+    : start_ns_(start_ns),
+      share_(share),
+      steady_(shape.steady()),
+      rate_per_ns_(rate_per_sec / 1e9) {
     if (steady_) {
         return;
     }
@@ -50,6 +69,16 @@ double OpenLoopSchedule::allowed(double elapsed_ns) const noexcept {
 }
 
 uint64_t OpenLoopSchedule::intended_ns(uint64_t index) const noexcept {
+    return schedule_intended_ns(share_.index + index * share_.count);
+}
+
+uint64_t OpenLoopSchedule::due_count(uint64_t now_ns) const noexcept {
+    // This sender's operations i with share.index + i x share.count below the schedule's count.
+    const uint64_t due = schedule_due_count(now_ns);
+    return due > share_.index ? (due - share_.index + share_.count - 1) / share_.count : 0;
+}
+
+uint64_t OpenLoopSchedule::schedule_intended_ns(uint64_t index) const noexcept {
     const auto target = static_cast<double>(index);
     double offset_ns = 0;
     if (steady_) {
@@ -69,7 +98,7 @@ uint64_t OpenLoopSchedule::intended_ns(uint64_t index) const noexcept {
     return start_ns_ + static_cast<uint64_t>(std::ceil(offset_ns));
 }
 
-uint64_t OpenLoopSchedule::due_count(uint64_t now_ns) const noexcept {
+uint64_t OpenLoopSchedule::schedule_due_count(uint64_t now_ns) const noexcept {
     if (now_ns < start_ns_) {
         return 0;
     }
@@ -77,17 +106,17 @@ uint64_t OpenLoopSchedule::due_count(uint64_t now_ns) const noexcept {
     // floating-point guess so that due_count and intended_ns agree exactly.
     auto due =
         static_cast<uint64_t>(std::floor(allowed(static_cast<double>(now_ns - start_ns_)))) + 1;
-    while (due > 0 && intended_ns(due - 1) > now_ns) {
+    while (due > 0 && schedule_intended_ns(due - 1) > now_ns) {
         --due;
     }
-    while (intended_ns(due) <= now_ns) {
+    while (schedule_intended_ns(due) <= now_ns) {
         ++due;
     }
     return due;
 }
 
 uint64_t OpenLoopSchedule::interval_ns() const noexcept {
-    return static_cast<uint64_t>(std::ceil(1.0 / rate_per_ns_));
+    return static_cast<uint64_t>(std::ceil(static_cast<double>(share_.count) / rate_per_ns_));
 }
 
 uint64_t unsent_behind(const OpenLoopSchedule& schedule, uint64_t scheduled, uint64_t budget,

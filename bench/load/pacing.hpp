@@ -11,7 +11,8 @@ namespace jifen::bench {
 
 // Optional bursts: in every period_ms the first burst_ms run at factor x the average rate and the
 // rest of the period slower, so that the average over a period is still the requested rate.
-// factor 1 (or burst_ms 0) is a steady rate. Requires factor * burst_ms <= period_ms.
+// All three at their defaults is a steady rate; otherwise all three must be set (factor > 1,
+// 0 < burst_ms < period_ms) and factor * burst_ms <= period_ms.
 struct BurstShape {
     double factor = 1.0;
     uint64_t burst_ms = 0;
@@ -20,33 +21,56 @@ struct BurstShape {
     bool steady() const noexcept { return factor == 1.0 || burst_ms == 0 || period_ms == 0; }
 };
 
-// Throws std::invalid_argument when the shape cannot keep the average (see BurstShape).
+// Throws std::invalid_argument, naming the --burst-* flags, when the shape is half set or cannot
+// keep the average (see BurstShape).
 void validate(const BurstShape& shape);
 
-// The schedule of one sender. Operation i (0, 1, 2, ...) is due when the cumulative number of
-// operations the rate allows since start_ns first exceeds i: at start_ns + i / rate for a steady
-// rate.
+// The highest rate a schedule takes: one operation per nanosecond, the schedule's resolution.
+// Above it several operations would share a due time, and the arithmetic of an "infinite" rate
+// never finds the next due operation.
+inline constexpr double rate_per_sec_max = 1e9;
+
+// Several senders share one schedule: sender `index` of `count` sends the schedule's operations
+// index, index + count, index + 2 x count, ... So the senders together send one operation every
+// 1 / rate, evenly spaced, bursts included, instead of all count of them at the same instant
+// every count / rate.
+struct ScheduleShare {
+    uint64_t index = 0;
+    uint64_t count = 1;
+};
+
+// One sender's part of an open-loop schedule. Operation j of the whole schedule (0, 1, 2, ...) is
+// due when the cumulative number of operations the rate allows since start_ns first exceeds j: at
+// start_ns + j / rate for a steady rate. The sender's operation i is the schedule's operation
+// share.index + i x share.count.
 class OpenLoopSchedule {
 public:
-    // rate_per_sec > 0: average operations per second for this sender. shape must be valid.
-    OpenLoopSchedule(uint64_t start_ns, double rate_per_sec, BurstShape shape = {}) noexcept;
+    // rate_per_sec in (0, rate_per_sec_max]: average operations per second of the whole schedule,
+    // over all senders sharing it. shape must be valid; share.index < share.count.
+    OpenLoopSchedule(uint64_t start_ns, double rate_per_sec, BurstShape shape = {},
+                     ScheduleShare share = {}) noexcept;
 
-    // When operation `index` should be sent.
+    // When this sender's operation `index` should be sent.
     uint64_t intended_ns(uint64_t index) const noexcept;
 
-    // How many operations are due by `now_ns`: those with intended_ns <= now_ns.
+    // How many of this sender's operations are due by `now_ns`: those with intended_ns <= now_ns.
     uint64_t due_count(uint64_t now_ns) const noexcept;
 
     uint64_t start_ns() const noexcept { return start_ns_; }
 
-    // The average time between two operations (1 / rate).
+    // The average time between two of this sender's operations (share.count / rate).
     uint64_t interval_ns() const noexcept;
 
 private:
-    // Operations allowed in the first `elapsed_ns` (a piecewise-linear, increasing function).
+    // Operations of the whole schedule allowed in the first `elapsed_ns` (a piecewise-linear,
+    // increasing function), when the whole schedule's operation `index` is due, and how many of
+    // them are due by `now_ns`.
     double allowed(double elapsed_ns) const noexcept;
+    uint64_t schedule_intended_ns(uint64_t index) const noexcept;
+    uint64_t schedule_due_count(uint64_t now_ns) const noexcept;
 
     uint64_t start_ns_;
+    ScheduleShare share_;
     bool steady_;
     double rate_per_ns_;    // Average.
     double period_ns_ = 0;  // Burst period.

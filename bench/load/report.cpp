@@ -3,7 +3,9 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
 #include <map>
+#include <string>
 
 namespace jifen::bench {
 namespace {
@@ -66,6 +68,17 @@ std::string loop_text(const BenchOptions& options) {
     return options.burst.steady() ? "closed loop" : "closed loop (no bursts: they need --rate)";
 }
 
+std::string signal_name(int signal_number) {
+    switch (signal_number) {
+        case SIGINT:
+            return "SIGINT";
+        case SIGTERM:
+            return "SIGTERM";
+        default:
+            return "signal " + std::to_string(signal_number);
+    }
+}
+
 }  // namespace
 
 std::string format_progress(uint64_t second, const RunStats& interval, double interval_s) {
@@ -94,6 +107,12 @@ std::string format_table(const RunSummary& summary) {
     out += fmt::format("\n  {} operations in {:.2f} s: {:.0f} ops/s\n", all.count(),
                        summary.elapsed_s, rate);
     out += fmt::format("  errors {} (unexpected {})\n", stats.errors(), stats.unexpected());
+    if (summary.stop_signal != 0) {
+        out += fmt::format(
+            "  INTERRUPTED by {}: sending stopped early; replies still missing {} s later are "
+            "left out\n",
+            signal_name(summary.stop_signal), interrupt_grace_s);
+    }
     if (const uint64_t transfers = stats.of(OpKind::transfer).completed(); transfers > 0) {
         out += fmt::format("  transfers {}: {} of {} crossed shards ({:.1f}%)\n",
                            to_string(options.transfers), stats.cross_shard_transfers, transfers,
@@ -164,8 +183,10 @@ std::string format_json(const RunSummary& summary) {
         summary.elapsed_s > 0 ? static_cast<double>(all.count()) / summary.elapsed_s : 0.0;
 
     std::string out = "{";
-    out += fmt::format("\"ops\":{},\"ops_per_sec\":{:.1f},\"duration_s\":{:.3f},", all.count(),
-                       rate, summary.elapsed_s);
+    // Microseconds: a run of a few operations lasts well under a millisecond.
+    out +=
+        fmt::format("\"ops\":{},\"ops_per_sec\":{:.1f},\"duration_s\":{:.6f},\"interrupted\":{},",
+                    all.count(), rate, summary.elapsed_s, summary.stop_signal != 0);
     append_latencies(&out, all);
     out += fmt::format(",\"errors\":{},\"unexpected\":{},\"errors_by_result\":{{", stats.errors(),
                        stats.unexpected());

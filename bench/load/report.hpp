@@ -10,6 +10,10 @@
 
 namespace jifen::bench {
 
+// After SIGINT or SIGTERM: how long replies already in flight are waited for before they are left
+// out of the results.
+inline constexpr uint64_t interrupt_grace_s = 2;
+
 struct RunSummary {
     const BenchOptions* options = nullptr;
     const RunStats* stats = nullptr;
@@ -17,6 +21,7 @@ struct RunSummary {
     uint64_t members_enrolled = 0;
     uint64_t server_shards = 0;   // From the server's HELLO.
     uint64_t unsent_due_ops = 0;  // Open loop: due but never sent (see RunResult).
+    int stop_signal = 0;          // SIGINT or SIGTERM when the run was interrupted, else 0.
 };
 
 // "  3s    412345 ops/s   p99   812.3us   errors 12 (unexpected 0)"
@@ -25,11 +30,11 @@ std::string format_progress(uint64_t second, const RunStats& interval, double in
 // The end-of-run table: totals, then one row per operation kind with its latencies and outcomes.
 std::string format_table(const RunSummary& summary);
 
-// One line of JSON, no newline. Keys: ops, ops_per_sec, duration_s, p50_us, p90_us, p99_us,
-// p999_us, max_us, mean_us, errors (non-ok outcomes, expected refusals included), unexpected
-// (the errors that fail the run), errors_by_result {name: count}, unsent_due (open loop: due,
-// never sent because the window stayed full), cross_shard_transfers (completed transfers between
-// two shards), per_op {kind: {...}}, and the configuration (scenario, mix, keys, transfers,
+// One line of JSON, no newline. Keys: ops, ops_per_sec, duration_s, interrupted, p50_us, p90_us,
+// p99_us, p999_us, max_us, mean_us, errors (non-ok outcomes, expected refusals included),
+// unexpected (the errors that fail the run), errors_by_result {name: count}, unsent_due (open loop:
+// due, never sent because the window stayed full), cross_shard_transfers (completed transfers
+// between two shards), per_op {kind: {...}}, and the configuration (scenario, mix, keys, transfers,
 // members, connections, threads, pipeline, batch, rate, seed, shards).
 std::string format_json(const RunSummary& summary);
 

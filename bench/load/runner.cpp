@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <functional>
 #include <latch>
@@ -292,6 +293,45 @@ struct RunControl {
 
 class Worker;
 
+// When a timed run stops sending (the warm-up included), or UINT64_MAX for an --ops run.
+uint64_t planned_stop_ns(const BenchOptions& options, uint64_t start_ns) {
+    if (options.duration_s <= 0) {
+        return UINT64_MAX;
+    }
+    return start_ns + uint64_t{options.warmup_s} * 1'000'000'000 +
+           static_cast<uint64_t>(options.duration_s * 1e9);
+}
+
+// The signal that interrupted the run, or 0. Set by the handler, read by the main thread.
+std::atomic<int> stop_signal_received{0};
+static_assert(std::atomic<int>::is_always_lock_free, "written from a signal handler");
+
+extern "C" void on_stop_signal(int signal_number) {
+    stop_signal_received = signal_number;
+    // A second Ctrl-C ends the process at once, as if the bench did not handle it.
+    std::signal(signal_number, SIG_DFL);
+}
+
+// Handles SIGINT and SIGTERM for the timed run only; the handlers before are restored after.
+class StopSignalScope {
+public:
+    StopSignalScope()
+        : previous_int_(std::signal(SIGINT, on_stop_signal)),
+          previous_term_(std::signal(SIGTERM, on_stop_signal)) {
+        stop_signal_received = 0;
+    }
+    ~StopSignalScope() {
+        std::signal(SIGINT, previous_int_);
+        std::signal(SIGTERM, previous_term_);
+    }
+    StopSignalScope(const StopSignalScope&) = delete;
+    StopSignalScope& operator=(const StopSignalScope&) = delete;
+
+private:
+    void (*previous_int_)(int);
+    void (*previous_term_)(int);
+};
+
 // One connection's load: a fixed pool of operation slots (the window), a seeded generator, and
 // either closed-loop refill or an open-loop schedule. When the client library refuses an
 // operation for want of free frame buffers (its back-pressure), the slot waits in a FIFO and is
@@ -304,10 +344,15 @@ public:
            std::optional<uint16_t> shard);
 
     client::AsyncClient& client() noexcept { return client_; }
-    void start(uint64_t start_ns);
+    // stop_ns: when a timed run ends (UINT64_MAX for --ops); the open loop sends nothing due then
+    // or later.
+    void start(uint64_t start_ns, uint64_t stop_ns);
     void pump(uint64_t now);  // Open loop: send what is due while slots are free.
     void stop();              // No new operations; the connection closes once drained.
+    // Stops at once and leaves the operations still in flight out of the results.
+    void abandon();
     bool finished() const noexcept { return closed_; }
+    bool lost() const noexcept { return dead_; }
     // Open loop: when the next operation is due, or UINT64_MAX when nothing will be sent before
     // a completion frees a slot (or ever).
     uint64_t next_due_ns() const noexcept;
@@ -324,6 +369,7 @@ private:
         protocol::Operation operation;  // Built once, so a deferred resend sends the same bytes.
         Slot* next = nullptr;           // Free list or deferred FIFO.
     };
+    static_assert(sizeof(Slot) <= slot_bytes_per_op, "window_bytes() would underestimate");
 
     bool issue(uint64_t intended_ns);
     uint64_t next_member();
@@ -345,6 +391,7 @@ private:
     const BenchOptions& options_;
     const KeyDistribution& keys_;
     std::optional<uint16_t> shard_;
+    uint32_t connection_index_;
     uint32_t shard_count_ = 0;  // From the HELLO, at the start.
     uint32_t home_shard_ = 0;
     client::AsyncClient client_;
@@ -362,6 +409,7 @@ private:
     std::optional<OpenLoopSchedule> schedule_;
     bool stopping_ = false;
     bool dead_ = false;  // The connection broke: nothing more can be sent on it.
+    bool abandoned_ = false;
     bool closed_ = false;
 };
 
@@ -389,6 +437,28 @@ public:
     }
 
     void run(RunControl* control);
+
+    // From another thread (after SIGINT or SIGTERM): stop sending and drain; then, if replies
+    // are still missing, abandon them.
+    void request_stop() {
+        boost::asio::post(io_, [this] {
+            for (auto& driver : drivers_) {
+                driver->stop();
+            }
+        });
+    }
+    void abandon() {
+        boost::asio::post(io_, [this] {
+            for (auto& driver : drivers_) {
+                driver->abandon();
+            }
+        });
+    }
+    // After run() returned.
+    uint32_t connections_lost() const noexcept {
+        return static_cast<uint32_t>(std::count_if(
+            drivers_.begin(), drivers_.end(), [](const auto& driver) { return driver->lost(); }));
+    }
 
     // Completions are gathered while one event-loop handler runs (one read delivers the replies
     // of whole frames) and handed to the shared stats when it ends: one clock read and one lock
@@ -501,6 +571,7 @@ Driver::Driver(Worker* worker, boost::asio::io_context& io, const BenchOptions& 
       options_(options),
       keys_(keys),
       shard_(shard),
+      connection_index_(connection_index),
       client_(io, client_options(options, options.pipeline, options.batch, shard)),
       rng_(options.seed * 0x9E3779B97F4A7C15ull + connection_index + 1),
       txn_id_high_(fresh_txn_id_high()),
@@ -513,12 +584,18 @@ Driver::Driver(Worker* worker, boost::asio::io_context& io, const BenchOptions& 
     }
 }
 
-void Driver::start(uint64_t start_ns) {
+void Driver::start(uint64_t start_ns, uint64_t stop_ns) {
     shard_count_ = client_.hello().shard_count;
     // Where the server put the connection: the shard asked for unless it kept it (TLS).
     home_shard_ = client_.hello().shard;
     if (options_.rate > 0) {
-        schedule_.emplace(start_ns, options_.rate / options_.connections, options_.burst);
+        schedule_.emplace(start_ns, options_.rate, options_.burst,
+                          ScheduleShare{.index = connection_index_, .count = options_.connections});
+        if (stop_ns != UINT64_MAX) {
+            // The deadline and the pacing timer race for an operation due at the stop instant:
+            // settled here, so a run sends rate x duration operations.
+            ops_budget_ = std::min(ops_budget_, schedule_->due_count(stop_ns - 1));
+        }
         pump(now_ns());
     } else {
         refill(now_ns());
@@ -692,6 +769,11 @@ void Driver::fail_deferred() {
 }
 
 void Driver::on_reply(Slot* slot, const client::Status& status, Result result) {
+    if (abandoned_) {
+        release(slot);
+        close_when_drained();
+        return;
+    }
     const uint64_t now = worker_->completion_ns();
     const uint64_t latency = latency_ns(slot->intended_ns, now);
     if (status.ok()) {
@@ -748,6 +830,22 @@ void Driver::stop() {
     close_when_drained();
 }
 
+void Driver::abandon() {
+    if (closed_) {
+        return;
+    }
+    abandoned_ = true;
+    stopping_ = true;
+    while (deferred_head_ != nullptr) {
+        Slot* slot = deferred_head_;
+        deferred_head_ = slot->next;
+        release(slot);
+    }
+    deferred_tail_ = nullptr;
+    client_.close();  // What is in flight completes now, as closed, and on_reply drops it.
+    close_when_drained();
+}
+
 void Driver::close_when_drained() {
     if (closed_ || outstanding_ != 0 || accepting()) {
         return;
@@ -764,16 +862,20 @@ void Worker::run(RunControl* control) {
     size_t connecting = drivers_.size();
     for (auto& owned : drivers_) {
         Driver* driver = owned.get();
-        driver->client().async_connect(
-            [this, control, driver, &connecting](const client::Status& status) {
-                --connecting;
-                if (!status.ok()) {
-                    control->fail("cannot connect to " + options_.host + ":" +
-                                  std::to_string(options_.port) + ": " + status.to_string());
-                } else {
-                    control->server_shards = driver->client().hello().shard_count;
-                }
-            });
+        driver->client().async_connect([this, control, driver,
+                                        &connecting](const client::Status& status) {
+            --connecting;
+            if (!status.ok()) {
+                control->fail("cannot connect to " + options_.host + ":" +
+                              std::to_string(options_.port) + ": " + status.to_string());
+                return;
+            }
+            control->server_shards = driver->client().hello().shard_count;
+            if (std::string problem = scope_problem(options_.mix, driver->client().hello().scope);
+                !problem.empty()) {
+                control->fail(std::move(problem));
+            }
+        });
     }
     while (connecting > 0 && io_.run_one() > 0) {
     }
@@ -788,14 +890,13 @@ void Worker::run(RunControl* control) {
         return;
     }
     const uint64_t start_ns = control->start_ns;
+    const uint64_t stop_ns = planned_stop_ns(options_, start_ns);
     std::this_thread::sleep_until(time_point_of(start_ns));
     for (auto& driver : drivers_) {
-        driver->start(start_ns);
+        driver->start(start_ns, stop_ns);
     }
-    if (options_.duration_s > 0) {
-        deadline_timer_.expires_at(time_point_of(start_ns +
-                                                 uint64_t{options_.warmup_s} * 1'000'000'000 +
-                                                 static_cast<uint64_t>(options_.duration_s * 1e9)));
+    if (stop_ns != UINT64_MAX) {
+        deadline_timer_.expires_at(time_point_of(stop_ns));
         deadline_timer_.async_wait([this](const boost::system::error_code& error) {
             if (!error) {
                 for (auto& driver : drivers_) {
@@ -910,6 +1011,7 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
 
     RunControl control(threads);
     control.workers_running = threads;
+    const StopSignalScope stop_signals;
     std::vector<std::thread> pool;
     for (auto& worker : workers) {
         pool.emplace_back([&control, worker = worker.get()] {
@@ -948,9 +1050,25 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     constexpr uint64_t second_ns = 1'000'000'000;
     uint64_t next_report_ns = start_ns + second_ns;
     uint64_t seconds = 0;
+    uint64_t interrupted_ns = 0;
+    bool abandoned = false;
     while (control.workers_running > 0) {
         std::this_thread::sleep_until(
             std::min(time_point_of(next_report_ns), Clock::now() + std::chrono::milliseconds(20)));
+        if (result.stop_signal == 0 && stop_signal_received != 0) {
+            result.stop_signal = stop_signal_received;
+            interrupted_ns = now_ns();
+            for (auto& worker : workers) {
+                worker->request_stop();
+            }
+        }
+        if (interrupted_ns != 0 && !abandoned &&
+            now_ns() >= interrupted_ns + interrupt_grace_s * 1'000'000'000) {
+            abandoned = true;
+            for (auto& worker : workers) {
+                worker->abandon();
+            }
+        }
         if (now_ns() >= next_report_ns && control.workers_running > 0) {
             collect();
             ++seconds;
@@ -968,8 +1086,12 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     for (auto& thread : pool) {
         thread.join();
     }
+    result.ran_s = static_cast<double>(now_ns() - start_ns) / 1e9;
     collect();
     result.stats.merge(*interval);
+    for (auto& worker : workers) {
+        result.connections_lost += worker->connections_lost();
+    }
 
     uint64_t end_ns = start_ns;
     for (auto& worker : workers) {

@@ -21,6 +21,13 @@ struct RunResult {
     // never sent because the window stayed full: the server could not keep up with --rate;
     // non-zero means the measured latencies understate what users would see.
     uint64_t unsent_due_ops = 0;
+    // SIGINT or SIGTERM when the run was interrupted (sending stopped, replies waited for up to
+    // interrupt_grace_s), else 0.
+    int stop_signal = 0;
+    // Connections that broke during the run (the server died or closed them), and when the last
+    // connection finished, in seconds from the start (the warm-up included).
+    uint32_t connections_lost = 0;
+    double ran_s = 0;
     // Non-empty when the run could not be carried out at all (server unreachable, key refused,
     // enrolment failed); the statistics are then incomplete.
     std::string fatal;

@@ -80,5 +80,18 @@ TEST(OpMix, KindNamesRoundTrip) {
     }
 }
 
+TEST(OpMix, AKeyWhoseScopeCannotSendTheMixIsNamedWithTheKindsItRefuses) {
+    const OpMix mix = OpMix::parse("earn=50,redeem=20,hold=10,balance=10,transfer=10");
+    const std::string read_only = scope_problem(mix, protocol::scope_read);
+    EXPECT_NE(read_only.find("(read)"), std::string::npos) << read_only;
+    EXPECT_NE(read_only.find("earn, redeem, hold, transfer"), std::string::npos) << read_only;
+    EXPECT_EQ(read_only.find("balance,"), std::string::npos) << read_only;
+    const std::string pos = scope_problem(mix, protocol::scope_pos);
+    EXPECT_NE(pos.find("(pos) does not allow transfer"), std::string::npos) << pos;
+    EXPECT_EQ(scope_problem(mix, protocol::scope_admin), "");
+    EXPECT_EQ(scope_problem(OpMix::parse("balance=1"), protocol::scope_read), "");
+    EXPECT_EQ(scope_problem(OpMix::parse("purchase=1,hold=1"), protocol::scope_pos), "");
+}
+
 }  // namespace
 }  // namespace jifen::bench

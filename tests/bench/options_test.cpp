@@ -6,8 +6,10 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <exception>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace jifen::bench {
@@ -72,7 +74,108 @@ TEST(Options, BadCombinationsAreRefusedWithAMessage) {
     EXPECT_THROW(parse({"--burst-factor", "2"}), std::invalid_argument);
     EXPECT_THROW(parse({"--scenario", "flash-sale", "--burst-ms", "100"}), std::invalid_argument);
     EXPECT_NO_THROW(parse({"--scenario", "flash-sale"}));  // Its own bursts are only a default.
-    EXPECT_NO_THROW(parse({"--rate", "1000", "--burst-factor", "2"}));
+    EXPECT_NO_THROW(parse({"--rate", "1000", "--burst-factor", "2", "--burst-ms", "100",
+                           "--burst-period-ms", "1000"}));
+}
+
+// The message of the refusal of `args`, or "" when they are accepted.
+std::string refusal(std::vector<std::string> args) {
+    try {
+        parse(std::move(args));
+    } catch (const std::exception& error) {
+        return error.what();
+    }
+    return {};
+}
+
+TEST(Options, RatesBeyondOnePerNanosecondAreRefusedLikeNanAndZero) {
+    for (const char* rate : {"inf", "1e300", "1e25", "1000000001", "nan", "-5"}) {
+        const std::string message = refusal({"--rate", rate});
+        EXPECT_NE(message.find("--rate"), std::string::npos) << rate << ": " << message;
+        EXPECT_NE(message.find("1e9"), std::string::npos) << rate << ": " << message;
+    }
+    EXPECT_EQ(parse({"--rate", "1e9"}).rate, rate_per_sec_max);
+}
+
+TEST(Options, OpCountsOutsideOneToTwoToThe53AreRefused) {
+    for (const char* ops :
+         {"-5", "0", "18446744073709551616", "18446744073709551615", "9007199254740993"}) {
+        const std::string message = refusal({"-n", ops});
+        EXPECT_NE(message.find("--ops"), std::string::npos) << ops << ": " << message;
+        EXPECT_NE(message.find("9007199254740992"), std::string::npos) << ops << ": " << message;
+    }
+    EXPECT_EQ(parse({"-n", "9007199254740992"}).ops, ops_max);
+    EXPECT_EQ(parse({"-n", "1"}).ops, 1u);
+}
+
+TEST(Options, DurationsBeyondAYearAreRefusedSoTheEndNeverOverflows) {
+    for (const char* duration : {"inf", "1e10", "31536001", "nan", "-1", "0"}) {
+        const std::string message = refusal({"-d", duration});
+        EXPECT_NE(message.find("--duration"), std::string::npos) << duration << ": " << message;
+        EXPECT_NE(message.find("31536000"), std::string::npos) << duration << ": " << message;
+    }
+    EXPECT_DOUBLE_EQ(parse({"-d", "31536000"}).duration_s, duration_s_max);
+    EXPECT_NE(refusal({"--warmup", "-1"}).find("--warmup"), std::string::npos);
+    EXPECT_NE(refusal({"--warmup", "3601"}).find("--warmup"), std::string::npos);
+}
+
+TEST(Options, AWindowBeyondTheMemoryBudgetIsRefusedNamingTheFlags) {
+    const std::string message = refusal({"-c", "4096", "--pipeline", "4096", "--batch", "8192"});
+    for (const char* flag : {"--connections", "--pipeline", "--batch", "2048 MiB"}) {
+        EXPECT_NE(message.find(flag), std::string::npos) << flag << ": " << message;
+    }
+    EXPECT_NE(refusal({"--pipeline", "1024", "--batch", "8192"}), "");
+    // The shapes docs/performance.md measures fit.
+    EXPECT_EQ(refusal({"-c", "1", "--pipeline", "8", "--batch", "8192"}), "");
+    EXPECT_EQ(refusal({"-c", "8", "--pipeline", "16", "--batch", "64"}), "");
+    EXPECT_EQ(refusal({"-c", "4096"}), "");
+    const BenchOptions largest = parse({"-c", "1", "--pipeline", "600", "--batch", "8192"});
+    EXPECT_LE(window_bytes(largest), window_bytes_max);
+}
+
+TEST(Options, BurstsTakeAllThreeFlagsOrNone) {
+    EXPECT_NE(refusal({"--rate", "1000", "--burst-factor", "3"}).find("--burst-ms"),
+              std::string::npos);
+    EXPECT_NE(refusal({"--rate", "1000", "--burst-factor", "3", "--burst-ms", "100"})
+                  .find("--burst-period-ms"),
+              std::string::npos);
+    EXPECT_NE(refusal({"--rate", "1000", "--burst-ms", "100", "--burst-period-ms", "1000"})
+                  .find("--burst-factor"),
+              std::string::npos);
+    EXPECT_NE(refusal({"--rate", "1000", "--burst-factor", "2", "--burst-ms", "100",
+                       "--burst-period-ms", "0"})
+                  .find("--burst-period-ms"),
+              std::string::npos);
+    EXPECT_NE(refusal({"--rate", "1000", "--burst-factor", "2", "--burst-ms", "1000",
+                       "--burst-period-ms", "1000"})
+                  .find("shorter than --burst-period-ms"),
+              std::string::npos);
+}
+
+TEST(Options, BurstFlagsReplaceAScenariosBurstsAsAWhole) {
+    // Any burst flag drops flash-sale's default shape, so factor 1 turns its bursts off...
+    EXPECT_TRUE(parse({"--scenario", "flash-sale", "--rate", "1000", "--burst-factor", "1"})
+                    .burst.steady());
+    // ... and a new factor alone is half a shape.
+    EXPECT_NE(refusal({"--scenario", "flash-sale", "--rate", "1000", "--burst-factor", "4"}), "");
+}
+
+TEST(Options, FlagsOfAModeNotInUseAreRefusedNamingWhatTheyNeed) {
+    EXPECT_NE(refusal({"--zipf-s", "1.2"}).find("--keys zipf"), std::string::npos);
+    EXPECT_NE(refusal({"--keys", "hotset", "--zipf-s", "1.2"}).find("--keys zipf"),
+              std::string::npos);
+    EXPECT_NE(refusal({"--hot-fraction", "0.1"}).find("--keys hotset"), std::string::npos);
+    EXPECT_NE(refusal({"--keys", "zipf", "--hot-share", "0.5"}).find("--keys hotset"),
+              std::string::npos);
+    EXPECT_NE(refusal({"--initial-points", "5"}).find("--enroll"), std::string::npos);
+    EXPECT_NE(refusal({"--insecure"}).find("--tls"), std::string::npos);
+    EXPECT_EQ(refusal({"--keys", "zipf", "--zipf-s", "1.2"}), "");
+    EXPECT_EQ(refusal({"--keys", "hotset", "--hot-fraction", "0.1", "--hot-share", "0.5"}), "");
+    EXPECT_EQ(refusal({"--enroll", "--initial-points", "5"}), "");
+    EXPECT_EQ(refusal({"--tls", "--insecure"}), "");
+    // A scenario's defaults for another law are not the user's flags.
+    EXPECT_EQ(refusal({"--scenario", "mixed", "--keys", "uniform"}), "");
+    EXPECT_EQ(refusal({"--scenario", "flash-sale", "--no-enroll"}), "");
 }
 
 TEST(Options, TransfersGoToAnyShardUnlessAScopeIsGiven) {

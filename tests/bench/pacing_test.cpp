@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <stdexcept>
+#include <vector>
 
 #include "bench/load/random.hpp"
 #include "tests/bench/seed.hpp"
@@ -52,6 +54,61 @@ TEST(OpenLoopSchedule, DueCountsAgreeExactlyWithIntendedTimes) {
     }
 }
 
+// Every intended send time of the senders sharing one schedule, over its first `window_ns`.
+std::vector<uint64_t> shared_times(double rate, BurstShape shape, uint64_t senders,
+                                   uint64_t window_ns) {
+    std::vector<uint64_t> times;
+    for (uint64_t sender = 0; sender < senders; ++sender) {
+        const OpenLoopSchedule schedule(start_ns, rate, shape, {.index = sender, .count = senders});
+        for (uint64_t index = 0; schedule.intended_ns(index) < start_ns + window_ns; ++index) {
+            times.push_back(schedule.intended_ns(index));
+        }
+    }
+    std::sort(times.begin(), times.end());
+    return times;
+}
+
+TEST(OpenLoopSchedule, SendersSharingAScheduleSendOneOperationEveryIntervalNotAllAtOnce) {
+    // 64 connections at 1,000 operations/s in total: one operation every millisecond, not 64
+    // together every 64 ms; and 2,000 of them in 2 s, not 64 x 32 = 2,048.
+    const std::vector<uint64_t> times = shared_times(1'000.0, {}, 64, 2'000 * ms_ns);
+    ASSERT_EQ(times.size(), 2'000u);
+    for (size_t index = 0; index < times.size(); ++index) {
+        ASSERT_EQ(times[index], start_ns + index * ms_ns) << index;
+    }
+}
+
+TEST(OpenLoopSchedule, SharedSchedulesKeepTheBurstsOfTheWholeSchedule) {
+    const BurstShape bursty{.factor = 3.0, .burst_ms = 200, .period_ms = 1'000};
+    const OpenLoopSchedule whole(start_ns, 10'000.0, bursty);
+    const std::vector<uint64_t> times = shared_times(10'000.0, bursty, 7, 3'000 * ms_ns);
+    ASSERT_EQ(times.size(), 30'000u);
+    for (size_t index = 0; index < times.size(); ++index) {
+        ASSERT_EQ(times[index], whole.intended_ns(index)) << index;
+    }
+}
+
+TEST(OpenLoopSchedule, ASendersDueCountAgreesWithItsShareOfTheSchedule) {
+    const uint64_t seed = testing::test_seed();
+    Rng rng(seed);
+    const BurstShape bursty{.factor = 2.0, .burst_ms = 100, .period_ms = 400};
+    for (const BurstShape shape : {BurstShape{}, bursty}) {
+        for (const uint64_t sender : {0u, 1u, 4u}) {
+            const OpenLoopSchedule schedule(start_ns, 3'333.0, shape,
+                                            {.index = sender, .count = 5});
+            EXPECT_EQ(schedule.interval_ns(), 1'500'151u);  // 5 / 3,333 s = 1,500,150.02 ns.
+            for (int probe = 0; probe < 1'000; ++probe) {
+                const uint64_t now_ns = start_ns + rng.below(5'000 * ms_ns);
+                const uint64_t due = schedule.due_count(now_ns);
+                if (due > 0) {
+                    ASSERT_LE(schedule.intended_ns(due - 1), now_ns) << testing::seed_note(seed);
+                }
+                ASSERT_GT(schedule.intended_ns(due), now_ns) << testing::seed_note(seed);
+            }
+        }
+    }
+}
+
 TEST(OpenLoopSchedule, IntendedTimesNeverGoBackwards) {
     const OpenLoopSchedule schedule(start_ns, 7'777.0,
                                     BurstShape{.factor = 4.0, .burst_ms = 100, .period_ms = 500});
@@ -72,6 +129,14 @@ TEST(OpenLoopSchedule, BurstsRunFasterButKeepTheAverageRateOverEachPeriod) {
                 1.0);
     EXPECT_NEAR(static_cast<double>(schedule.due_count(start_ns + 7'200 * ms_ns - 1)), 76'000.0,
                 1.0);
+}
+
+TEST(BurstShape, HalfAShapeIsRefusedInsteadOfRunningSteady) {
+    EXPECT_THROW(validate(BurstShape{.factor = 3.0}), std::invalid_argument);
+    EXPECT_THROW(validate(BurstShape{.factor = 3.0, .burst_ms = 100}), std::invalid_argument);
+    EXPECT_THROW(validate(BurstShape{.burst_ms = 100, .period_ms = 1'000}), std::invalid_argument);
+    EXPECT_THROW(validate(BurstShape{.factor = 2.0, .burst_ms = 100, .period_ms = 0}),
+                 std::invalid_argument);
 }
 
 TEST(BurstShape, ShapesThatCannotKeepTheAverageAreRefused) {

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <simdjson.h>
 
+#include <csignal>
 #include <string>
 
 namespace jifen::bench {
@@ -149,6 +150,28 @@ TEST(Report, TheProgressLineShowsRateAndUnexpectedErrors) {
     const std::string line = format_progress(3, stats, 1.0);
     EXPECT_NE(line.find("1005 ops/s"), std::string::npos) << line;
     EXPECT_NE(line.find("unexpected 2"), std::string::npos) << line;
+}
+
+TEST(Report, TheJsonDurationKeepsMicrosecondsAndSaysWhetherTheRunWasInterrupted) {
+    const BenchOptions options = sample_options();
+    const RunStats stats = sample_stats();
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    const std::string short_run =
+        format_json({.options = &options, .stats = &stats, .elapsed_s = 0.000123});
+    ASSERT_EQ(parser.parse(short_run).get(root), simdjson::SUCCESS) << short_run;
+    EXPECT_DOUBLE_EQ(double(root["duration_s"]), 0.000123);
+    EXPECT_FALSE(bool(root["interrupted"]));
+
+    const RunSummary interrupted{
+        .options = &options, .stats = &stats, .elapsed_s = 1.0, .stop_signal = SIGINT};
+    const std::string json = format_json(interrupted);
+    ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
+    EXPECT_TRUE(bool(root["interrupted"]));
+    EXPECT_NE(format_table(interrupted).find("INTERRUPTED by SIGINT"), std::string::npos);
+    EXPECT_EQ(
+        format_table({.options = &options, .stats = &stats, .elapsed_s = 1.0}).find("INTERRUPTED"),
+        std::string::npos);
 }
 
 }  // namespace
