@@ -6,6 +6,7 @@
 #include <fstream>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -40,13 +41,28 @@ struct MutationArgs {
     uint32_t reason = 0;
 };
 
+// CLI11 reads "-1" into an unsigned option as its two's complement, and a number past the type
+// as its largest value: the text is checked first.
+CLI::Validator whole_number() {
+    return CLI::Validator(
+        [](std::string& text) {
+            try {
+                parse_unsigned("the value", text, std::numeric_limits<uint64_t>::max());
+                return std::string();
+            } catch (const UsageError& error) {
+                return std::string(error.what());
+            }
+        },
+        "UINT");
+}
+
 void add_mutation_options(CLI::App* command, MutationArgs* args) {
     command->add_option("--txn", args->txn,
                         "Transaction id, 32 hex digits; generated and printed when absent. Rerun "
                         "with the printed id to retry safely.");
     command->add_option("--store", args->store, "Store id");
     command->add_option("--merchant", args->merchant, "Merchant id");
-    command->add_option("--order", args->order, "Order reference");
+    command->add_option("--order", args->order, "Order reference")->check(whole_number());
     command->add_option("--reason", args->reason, "Reason code");
 }
 
@@ -444,7 +460,8 @@ int run(int argc, char** argv) {
     earn->add_option("MEMBER", member_text)->required();
     earn->add_option("POINTS", points_text)->required();
     earn->add_option("--pending-seconds", pending_seconds,
-                     "Points stay pending (not spendable) this long");
+                     "Points stay pending (not spendable) this long")
+        ->check(whole_number());
     add_mutation_options(earn, &mutation);
 
     auto* redeem = app.add_subcommand("redeem", "Spend a member's available points");
@@ -455,7 +472,8 @@ int run(int argc, char** argv) {
     auto* hold = app.add_subcommand("hold", "Reserve points; prints the hold id");
     hold->add_option("MEMBER", member_text)->required();
     hold->add_option("POINTS", points_text)->required();
-    hold->add_option("--ttl", ttl_seconds, "Hold timeout in seconds (default: the server's)");
+    hold->add_option("--ttl", ttl_seconds, "Hold timeout in seconds (default: the server's)")
+        ->check(whole_number());
     add_mutation_options(hold, &mutation);
 
     auto* capture = app.add_subcommand("capture", "Spend a hold (all of it, or POINTS of it)");
@@ -489,7 +507,8 @@ int run(int argc, char** argv) {
     auto* history = app.add_subcommand("history", "Show a member's ledger entries, newest first");
     history->add_option("MEMBER", member_text)->required();
     history->add_option("--limit", limit, "Entries (1..1000)")->capture_default_str();
-    history->add_option("--before", before, "Only entries with seq below this");
+    history->add_option("--before", before, "Only entries with seq below this")
+        ->check(whole_number());
 
     auto* enroll = app.add_subcommand("enroll", "Create a member");
     enroll->add_option("MEMBER", member_text)->required();

@@ -245,6 +245,12 @@ TEST_F(Cli, WithJsonBadInputPrintsOneUsageObjectAndExitsTwo) {
         {{"--json", "frobnicate"}, "subcommand"},
         {{"--json", "earn", "12"}, "POINTS"},
         {{"--json"}, "subcommand"},
+        // Unsigned options: CLI11 alone would wrap these around.
+        {{"--json", "earn", "12", "5", "--order", "-1"}, "non-negative whole number"},
+        {{"--json", "earn", "12", "5", "--order", "18446744073709551616"}, "at most"},
+        {{"--json", "history", "12", "--before", "-1"}, "non-negative whole number"},
+        {{"--json", "hold", "12", "5", "--ttl", "-1"}, "non-negative whole number"},
+        {{"--json", "earn", "12", "5", "--pending-seconds", "-1"}, "non-negative whole number"},
     };
     for (const auto& [args, message] : cases) {
         const CliResult result = run(args);
