@@ -42,20 +42,29 @@ enum class Op : uint16_t {
     tick = 34,             // Advances the shard's time: expiry, hold timeouts, pending releases.
     transfer_confirm =
         35,  // The credit leg was applied: the sender's shard closes its in-flight leg.
-    // Settlement records: what the clock did to one member, logged for its history only (the
-    // command that settled the member does it again on replay, so recovery skips them). Never
-    // applied; Shard::settlements() makes them. points = applied_points = the points moved;
-    // time_us = when they fell due (the latest, when several did); available_after = the
-    // member's available balance after this step of its settlement.
+    // Derived records: logged for members' histories only, never applied (the command logged
+    // after them does the same again on replay, so recovery skips them); Shard::derived()
+    // makes them. points = applied_points = the points moved, always positive.
+    // Settlement records, what the clock did to one member: time_us = when the points fell due
+    // (the latest, when several did); available_after = the member's available balance after
+    // this step of its settlement.
     hold_timeout = 36,     // Open holds reached until_us: their points are available again.
                            // ref_txn_id: the hold, when exactly one timed out (else zero).
     pending_release = 37,  // Pending points reached their release time.
     expire = 38,           // Lots reached the end of their validity.
+    // The receiver's side of a transfer applied within one shard (a cross-shard transfer has its
+    // transfer_credit leg): txn_id, counterparty_id (the sender) and the attributes of the
+    // transfer; available_after = the receiver's.
+    transfer_received = 39,
 };
 
-// Whether the log record of this op is a settlement record (a consequence, never applied).
+// What the clock did to a member (Op::hold_timeout, pending_release, expire).
 constexpr bool is_settlement(Op op) noexcept {
     return op == Op::hold_timeout || op == Op::pending_release || op == Op::expire;
+}
+// A derived record: for the history only, never applied.
+constexpr bool is_derived(Op op) noexcept {
+    return is_settlement(op) || op == Op::transfer_received;
 }
 
 enum class MemberStatus : uint8_t { active = 0, frozen = 1 };
@@ -95,9 +104,9 @@ struct Outcome {
     Points available = 0;   // Member balance after the command (0 when not found).
     Points held = 0;
     Points pending = 0;
-    // The settlement records this command made: Shard::settlements()[first, first + count).
-    uint32_t settlements_first = 0;
-    uint32_t settlements_count = 0;
+    // The derived records this command made: Shard::derived()[first, first + count).
+    uint32_t derived_first = 0;
+    uint32_t derived_count = 0;
 };
 
 // A log record: an applied command and the facts of its outcome, 128 bytes. Only commands with
@@ -107,8 +116,13 @@ struct Record {
     Points applied_points = 0;   // Outcome::points.
     Points available_after = 0;  // Outcome::available, checked again on replay.
     uint32_t shard_index = 0;    // The shard that applied it (ticks name no member).
-    uint32_t reserved = 0;
+    uint32_t flags = 0;          // record_flag_*.
 };
+
+// Record flags. A transfer within one shard whose receiver has its own Op::transfer_received
+// record: the log files it under the sender only (records written before that record existed
+// lack the flag and are filed under both).
+inline constexpr uint32_t record_flag_receiver_apart = 1u << 0;
 static_assert(std::is_trivially_copyable_v<Record>);
 static_assert(sizeof(Record) == 128);
 

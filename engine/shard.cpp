@@ -556,10 +556,10 @@ struct Shard::State {
     CheckpointBuild checkpoint;
 
     Counters counters{};
-    // Shard::record_settlements(): what settle() did, as log records. Reused, so it allocates
-    // only when a call settles more members than any before.
-    bool recording_settlements = false;
-    std::vector<Record> settlements;
+    // Shard::record_derived(): the derived records of the current apply call, in a list
+    // reserved up front (record_derived's capacity), so recording allocates nothing.
+    bool recording_derived = false;
+    std::vector<Record> derived;
     uint32_t tick_cursor = 0;  // Next member (dense index) a tick settles.
     // A lower bound on when any member next has something due (pending points, a lot expiring),
     // so that ticks on an idle ledger sweep nothing and need no log record. Creating a lot or a
@@ -1155,7 +1155,9 @@ struct Shard::State {
         }
         Settlement expired{Op::expire};
         while (member.lot_count() > 0 && lot_month(member.lots[0]) < limit) {
-            expired.add(lot_points(member.lots[0]), expiry_start_us(lot_month(member.lots[0])));
+            // The due time is for the derived record only: no calendar work without one.
+            expired.add(lot_points(member.lots[0]),
+                        recording_derived ? expiry_start_us(lot_month(member.lots[0])) : 0);
             pop_front_lot(member);
         }
         if (expired.points > 0) {
@@ -1167,12 +1169,12 @@ struct Shard::State {
         JIFEN_DASSERT(member.held == expected.held);
         JIFEN_DASSERT(pending_sum(member) == expected.pending);
         (void)expected;
-        if (recording_settlements) {
+        if (recording_derived) {
             Points available = available_before;
             for (const Settlement* step : {&timed_out, &released, &expired}) {
                 available += step->op == Op::expire ? -step->points : step->points;
                 if (step->points > 0) {
-                    settlements.push_back(step->record(member.member_id, available));
+                    derived.push_back(step->record(member.member_id, available));
                 }
             }
             JIFEN_DASSERT(available == member.available);
@@ -1345,9 +1347,10 @@ struct Shard::State {
             case Op::tick:
             case Op::transfer_confirm:
                 break;
-            case Op::hold_timeout:  // Settlement records are logged, never applied.
+            case Op::hold_timeout:  // Derived records are logged, never applied.
             case Op::pending_release:
             case Op::expire:
+            case Op::transfer_received:
             default:
                 return Result::unknown_opcode;
         }
@@ -1417,9 +1420,10 @@ struct Shard::State {
                     return Result::transfer_to_self;
                 }
                 break;
-            case Op::hold_timeout:  // Settlement records: check_shape refused them.
+            case Op::hold_timeout:  // Derived records: check_shape refused them.
             case Op::pending_release:
             case Op::expire:
+            case Op::transfer_received:
             case Op::tick:
                 break;
         }
@@ -1429,26 +1433,27 @@ struct Shard::State {
     // ---- Operations -----------------------------------------------------------------------
 
     Outcome apply(const Command& command) noexcept {
-        const auto first = static_cast<uint32_t>(settlements.size());
-        Outcome outcome = apply_settling(command);
-        outcome.settlements_first = first;
-        outcome.settlements_count = static_cast<uint32_t>(settlements.size()) - first;
-        // Settling changes state, so only an applied command may have settled anything.
-        JIFEN_DASSERT(outcome.settlements_count == 0 ||
+        const auto first = static_cast<uint32_t>(derived.size());
+        Outcome outcome = apply_command(command);
+        outcome.derived_first = first;
+        outcome.derived_count = static_cast<uint32_t>(derived.size()) - first;
+        // Derived records tell of changes, so only an applied command may have made any.
+        JIFEN_DASSERT(outcome.derived_count == 0 ||
                       (outcome.result == Result::ok && !outcome.replayed));
         return outcome;
     }
 
-    Outcome apply_settling(const Command& command) noexcept {
+    Outcome apply_command(const Command& command) noexcept {
         const Result shape = check_shape(command);
         if (shape != Result::ok) {
             return refusal(shape);
         }
         set_now(command.time_us);
         switch (command.op) {
-            case Op::hold_timeout:  // Settlement records: check_shape refused them.
+            case Op::hold_timeout:  // Derived records: check_shape refused them.
             case Op::pending_release:
             case Op::expire:
+            case Op::transfer_received:
             case Op::tick:
                 return tick(command);
             case Op::transfer_confirm:
@@ -1500,9 +1505,10 @@ struct Shard::State {
                 return transfer_credit(command);
             case Op::transfer_confirm:
             case Op::transfer_refund:
-            case Op::hold_timeout:  // Settlement records: check_shape refused them.
+            case Op::hold_timeout:  // Derived records: check_shape refused them.
             case Op::pending_release:
             case Op::expire:
+            case Op::transfer_received:
             case Op::tick:
                 break;
         }
@@ -1872,6 +1878,9 @@ struct Shard::State {
             counters.transfer_in += command.points;
             touch(target, command.time_us);
             JIFEN_ASSERT(member_consistent(target));
+            if (recording_derived) {
+                derived.push_back(Shard::transfer_received_for(command, target.available));
+            }
         } else {
             state = TxnState::transfer_in_flight;
             counters.transfers_in_flight += command.points;
@@ -2312,21 +2321,22 @@ Shard::Shard(uint32_t shard_index, uint32_t shard_count, const Config& config, T
 Shard::~Shard() = default;
 
 Outcome Shard::apply(const Command& command) noexcept {
-    state_->settlements.clear();
+    state_->derived.clear();
     return state_->apply(command);
 }
 
-void Shard::record_settlements(bool on) noexcept {
-    state_->recording_settlements = on;
-    state_->settlements.clear();
+void Shard::record_derived(bool on, size_t capacity) {
+    state_->recording_derived = on;
+    state_->derived.clear();
+    state_->derived.reserve(on ? capacity : 0);
 }
 
-std::span<const Record> Shard::settlements() const noexcept { return state_->settlements; }
+std::span<const Record> Shard::derived() const noexcept { return state_->derived; }
 
 void Shard::apply_batch(std::span<const Command> commands, std::span<Outcome> outcomes) noexcept {
     JIFEN_ASSERT(commands.size() == outcomes.size());
     State& state = *state_;
-    state.settlements.clear();
+    state.derived.clear();
     // Two stages: far ahead, the member's index slot and the transaction's TxnIndex slot; nearer,
     // the member record that index slot (loaded by then) points at. A random command waits on
     // three or four misses; overlapping a few commands' misses is what makes a batch faster.
@@ -2669,6 +2679,20 @@ Command Shard::transfer_credit_for(const Command& transfer) noexcept {
     credit.counterparty_id = transfer.member_id;
     credit.points = transfer.points;
     return credit;
+}
+
+Record Shard::transfer_received_for(const Command& transfer, Points available_after) noexcept {
+    Record received;
+    received.command = transfer_credit_for(transfer);
+    received.command.op = Op::transfer_received;
+    received.command.time_us = transfer.time_us;
+    received.command.order_ref = transfer.order_ref;
+    received.command.store_id = transfer.store_id;
+    received.command.merchant_id = transfer.merchant_id;
+    received.command.reason_code = transfer.reason_code;
+    received.applied_points = transfer.points;
+    received.available_after = available_after;
+    return received;
 }
 
 Command Shard::transfer_confirm_for(const Command& credit) noexcept {

@@ -3,6 +3,7 @@
 // same commands to the same state always gives the same outcomes and the same digest.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -137,17 +138,26 @@ public:
     // little. Never throws, never allocates (as apply()).
     void apply_batch(std::span<const Command> commands, std::span<Outcome> outcomes) noexcept;
 
-    // Settlement records (Op::hold_timeout, pending_release, expire): what settling members did
-    // while commands were applied, at most one of each kind per settled member, in that order,
-    // for the log to file under the member's history. Off by default: recovery re-derives the
-    // state from the commands and needs none. When on, each apply() or apply_batch() call
-    // starts the list afresh, and an outcome names its command's records (settlements_first,
-    // settlements_count), which belong before the command's own record in the log. A command
-    // settles at most settlement_members_max members, a tick one per unit of its budget.
-    void record_settlements(bool on) noexcept;
-    std::span<const Record> settlements() const noexcept;
+    // Derived records (engine::is_derived): what applying commands did that their own log
+    // records do not show, for the members' histories. Settling a member makes at most one
+    // record of each kind (Op::hold_timeout, pending_release, expire, in that order), a transfer
+    // within the shard one Op::transfer_received for the receiver. Off by default: recovery
+    // re-derives the state from the commands and needs none. When on, each apply() or
+    // apply_batch() call starts the list afresh, and an outcome names its command's records
+    // (derived_first, derived_count), which belong before the command's own record in the log.
+    // capacity: the list is reserved for that many (see derived_records_max), so applying never
+    // allocates; record_derived itself may throw std::bad_alloc.
+    void record_derived(bool on, size_t capacity = 0);
+    std::span<const Record> derived() const noexcept;
+    // The most derived records one command makes: a transfer within one shard settles two
+    // members and credits one. A tick makes settlement_records_per_member per unit of budget.
     static constexpr uint32_t settlement_records_per_member = 3;
-    static constexpr uint32_t settlement_members_max = 2;  // A transfer within one shard.
+    static constexpr uint32_t derived_records_per_command_max =
+        2 * settlement_records_per_member + 1;
+    static constexpr size_t derived_records_max(size_t commands, uint64_t tick_budget) noexcept {
+        return std::max<size_t>(commands * derived_records_per_command_max,
+                                tick_budget * settlement_records_per_member);
+    }
 
     // Starts loading the table slots apply(command) will read first. Member and transaction
     // tables are far larger than the caches, so each apply waits on a few memory misses; a caller
@@ -203,6 +213,8 @@ public:
     // time_us is left 0 for the applying shard to stamp.
     static Command transfer_credit_for(const Command& transfer) noexcept;
     static Command transfer_confirm_for(const Command& credit) noexcept;
+    // The derived record of a transfer applied within one shard, for the receiver's history.
+    static Record transfer_received_for(const Command& transfer, Points available_after) noexcept;
     // refusal: the Result the credit leg was refused with; a repeat of the transfer answers it.
     static Command transfer_refund_for(const Command& credit, Result refusal) noexcept;
 

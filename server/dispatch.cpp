@@ -179,7 +179,9 @@ protocol::HistoryEntry to_history_entry(uint64_t seq, const engine::Record& reco
     entry.store_id = command.store_id;
     entry.merchant_id = command.merchant_id;
     entry.reason_code = command.reason_code;
-    entry.op = static_cast<uint16_t>(command.op);
+    // The receiver of a transfer within one shard reads as the credit leg of one across shards.
+    entry.op = static_cast<uint16_t>(
+        command.op == engine::Op::transfer_received ? engine::Op::transfer_credit : command.op);
     return entry;
 }
 

@@ -33,8 +33,11 @@ inline constexpr uint32_t release_queue_capacity = 1u << 16;
 
 // Records applied but not yet taken by the log's queue (wal::Log::append returned false).
 // Like the release queue, checked before work is taken on, so no applied record is dropped.
-inline constexpr uint32_t unappended_records_max = 1u << 16;
-static_assert(unappended_records_max >= 2 * protocol::batch_ops_max);
+// Room for two full frames of operations that each log records_per_operation_max records: their
+// own and their derived records (engine::Shard::derived()).
+inline constexpr uint32_t records_per_operation_max = 8;
+inline constexpr uint32_t unappended_records_max = 1u << 17;
+static_assert(unappended_records_max >= 2 * records_per_operation_max * protocol::batch_ops_max);
 
 // Operations one connection has in flight: two full batches, so a pipelining client keeps the
 // shard busy while the previous batch waits for its group commit.

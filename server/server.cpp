@@ -209,9 +209,11 @@ StartupReport Server::start(bool with_http_admin) {
             shard_count, impl.engine.members_per_shard_max, impl.engine.holds_per_shard_max,
             impl.engine.txns_per_shard_max, config.txn_index_slots));
     }
-    // Every id recovery will claim was logged once, so the log's length bounds them: room for
-    // all of them up front, as replay runs on several threads without the growth barrier.
-    if (!impl.txn_index->reserve(impl.log->stats().last_seq)) {
+    // Every id recovery will claim was logged once, by a record that is no tick and not derived,
+    // so those records bound them: room for all of them up front, as replay runs on several
+    // threads without the growth barrier.
+    const wal::LogStats logged = impl.log->stats();
+    if (!impl.txn_index->reserve(logged.last_seq - logged.records_without_ids)) {
         throw wal::StartupError("not enough memory for the transaction index of this log");
     }
     const wal::RecoveryStats recovery = impl.log->recover(shard_pointers);

@@ -22,14 +22,11 @@ namespace jifen::server {
 
 namespace {
 
-// Room is checked for one record per operation (and per tick), but an operation or tick that
-// settles members adds their settlement records too (engine::Shard::settlements()), so records_
-// can pass unappended_records_max, never this.
-constexpr uint64_t records_per_operation_max =
-    1 + engine::Shard::settlement_members_max * engine::Shard::settlement_records_per_member;
-constexpr uint64_t records_held_max =
-    uint64_t{unappended_records_max} * records_per_operation_max +
-    uint64_t{engine::Shard::settlement_records_per_member} * tick_budget;
+static_assert(records_per_operation_max == 1 + engine::Shard::derived_records_per_command_max);
+// A tick logs itself and the settlement records of up to tick_budget members.
+constexpr size_t records_per_tick_max =
+    1 + size_t{engine::Shard::settlement_records_per_member} * tick_budget;
+static_assert(records_per_tick_max <= unappended_records_max);
 
 using protocol::FrameHeader;
 using protocol::Opcode;
@@ -74,7 +71,10 @@ ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard,
       ring_needed_(shard_count_, 0),
       transfers_(transfers_in_flight_max) {
     records_.reserve(unappended_records_max);
-    shard_.record_settlements(true);  // For the members' histories; recovery ran without.
+    // For the members' histories (recovery ran without): room for the derived records of one
+    // apply call, a frame's batch or a tick.
+    shard_.record_derived(true,
+                          engine::Shard::derived_records_max(protocol::batch_ops_max, tick_budget));
     state_free_.reserve(release_queue_capacity);
     batch_commands_.reserve(protocol::batch_ops_max);
     batch_positions_.reserve(protocol::batch_ops_max);
@@ -202,13 +202,14 @@ uint64_t ShardThread::stamp_time_us() noexcept {
 }
 
 size_t ShardThread::record_room() const noexcept {
-    // Settlement records can take records_ past unappended_records_max (records_held_max).
-    return records_.size() < unappended_records_max ? unappended_records_max - records_.size() : 0;
+    return unappended_records_max - records_.size();
 }
 
 bool ShardThread::has_room_for(uint32_t operations) const noexcept {
-    // Each operation adds at most one record and two releases (its reply and a credit leg).
-    return release_room() >= 2 * size_t{operations} + 1 && record_room() >= operations + 1;
+    // Each operation adds at most records_per_operation_max records (its own and its derived
+    // records) and two releases (its reply and a credit leg).
+    return release_room() >= 2 * size_t{operations} + 1 &&
+           record_room() >= records_per_operation_max * operations + 1;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -368,7 +369,8 @@ void ShardThread::on_timer(const boost::system::error_code& error) {
         return;
     }
     wal::Log& log = *shared_.log;
-    if (!stopping_ && !log.storage_full() && !log.failed() && record_room() > 0) {
+    if (!stopping_ && !log.storage_full() && !log.failed() &&
+        record_room() >= records_per_tick_max) {
         // Clock-driven work (expiry, hold timeouts, pending points) as a logged command, so
         // replay sees exactly the same sweeps.
         engine::Command tick;
@@ -482,13 +484,13 @@ void ShardThread::flush_records() {
     }
     expect_durable_wake();
     // All or nothing per call (Log::append), at most append_records_max records each, and never
-    // settlement records without the record they come before (the writer commits such a chain
+    // derived records without the record they come before (the writer commits such a chain
     // whole only if it sees it whole); when the log's queue is full the rest stay here and the
     // next on_durable wake-up retries. Gates already count them (current_seq()).
     size_t handed = 0;
     while (handed < records_.size()) {
         size_t count = std::min<size_t>(records_.size() - handed, wal::append_records_max);
-        while (engine::is_settlement(records_[handed + count - 1].command.op)) {
+        while (engine::is_derived(records_[handed + count - 1].command.op)) {
             --count;  // A chain is far shorter than append_records_max: this stops above 0.
         }
         if (!shared_.log->append(index_, std::span(records_).subspan(handed, count))) {
@@ -624,8 +626,12 @@ bool ShardThread::waits_for_log(engine::MemberId member_id) {
         undurable_members_.clear();
         all_undurable_ = !shared_.log->undurable_members(index_, &undurable_members_);
         for (const engine::Record& record : records_) {
-            undurable_members_.push_back(record.command.member_id);
-            undurable_members_.push_back(record.command.counterparty_id);
+            // A derived record's members are named by the record after it too, but for the
+            // settlements of a tick, which a balance previews (find_at) without waiting.
+            if (!engine::is_derived(record.command.op)) {
+                undurable_members_.push_back(record.command.member_id);
+                undurable_members_.push_back(record.command.counterparty_id);
+            }
         }
         std::sort(undurable_members_.begin(), undurable_members_.end());
     }
@@ -1134,20 +1140,24 @@ void ShardThread::log_if_applied(const engine::Command& command, const engine::O
     if (outcome.result != Result::ok || outcome.replayed) {
         return;  // Refusals and repeats change nothing, so there is nothing to log.
     }
-    // has_room_for() counted one record per operation; settlement records come on top, at most
-    // settlement_records_max() per operation (see record_room()).
-    JIFEN_ASSERT(records_.size() < records_held_max);
-    // What settling the command's members did goes first: it happened before the command.
-    for (engine::Record settlement :
-         shard_.settlements().subspan(outcome.settlements_first, outcome.settlements_count)) {
-        settlement.shard_index = index_;
-        records_.push_back(settlement);
+    // has_room_for() and the tick counted these (records_per_operation_max, _per_tick_max).
+    JIFEN_ASSERT(records_.size() + outcome.derived_count < unappended_records_max);
+    // The derived records go first: settling the command's members happened before it.
+    uint32_t flags = 0;
+    for (engine::Record derived :
+         shard_.derived().subspan(outcome.derived_first, outcome.derived_count)) {
+        derived.shard_index = index_;
+        records_.push_back(derived);
+        if (derived.command.op == engine::Op::transfer_received) {
+            flags |= engine::record_flag_receiver_apart;
+        }
     }
     engine::Record record;
     record.command = command;
     record.applied_points = outcome.points;
     record.available_after = outcome.available;
     record.shard_index = index_;
+    record.flags = flags;
     records_.push_back(record);
 }
 

@@ -80,6 +80,13 @@ struct MetaPosition {
 };
 static_assert(sizeof(MetaPosition) == 16);
 
+// meta["idless"]: u64, how many of the log's records claim no transaction id when replayed: ticks
+// and derived records (engine::is_derived). Absent: none, or a directory written before it
+// existed (whose derived records it then misses). Written by a commit that logs such records.
+// The log's length minus it bounds the ids a recovery claims, which the server reserves room
+// for up front.
+inline constexpr char meta_idless_key[] = "idless";
+
 // log[u64 BE first log seq] = one value: a GroupHeader, run_count RunHeaders, record_count u16
 // record offsets, the records packed (wal/record_codec.hpp), then value_padding_bytes zero bytes.
 // Record i of the value has log sequence key + i; its offset (from the first record's first
@@ -126,7 +133,9 @@ inline constexpr size_t records_at(uint32_t run_count, uint32_t record_count) {
 }
 
 // The members whose history shows a record (0: none). Ticks name no member and are filed under
-// nobody; a transfer applied as one command (both members on one shard) is filed under both. A
+// nobody; a transfer applied as one command (both members on one shard) is filed under the
+// sender, and the receiver's transfer_received under the receiver (before that record existed,
+// engine::record_flag_receiver_apart unset, the transfer was filed under both). A
 // cross-shard transfer's legs are each filed under the member whose shard applied them (the
 // debit leg under the sender, transfer_credit under the receiver, and so on).
 struct FiledUnder {
@@ -141,6 +150,7 @@ inline FiledUnder filed_under(const engine::Record& record, uint32_t shard_count
     }
     filed.member_id = command.member_id;
     if (command.op == engine::Op::transfer && command.counterparty_id != 0 &&
+        (record.flags & engine::record_flag_receiver_apart) == 0 &&
         command.counterparty_id != command.member_id &&
         engine::Shard::shard_of(command.counterparty_id, shard_count) == record.shard_index) {
         filed.counterparty_id = command.counterparty_id;

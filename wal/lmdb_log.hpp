@@ -239,6 +239,10 @@ private:
     std::atomic<uint64_t> records_written_{0};
     std::atomic<uint64_t> commits_{0};
     std::atomic<uint64_t> last_log_seq_{0};  // Highest durable log sequence.
+    // Committed records that claim no id (format::meta_idless_key), and those of the batch being
+    // written (counted by load_heads, added once its commit succeeds).
+    std::atomic<uint64_t> idless_records_{0};
+    uint64_t idless_in_batch_ = 0;
 };
 
 }  // namespace jifen::wal

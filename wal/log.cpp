@@ -346,6 +346,22 @@ void LmdbLog::open_environment() {
         } else if (position_rc != MDB_NOTFOUND) {
             check_startup(position_rc, "read position");
         }
+        MDB_val idless_key = as_val(format::meta_idless_key, sizeof(format::meta_idless_key) - 1);
+        MDB_val idless;
+        const int idless_rc = mdb_get(txn, meta_dbi_, &idless_key, &idless);
+        if (idless_rc == 0) {
+            uint64_t count = 0;
+            if (idless.mv_size != sizeof(count)) {
+                throw StartupError("jifen log: " + env_path + ": idless record is damaged");
+            }
+            std::memcpy(&count, idless.mv_data, sizeof(count));
+            if (count >= next_log_seq_) {
+                throw StartupError("jifen log: " + env_path + ": idless record is damaged");
+            }
+            idless_records_.store(count, std::memory_order_relaxed);
+        } else if (idless_rc != MDB_NOTFOUND) {
+            check_startup(idless_rc, "read idless");
+        }
         if (options_.engine) {
             plan_rules(txn, env_path);
         }
@@ -607,8 +623,12 @@ bool LmdbLog::undurable_members(uint32_t shard, std::vector<engine::MemberId>* m
     }
     for (uint64_t position = durable; position < tail; ++position) {
         const engine::Command& command = ring.peek(position).command;
-        members->push_back(command.member_id);
-        members->push_back(command.counterparty_id);
+        // A derived record's members are named by the record after it too, but for the
+        // settlements of a tick: clock effects, which a balance previews without the log.
+        if (!engine::is_derived(command.op)) {
+            members->push_back(command.member_id);
+            members->push_back(command.counterparty_id);
+        }
     }
     return true;
 }
@@ -1013,12 +1033,15 @@ int LmdbLog::load_heads(MDB_txn* txn) {
     // the writer's time.
     heads_missing_.clear();
     record_slots_.clear();
+    idless_in_batch_ = 0;
     for (const auto& lane : lanes_) {
         for (uint64_t position = lane->batch_from; position < lane->batch_to; ++position) {
             // The map is far larger than the cache: start loading a later record's slot now.
             if (position + heads_prefetch_records < lane->batch_to) {
                 heads_.prefetch(lane->ring.at(position + heads_prefetch_records).command.member_id);
             }
+            const engine::Op op = lane->ring.at(position).command.op;
+            idless_in_batch_ += op == engine::Op::tick || engine::is_derived(op) ? 1 : 0;
             const format::FiledUnder filed =
                 format::filed_under(lane->ring.at(position), options_.shard_count);
             for (const engine::MemberId member_id : {filed.member_id, filed.counterparty_id}) {
@@ -1236,11 +1259,20 @@ int LmdbLog::write_position(MDB_txn* txn, uint64_t next_log_seq, uint64_t heads_
     }
     MDB_val key = as_val(format::meta_position_key, sizeof(format::meta_position_key) - 1);
     MDB_val value = as_val(position_scratch_.data(), position_scratch_.size() * sizeof(uint64_t));
-    return mdb_put(txn, meta_dbi_, &key, &value, 0);
+    int rc = mdb_put(txn, meta_dbi_, &key, &value, 0);
+    if (rc == 0 && idless_in_batch_ > 0) {
+        uint64_t idless = idless_records_.load(std::memory_order_relaxed) + idless_in_batch_;
+        MDB_val idless_key = as_val(format::meta_idless_key, sizeof(format::meta_idless_key) - 1);
+        MDB_val idless_value = as_val(&idless, sizeof(idless));
+        rc = mdb_put(txn, meta_dbi_, &idless_key, &idless_value, 0);
+    }
+    return rc;
 }
 
 void LmdbLog::record_commit(uint64_t next_log_seq) {
     next_log_seq_ = next_log_seq;
+    idless_records_.fetch_add(idless_in_batch_, std::memory_order_relaxed);
+    idless_in_batch_ = 0;
     commits_.fetch_add(1, std::memory_order_relaxed);
     for (auto& lane_pointer : lanes_) {
         Lane& lane = *lane_pointer;
@@ -1484,6 +1516,7 @@ LogStats LmdbLog::stats() const {
     stats.records = records_written_.load(std::memory_order_relaxed);
     stats.commits = commits_.load(std::memory_order_relaxed);
     stats.last_seq = last_log_seq_.load(std::memory_order_relaxed);
+    stats.records_without_ids = idless_records_.load(std::memory_order_relaxed);
     std::shared_lock lock(map_mutex_);
     MDB_envinfo info;
     if (mdb_env_info(env_, &info) == 0) {

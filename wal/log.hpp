@@ -103,6 +103,9 @@ struct LogStats {
     uint64_t map_bytes = 0;   // Current LMDB map size.
     uint64_t used_bytes = 0;  // Pages in use.
     uint64_t last_seq = 0;    // Highest durable log sequence.
+    // Committed records that claim no transaction id on replay (ticks, derived records), so
+    // last_seq - records_without_ids bounds the ids a recovery claims.
+    uint64_t records_without_ids = 0;
 };
 
 // A history page for one member, newest first.

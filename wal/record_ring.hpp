@@ -95,10 +95,10 @@ private:
 };
 
 // How many of the `queued` records from `from` a commit takes when `wanted` would do: never a
-// settlement record without the record it comes before (engine::Shard::settlements()), so a
-// crash never keeps what settling did while losing the command or tick that did it. The shards
-// append whole chains, so the queue's end is never inside one. may_exceed: when not even one
-// chain fits, take the first one whole (at most a tick's settlement records and the tick, far
+// derived record without the record it comes before (engine::Shard::derived()), so a crash
+// never keeps what settling or a transfer did while losing the command or tick that did it. The
+// shards append whole chains, so the queue's end is never inside one. may_exceed: when not even one
+// chain fits, take the first one whole (at most a tick's derived records and the tick, far
 // below records_per_commit_max) rather than nothing; only for a commit that has nothing yet, so
 // a commit passes its budget by one chain at most, and only when the budget is below a chain.
 inline uint64_t whole_chains(const RecordRing& ring, uint64_t from, uint64_t queued,
@@ -107,12 +107,12 @@ inline uint64_t whole_chains(const RecordRing& ring, uint64_t from, uint64_t que
         return wanted;
     }
     uint64_t end = from + wanted;
-    while (end > from && engine::is_settlement(ring.at(end - 1).command.op)) {
+    while (end > from && engine::is_derived(ring.at(end - 1).command.op)) {
         --end;  // Back to the end of the last whole chain...
     }
     if (end == from && may_exceed) {  // ...or, when none fits, forward to the end of the first.
         end = from + wanted;
-        while (end < from + queued && engine::is_settlement(ring.at(end - 1).command.op)) {
+        while (end < from + queued && engine::is_derived(ring.at(end - 1).command.op)) {
             ++end;
         }
     }

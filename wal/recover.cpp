@@ -326,8 +326,8 @@ void replay_part(MDB_env* env, MDB_dbi log_dbi, MDB_dbi checkpoint_dbi,
                             " names shard " + std::to_string(record.shard_index) +
                             " in a run of shard " + std::to_string(run.shard_index));
                 }
-                if (engine::is_settlement(record.command.op)) {
-                    // For the member's history only: the command after it settles again.
+                if (engine::is_derived(record.command.op)) {
+                    // For the members' histories only: the command after it does it again.
                     shard_last_seq = shard_seq;
                     continue;
                 }

@@ -75,7 +75,7 @@ public:
         : seed_(seed), random_(seed), index_(16), model_(make_config(), shard_count) {
         for (uint32_t i = 0; i < shard_count; ++i) {
             shards_.push_back(std::make_unique<Shard>(i, shard_count, config_, &index_));
-            shards_.back()->record_settlements(true);
+            shards_.back()->record_derived(true, 64);
         }
     }
 
@@ -265,14 +265,25 @@ private:
     // by the command's time. Summed, the expire records are the member's lifetime_expired.
     std::string check_settlements(const Shard& shard, const Outcome& outcome,
                                   const Command& command) {
-        const std::span<const Record> all = shard.settlements();
-        if (outcome.settlements_first + outcome.settlements_count > all.size()) {
+        const std::span<const Record> all = shard.derived();
+        if (outcome.derived_first + outcome.derived_count > all.size()) {
             return fail("outcome names settlement records past the list");
         }
-        for (const Record& record :
-             all.subspan(outcome.settlements_first, outcome.settlements_count)) {
+        for (const Record& record : all.subspan(outcome.derived_first, outcome.derived_count)) {
             const Command& settled = record.command;
             const MemberId member = settled.member_id;
+            if (settled.op == Op::transfer_received) {
+                // The receiver of a transfer within the shard: the transfer's own view of it.
+                MemberView receiver;
+                if (command.op != Op::transfer || member != command.counterparty_id ||
+                    settled.counterparty_id != command.member_id ||
+                    settled.txn_id != command.txn_id || record.applied_points != command.points ||
+                    !shard.find(member, &receiver) ||
+                    receiver.available != record.available_after) {
+                    return fail("bad transfer_received record after " + describe(command));
+                }
+                continue;
+            }
             if (!is_settlement(settled.op) || record.applied_points <= 0 ||
                 settled.points != record.applied_points || !settled.txn_id.is_zero() ||
                 settled.time_us > command.time_us ||
@@ -397,7 +408,7 @@ private:
             }
             // A tick changes nothing but what it settled: each member is where its records
             // left it.
-            for (const Record& record : shards_[shard]->settlements()) {
+            for (const Record& record : shards_[shard]->derived()) {
                 const MemberId member = record.command.member_id;
                 MemberView view;
                 if (!shards_[shard]->find(member, &view) ||

@@ -1127,13 +1127,13 @@ TEST(EngineMemory, HugePageBlocksAreZeroedDisjointAndGivenBackWithTheirLastBlock
 
 class SettlementTest : public ShardTest {
 protected:
-    SettlementTest() { shard_.record_settlements(true); }
+    SettlementTest() { shard_.record_derived(true, 64); }
 
     std::vector<Record> settlements_of(const Outcome& outcome) {
-        const std::span<const Record> all = shard_.settlements();
-        EXPECT_LE(outcome.settlements_first + outcome.settlements_count, all.size());
-        const auto first = all.begin() + outcome.settlements_first;
-        return {first, first + outcome.settlements_count};
+        const std::span<const Record> all = shard_.derived();
+        EXPECT_LE(outcome.derived_first + outcome.derived_count, all.size());
+        const auto first = all.begin() + outcome.derived_first;
+        return {first, first + outcome.derived_count};
     }
 
     static void expect_record(const Record& record, Op op, MemberId member_id, Points points,
@@ -1155,8 +1155,8 @@ TEST_F(ShardTest, SettlingRecordsNothingUnlessAsked) {
     enroll_with(42, 100);
     const Outcome outcome = apply(earn(10, 42, 1, month_start_us(month_of(t0_us) + 13)));
     EXPECT_EQ(view(42).lifetime_expired, 100);
-    EXPECT_EQ(outcome.settlements_count, 0u);
-    EXPECT_TRUE(shard_.settlements().empty());
+    EXPECT_EQ(outcome.derived_count, 0u);
+    EXPECT_TRUE(shard_.derived().empty());
 }
 
 TEST_F(SettlementTest, ACommandNamesWhatSettlingItsMemberDidInOrder) {
@@ -1201,8 +1201,8 @@ TEST_F(SettlementTest, ATickRecordsEveryMemberItSettledAndARefusalNothing) {
     const TimeUs later = month_start_us(month_of(t0_us) + 26);
     const Outcome refused = apply(redeem(20, 3, 5, later));
     EXPECT_EQ(refused.result, Result::insufficient_points);
-    EXPECT_EQ(refused.settlements_count, 0u);
-    EXPECT_TRUE(shard_.settlements().empty());  // Each call starts the list afresh.
+    EXPECT_EQ(refused.derived_count, 0u);
+    EXPECT_TRUE(shard_.derived().empty());  // Each call starts the list afresh.
     EXPECT_EQ(view(3).lifetime_expired, 0);
 }
 
@@ -1214,17 +1214,17 @@ TEST_F(SettlementTest, ABatchNamesEachCommandsOwnRecords) {
                                            earn(12, 3, 1, expiry_of_january_us)};
     std::vector<Outcome> outcomes(commands.size());
     shard_.apply_batch(commands, outcomes);
-    ASSERT_EQ(shard_.settlements().size(), 2u);
-    EXPECT_EQ(outcomes[0].settlements_first, 0u);
-    EXPECT_EQ(outcomes[0].settlements_count, 1u);
-    EXPECT_EQ(outcomes[1].settlements_count, 0u);
-    EXPECT_EQ(outcomes[2].settlements_first, 1u);
-    EXPECT_EQ(outcomes[2].settlements_count, 1u);
+    ASSERT_EQ(shard_.derived().size(), 2u);
+    EXPECT_EQ(outcomes[0].derived_first, 0u);
+    EXPECT_EQ(outcomes[0].derived_count, 1u);
+    EXPECT_EQ(outcomes[1].derived_count, 0u);
+    EXPECT_EQ(outcomes[2].derived_first, 1u);
+    EXPECT_EQ(outcomes[2].derived_count, 1u);
     expect_record(settlements_of(outcomes[0])[0], Op::expire, 1, 10, expiry_of_january_us, 0);
     expect_record(settlements_of(outcomes[2])[0], Op::expire, 3, 30, expiry_of_january_us, 0);
 }
 
-TEST_F(SettlementTest, ATransferWithinTheShardSettlesBothMembers) {
+TEST_F(SettlementTest, ATransferWithinTheShardSettlesBothMembersAndTellsTheReceiver) {
     enroll_with(42, 0);
     enroll_with(43, 20);
     apply(earn_pending(10, 42, 50, t0_us, t0_us + day_us));
@@ -1232,9 +1232,17 @@ TEST_F(SettlementTest, ATransferWithinTheShardSettlesBothMembers) {
     const Outcome outcome = apply(transfer(12, 42, 43, 50, t0_us + 2 * day_us));
     ASSERT_EQ(outcome.result, Result::ok);
     const std::vector<Record> records = settlements_of(outcome);
-    ASSERT_EQ(records.size(), 2u);
+    ASSERT_EQ(records.size(), 3u);
     expect_record(records[0], Op::pending_release, 42, 50, t0_us + day_us, 50);
     expect_record(records[1], Op::hold_timeout, 43, 10, t0_us + minute_us, 20, 11);
+    // Last, the receiver's side of the transfer, for its history: who sent what, and its balance.
+    const Record& received = records[2];
+    EXPECT_EQ(received.command.op, Op::transfer_received);
+    EXPECT_EQ(received.command.member_id, 43u);
+    EXPECT_EQ(received.command.counterparty_id, 42u);
+    EXPECT_EQ(received.command.txn_id, txn(12));
+    EXPECT_EQ(received.applied_points, 50);
+    EXPECT_EQ(received.available_after, 70);
     EXPECT_EQ(view(43).available, 70);
 }
 

@@ -117,9 +117,10 @@ Result LedgerModel::shape(const Command& c) const {
             return c.counterparty_id == c.member_id ? Result::transfer_to_self : Result::ok;
         case Op::tick:
             return Result::ok;
-        case Op::hold_timeout:  // Settlement records: refused as unknown above.
+        case Op::hold_timeout:  // Derived records: refused as unknown above.
         case Op::pending_release:
         case Op::expire:
+        case Op::transfer_received:
             return Result::unknown_opcode;
     }
     return Result::unknown_opcode;

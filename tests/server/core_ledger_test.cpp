@@ -519,6 +519,50 @@ TEST(CoreLedger, HistoryShowsWhatTheClockDidAlsoAfterARestart) {
     EXPECT_EQ(client.audit().ok, 1u);
 }
 
+TEST(CoreLedger, ATransfersReceiverSeesTheCreditInItsHistoryWhicheverShardsTheyAreOn) {
+    TempDir dir;
+    RunningServer server(test_config(dir.path(), 2));
+    RawClient client(server.port());
+    client.hello(admin_key);
+    // The sender, a receiver on its shard and one on the other.
+    const uint64_t sender = 1;
+    uint64_t same_shard = sender + 1;
+    while (protocol::shard_of(same_shard, 2) != protocol::shard_of(sender, 2)) {
+        ++same_shard;
+    }
+    uint64_t other_shard = sender + 1;
+    while (protocol::shard_of(other_shard, 2) == protocol::shard_of(sender, 2)) {
+        ++other_shard;
+    }
+    uint64_t txn = 1;
+    for (const uint64_t member : {sender, same_shard, other_shard}) {
+        enroll(client, txn++, member);
+        ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(txn++, member, 100))),
+                  Result::ok);
+    }
+    for (const uint64_t receiver : {same_shard, other_shard}) {
+        Operation transfer = make_operation(txn++, sender, 30);
+        transfer.counterparty_id = receiver;
+        transfer.order_ref = 77;
+        ASSERT_EQ(result_of(client.operation(Opcode::transfer, transfer)), Result::ok);
+        const auto entries = newest_history(client, receiver);
+        ASSERT_GE(entries.size(), 1u);
+        const protocol::HistoryEntry& credit = entries[0];
+        EXPECT_EQ(static_cast<engine::Op>(credit.op), engine::Op::transfer_credit);
+        EXPECT_EQ(credit.txn_id_lo, transfer.txn_id_lo);
+        EXPECT_EQ(credit.counterparty_id, sender);
+        EXPECT_EQ(credit.applied_points, 30);
+        EXPECT_EQ(credit.available_after, 130);
+        // Listed once: the sender's debit is the sender's entry.
+        for (const auto& entry : entries) {
+            EXPECT_NE(static_cast<engine::Op>(entry.op), engine::Op::transfer);
+        }
+    }
+    const auto sent = newest_history(client, sender);
+    ASSERT_GE(sent.size(), 1u);
+    EXPECT_EQ(sent[0].available_after, 40);
+}
+
 TEST(CoreLedger, AsyncDurabilityAnswersAndStillRecovers) {
     TempDir dir;
     Config config = test_config(dir.path(), 2);

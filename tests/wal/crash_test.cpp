@@ -116,7 +116,7 @@ void expect_in_history(const Log& log, const std::vector<engine::Command>& ackno
             const HistoryPage page = log.history(member_id, before_seq, 1'000);
             ASSERT_EQ(page.result, Result::ok);
             for (const auto& [seq, record] : page.entries) {
-                if (engine::is_settlement(record.command.op)) {
+                if (engine::is_derived(record.command.op)) {
                     expired += record.command.op == engine::Op::expire ? record.applied_points : 0;
                     continue;
                 }

@@ -24,7 +24,8 @@ constexpr engine::TimeUs start_us = 1'750'000'000'000'000;
 struct RunResult {
     uint64_t digest = 0;
     uint64_t logged = 0;
-    uint64_t settlements = 0;  // Settlement records logged beside them (never replayed).
+    uint64_t derived = 0;  // Derived records logged beside them (never replayed).
+    uint64_t ticks = 0;
     std::vector<engine::Command> applied;  // Logged commands with a transaction id.
 };
 
@@ -44,7 +45,8 @@ RunResult run_ledger(const Options& options, uint64_t seed, int steps) {
         }
         testing::append_applied(*log, applied);
         ++result.logged;
-        result.settlements += applied.settlements.size();
+        result.derived += applied.derived.size();
+        result.ticks += applied.record.command.op == engine::Op::tick ? 1 : 0;
         if (!applied.record.command.txn_id.is_zero()) {
             result.applied.push_back(applied.record.command);
         }
@@ -68,10 +70,13 @@ TEST(Recovery, RestartRecoversTheExactStateFromTheLog) {
     const Options options = testing::options_for(dir.path(), 3);
     const RunResult before = run_ledger(options, seed, 20'000);
     ASSERT_GT(before.logged, 5'000u);
-    ASSERT_GT(before.settlements, 100u);  // Holds timed out, points released and expired.
+    ASSERT_GT(before.derived, 100u);  // Holds timed out, points released and expired.
 
     Ledger ledger(3);
     auto log = Log::open(options);
+    // What the server reserves transaction ids for: the records that are neither.
+    EXPECT_EQ(log->stats().records_without_ids, before.ticks + before.derived);
+    EXPECT_EQ(log->stats().last_seq, before.logged + before.derived);
     const RecoveryStats stats = log->recover(ledger.pointers);
     EXPECT_EQ(stats.records_replayed, before.logged);
     EXPECT_EQ(stats.checkpoint_seq, 0u);

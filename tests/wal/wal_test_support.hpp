@@ -136,11 +136,11 @@ struct Ledger {
 class Driver {
 public:
     // txn_hi distinguishes the ids of separate runs over one directory.
-    // Like the server, it logs what settling members did before the command that did it.
+    // Like the server, it logs the derived records before the command that made them.
     Driver(Ledger& ledger, uint64_t seed, uint64_t txn_hi, engine::TimeUs start_us)
         : ledger_(ledger), random_(seed), txn_hi_(txn_hi), time_us_(start_us) {
         for (const auto& shard : ledger_.shards) {
-            shard->record_settlements(true);
+            shard->record_derived(true);
         }
     }
 
@@ -148,8 +148,8 @@ public:
         uint32_t shard = 0;
         engine::Record record;
         bool logged = false;  // Changed state (ok, not a replay): must be appended to the log.
-        // Settlement records, which go to the log just before `record` (append_applied).
-        std::vector<engine::Record> settlements;
+        // Derived records, which go to the log just before `record` (append_applied).
+        std::vector<engine::Record> derived;
     };
 
     Applied step() {
@@ -167,10 +167,13 @@ public:
         applied.logged = outcome.result == Result::ok && !outcome.replayed;
         if (applied.logged) {
             remember(command);
-            for (engine::Record settlement : ledger_.shards[shard]->settlements().subspan(
-                     outcome.settlements_first, outcome.settlements_count)) {
-                settlement.shard_index = shard;
-                applied.settlements.push_back(settlement);
+            for (engine::Record derived : ledger_.shards[shard]->derived().subspan(
+                     outcome.derived_first, outcome.derived_count)) {
+                derived.shard_index = shard;
+                applied.derived.push_back(derived);
+                if (derived.command.op == engine::Op::transfer_received) {
+                    applied.record.flags |= engine::record_flag_receiver_apart;
+                }
             }
         }
         return applied;
@@ -305,10 +308,10 @@ inline void append_one(Log& log, uint32_t shard, const engine::Record& record) {
     }
 }
 
-// Appends an applied command's settlement records and its record in one call, as the server
+// Appends an applied command's derived records and its record in one call, as the server
 // does: the writer commits such a chain whole only if it is appended whole.
 inline void append_applied(Log& log, const Driver::Applied& applied) {
-    std::vector<engine::Record> chain = applied.settlements;
+    std::vector<engine::Record> chain = applied.derived;
     chain.push_back(applied.record);
     while (!log.append(applied.shard, chain)) {
         std::this_thread::yield();
