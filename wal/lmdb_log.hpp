@@ -127,6 +127,9 @@ private:
     bool has_work() const noexcept;
     void take_checkpoints();
     uint64_t gather_batch(uint64_t budget) noexcept;
+    uint64_t commit_budget_max() const noexcept {
+        return std::clamp<uint64_t>(options_.commit_records_max, 1, records_per_commit_max);
+    }
     bool checkpoints_ready() const noexcept;
     // One attempt loop: grows the map and retries on MDB_MAP_FULL. False: nothing committed.
     bool commit_batch();

@@ -418,7 +418,7 @@ void LmdbLog::open_environment() {
         lanes_.push_back(std::move(lane));
     }
     last_log_seq_.store(next_log_seq_ - 1);
-    commit_budget_ = records_per_commit_max;
+    commit_budget_ = commit_budget_max();
     heads_missing_.reserve(2 * size_t{records_per_commit_max});
     record_slots_.reserve(2 * size_t{records_per_commit_max});
     value_scratch_.resize(format::records_at(records_per_value_max, records_per_value_max) +
@@ -799,7 +799,7 @@ void LmdbLog::writer_main() {
             }
             continue;
         }
-        commit_budget_ = records_per_commit_max;
+        commit_budget_ = commit_budget_max();
     }
 }
 

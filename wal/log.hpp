@@ -29,6 +29,7 @@
 #include "engine/command.hpp"
 #include "engine/shard.hpp"
 #include "engine/txn_index.hpp"
+#include "wal/limits.hpp"
 
 namespace jifen::wal {
 
@@ -81,6 +82,9 @@ struct Options {
     // such as ENOSPC or EIO) fails that commit as if LMDB had returned it, before anything is
     // written. Lets tests drive the log into what a full or failing disk does to it.
     std::function<int()> commit_fault;
+    // Tests only: the most records one commit takes (records_per_commit_max), so tests can make
+    // commits end anywhere in what the shards appended.
+    uint32_t commit_records_max = records_per_commit_max;
 };
 
 // Refusal to open a data directory (corrupt, foreign, wrong shard count, no permission).

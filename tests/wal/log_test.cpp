@@ -12,7 +12,9 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -73,6 +75,48 @@ TEST_P(LogInBothMetaSyncModes, AppendedRecordsBecomeDurableAndEachAdvanceIsRepor
     EXPECT_GE(stats.commits, 1u);
     EXPECT_GE(waiter.calls(), 2u);
     log->stop();
+}
+
+// End to end: with commits of at most 5 records, every durable position the writer reports (each
+// commit's end, per shard) is the end of a chain, including chains longer than 5, which a commit
+// then takes whole.
+TEST_P(LogInBothMetaSyncModes, CommitsEndOnlyAtTheEndOfAChainOfDerivedRecords) {
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    options.meta_sync = GetParam();
+    options.commit_records_max = 5;
+    auto log = Log::open(options);
+    std::mutex mutex;
+    std::vector<uint64_t> reported;
+    log->start([&](uint32_t, uint64_t seq) {
+        std::lock_guard lock(mutex);
+        reported.push_back(seq);
+    });
+    std::mt19937_64 random(testing::test_seed());
+    std::set<uint64_t> chain_ends;
+    uint64_t txn = 0;
+    for (int chain = 0; chain < 400; ++chain) {
+        std::vector<engine::Record> records(random() % 8);  // Up to 7 derived, then the command.
+        for (engine::Record& derived : records) {
+            derived.command.op = engine::Op::expire;
+            derived.command.member_id = 1;
+            derived.command.points = 1;
+            derived.applied_points = 1;
+        }
+        records.push_back(earn_record(1, ++txn, 1));
+        while (!log->append(0, records)) {
+            std::this_thread::yield();
+        }
+        chain_ends.insert(log->appended_seq(0));
+    }
+    const uint64_t last = log->appended_seq(0);
+    log->stop();
+    ASSERT_EQ(log->durable_seq(0), last);
+    std::lock_guard lock(mutex);
+    EXPECT_GT(reported.size(), 100u);
+    for (const uint64_t seq : reported) {
+        EXPECT_EQ(chain_ends.count(seq), 1u) << "a commit ended at shard seq " << seq;
+    }
 }
 
 TEST_P(LogInBothMetaSyncModes, StopCommitsEverythingAppendedAndReopenContinuesTheSequences) {
