@@ -216,14 +216,20 @@ public:
                 .add_raw("entries", entries);
             std::cout << object.str() << "\n";
         } else if (result == Result::ok) {
-            std::cout << "seq time_us op points applied available_after txn\n";
+            // "-" for a zero id or member: a settlement has no transaction of its own, most
+            // entries no ref and no counterparty.
+            const auto id_text = [](uint64_t lo, uint64_t hi) {
+                return lo == 0 && hi == 0 ? std::string("-") : client::to_hex({lo, hi});
+            };
+            std::cout << "seq time_us op points applied available_after txn ref counterparty\n";
             for (const protocol::HistoryEntry& entry : page.entries) {
                 std::cout << entry.seq << " " << entry.time_us << " " << op_name(entry.op) << " "
                           << entry.points << " " << entry.applied_points << " "
                           << entry.available_after << " "
-                          << (entry.txn_id_lo == 0 && entry.txn_id_hi == 0
-                                  ? std::string("-")  // A settlement: the clock, no transaction.
-                                  : client::to_hex({entry.txn_id_lo, entry.txn_id_hi}))
+                          << id_text(entry.txn_id_lo, entry.txn_id_hi) << " "
+                          << id_text(entry.ref_txn_id_lo, entry.ref_txn_id_hi) << " "
+                          << (entry.counterparty_id == 0 ? std::string("-")
+                                                         : std::to_string(entry.counterparty_id))
                           << "\n";
             }
             if (page.header.next_before_seq != 0) {
@@ -440,7 +446,9 @@ int run(int argc, char** argv) {
         ->check(CLI::ExistingFile);
     app.add_flag("--insecure", globals.insecure, "TLS without certificate checks (tests only)");
     app.add_flag("--json", globals.json, "Print exactly one JSON object");
-    app.add_option("--timeout-ms", globals.timeout_ms, "Connect and request timeout")
+    app.add_option("--timeout-ms", globals.timeout_ms,
+                   "Connect and request timeout of one attempt; a command makes up to 3 "
+                   "(2 reconnects), so it gives up after about 3x this")
         ->check(CLI::Range(1u, 3'600'000u))
         ->capture_default_str();
 
