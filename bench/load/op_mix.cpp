@@ -1,6 +1,7 @@
 // Parsing and drawing from an operation mix; the table of expected results per kind.
 #include "bench/load/op_mix.hpp"
 
+#include <array>
 #include <charconv>
 #include <stdexcept>
 #include <string>
@@ -129,12 +130,13 @@ bool is_expected(OpKind kind, Result result) noexcept {
 
 OpMix OpMix::parse(std::string_view text) {
     OpMix mix;
+    std::array<bool, op_kind_count> given{};
     while (!text.empty()) {
         const size_t comma = text.find(',');
         const std::string_view part = trim(text.substr(0, comma));
         text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
         if (part.empty()) {
-            continue;
+            throw std::invalid_argument("mix: an empty entry between commas");
         }
         const size_t equals = part.find('=');
         if (equals == std::string_view::npos) {
@@ -157,6 +159,11 @@ OpMix OpMix::parse(std::string_view text) {
                                         "' must be a whole number 0.." +
                                         std::to_string(weight_max));
         }
+        // A second weight for one operation is a typo, not a sum: which one was meant?
+        if (given[static_cast<size_t>(*kind)]) {
+            throw std::invalid_argument("mix: '" + std::string(name) + "' is given twice");
+        }
+        given[static_cast<size_t>(*kind)] = true;
         mix.weights_[static_cast<size_t>(*kind)] = weight;
     }
     for (const OpKind kind : op_kinds_mixable) {

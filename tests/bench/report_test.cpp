@@ -152,6 +152,12 @@ TEST(Report, TheProgressLineShowsRateAndUnexpectedErrors) {
     EXPECT_NE(line.find("unexpected 2"), std::string::npos) << line;
 }
 
+TEST(Report, AProgressLineWithoutRepliesShowsNoLatencyRatherThanZero) {
+    const std::string line = format_progress(4, RunStats{}, 1.0);
+    EXPECT_NE(line.find("p99           -"), std::string::npos) << line;
+    EXPECT_EQ(line.find("0.0us"), std::string::npos) << line;
+}
+
 TEST(Report, TheJsonDurationKeepsMicrosecondsAndSaysWhetherTheRunWasInterrupted) {
     const BenchOptions options = sample_options();
     const RunStats stats = sample_stats();
