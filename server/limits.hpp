@@ -33,11 +33,16 @@ inline constexpr uint32_t release_queue_capacity = 1u << 16;
 
 // Records applied but not yet taken by the log's queue (wal::Log::append returned false).
 // Like the release queue, checked before work is taken on, so no applied record is dropped.
-// Room for two full frames of operations that each log records_per_operation_max records: their
-// own and their derived records (engine::Shard::derived()).
+// Records a shard holds before the log takes them: operations applied (and, in async
+// durability, acknowledged) but not yet queued are at most unappended_operations_max, which
+// bounds what a crash can lose; each may log up to records_per_operation_max records (its own
+// and its derived records, engine::Shard::derived()), so the buffer holds more.
 inline constexpr uint32_t records_per_operation_max = 8;
+inline constexpr uint32_t unappended_operations_max = 1u << 16;
 inline constexpr uint32_t unappended_records_max = 1u << 17;
-static_assert(unappended_records_max >= 2 * records_per_operation_max * protocol::batch_ops_max);
+static_assert(unappended_operations_max >= 2 * protocol::batch_ops_max);
+static_assert(unappended_records_max >=
+              unappended_operations_max + records_per_operation_max * protocol::batch_ops_max);
 
 // Operations one connection has in flight: two full batches, so a pipelining client keeps the
 // shard busy while the previous batch waits for its group commit.

@@ -207,8 +207,11 @@ size_t ShardThread::record_room() const noexcept {
 
 bool ShardThread::has_room_for(uint32_t operations) const noexcept {
     // Each operation adds at most records_per_operation_max records (its own and its derived
-    // records) and two releases (its reply and a credit leg).
+    // records) and two releases (its reply and a credit leg). The records held stay below
+    // unappended_operations_max before it is taken on, so at most that many operations wait to
+    // be handed to the log (what async durability can lose), whatever their derived records.
     return release_room() >= 2 * size_t{operations} + 1 &&
+           records_.size() + operations < unappended_operations_max &&
            record_room() >= records_per_operation_max * operations + 1;
 }
 
@@ -369,6 +372,7 @@ void ShardThread::on_timer(const boost::system::error_code& error) {
         return;
     }
     wal::Log& log = *shared_.log;
+    flush_records();  // Room for the tick, when the log has room for what waits.
     if (!stopping_ && !log.storage_full() && !log.failed() &&
         record_room() >= records_per_tick_max) {
         // Clock-driven work (expiry, hold timeouts, pending points) as a logged command, so

@@ -108,7 +108,8 @@ struct LogStats {
     uint64_t used_bytes = 0;  // Pages in use.
     uint64_t last_seq = 0;    // Highest durable log sequence.
     // Committed records that claim no transaction id on replay (ticks, derived records), so
-    // last_seq - records_without_ids bounds the ids a recovery claims.
+    // last_seq - records_without_ids bounds the ids a recovery claims. For startup (before
+    // start()): while the writer runs it may count a commit last_seq does not cover yet.
     uint64_t records_without_ids = 0;
 };
 

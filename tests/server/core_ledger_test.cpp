@@ -521,7 +521,8 @@ TEST(CoreLedger, HistoryShowsWhatTheClockDidAlsoAfterARestart) {
 
 TEST(CoreLedger, ATransfersReceiverSeesTheCreditInItsHistoryWhicheverShardsTheyAreOn) {
     TempDir dir;
-    RunningServer server(test_config(dir.path(), 2));
+    const Config config = test_config(dir.path(), 2);
+    RunningServer server(config);
     RawClient client(server.port());
     client.hello(admin_key);
     // The sender, a receiver on its shard and one on the other.
@@ -561,6 +562,20 @@ TEST(CoreLedger, ATransfersReceiverSeesTheCreditInItsHistoryWhicheverShardsTheyA
     const auto sent = newest_history(client, sender);
     ASSERT_GE(sent.size(), 1u);
     EXPECT_EQ(sent[0].available_after, 40);
+
+    // After a restart (the heads rebuilt from the log), each history walks its own chain.
+    const auto received_before = newest_history(client, same_shard);
+    server.stop();
+    RunningServer again(config);
+    RawClient reader(again.port());
+    reader.hello(admin_key);
+    const auto received_after = newest_history(reader, same_shard);
+    ASSERT_EQ(received_after.size(), received_before.size());
+    for (size_t i = 0; i < received_after.size(); ++i) {
+        EXPECT_EQ(received_after[i].seq, received_before[i].seq);
+        EXPECT_EQ(received_after[i].counterparty_id, received_before[i].counterparty_id);
+    }
+    EXPECT_EQ(newest_history(reader, sender).size(), sent.size());
 }
 
 TEST(CoreLedger, AsyncDurabilityAnswersAndStillRecovers) {

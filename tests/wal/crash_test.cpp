@@ -108,6 +108,9 @@ void expect_in_history(const Log& log, const std::vector<engine::Command>& ackno
     std::map<engine::MemberId, std::set<std::pair<uint64_t, uint64_t>>> filed;
     for (const engine::Command& acked : acknowledged) {
         filed.try_emplace(acked.member_id);
+        if (acked.op == engine::Op::transfer && acked.counterparty_id != 0) {
+            filed.try_emplace(acked.counterparty_id);  // Its transfer_received entry.
+        }
     }
     for (auto& [member_id, txns] : filed) {
         uint64_t before_seq = 0;
@@ -116,7 +119,7 @@ void expect_in_history(const Log& log, const std::vector<engine::Command>& ackno
             const HistoryPage page = log.history(member_id, before_seq, 1'000);
             ASSERT_EQ(page.result, Result::ok);
             for (const auto& [seq, record] : page.entries) {
-                if (engine::is_derived(record.command.op)) {
+                if (engine::is_settlement(record.command.op)) {
                     expired += record.command.op == engine::Op::expire ? record.applied_points : 0;
                     continue;
                 }
@@ -133,6 +136,10 @@ void expect_in_history(const Log& log, const std::vector<engine::Command>& ackno
         }
     }
     for (const engine::Command& acked : acknowledged) {
+        if (acked.op == engine::Op::transfer && acked.counterparty_id != 0) {
+            ASSERT_EQ(filed[acked.counterparty_id].count({acked.txn_id.lo, acked.txn_id.hi}), 1u)
+                << "transfer " << acked.txn_id.lo << " is not once in its receiver's history";
+        }
         ASSERT_EQ(filed[acked.member_id].count({acked.txn_id.lo, acked.txn_id.hi}), 1u)
             << "acknowledged transaction " << acked.txn_id.lo << ":" << acked.txn_id.hi
             << " is missing from member " << acked.member_id << "'s history";

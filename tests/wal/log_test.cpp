@@ -98,7 +98,8 @@ TEST_P(LogInBothMetaSyncModes, CommitsEndOnlyAtTheEndOfAChainOfDerivedRecords) {
     for (int chain = 0; chain < 400; ++chain) {
         std::vector<engine::Record> records(random() % 8);  // Up to 7 derived, then the command.
         for (engine::Record& derived : records) {
-            derived.command.op = engine::Op::expire;
+            derived.command.op =
+                random() % 2 == 0 ? engine::Op::expire : engine::Op::transfer_received;
             derived.command.member_id = 1;
             derived.command.points = 1;
             derived.applied_points = 1;
