@@ -91,6 +91,14 @@ uint32_t parse_date(std::string_view what, std::string_view text) {
     return year * 10'000 + month * 100 + day;
 }
 
+uint32_t parse_birthday(std::string_view what, std::string_view text, uint32_t today) {
+    const uint32_t birthday = parse_date(what, text);
+    if (birthday > today) {
+        throw UsageError(std::string(what) + ": " + quoted(text) + " is in the future");
+    }
+    return birthday;
+}
+
 client::TxnId parse_txn(std::string_view what, std::string_view text) {
     const auto txn_id = client::parse_txn_id(text);
     if (!txn_id) {

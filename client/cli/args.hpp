@@ -32,6 +32,8 @@ int64_t parse_points(std::string_view what, std::string_view text);
 uint64_t parse_unsigned(std::string_view what, std::string_view text, uint64_t max);
 // YYYY-MM-DD, a real calendar date from 1900 on; returns YYYYMMDD.
 uint32_t parse_date(std::string_view what, std::string_view text);
+// A date as parse_date, no later than today (YYYYMMDD).
+uint32_t parse_birthday(std::string_view what, std::string_view text, uint32_t today);
 // 32 hex digits.
 client::TxnId parse_txn(std::string_view what, std::string_view text);
 

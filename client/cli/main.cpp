@@ -41,6 +41,14 @@ struct MutationArgs {
     uint32_t reason = 0;
 };
 
+// Today's date in UTC, as YYYYMMDD: a birthday after it is a typo.
+uint32_t today_yyyymmdd() {
+    const std::chrono::year_month_day today{
+        std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now())};
+    return static_cast<uint32_t>(static_cast<int>(today.year())) * 10'000 +
+           static_cast<unsigned>(today.month()) * 100 + static_cast<unsigned>(today.day());
+}
+
 // CLI11 reads "-1" into an unsigned option as its two's complement, and a number past the type
 // as its largest value: the text is checked first.
 CLI::Validator whole_number() {
@@ -146,7 +154,14 @@ public:
     int print_balance(uint64_t member) {
         const protocol::BalanceReply reply = client_.balance(member);
         const auto result = static_cast<Result>(reply.result);
-        if (json()) {
+        if (json() && result != Result::ok) {
+            // No member to describe: no balances and no status that could be taken for real.
+            JsonObject object;
+            object.add("result", jifen::to_string(result))
+                .add("code", reply.result)
+                .add("member", member);
+            std::cout << object.str() << "\n";
+        } else if (json()) {
             JsonObject object;
             object.add("result", jifen::to_string(result))
                 .add("code", reply.result)
@@ -520,7 +535,7 @@ int run(int argc, char** argv) {
 
     auto* enroll = app.add_subcommand("enroll", "Create a member");
     enroll->add_option("MEMBER", member_text)->required();
-    enroll->add_option("--birthday", birthday_text, "YYYY-MM-DD");
+    auto* birthday_option = enroll->add_option("--birthday", birthday_text, "YYYY-MM-DD");
     enroll->add_option("--tier", tier, "Tier 0..255");
     add_mutation_options(enroll, &mutation);
 
@@ -618,7 +633,9 @@ int run(int argc, char** argv) {
         } else if (enroll->parsed()) {
             const uint64_t id = member("MEMBER");
             const uint32_t birthday =
-                birthday_text.empty() ? 0 : parse_date("--birthday", birthday_text);
+                birthday_option->count() == 0
+                    ? 0
+                    : parse_birthday("--birthday", birthday_text, today_yyyymmdd());
             if (tier > 255) {
                 throw UsageError("--tier must be 0..255, got " + std::to_string(tier));
             }

@@ -44,6 +44,9 @@ TEST(CliArgs, DatesMustBeRealCalendarDays) {
     EXPECT_THROW(parse_date("--birthday", "2023-04-31"), UsageError);
     EXPECT_THROW(parse_date("--birthday", "2023-13-01"), UsageError);
     EXPECT_THROW(parse_date("--birthday", "2023-00-10"), UsageError);
+    EXPECT_EQ(parse_birthday("--birthday", "2026-11-24", 20'261'124), 20'261'124u);
+    EXPECT_THROW(parse_birthday("--birthday", "2026-11-25", 20'261'124), UsageError);
+    EXPECT_THROW(parse_birthday("--birthday", "", 20'261'124), UsageError);
     EXPECT_THROW(parse_date("--birthday", "15/07/1990"), UsageError);
     EXPECT_THROW(parse_date("--birthday", "1990-7-15"), UsageError);
     EXPECT_THROW(parse_date("--birthday", "199a-07-15"), UsageError);

@@ -175,6 +175,10 @@ TEST_F(Cli, ARefusedOperationExitsOneAndNamesTheResult) {
     const CliResult missing = run({"balance", "999999999"});
     EXPECT_EQ(missing.exit_code, 1);
     EXPECT_NE(missing.err.find("member_not_found"), std::string::npos) << missing.err;
+    const auto missing_json = run_json({"balance", "999999999"}, 1);
+    EXPECT_EQ(text(missing_json, "result"), "member_not_found");
+    EXPECT_EQ(missing_json["status"].error(), simdjson::NO_SUCH_FIELD)
+        << "no member, so no status to report";
 }
 
 TEST_F(Cli, ATransferRefusedOnTheReceiversShardSaysItsIdIsUsed) {
