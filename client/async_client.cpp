@@ -19,9 +19,7 @@ namespace {
 // Opcodes below this number index the per-opcode "batch being filled" table.
 constexpr size_t opcode_slots = 32;
 static_assert(static_cast<size_t>(protocol::Opcode::balance) < opcode_slots);
-// Batches beyond the in-flight window: one being filled per batchable opcode (the ten mutations
-// and balance), so filling never waits for the window.
-constexpr uint32_t filling_batches_max = 11;
+constexpr uint32_t filling_batches_max = async_filling_batches_max;
 constexpr uint32_t no_batch = UINT32_MAX;
 
 // A frame that failed this way may or may not have been applied; only resending it (same bytes,

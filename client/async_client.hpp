@@ -72,10 +72,11 @@ public:
 
     // Queues one mutating operation (a zero txn id is replaced by a fresh one). Returns false
     // before async_connect, after close() or after giving up on reconnecting, or when all
-    // frames_in_flight_max + 11 preallocated batches are full, in flight or waiting to be resent
-    // (one may be filling per batchable opcode): nothing is queued and the handler is not called
-    // (back-pressure: submit again from a completion). Otherwise the handler runs exactly once.
-    // While connecting or reconnecting, operations are queued and leave once connected.
+    // frames_in_flight_max + async_filling_batches_max preallocated batches are full, in flight or
+    // waiting to be resent (one may be filling per batchable opcode): nothing is queued and the
+    // handler is not called (back-pressure: submit again from a completion). Otherwise the handler
+    // runs exactly once. While connecting or reconnecting, operations are queued and leave once
+    // connected.
     bool submit(protocol::Opcode opcode, const protocol::Operation& operation,
                 OperationHandler handler);
     // Queues a balance query, batched like operations.

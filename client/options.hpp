@@ -45,6 +45,11 @@ struct Options {
     uint32_t frames_in_flight_max = 64;
 };
 
+// Batches an AsyncClient preallocates beyond its in-flight window (frames_in_flight_max): one
+// being filled per batchable opcode (the ten mutations and balance), so filling never waits for
+// the window.
+inline constexpr uint32_t async_filling_batches_max = 11;
+
 // The wait before reconnect attempt `attempt` (0 for the first): reconnect_backoff doubled per
 // earlier attempt, never more than reconnect_backoff_max.
 inline std::chrono::milliseconds reconnect_delay(const Options& options, uint32_t attempt) {

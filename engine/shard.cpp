@@ -560,6 +560,10 @@ struct Shard::State {
     // reserved up front (record_derived's capacity), so recording allocates nothing.
     bool recording_derived = false;
     std::vector<Record> derived;
+    void add_derived(Record record) {
+        record.shard_index = shard_index;
+        derived.push_back(record);
+    }
     uint32_t tick_cursor = 0;  // Next member (dense index) a tick settles.
     // A lower bound on when any member next has something due (pending points, a lot expiring),
     // so that ticks on an idle ledger sweep nothing and need no log record. Creating a lot or a
@@ -1174,7 +1178,7 @@ struct Shard::State {
             for (const Settlement* step : {&timed_out, &released, &expired}) {
                 available += step->op == Op::expire ? -step->points : step->points;
                 if (step->points > 0) {
-                    derived.push_back(step->record(member.member_id, available));
+                    add_derived(step->record(member.member_id, available));
                 }
             }
             JIFEN_DASSERT(available == member.available);
@@ -1450,15 +1454,16 @@ struct Shard::State {
         }
         set_now(command.time_us);
         switch (command.op) {
-            case Op::hold_timeout:  // Derived records: check_shape refused them.
-            case Op::pending_release:
-            case Op::expire:
-            case Op::transfer_received:
             case Op::tick:
                 return tick(command);
             case Op::transfer_confirm:
             case Op::transfer_refund:
                 return close_transfer(command);
+            case Op::hold_timeout:  // Derived records: check_shape refused them.
+            case Op::pending_release:
+            case Op::expire:
+            case Op::transfer_received:
+                return refusal(Result::unknown_opcode);
             case Op::enroll:
             case Op::update_member:
             case Op::earn:
@@ -1879,7 +1884,7 @@ struct Shard::State {
             touch(target, command.time_us);
             JIFEN_ASSERT(member_consistent(target));
             if (recording_derived) {
-                derived.push_back(Shard::transfer_received_for(command, target.available));
+                add_derived(Shard::transfer_received_for(command, target.available));
             }
         } else {
             state = TxnState::transfer_in_flight;
@@ -2332,6 +2337,24 @@ void Shard::record_derived(bool on, size_t capacity) {
 }
 
 std::span<const Record> Shard::derived() const noexcept { return state_->derived; }
+
+std::span<const Record> Shard::derived_of(const Outcome& outcome) const noexcept {
+    return derived().subspan(outcome.derived_first, outcome.derived_count);
+}
+
+Record Shard::record_of(const Command& command, const Outcome& outcome) const noexcept {
+    Record record;
+    record.command = command;
+    record.applied_points = outcome.points;
+    record.available_after = outcome.available;
+    record.shard_index = state_->shard_index;
+    for (const Record& derived : derived_of(outcome)) {
+        if (derived.command.op == Op::transfer_received) {
+            record.flags |= record_flag_receiver_apart;
+        }
+    }
+    return record;
+}
 
 void Shard::apply_batch(std::span<const Command> commands, std::span<Outcome> outcomes) noexcept {
     JIFEN_ASSERT(commands.size() == outcomes.size());

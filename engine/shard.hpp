@@ -149,6 +149,10 @@ public:
     // allocates; record_derived itself may throw std::bad_alloc.
     void record_derived(bool on, size_t capacity = 0);
     std::span<const Record> derived() const noexcept;
+    // The derived records of one outcome of the last apply call, and the record to log after
+    // them for its command (only for an applied command: ok, not replayed).
+    std::span<const Record> derived_of(const Outcome& outcome) const noexcept;
+    Record record_of(const Command& command, const Outcome& outcome) const noexcept;
     // The most derived records one command makes: a transfer within one shard settles two
     // members and credits one. A tick makes settlement_records_per_member per unit of budget.
     static constexpr uint32_t settlement_records_per_member = 3;

@@ -630,12 +630,7 @@ bool ShardThread::waits_for_log(engine::MemberId member_id) {
         undurable_members_.clear();
         all_undurable_ = !shared_.log->undurable_members(index_, &undurable_members_);
         for (const engine::Record& record : records_) {
-            // A derived record's members are named by the record after it too, but for the
-            // settlements of a tick, which a balance previews (find_at) without waiting.
-            if (!engine::is_derived(record.command.op)) {
-                undurable_members_.push_back(record.command.member_id);
-                undurable_members_.push_back(record.command.counterparty_id);
-            }
+            wal::add_waiting_members(record.command, &undurable_members_);
         }
         std::sort(undurable_members_.begin(), undurable_members_.end());
     }
@@ -1147,22 +1142,9 @@ void ShardThread::log_if_applied(const engine::Command& command, const engine::O
     // has_room_for() and the tick counted these (records_per_operation_max, _per_tick_max).
     JIFEN_ASSERT(records_.size() + outcome.derived_count < unappended_records_max);
     // The derived records go first: settling the command's members happened before it.
-    uint32_t flags = 0;
-    for (engine::Record derived :
-         shard_.derived().subspan(outcome.derived_first, outcome.derived_count)) {
-        derived.shard_index = index_;
-        records_.push_back(derived);
-        if (derived.command.op == engine::Op::transfer_received) {
-            flags |= engine::record_flag_receiver_apart;
-        }
-    }
-    engine::Record record;
-    record.command = command;
-    record.applied_points = outcome.points;
-    record.available_after = outcome.available;
-    record.shard_index = index_;
-    record.flags = flags;
-    records_.push_back(record);
+    const std::span<const engine::Record> derived = shard_.derived_of(outcome);
+    records_.insert(records_.end(), derived.begin(), derived.end());
+    records_.push_back(shard_.record_of(command, outcome));
 }
 
 void ShardThread::send_credit(uint32_t transfer_slot) {

@@ -622,13 +622,7 @@ bool LmdbLog::undurable_members(uint32_t shard, std::vector<engine::MemberId>* m
         return false;  // The oldest of them were written over: their slots were released.
     }
     for (uint64_t position = durable; position < tail; ++position) {
-        const engine::Command& command = ring.peek(position).command;
-        // A derived record's members are named by the record after it too, but for the
-        // settlements of a tick: clock effects, which a balance previews without the log.
-        if (!engine::is_derived(command.op)) {
-            members->push_back(command.member_id);
-            members->push_back(command.counterparty_id);
-        }
+        add_waiting_members(ring.peek(position).command, members);
     }
     return true;
 }

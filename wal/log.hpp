@@ -123,6 +123,17 @@ struct HistoryPage {
     Result result = Result::ok;
 };
 
+// Adds to `members` those whose balances must wait while the record of `command` is not durable:
+// its member and counterparty; none for a derived record, whose members the record after it
+// names too, but for the settlements of a tick: clock effects, which a balance previews anyway.
+inline void add_waiting_members(const engine::Command& command,
+                                std::vector<engine::MemberId>* members) {
+    if (!engine::is_derived(command.op)) {
+        members->push_back(command.member_id);
+        members->push_back(command.counterparty_id);
+    }
+}
+
 class Log {
 public:
     // Opens or creates the environment. Throws StartupError with a clear reason for files that

@@ -310,8 +310,9 @@ uint64_t window_bytes(const BenchOptions& options) noexcept {
     const uint64_t ops_per_frame = options.batch;
     const uint64_t frames_in_flight = options.pipeline;
     const uint64_t bytes_per_connection =
-        ops_per_frame * ((frames_in_flight + client_spare_frames) * client_bytes_per_op +
-                         frames_in_flight * slot_bytes_per_op);
+        ops_per_frame *
+        ((frames_in_flight + client::async_filling_batches_max) * client_bytes_per_op +
+         frames_in_flight * slot_bytes_per_op);
     return options.connections * bytes_per_connection;
 }
 

@@ -12,6 +12,7 @@
 #include "bench/load/op_mix.hpp"
 #include "bench/load/pacing.hpp"
 #include "bench/load/transfer_scope.hpp"
+#include "client/options.hpp"
 #include "protocol/wire.hpp"
 
 namespace CLI {
@@ -78,11 +79,10 @@ static_assert(duration_s_max * rate_per_sec_max < 1.8e19);
 // The most --ops: every operation index is exact in the schedule's double arithmetic.
 inline constexpr uint64_t ops_max = uint64_t{1} << 53;
 // The memory the operations in flight may take. Every connection preallocates, in the client
-// library, --pipeline frames plus 11 spare ones (client/async_client.hpp) of --batch operations,
-// each with its body and two handlers; and jifen-bench keeps a slot for each operation of its
-// window (--pipeline x --batch). The flags' own ranges allow terabytes.
+// library, --pipeline frames plus client::async_filling_batches_max spare ones of --batch
+// operations, each with its body and two handlers; and jifen-bench keeps a slot for each operation
+// of its window (--pipeline x --batch). The flags' own ranges allow terabytes.
 inline constexpr uint64_t window_bytes_max = uint64_t{2} << 30;
-inline constexpr uint64_t client_spare_frames = 11;
 inline constexpr uint64_t client_bytes_per_op =
     sizeof(protocol::Operation) + 2 * sizeof(std::function<void()>);
 inline constexpr uint64_t slot_bytes_per_op = 192;  // Checked against the slot in runner.cpp.

@@ -160,21 +160,13 @@ public:
         const engine::Outcome outcome = ledger_.shards[shard]->apply(command);
         Applied applied;
         applied.shard = shard;
-        applied.record.command = command;
-        applied.record.applied_points = outcome.points;
-        applied.record.available_after = outcome.available;
-        applied.record.shard_index = shard;
+        applied.record = ledger_.shards[shard]->record_of(command, outcome);
         applied.logged = outcome.result == Result::ok && !outcome.replayed;
         if (applied.logged) {
             remember(command);
-            for (engine::Record derived : ledger_.shards[shard]->derived().subspan(
-                     outcome.derived_first, outcome.derived_count)) {
-                derived.shard_index = shard;
-                applied.derived.push_back(derived);
-                if (derived.command.op == engine::Op::transfer_received) {
-                    applied.record.flags |= engine::record_flag_receiver_apart;
-                }
-            }
+            const std::span<const engine::Record> derived =
+                ledger_.shards[shard]->derived_of(outcome);
+            applied.derived.assign(derived.begin(), derived.end());
         }
         return applied;
     }
