@@ -100,8 +100,10 @@ struct Outcome {
     Result result = Result::ok;
     bool replayed = false;  // The txn id was applied before; this is the original outcome.
     Points points = 0;      // Points actually moved (reverse may move less than asked).
-    Points shortfall = 0;   // reverse: points that could not be clawed back.
-    Points available = 0;   // Member balance after the command (0 when not found).
+    // reverse: points that could not be clawed back; capture, release: held points that
+    // expired as they came back.
+    Points shortfall = 0;
+    Points available = 0;  // Member balance after the command (0 when not found).
     Points held = 0;
     Points pending = 0;
     // The derived records this command made: Shard::derived()[first, first + count).

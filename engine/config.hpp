@@ -30,8 +30,9 @@ struct Config {
     // The transaction table's starting size. Ids are kept forever, so it is no limit: a full
     // table doubles (amortised; the memory it maps costs nothing until used).
     uint32_t txns_per_shard_max = 1u << 22;
-    // Point lots beyond the three each member keeps inline (older months, pending earns) share
-    // one pool per shard; an operation that would need a lot when it is empty gets lot_limit.
+    // Point lots beyond the three each member keeps inline (older months, pending earns) and
+    // the months of open holds' points (one lot per month a hold took) share one pool per
+    // shard; an operation that would need a lot when it is empty gets lot_limit.
     uint32_t lots_per_shard_max = 1u << 22;
 };
 

@@ -78,7 +78,7 @@ struct MemberRecord {
     uint32_t birthday;
     uint32_t overflow_head;  // LotNode list (key = month), ascending, all newer than lots[].
     uint32_t pending_head;   // LotNode list (key = release time), ascending.
-    uint32_t hold_head;      // Hold list of this member's open holds, newest first.
+    uint32_t hold_head;      // Hold list of this member's open holds, in due order (link_hold).
 
     TimeUs last_purchase_us() const noexcept { return purchase_word & time_mask; }
     uint8_t tier() const noexcept { return static_cast<uint8_t>(purchase_word >> 56); }
@@ -116,6 +116,9 @@ struct LotNode {
 };
 static_assert(sizeof(LotNode) == 24);
 
+// An open hold. Its points keep the months they were earned in: the hold takes them from the
+// member's lots oldest first into a list of its own, and whatever the hold does not spend goes
+// back to those months, so holding points never makes them younger.
 struct Hold {
     Points points;
     TimeUs until_us;
@@ -123,8 +126,10 @@ struct Hold {
     uint32_t member_index;
     uint32_t next;  // Next open hold of the member, or next free slot.
     uint32_t heap_position;
+    uint32_t lots_head;  // LotNode list (key = month), ascending; its points add up to points.
+    uint32_t reserved;
 };
-static_assert(sizeof(Hold) == 32);
+static_assert(sizeof(Hold) == 40);
 
 enum class TxnState : uint8_t {
     done = 0,
@@ -435,7 +440,11 @@ private:
 };
 
 constexpr uint64_t checkpoint_magic = 0x31444853'4E454649ull;  // "IFENSHD1"
-constexpr uint32_t checkpoint_version = 2;  // 2: fingerprint_of() by fold_multiply.
+// 2: fingerprint_of() by fold_multiply. 3: a hold's points by month (SavedHold::lot_count
+// SavedLots after it); a version 2 hold loads as points of its until_us's month, where they
+// would have returned then.
+constexpr uint32_t checkpoint_version = 3;
+constexpr uint32_t checkpoint_version_min = 2;
 
 struct SavedMember {
     MemberId member_id;
@@ -465,7 +474,7 @@ struct SavedLot {
 
 struct SavedHold {
     uint32_t txn_index;
-    uint32_t reserved;
+    uint32_t lot_count;  // SavedLots (month, points) that follow, ascending; 0 in version 2.
     TimeUs until_us;
     Points points;
 };
@@ -529,13 +538,14 @@ struct Shard::State {
     FlatIndex<false> member_slots;
     uint32_t member_count = 0;
 
-    // Lot nodes: bump-allocated, then recycled through a free list. Each open hold reserves one
-    // node so that its release can always add a lot, even when settled inside a tick.
+    // Lot nodes: bump-allocated, then recycled through a free list. An open hold's points sit
+    // in nodes of their own, one per month, so giving them back needs no free node: each
+    // month's node is freed before its points join a lot (add_lot needs at most one), even when
+    // settled inside a tick.
     FixedArray<LotNode> lot_nodes;
     uint32_t lot_nodes_bumped = 0;
     uint32_t lot_free_head = none;
     uint32_t lot_nodes_used = 0;
-    uint32_t lot_nodes_reserved = 0;
 
     // Hold slots (bump, then free list) and a binary min-heap of open holds by
     // (until_us, txn_id) for ticks.
@@ -712,7 +722,7 @@ struct Shard::State {
     // ---- Lot pool -------------------------------------------------------------------------
 
     uint32_t lot_nodes_free() const noexcept {
-        return static_cast<uint32_t>(lot_nodes.count()) - lot_nodes_used - lot_nodes_reserved;
+        return static_cast<uint32_t>(lot_nodes.count()) - lot_nodes_used;
     }
     uint32_t alloc_lot_node() noexcept {
         JIFEN_ASSERT(lot_nodes_used < lot_nodes.count());
@@ -877,6 +887,91 @@ struct Shard::State {
         }
     }
 
+    // At most the nodes a hold of amount taken at time_us needs, one per month it takes,
+    // reckoned before settling (a refusal must come before the claim, and settling then never
+    // leaves fewer free nodes: each point it gives back frees its node before joining a lot).
+    // After settling, the oldest lots that make up amount are at most the unexpired lots that
+    // make it up now, plus every month coming back.
+    uint32_t nodes_for_hold(const MemberRecord& member, Points amount,
+                            TimeUs time_us) const noexcept {
+        const MonthIndex limit = expiry_limit(time_us);
+        uint32_t months = 0;
+        Points sum = 0;
+        auto count = [&](MonthIndex month, Points points) {
+            if (month >= limit && sum < amount) {
+                sum += points;
+                ++months;
+            }
+        };
+        for (uint32_t i = 0; i < member.lot_count(); ++i) {
+            count(lot_month(member.lots[i]), lot_points(member.lots[i]));
+        }
+        for (uint32_t node = member.overflow_head; node != none; node = lot_nodes[node].next) {
+            count(static_cast<MonthIndex>(lot_nodes[node].key), lot_nodes[node].points);
+        }
+        visit_returning(member, time_us, [&](MonthIndex, Points) { ++months; });
+        return months;
+    }
+
+    // Takes amount from the oldest lots (all of it must be there) into a list of its own, one
+    // node per month, ascending; returns its head. Needs months_spanned() free nodes.
+    uint32_t take_oldest_as_list(MemberRecord& member, Points amount) noexcept {
+        uint32_t head = none;
+        uint32_t tail = none;
+        for (Points taken = 0; taken < amount;) {
+            JIFEN_ASSERT(member.lot_count() > 0);
+            const MonthIndex month = lot_month(member.lots[0]);
+            const Points take = std::min(lot_points(member.lots[0]), amount - taken);
+            if (take == lot_points(member.lots[0])) {
+                pop_front_lot(member);  // Frees a node first when an overflow lot moves inline.
+            } else {
+                member.lots[0] -= static_cast<uint64_t>(take);
+            }
+            const uint32_t node = alloc_lot_node();
+            lot_nodes[node] = LotNode{take, month, none, 0};
+            (tail == none ? head : lot_nodes[tail].next) = node;
+            tail = node;
+            taken += take;
+        }
+        return head;
+    }
+
+    // Gives a closed hold's points back, but for the first `spent` of them (oldest first, what
+    // a capture took): each month's points to a lot of that month, through credit(), so a debt
+    // takes them first. Each node is freed before its points join a lot.
+    void give_back(MemberRecord& member, uint32_t lots_head, Points spent) noexcept {
+        for (uint32_t node = lots_head; node != none;) {
+            const LotNode lot = lot_nodes[node];
+            free_lot_node(node);
+            const Points spend = std::min(spent, lot.points);
+            spent -= spend;
+            if (lot.points > spend) {
+                credit(member, static_cast<MonthIndex>(lot.key), lot.points - spend);
+            }
+            node = lot.next;
+        }
+    }
+
+    // Expires the member's lots of months below limit (all of them oldest, as lots are
+    // ascending) into expired; returns the points.
+    Points expire_before(MemberRecord& member, MonthIndex limit, Settlement* expired) noexcept {
+        Points points = 0;
+        while (member.lot_count() > 0 && lot_month(member.lots[0]) < limit) {
+            // The due time is for the derived record only: no calendar work without one.
+            const Points in_lot = lot_points(member.lots[0]);
+            expired->add(in_lot,
+                         recording_derived ? expiry_start_us(lot_month(member.lots[0])) : 0);
+            points += in_lot;
+            pop_front_lot(member);
+        }
+        if (points > 0) {
+            member.available -= points;
+            member.lifetime_expired += points;
+            counters.expired += points;
+        }
+        return points;
+    }
+
     // ---- Pending lots ---------------------------------------------------------------------
 
     void add_pending(MemberRecord& member, TimeUs release_us, Points points) noexcept {
@@ -1009,19 +1104,36 @@ struct Shard::State {
     }
 
     // Closes an open hold already unlinked from its member: its points leave held, the entry
-    // records how it closed, the slot and its reserved lot node return to the pools.
-    Points close_hold(MemberRecord& member, uint32_t hold, TxnState state) noexcept {
-        const Points points = holds[hold].points;
+    // records how it closed, the slot returns to the pool. Returns the hold as it was: the
+    // caller gives back its lots (give_back), which still hold its points.
+    Hold close_hold(MemberRecord& member, uint32_t hold, TxnState state) noexcept {
+        const Hold closed = holds[hold];
         heap_remove(hold);
-        TxnEntry& entry = txns[holds[hold].txn_index];
+        TxnEntry& entry = txns[closed.txn_index];
         JIFEN_DASSERT(entry.state == TxnState::hold_open);
         entry.state = state;
         entry.aux = 0;
-        member.held -= points;
-        --lot_nodes_reserved;
-        holds[hold] = Hold{0, 0, 0, 0, hold_free_head, 0};
+        member.held -= closed.points;
+        holds[hold] = Hold{0, 0, 0, 0, hold_free_head, 0, none, 0};
         hold_free_head = hold;
-        return points;
+        return closed;
+    }
+
+    // Links an open hold into its member's list, which is in the order holds fall due: by
+    // until_us, then by the order they were taken (txn_index), so those due at any time lead.
+    void link_hold(MemberRecord& member, uint32_t hold) noexcept {
+        const auto before = [&](uint32_t a, uint32_t b) {
+            return holds[a].until_us != holds[b].until_us ? holds[a].until_us < holds[b].until_us
+                                                          : holds[a].txn_index < holds[b].txn_index;
+        };
+        uint32_t previous = none;
+        uint32_t at = member.hold_head;
+        while (at != none && before(at, hold)) {
+            previous = at;
+            at = holds[at].next;
+        }
+        holds[hold].next = at;
+        (previous == none ? member.hold_head : holds[previous].next) = hold;
     }
 
     void unlink_hold(MemberRecord& member, uint32_t hold) noexcept {
@@ -1040,13 +1152,40 @@ struct Shard::State {
 
     // ---- Settlement -----------------------------------------------------------------------
     //
-    // At time t a member's due events are: holds with until_us <= t (their points return to a
-    // lot of until_us's month), pending lots with release time <= t (to a lot of that month),
-    // and lots of months below expiry_limit(t). Settling adds all returning points, lets a
-    // negative balance take them oldest first, then expires old lots. Every returning lot's
-    // month is at most month(t) and events due later never return to an older month than
-    // earlier ones, so settling at t1 then t2 equals settling once at t2: the state after a
-    // command never depends on when ticks ran.
+    // At time t a member's due events are: holds with until_us <= t (their points return to the
+    // months they were earned in), pending lots with release time <= t (to a lot of that
+    // month), and lots of months below expiry_limit(t). Settling gives the returning points back
+    // event by event in the order they fell due (holds by until_us, then in the order they were
+    // taken, before pending lots due at the same time; a hold's months oldest first), a
+    // negative balance taking them as they come, then expires old lots: points that come back
+    // in a month that expired meanwhile expire at once. Events due later come back later,
+    // whatever their months, and expiry only grows with t, so settling at t1 then t2 equals
+    // settling once at t2: the state after a command never depends on when ticks ran. A
+    // member's open holds are listed in that same order (link_hold), so the due ones lead.
+
+    // Calls visit(month, points) for everything returning to the member by time_us, in the
+    // order settle() gives it back.
+    template <class Visit>
+    void visit_returning(const MemberRecord& member, TimeUs time_us, Visit visit) const noexcept {
+        uint32_t hold = member.hold_head;
+        uint32_t pending = member.pending_head;
+        while (true) {
+            const bool pending_due = pending != none && lot_nodes[pending].key <= time_us;
+            if (hold != none && holds[hold].until_us <= time_us &&
+                (!pending_due || holds[hold].until_us <= lot_nodes[pending].key)) {
+                for (uint32_t node = holds[hold].lots_head; node != none;
+                     node = lot_nodes[node].next) {
+                    visit(static_cast<MonthIndex>(lot_nodes[node].key), lot_nodes[node].points);
+                }
+                hold = holds[hold].next;
+            } else if (pending_due) {
+                visit(lot_month_of(lot_nodes[pending].key), lot_nodes[pending].points);
+                pending = lot_nodes[pending].next;
+            } else {
+                return;
+            }
+        }
+    }
 
     Settled preview(const MemberRecord& member, TimeUs time_us) const noexcept {
         const MonthIndex limit = expiry_limit(time_us);
@@ -1056,25 +1195,27 @@ struct Shard::State {
             // lots[0], and a negative balance has no lots.
             return Settled{member.available, member.held, 0};
         }
-        Points returning_old = 0;  // Returning points in months that have expired.
-        Points returning_live = 0;
         Settled settled;
         settled.held = member.held;
-        for (uint32_t hold = member.hold_head; hold != none; hold = holds[hold].next) {
-            if (holds[hold].until_us <= time_us) {
-                settled.held -= holds[hold].points;
-                (lot_month_of(holds[hold].until_us) < limit ? returning_old : returning_live) +=
-                    holds[hold].points;
-            }
+        for (uint32_t hold = member.hold_head; hold != none && holds[hold].until_us <= time_us;
+             hold = holds[hold].next) {
+            settled.held -= holds[hold].points;
         }
         for (uint32_t node = member.pending_head; node != none; node = lot_nodes[node].next) {
-            if (lot_nodes[node].key <= time_us) {
-                (lot_month_of(lot_nodes[node].key) < limit ? returning_old : returning_live) +=
-                    lot_nodes[node].points;
-            } else {
+            if (lot_nodes[node].key > time_us) {
                 settled.pending += lot_nodes[node].points;
             }
         }
+        // Of the returning points, what a debt does not take and does not expire at once.
+        Points debt = member.available < 0 ? -member.available : 0;
+        Points returning_live = 0;
+        visit_returning(member, time_us, [&](MonthIndex month, Points points) {
+            const Points paid = std::min(debt, points);
+            debt -= paid;
+            if (month >= limit) {
+                returning_live += points - paid;
+            }
+        });
         if (member.available >= 0) {
             Points expiring = 0;
             for (uint32_t i = 0; i < member.lot_count(); ++i) {
@@ -1091,12 +1232,7 @@ struct Shard::State {
             }
             settled.available = member.available - expiring + returning_live;
         } else {
-            // The debt takes the oldest returning points first: the expired ones.
-            const Points debt = -member.available;
-            const Points debt_after_old = std::max<Points>(0, debt - returning_old);
-            const Points live_left = std::max<Points>(0, returning_live - debt_after_old);
-            const Points debt_left = std::max<Points>(0, debt_after_old - returning_live);
-            settled.available = debt_left > 0 ? -debt_left : live_left;
+            settled.available = debt > 0 ? -debt : returning_live;
         }
         return settled;
     }
@@ -1113,62 +1249,38 @@ struct Shard::State {
         if constexpr (::jifen::detail::dasserts_enabled) {
             expected = preview(member, time_us);
         }
-        const Points debt = member.available < 0 ? -member.available : 0;
         const Points available_before = member.available;
         Settlement timed_out{Op::hold_timeout};
+        Settlement released{Op::pending_release};
         uint32_t holds_timed_out = 0;
-        uint32_t previous = none;
-        for (uint32_t hold = member.hold_head; hold != none;) {
-            const uint32_t next = holds[hold].next;
-            if (holds[hold].until_us <= time_us) {
-                if (previous == none) {
-                    member.hold_head = next;
-                } else {
-                    holds[previous].next = next;
-                }
-                const TimeUs until_us = holds[hold].until_us;
-                const MonthIndex month = lot_month_of(until_us);
+        // As visit_returning() walks them.
+        while (true) {
+            const uint32_t hold = member.hold_head;
+            const uint32_t pending = member.pending_head;
+            const bool pending_due = pending != none && lot_nodes[pending].key <= time_us;
+            if (hold != none && holds[hold].until_us <= time_us &&
+                (!pending_due || holds[hold].until_us <= lot_nodes[pending].key)) {
+                member.hold_head = holds[hold].next;
                 timed_out.hold_id = std::as_const(txns)[holds[hold].txn_index].txn_id;
-                const Points points = close_hold(member, hold, TxnState::hold_timed_out);
-                add_lot(member, month, points);
-                timed_out.add(points, until_us);
+                const Hold closed = close_hold(member, hold, TxnState::hold_timed_out);
+                give_back(member, closed.lots_head, 0);
+                timed_out.add(closed.points, closed.until_us);
                 ++holds_timed_out;
+            } else if (pending_due) {
+                const LotNode lot = lot_nodes[pending];
+                member.pending_head = lot.next;
+                free_lot_node(pending);
+                credit(member, lot_month_of(lot.key), lot.points);
+                released.add(lot.points, lot.key);
             } else {
-                previous = hold;
+                break;
             }
-            hold = next;
         }
         if (holds_timed_out > 1) {
             timed_out.hold_id = TxnId{};  // One record for all of them: it names none.
         }
-        Settlement released{Op::pending_release};
-        while (member.pending_head != none && lot_nodes[member.pending_head].key <= time_us) {
-            const uint32_t node = member.pending_head;
-            const LotNode pending = lot_nodes[node];
-            member.pending_head = pending.next;
-            free_lot_node(node);
-            add_lot(member, lot_month_of(pending.key), pending.points);
-            released.add(pending.points, pending.key);
-        }
-        const Points returning = timed_out.points + released.points;
-        if (returning > 0) {
-            member.available += returning;
-            if (debt > 0) {
-                consume_oldest(member, std::min(debt, returning));
-            }
-        }
         Settlement expired{Op::expire};
-        while (member.lot_count() > 0 && lot_month(member.lots[0]) < limit) {
-            // The due time is for the derived record only: no calendar work without one.
-            expired.add(lot_points(member.lots[0]),
-                        recording_derived ? expiry_start_us(lot_month(member.lots[0])) : 0);
-            pop_front_lot(member);
-        }
-        if (expired.points > 0) {
-            member.available -= expired.points;
-            member.lifetime_expired += expired.points;
-            counters.expired += expired.points;
-        }
+        expire_before(member, limit, &expired);
         JIFEN_DASSERT(member.available == expected.available);
         JIFEN_DASSERT(member.held == expected.held);
         JIFEN_DASSERT(pending_sum(member) == expected.pending);
@@ -1183,7 +1295,7 @@ struct Shard::State {
             }
             JIFEN_DASSERT(available == member.available);
         }
-        return returning > 0 || expired.points > 0;
+        return timed_out.points + released.points > 0 || expired.points > 0;
     }
 
     // The cheap invariants of one member, checked after every apply that touched it.
@@ -1226,12 +1338,31 @@ struct Shard::State {
         }
         Points held = 0;
         for (uint32_t hold = member.hold_head; hold != none; hold = holds[hold].next) {
-            if (holds[hold].points <= 0) {
+            const uint32_t next = holds[hold].next;
+            if (holds[hold].points <= 0 || !hold_lots_consistent(holds[hold]) ||
+                (next != none && (holds[next].until_us < holds[hold].until_us ||
+                                  (holds[next].until_us == holds[hold].until_us &&
+                                   holds[next].txn_index < holds[hold].txn_index)))) {
                 return false;
             }
             held += holds[hold].points;
         }
         return held == member.held && member.held >= 0;
+    }
+
+    // A hold's lots: positive, months ascending, adding up to its points.
+    bool hold_lots_consistent(const Hold& hold) const noexcept {
+        Points sum = 0;
+        uint64_t month_before = 0;
+        for (uint32_t node = hold.lots_head; node != none; node = lot_nodes[node].next) {
+            if (lot_nodes[node].points <= 0 ||
+                (node != hold.lots_head && lot_nodes[node].key <= month_before)) {
+                return false;
+            }
+            month_before = lot_nodes[node].key;
+            sum += lot_nodes[node].points;
+        }
+        return sum == hold.points;
     }
 
     // ---- Transactions ---------------------------------------------------------------------
@@ -1678,7 +1809,7 @@ struct Shard::State {
         if (!hold_slot_free()) {
             return refusal(Result::hold_limit, settled);
         }
-        if (lot_nodes_free() == 0) {
+        if (lot_nodes_free() < nodes_for_hold(members[index], command.points, command.time_us)) {
             return refusal(Result::lot_limit, settled);
         }
         const Result admitted = admit(command);
@@ -1687,15 +1818,13 @@ struct Shard::State {
         }
         settle(index, command.time_us);
         MemberRecord& member = members[index];
-        const Points taken = consume_oldest(member, command.points);
-        JIFEN_ASSERT(taken == command.points);
+        const uint32_t lots_head = take_oldest_as_list(member, command.points);
         member.available -= command.points;
         member.held += command.points;
         touch(member, command.time_us);
         const uint32_t slot = alloc_hold();
-        ++lot_nodes_reserved;
-        holds[slot] = Hold{command.points, until_us, txn_count, index, member.hold_head, 0};
-        member.hold_head = slot;
+        holds[slot] = Hold{command.points, until_us, txn_count, index, none, 0, lots_head, 0};
+        link_hold(member, slot);
         const Outcome outcome = balances(index, command.points, 0);
         record(command, outcome, TxnState::hold_open, slot, month_of_now(command.time_us));
         heap_push(slot);
@@ -1735,17 +1864,24 @@ struct Shard::State {
         settle(index, command.time_us);
         MemberRecord& member = members[index];
         unlink_hold(member, slot);
-        close_hold(member, slot,
-                   command.op == Op::capture ? TxnState::hold_captured : TxnState::hold_released);
-        const Points returned = hold_points - captured;
-        if (returned > 0) {
-            credit(member, lot_month_of(command.time_us), returned);
+        const Points before = member.available;
+        const Hold closed = close_hold(
+            member, slot,
+            command.op == Op::capture ? TxnState::hold_captured : TxnState::hold_released);
+        // The capture spends the oldest of the held points; the rest go back to their months.
+        // Those whose month expired while they were held expire now (settle() left no other
+        // lot that old), and a derived record says so, just before this command's.
+        give_back(member, closed.lots_head, captured);
+        Settlement expired{Op::expire, 0, 0, command.ref_txn_id};
+        const Points expired_now = expire_before(member, expiry_limit(command.time_us), &expired);
+        if (recording_derived && expired_now > 0) {
+            add_derived(expired.record(member.member_id, before));
         }
         member.lifetime_redeemed += captured;
         counters.redeemed += captured;
         touch(member, command.time_us);
         const Outcome outcome =
-            balances(index, command.op == Op::capture ? captured : hold_points, 0);
+            balances(index, command.op == Op::capture ? captured : hold_points, expired_now);
         record(command, outcome, TxnState::done, 0, month_of_now(command.time_us));
         return outcome;
     }
@@ -2111,6 +2247,10 @@ struct Shard::State {
             hash = hash_combine(hash, open.until_us);
             hash = hash_combine(hash, static_cast<uint64_t>(open.points));
             hash = hash_combine(hash, members[open.member_index].member_id);
+            for (uint32_t node = open.lots_head; node != none; node = lot_nodes[node].next) {
+                hash = hash_combine(hash, lot_nodes[node].key);
+                hash = hash_combine(hash, static_cast<uint64_t>(lot_nodes[node].points));
+            }
         } else {
             hash = hash_combine(hash, entry.aux);
         }
@@ -2127,7 +2267,6 @@ struct Shard::State {
         lot_nodes_bumped = 0;
         lot_free_head = none;
         lot_nodes_used = 0;
-        lot_nodes_reserved = 0;
         holds_bumped = 0;
         hold_free_head = none;
         open_holds = 0;
@@ -2141,6 +2280,9 @@ struct Shard::State {
     }
 
     bool load(std::span<const std::span<const std::byte>> pieces) noexcept;
+    // Reads a saved hold's lots into a list of their own (version 2: one lot, of its until_us's
+    // month); false unless they are ascending, positive and add up to the hold's points.
+    bool load_hold_lots(Reader& reader, const SavedHold& saved, uint32_t* head) noexcept;
     // Fills the member index from the loaded member records; false when an id comes twice.
     bool index_members() noexcept;
 
@@ -2165,11 +2307,11 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
     TimeUs saved_sweep_due_us = 0;
     TimeUs saved_cycle_due_us = 0;
     if (!reader.get(&magic) || magic != checkpoint_magic || !reader.get(&version) ||
-        version != checkpoint_version || !reader.get(&saved_index) || saved_index != shard_index ||
-        !reader.get(&saved_count) || saved_count != shard_count || !reader.get(&saved_counters) ||
-        !reader.get(&cursor) || !reader.get(&saved_sweep_due_us) ||
-        !reader.get(&saved_cycle_due_us) || !reader.get(&saved_txns) ||
-        !txn_room(saved_txns, false)) {
+        version < checkpoint_version_min || version > checkpoint_version ||
+        !reader.get(&saved_index) || saved_index != shard_index || !reader.get(&saved_count) ||
+        saved_count != shard_count || !reader.get(&saved_counters) || !reader.get(&cursor) ||
+        !reader.get(&saved_sweep_due_us) || !reader.get(&saved_cycle_due_us) ||
+        !reader.get(&saved_txns) || !txn_room(saved_txns, false)) {
         return false;
     }
     // Transactions first, so holds can point at their entries.
@@ -2231,12 +2373,12 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
             }
             add_pending(member, lot.key, lot.points);
         }
-        // Holds were saved in list order; link them back in that order.
-        uint32_t tail = none;
         for (uint32_t i = 0; i < saved.hold_count; ++i) {
             SavedHold saved_hold{};
             if (!reader.get(&saved_hold) || saved_hold.txn_index >= txn_count ||
-                saved_hold.points <= 0 || !hold_slot_free() || lot_nodes_free() == 0) {
+                saved_hold.points <= 0 || !hold_slot_free() ||
+                (version < 3) != (saved_hold.lot_count == 0) ||
+                lot_nodes_free() < std::max<uint32_t>(saved_hold.lot_count, 1)) {
                 return false;
             }
             TxnEntry& entry = txns[saved_hold.txn_index];
@@ -2245,15 +2387,18 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
                 return false;
             }
             const uint32_t slot = alloc_hold();
-            ++lot_nodes_reserved;
-            holds[slot] =
-                Hold{saved_hold.points, saved_hold.until_us, saved_hold.txn_index, index, none, 0};
-            if (tail == none) {
-                member.hold_head = slot;
-            } else {
-                holds[tail].next = slot;
+            holds[slot] = Hold{saved_hold.points,
+                               saved_hold.until_us,
+                               saved_hold.txn_index,
+                               index,
+                               none,
+                               0,
+                               none,
+                               0};
+            if (!load_hold_lots(reader, saved_hold, &holds[slot].lots_head)) {
+                return false;
             }
-            tail = slot;
+            link_hold(member, slot);
             entry.aux = slot;
             member.held += saved_hold.points;
             heap_push(slot);
@@ -2301,6 +2446,26 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
         }
     }
     return true;
+}
+
+bool Shard::State::load_hold_lots(Reader& reader, const SavedHold& saved, uint32_t* head) noexcept {
+    Points sum = 0;
+    uint32_t tail = none;
+    const uint32_t count = std::max<uint32_t>(saved.lot_count, 1);
+    for (uint32_t i = 0; i < count; ++i) {
+        SavedLot lot{lot_month_of(saved.until_us), saved.points};
+        if ((saved.lot_count > 0 && !reader.get(&lot)) || lot.points <= 0 ||
+            lot.key > month_index_max || lot.points > saved.points - sum ||
+            (tail != none && lot.key <= lot_nodes[tail].key)) {
+            return false;
+        }
+        const uint32_t node = alloc_lot_node();
+        lot_nodes[node] = LotNode{lot.points, lot.key, none, 0};
+        (tail == none ? *head : lot_nodes[tail].next) = node;
+        tail = node;
+        sum += lot.points;
+    }
+    return sum == saved.points;
 }
 
 bool Shard::State::index_members() noexcept {
@@ -2580,7 +2745,14 @@ void Shard::State::put_members(Writer<Out>& writer) const {
         }
         for (uint32_t hold = member.hold_head; hold != none; hold = state.holds[hold].next) {
             const Hold& open = state.holds[hold];
-            writer.put(SavedHold{open.txn_index, 0, open.until_us, open.points});
+            uint32_t lot_count = 0;
+            for (uint32_t node = open.lots_head; node != none; node = state.lot_nodes[node].next) {
+                ++lot_count;
+            }
+            writer.put(SavedHold{open.txn_index, lot_count, open.until_us, open.points});
+            for (uint32_t node = open.lots_head; node != none; node = state.lot_nodes[node].next) {
+                writer.put(SavedLot{state.lot_nodes[node].key, state.lot_nodes[node].points});
+            }
         }
     }
 }

@@ -108,9 +108,13 @@ public:
     // - enroll: points 0, status active/frozen, birthday 0 or a valid YYYYMMDD
     //   (field_out_of_range). A member that exists with the same tier, status and birthday is ok
     //   and replayed (nothing changes, the id is not recorded); different ones: member_exists.
-    // - Points given back (hold release, redeem/capture reversal, refund) rejoin a lot of the
-    //   month of the release, or of the original transaction for reversals and refunds but never
-    //   one that has already expired. A timed-out hold's points rejoin the month of its until_us.
+    // - A hold takes points oldest month first and keeps their months; a capture spends the
+    //   oldest of them. What a hold gives back (the rest of a capture, a release, a timeout)
+    //   rejoins the months it was earned in; points whose month expired meanwhile expire then
+    //   (capture and release: Outcome::shortfall, and a derived Op::expire naming the hold).
+    //   Points given back by a redeem/capture reversal or a refund rejoin the month of the
+    //   original transaction, but never one that has already expired. A hold needs a free lot
+    //   per month it takes (lot_limit).
     // - earn with until_us > time_us: pending until until_us, then a lot of until_us's month.
     // - hold: until_us 0 = time_us + hold_timeout_us_default; otherwise time_us < until_us <=
     //   time_us + hold_timeout_us_max (field_out_of_range). A hold is due at until_us.
@@ -140,8 +144,10 @@ public:
 
     // Derived records (engine::is_derived): what applying commands did that their own log
     // records do not show, for the members' histories. Settling a member makes at most one
-    // record of each kind (Op::hold_timeout, pending_release, expire, in that order), a transfer
-    // within the shard one Op::transfer_received for the receiver. Off by default: recovery
+    // record of each kind (Op::hold_timeout, pending_release, expire, in that order), a capture
+    // or release whose held points expired as they came back one Op::expire naming the hold
+    // (after its member's settlement records), a transfer within the shard one
+    // Op::transfer_received for the receiver. Off by default: recovery
     // re-derives the state from the commands and needs none. When on, each apply() or
     // apply_batch() call starts the list afresh, and an outcome names its command's records
     // (derived_first, derived_count), which belong before the command's own record in the log.
@@ -154,7 +160,8 @@ public:
     std::span<const Record> derived_of(const Outcome& outcome) const noexcept;
     Record record_of(const Command& command, const Outcome& outcome) const noexcept;
     // The most derived records one command makes: a transfer within one shard settles two
-    // members and credits one. A tick makes settlement_records_per_member per unit of budget.
+    // members and credits one (a capture or release: one settlement and one expire for held
+    // points, fewer). A tick makes settlement_records_per_member per unit of budget.
     static constexpr uint32_t settlement_records_per_member = 3;
     static constexpr uint32_t derived_records_per_command_max =
         2 * settlement_records_per_member + 1;

@@ -247,10 +247,12 @@ static_assert(std::has_unique_object_representations_v<Operation>);
 inline constexpr uint32_t reply_flag_replayed = 1u << 0;  // Txn id seen before: original result.
 
 struct OperationReply {
-    uint32_t result = 0;    // Result
-    uint32_t flags = 0;     // reply_flag_*
-    int64_t points = 0;     // Points moved (hold/capture: amount; reverse: clawed back).
-    int64_t shortfall = 0;  // reverse: points that could not be clawed back.
+    uint32_t result = 0;  // Result
+    uint32_t flags = 0;   // reply_flag_*
+    int64_t points = 0;   // Points moved (hold/capture: amount; reverse: clawed back).
+    // reverse: points that could not be clawed back; capture, release: held points that
+    // expired as they came back (their month's validity ended while they were held).
+    int64_t shortfall = 0;
     int64_t available = 0;  // Balances after the operation.
     int64_t held = 0;
     int64_t pending = 0;

@@ -130,7 +130,8 @@ public:
             if (opcode != Opcode::enroll && opcode != Opcode::update_member) {
                 std::cout << "points " << reply.points << "\n";
             }
-            if (opcode == Opcode::reverse) {
+            if (opcode == Opcode::reverse || reply.shortfall != 0) {
+                // capture, release: held points that expired as they came back.
                 std::cout << "shortfall " << reply.shortfall << "\n";
             }
             std::cout << "available " << reply.available << "\nheld " << reply.held << "\npending "

@@ -689,15 +689,116 @@ TEST_F(ShardTest, ReturnedPointsNeverJoinAnExpiredMonth) {
     expect_sound();
 }
 
-TEST_F(ShardTest, TimedOutHoldReturnsToItsTimeoutMonth) {
+// Points earned in January 2026 expire as February 2027 starts (expiry_months = 12).
+const TimeUs january_expiry_us = month_start_us(month_of(t0_us) + 13);
+
+TEST_F(ShardTest, TimedOutHoldGivesPointsBackToTheMonthTheyWereEarnedIn) {
     enroll_with(42, 100);
-    apply(hold(10, 42, 100, t0_us, t0_us + 2 * day_us));
-    // Settled long after: the points came back in January 2026 and expired with that month.
-    const Outcome outcome = apply(earn(11, 42, 1, month_start_us(month_of(t0_us) + 13)));
+    // Held in January 2027 and timed out within it: the points come back as January 2026's.
+    apply(hold(10, 42, 100, january_expiry_us - 5 * day_us, january_expiry_us - 3 * day_us));
+    const Outcome outcome = apply(earn(11, 42, 1, january_expiry_us));
     EXPECT_EQ(outcome.available, 1);
     EXPECT_EQ(outcome.held, 0);
     EXPECT_EQ(view(42).lifetime_expired, 100);
     expect_sound();
+}
+
+TEST_F(ShardTest, ReleasingAHoldNeverMakesItsPointsYounger) {
+    // Holding points and releasing them again must not put off their expiry: otherwise a member
+    // could keep points for ever with a hold and a release each month.
+    enroll_with(42, 100);
+    apply(hold(10, 42, 100, january_expiry_us - day_us));
+    const Outcome released = apply(release(11, 42, 10, january_expiry_us - day_us + minute_us));
+    ASSERT_EQ(released.result, Result::ok);
+    EXPECT_EQ(released.available, 100);
+    EXPECT_EQ(released.shortfall, 0);
+    EXPECT_EQ(apply(earn(12, 42, 1, january_expiry_us)).available, 1);
+    EXPECT_EQ(view(42).lifetime_expired, 100);
+    expect_sound();
+}
+
+TEST_F(ShardTest, PointsWhoseMonthEndedWhileHeldExpireWhenTheHoldIsReleased) {
+    enroll_with(42, 100);                                          // January 2026.
+    apply(earn(10, 42, 50, month_start_us(month_of(t0_us) + 1)));  // February 2026.
+    apply(hold(11, 42, 120, january_expiry_us - minute_us, january_expiry_us + day_us));
+    EXPECT_EQ(view(42).available, 30);
+    // The hold took January's 100 and 20 of February's; January ended while they were held.
+    const Outcome released = apply(release(12, 42, 11, january_expiry_us + minute_us));
+    ASSERT_EQ(released.result, Result::ok);
+    EXPECT_EQ(released.points, 120);
+    EXPECT_EQ(released.shortfall, 100);  // Expired as they came back.
+    EXPECT_EQ(released.available, 50);
+    EXPECT_EQ(released.held, 0);
+    EXPECT_EQ(view(42).lifetime_expired, 100);
+    // A repeat answers the same, and changes nothing.
+    const Outcome repeated = apply(release(12, 42, 11, january_expiry_us + 2 * minute_us));
+    EXPECT_TRUE(repeated.replayed);
+    EXPECT_EQ(repeated.shortfall, 100);
+    expect_sound();
+}
+
+TEST_F(ShardTest, ACaptureSpendsTheOldestHeldPointsAndTheRestKeepTheirMonths) {
+    enroll_with(42, 100);                                          // January 2026.
+    apply(earn(10, 42, 50, month_start_us(month_of(t0_us) + 1)));  // February 2026.
+    const TimeUs march_us = month_start_us(month_of(t0_us) + 2);
+    apply(hold(11, 42, 120, march_us));  // January's 100, then 20 of February's.
+    const Outcome captured = apply(capture(12, 42, 11, 30, march_us + minute_us));
+    ASSERT_EQ(captured.result, Result::ok);
+    EXPECT_EQ(captured.points, 30);
+    EXPECT_EQ(captured.available, 120);  // 70 of January's and 20 of February's came back.
+    // January's 70 expire with January; February's 50 a month later.
+    EXPECT_EQ(apply(earn(13, 42, 1, january_expiry_us)).available, 51);
+    EXPECT_EQ(view(42).lifetime_expired, 70);
+    EXPECT_EQ(apply(earn(14, 42, 1, month_start_us(month_of(t0_us) + 14))).available, 2);
+    EXPECT_EQ(view(42).lifetime_expired, 120);
+    expect_sound();
+}
+
+TEST_F(ShardTest, AVersion2CheckpointLoadsItsHoldsAsPointsOfTheirTimeoutMonth) {
+    // Version 2 kept no months for held points: they came back in the month of the hold's
+    // timeout or release. Such a hold loads as points of its timeout's month.
+    enroll_with(42, 100);  // January 2026.
+    const TimeUs march_us = month_start_us(month_of(t0_us) + 2);
+    apply(hold(10, 42, 40, march_us, march_us + day_us));
+    std::vector<std::byte> bytes;
+    shard_.save(&bytes);
+    // The hold is the last thing saved: SavedHold (24 bytes) then its one SavedLot (16).
+    const size_t hold_at = bytes.size() - 16 - 24;
+    uint32_t lot_count = 0;
+    std::memcpy(&lot_count, bytes.data() + hold_at + 4, sizeof(lot_count));
+    ASSERT_EQ(lot_count, 1u);
+    lot_count = 0;
+    std::memcpy(bytes.data() + hold_at + 4, &lot_count, sizeof(lot_count));
+    bytes.resize(bytes.size() - 16);
+    Shard newer(0, 1, small_config(), nullptr);
+    EXPECT_FALSE(newer.load(bytes));  // As version 3 it is short of the hold's lot.
+    const uint32_t version = 2;
+    std::memcpy(bytes.data() + sizeof(uint64_t), &version, sizeof(version));
+    Shard loaded(0, 1, small_config(), nullptr);
+    ASSERT_TRUE(loaded.load(bytes));
+    EXPECT_TRUE(loaded.audit().ok);
+    ASSERT_EQ(loaded.apply(release(11, 42, 10, march_us + minute_us)).available, 100);
+    // January's other 60 expire with January; the 40 held came back as March's.
+    EXPECT_EQ(loaded.apply(earn(12, 42, 1, january_expiry_us)).available, 41);
+}
+
+TEST_F(ShardTest, AHoldNeedsALotNodeForEachMonthItTakes) {
+    Config config = small_config();
+    config.lots_per_shard_max = 2;
+    Shard shard(0, 1, config, nullptr);
+    shard.apply(enroll(1, 42));
+    for (uint32_t month = 0; month < 3; ++month) {  // Three months inline: no node used.
+        ASSERT_EQ(
+            shard.apply(earn(10 + month, 42, 10, month_start_us(month_of(t0_us) + month))).result,
+            Result::ok);
+    }
+    const TimeUs now_us = month_start_us(month_of(t0_us) + 3);
+    const uint64_t before = shard.digest();
+    EXPECT_EQ(shard.apply(hold(20, 42, 25, now_us)).result, Result::lot_limit);  // 3 months.
+    EXPECT_EQ(shard.digest(), before);
+    EXPECT_EQ(shard.apply(hold(20, 42, 20, now_us)).result, Result::ok);  // 2 months.
+    EXPECT_EQ(shard.apply(release(21, 42, 20, now_us + 1)).available, 30);
+    EXPECT_TRUE(shard.audit().ok);
 }
 
 TEST_F(ShardTest, DigestChangesWithState) {
@@ -727,6 +828,9 @@ TEST_F(ShardTest, SaveAndLoadKeepTheDigest) {
     apply(hold(15, 42, 20, month_start_us(month_of(t0_us) + 4)));
     apply(hold(16, 42, 30, month_start_us(month_of(t0_us) + 4)));
     apply(redeem(17, 43, 3));
+    enroll_with(44, 10);
+    apply(earn(19, 44, 10, month_start_us(month_of(t0_us) + 1)));
+    apply(hold(20, 44, 15, month_start_us(month_of(t0_us) + 4)));  // Two months held.
     std::vector<std::byte> bytes;
     shard_.save(&bytes);
     Shard loaded(0, 1, small_config(), nullptr);
@@ -738,6 +842,13 @@ TEST_F(ShardTest, SaveAndLoadKeepTheDigest) {
     EXPECT_EQ(loaded.apply(next).available, shard_.apply(next).available);
     EXPECT_EQ(loaded.digest(), shard_.digest());
     EXPECT_TRUE(loaded.apply(redeem(17, 43, 3)).replayed);
+    // The held months came back: January's 10 expire with January, not later.
+    const Command expire_january = earn(21, 44, 1, january_expiry_us);
+    EXPECT_EQ(loaded.apply(expire_january).available, shard_.apply(expire_january).available);
+    MemberView member;
+    ASSERT_TRUE(loaded.find(44, &member));
+    EXPECT_EQ(member.lifetime_expired, 10);
+    EXPECT_EQ(loaded.digest(), shard_.digest());
 }
 
 // A checkpoint of several pieces, built in steps while earns, a reverse of an entry already
@@ -1174,6 +1285,19 @@ TEST_F(SettlementTest, ACommandNamesWhatSettlingItsMemberDidInOrder) {
     expect_record(records[2], Op::expire, 42, 130, expiry_of_january_us, 0);
     EXPECT_EQ(view(42).lifetime_expired, 130);
     expect_sound();
+}
+
+TEST_F(SettlementTest, HeldPointsThatExpiredAreNamedJustBeforeTheRelease) {
+    enroll_with(42, 100);                                          // January 2026.
+    apply(earn(10, 42, 50, month_start_us(month_of(t0_us) + 1)));  // February 2026.
+    apply(hold(11, 42, 120, expiry_of_january_us - minute_us, expiry_of_january_us + day_us));
+    const Outcome released = apply(release(12, 42, 11, expiry_of_january_us + minute_us));
+    ASSERT_EQ(released.result, Result::ok);
+    const std::vector<Record> records = settlements_of(released);
+    ASSERT_EQ(records.size(), 1u);
+    // Out of the hold, so available (30) is as it was; the release then brings back 20.
+    expect_record(records[0], Op::expire, 42, 100, expiry_of_january_us, 30, 11);
+    EXPECT_EQ(released.available, 50);
 }
 
 TEST_F(SettlementTest, HoldsTimingOutTogetherAreOneRecordThatNamesNone) {

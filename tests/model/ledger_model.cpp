@@ -141,46 +141,56 @@ bool LedgerModel::same_content(const Command& a, const Command& b) const {
 }
 
 void LedgerModel::settle(Member& member, TimeUs time_us, bool close_holds) {
-    const Points debt = member.view.available < 0 ? -member.view.available : 0;
-    Points returning = 0;
+    // Due holds by (until_us, order taken); at equal times holds come before pending points.
+    std::map<std::pair<TimeUs, uint64_t>, Txn*> due_holds;
     for (auto& [id, txn] : txns_) {
         if (txn.command.op == Op::hold && txn.state == State::hold_open &&
             txn.command.member_id == member.view.member_id && txn.hold_until_us <= time_us) {
-            member.lots[lot_month(txn.hold_until_us)] += txn.hold_points;
+            due_holds[{txn.hold_until_us, txn.sequence}] = &txn;
+        }
+    }
+    auto hold = due_holds.begin();
+    while (true) {
+        const auto pending = member.pending.begin();
+        const bool pending_due = pending != member.pending.end() && pending->first <= time_us;
+        if (hold != due_holds.end() && (!pending_due || hold->first.first <= pending->first)) {
+            Txn& txn = *hold->second;
+            for (const auto& [month, points] : txn.hold_lots) {
+                credit(member, month, points);
+            }
             member.view.held -= txn.hold_points;
-            returning += txn.hold_points;
             if (close_holds) {
                 txn.state = State::hold_closed;
             }
-        }
-    }
-    for (auto it = member.pending.begin(); it != member.pending.end();) {
-        if (it->first <= time_us) {
-            member.lots[lot_month(it->first)] += it->second;
-            returning += it->second;
-            it = member.pending.erase(it);
+            ++hold;
+        } else if (pending_due) {
+            credit(member, lot_month(pending->first), pending->second);
+            member.pending.erase(pending);
         } else {
-            ++it;
+            break;
         }
     }
-    member.view.available += returning;
-    if (debt > 0) {
-        consume_oldest(member, std::min(debt, returning));
+    expire(member, time_us);
+    member.view.pending = 0;
+    for (const auto& [release, points] : member.pending) {
+        member.view.pending += points;
     }
+}
+
+Points LedgerModel::expire(Member& member, TimeUs time_us) {
     const uint32_t limit = expiry_limit(time_us);
+    Points expired = 0;
     for (auto it = member.lots.begin(); it != member.lots.end();) {
         if (it->first < limit) {
-            member.view.available -= it->second;
-            member.view.lifetime_expired += it->second;
+            expired += it->second;
             it = member.lots.erase(it);
         } else {
             ++it;
         }
     }
-    member.view.pending = 0;
-    for (const auto& [release, points] : member.pending) {
-        member.view.pending += points;
-    }
+    member.view.available -= expired;
+    member.view.lifetime_expired += expired;
+    return expired;
 }
 
 LedgerModel::Member LedgerModel::settled(const Member& member, TimeUs time_us) const {
@@ -256,6 +266,7 @@ Result LedgerModel::claim(const Command& command) const {
 Outcome LedgerModel::record(const Command& command, const Outcome& outcome, Txn txn) {
     txn.command = command;
     txn.outcome = outcome;
+    txn.sequence = ++applied_;
     (command.op == Op::transfer_credit ? credits_ : txns_)[key(command.txn_id)] = txn;
     return outcome;
 }
@@ -452,13 +463,22 @@ Outcome LedgerModel::hold(const Command& c) {
         return refuse(claim(c), &member, c.time_us);
     }
     settle(member, c.time_us, true);
-    consume_oldest(member, c.points);
+    Txn txn;
+    for (Points left = c.points; left > 0;) {
+        auto oldest = member.lots.begin();
+        const Points take = std::min(oldest->second, left);
+        txn.hold_lots[oldest->first] += take;
+        left -= take;
+        oldest->second -= take;
+        if (oldest->second == 0) {
+            member.lots.erase(oldest);
+        }
+    }
     member.view.available -= c.points;
     member.view.held += c.points;
     member.view.last_activity_us = std::max(member.view.last_activity_us, c.time_us);
     Outcome outcome = balances(member);
     outcome.points = c.points;
-    Txn txn;
     txn.state = State::hold_open;
     txn.hold_points = c.points;
     txn.hold_until_us = until_us;
@@ -492,13 +512,22 @@ Outcome LedgerModel::close_hold(const Command& c) {
     settle(member, c.time_us, true);
     hold_txn.state = State::hold_closed;
     member.view.held -= hold_points;
-    if (hold_points > captured) {
-        credit(member, lot_month(c.time_us), hold_points - captured);
+    // The capture spends the oldest held points; the rest go back to their months, and those
+    // whose month expired while held expire now.
+    Points to_spend = captured;
+    for (const auto& [month, points] : hold_txn.hold_lots) {
+        const Points spent = std::min(to_spend, points);
+        to_spend -= spent;
+        if (points > spent) {
+            credit(member, month, points - spent);
+        }
     }
+    const Points expired_now = expire(member, c.time_us);
     member.view.lifetime_redeemed += captured;
     member.view.last_activity_us = std::max(member.view.last_activity_us, c.time_us);
     Outcome outcome = balances(member);
     outcome.points = c.op == Op::capture ? captured : hold_points;
+    outcome.shortfall = expired_now;
     Txn txn;
     txn.month = engine::month_of(c.time_us);
     return record(c, outcome, txn);

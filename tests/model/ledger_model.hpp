@@ -54,6 +54,8 @@ private:
         TimeUs release_us = 0;   // earn: pending until (0 = not pending).
         Points hold_points = 0;  // hold: reserved points.
         TimeUs hold_until_us = 0;
+        std::map<uint32_t, Points> hold_lots;  // hold: its points by the month they were earned.
+        uint64_t sequence = 0;                 // Order of application (ties of due holds).
     };
 
     static Key key(engine::TxnId txn_id) { return {txn_id.hi, txn_id.lo}; }
@@ -64,9 +66,12 @@ private:
     Result shape(const Command& command) const;
     bool same_content(const Command& a, const Command& b) const;
 
-    // Settles a member at time_us: due holds and pending points return, a negative balance
-    // takes them oldest first, old lots expire. With close_holds false it only computes.
+    // Settles a member at time_us: due holds and pending points return in the order they fell
+    // due (a hold's points to the months they were earned in), a negative balance takes them as
+    // they come, old lots expire. With close_holds false it only computes.
     void settle(Member& member, TimeUs time_us, bool close_holds);
+    // Expires the member's lots of months below the limit at time_us; returns the points.
+    Points expire(Member& member, TimeUs time_us);
     Member settled(const Member& member, TimeUs time_us) const;
     Outcome balances(const Member& member) const;
     Outcome refuse(Result result, const Member* member, TimeUs time_us) const;
@@ -94,6 +99,7 @@ private:
     std::map<MemberId, Member> members_;
     std::map<Key, Txn> txns_;     // Client transactions, ledger-wide.
     std::map<Key, Txn> credits_;  // Credit legs, by the transfer's id.
+    uint64_t applied_ = 0;
 };
 
 }  // namespace jifen::model
