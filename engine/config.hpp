@@ -24,6 +24,10 @@ struct Config {
     // When a reversed earn was already spent: false takes what is available and reports the
     // shortfall; true takes it all and lets the balance go negative.
     bool reverse_allows_negative = false;
+    // Holds taken under this rule keep the months of their points (docs/protocol.md, "Holds and
+    // expiry"). Not a setting: off only to replay log records of builds before it, under which
+    // what a hold gave back joined the month it came back in (a timeout: its until_us's month).
+    bool holds_keep_months = true;
     // Table sizes, fixed at startup (no growth on the hot path).
     uint32_t members_per_shard_max = 1u << 20;
     uint32_t holds_per_shard_max = 1u << 16;

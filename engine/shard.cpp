@@ -127,9 +127,14 @@ struct Hold {
     uint32_t next;  // Next open hold of the member, or next free slot.
     uint32_t heap_position;
     uint32_t lots_head;  // LotNode list (key = month), ascending; its points add up to points.
-    uint32_t reserved;
+    uint32_t flags;      // hold_flag_*.
 };
 static_assert(sizeof(Hold) == 40);
+
+// A hold taken under the rules before holds kept months (Config::holds_keep_months off, or
+// loaded from a version 2 checkpoint): one lot of no month, and what it gives back joins the
+// month it comes back in (a timeout: the month of its until_us).
+constexpr uint32_t hold_flag_legacy = 1;
 
 enum class TxnState : uint8_t {
     done = 0,
@@ -441,8 +446,7 @@ private:
 
 constexpr uint64_t checkpoint_magic = 0x31444853'4E454649ull;  // "IFENSHD1"
 // 2: fingerprint_of() by fold_multiply. 3: a hold's points by month (SavedHold::lot_count
-// SavedLots after it); a version 2 hold loads as points of its until_us's month, where they
-// would have returned then.
+// SavedLots after it; none for a legacy hold, and every version 2 hold loads as one).
 constexpr uint32_t checkpoint_version = 3;
 constexpr uint32_t checkpoint_version_min = 2;
 
@@ -474,7 +478,8 @@ struct SavedLot {
 
 struct SavedHold {
     uint32_t txn_index;
-    uint32_t lot_count;  // SavedLots (month, points) that follow, ascending; 0 in version 2.
+    // SavedLots (month, points) that follow, ascending; 0: a legacy hold (hold_flag_legacy).
+    uint32_t lot_count;
     TimeUs until_us;
     Points points;
 };
@@ -890,31 +895,43 @@ struct Shard::State {
     // At most the nodes a hold of amount taken at time_us needs, one per month it takes,
     // reckoned before settling (a refusal must come before the claim, and settling then never
     // leaves fewer free nodes: each point it gives back frees its node before joining a lot).
-    // After settling, the oldest lots that make up amount are at most the unexpired lots that
-    // make it up now, plus every month coming back.
+    // Settled, the oldest lots that make up amount are at most the unexpired lots that make it
+    // up now, plus the months coming back (what a debt leaves of them, unexpired) that are
+    // older than the newest of those lots: one of the same month joins its lot.
     uint32_t nodes_for_hold(const MemberRecord& member, Points amount,
                             TimeUs time_us) const noexcept {
         const MonthIndex limit = expiry_limit(time_us);
         uint32_t months = 0;
         Points sum = 0;
+        MonthIndex completing = 0;  // The month of the lot that makes up amount, when one does.
         auto count = [&](MonthIndex month, Points points) {
             if (month >= limit && sum < amount) {
                 sum += points;
                 ++months;
+                completing = month;
             }
         };
         for (uint32_t i = 0; i < member.lot_count(); ++i) {
             count(lot_month(member.lots[i]), lot_points(member.lots[i]));
         }
-        for (uint32_t node = member.overflow_head; node != none; node = lot_nodes[node].next) {
+        for (uint32_t node = member.overflow_head; node != none && sum < amount;
+             node = lot_nodes[node].next) {
             count(static_cast<MonthIndex>(lot_nodes[node].key), lot_nodes[node].points);
         }
-        visit_returning(member, time_us, [&](MonthIndex, Points) { ++months; });
+        const bool made_up = sum >= amount;
+        Points debt = member.available < 0 ? -member.available : 0;
+        visit_returning(member, time_us, [&](MonthIndex month, Points points) {
+            const Points paid = std::min(debt, points);
+            debt -= paid;
+            if (points > paid && month >= limit && (!made_up || month < completing)) {
+                ++months;
+            }
+        });
         return months;
     }
 
     // Takes amount from the oldest lots (all of it must be there) into a list of its own, one
-    // node per month, ascending; returns its head. Needs months_spanned() free nodes.
+    // node per month, ascending; returns its head. Needs nodes_for_hold() free nodes.
     uint32_t take_oldest_as_list(MemberRecord& member, Points amount) noexcept {
         uint32_t head = none;
         uint32_t tail = none;
@@ -936,17 +953,48 @@ struct Shard::State {
         return head;
     }
 
+    // A legacy hold's (hold_flag_legacy) single lot, of no month.
+    uint32_t take_oldest_as_one(MemberRecord& member, Points amount) noexcept {
+        const Points taken = consume_oldest(member, amount);
+        JIFEN_ASSERT(taken == amount);
+        const uint32_t node = alloc_lot_node();
+        lot_nodes[node] = LotNode{amount, 0, none, 0};
+        return node;
+    }
+
+    // Points coming back to available in a month (a hold's, pending ones): a debt takes them
+    // first, as credit() does; those of a month below limit (its validity ended meanwhile)
+    // then expire at once, into expired, without joining a lot.
+    void give_back_points(MemberRecord& member, MonthIndex month, Points points, MonthIndex limit,
+                          Settlement* expired) noexcept {
+        if (month >= limit) {
+            credit(member, month, points);
+            return;
+        }
+        const Points paid = std::min(points, member.available < 0 ? -member.available : 0);
+        member.available += paid;
+        if (points > paid) {
+            expired->add(points - paid, recording_derived ? expiry_start_us(month) : 0);
+            member.lifetime_expired += points - paid;
+            counters.expired += points - paid;
+        }
+    }
+
     // Gives a closed hold's points back, but for the first `spent` of them (oldest first, what
-    // a capture took): each month's points to a lot of that month, through credit(), so a debt
-    // takes them first. Each node is freed before its points join a lot.
-    void give_back(MemberRecord& member, uint32_t lots_head, Points spent) noexcept {
-        for (uint32_t node = lots_head; node != none;) {
+    // a capture took): each month's points to that month (give_back_points), a legacy hold's to
+    // returned_month. Each node is freed before its points join a lot.
+    void give_back(MemberRecord& member, const Hold& closed, Points spent,
+                   MonthIndex returned_month, MonthIndex limit, Settlement* expired) noexcept {
+        for (uint32_t node = closed.lots_head; node != none;) {
             const LotNode lot = lot_nodes[node];
             free_lot_node(node);
             const Points spend = std::min(spent, lot.points);
             spent -= spend;
             if (lot.points > spend) {
-                credit(member, static_cast<MonthIndex>(lot.key), lot.points - spend);
+                const MonthIndex month = (closed.flags & hold_flag_legacy) != 0
+                                             ? returned_month
+                                             : static_cast<MonthIndex>(lot.key);
+                give_back_points(member, month, lot.points - spend, limit, expired);
             }
             node = lot.next;
         }
@@ -1119,16 +1167,20 @@ struct Shard::State {
         return closed;
     }
 
+    bool due_before(uint32_t a, uint32_t b) const noexcept {
+        return holds[a].until_us != holds[b].until_us ? holds[a].until_us < holds[b].until_us
+                                                      : holds[a].txn_index < holds[b].txn_index;
+    }
+
     // Links an open hold into its member's list, which is in the order holds fall due: by
     // until_us, then by the order they were taken (txn_index), so those due at any time lead.
-    void link_hold(MemberRecord& member, uint32_t hold) noexcept {
-        const auto before = [&](uint32_t a, uint32_t b) {
-            return holds[a].until_us != holds[b].until_us ? holds[a].until_us < holds[b].until_us
-                                                          : holds[a].txn_index < holds[b].txn_index;
-        };
-        uint32_t previous = none;
-        uint32_t at = member.hold_head;
-        while (at != none && before(at, hold)) {
+    // after: a hold of the member that falls due before this one, to start from (loading a
+    // checkpoint's holds, saved in due order, then links each in one step), or none.
+    void link_hold(MemberRecord& member, uint32_t hold, uint32_t after = none) noexcept {
+        JIFEN_DASSERT(after == none || due_before(after, hold));
+        uint32_t previous = after;
+        uint32_t at = after == none ? member.hold_head : holds[after].next;
+        while (at != none && due_before(at, hold)) {
             previous = at;
             at = holds[at].next;
         }
@@ -1173,9 +1225,13 @@ struct Shard::State {
             const bool pending_due = pending != none && lot_nodes[pending].key <= time_us;
             if (hold != none && holds[hold].until_us <= time_us &&
                 (!pending_due || holds[hold].until_us <= lot_nodes[pending].key)) {
-                for (uint32_t node = holds[hold].lots_head; node != none;
-                     node = lot_nodes[node].next) {
-                    visit(static_cast<MonthIndex>(lot_nodes[node].key), lot_nodes[node].points);
+                if ((holds[hold].flags & hold_flag_legacy) != 0) {
+                    visit(lot_month_of(holds[hold].until_us), holds[hold].points);
+                } else {
+                    for (uint32_t node = holds[hold].lots_head; node != none;
+                         node = lot_nodes[node].next) {
+                        visit(static_cast<MonthIndex>(lot_nodes[node].key), lot_nodes[node].points);
+                    }
                 }
                 hold = holds[hold].next;
             } else if (pending_due) {
@@ -1252,6 +1308,7 @@ struct Shard::State {
         const Points available_before = member.available;
         Settlement timed_out{Op::hold_timeout};
         Settlement released{Op::pending_release};
+        Settlement expired{Op::expire};
         uint32_t holds_timed_out = 0;
         // As visit_returning() walks them.
         while (true) {
@@ -1263,14 +1320,14 @@ struct Shard::State {
                 member.hold_head = holds[hold].next;
                 timed_out.hold_id = std::as_const(txns)[holds[hold].txn_index].txn_id;
                 const Hold closed = close_hold(member, hold, TxnState::hold_timed_out);
-                give_back(member, closed.lots_head, 0);
+                give_back(member, closed, 0, lot_month_of(closed.until_us), limit, &expired);
                 timed_out.add(closed.points, closed.until_us);
                 ++holds_timed_out;
             } else if (pending_due) {
                 const LotNode lot = lot_nodes[pending];
                 member.pending_head = lot.next;
                 free_lot_node(pending);
-                credit(member, lot_month_of(lot.key), lot.points);
+                give_back_points(member, lot_month_of(lot.key), lot.points, limit, &expired);
                 released.add(lot.points, lot.key);
             } else {
                 break;
@@ -1279,7 +1336,6 @@ struct Shard::State {
         if (holds_timed_out > 1) {
             timed_out.hold_id = TxnId{};  // One record for all of them: it names none.
         }
-        Settlement expired{Op::expire};
         expire_before(member, limit, &expired);
         JIFEN_DASSERT(member.available == expected.available);
         JIFEN_DASSERT(member.held == expected.held);
@@ -1340,9 +1396,7 @@ struct Shard::State {
         for (uint32_t hold = member.hold_head; hold != none; hold = holds[hold].next) {
             const uint32_t next = holds[hold].next;
             if (holds[hold].points <= 0 || !hold_lots_consistent(holds[hold]) ||
-                (next != none && (holds[next].until_us < holds[hold].until_us ||
-                                  (holds[next].until_us == holds[hold].until_us &&
-                                   holds[next].txn_index < holds[hold].txn_index)))) {
+                (next != none && !due_before(hold, next))) {
                 return false;
             }
             held += holds[hold].points;
@@ -1809,7 +1863,9 @@ struct Shard::State {
         if (!hold_slot_free()) {
             return refusal(Result::hold_limit, settled);
         }
-        if (lot_nodes_free() < nodes_for_hold(members[index], command.points, command.time_us)) {
+        const bool keeps_months = config.holds_keep_months;
+        if (lot_nodes_free() <
+            (keeps_months ? nodes_for_hold(members[index], command.points, command.time_us) : 1)) {
             return refusal(Result::lot_limit, settled);
         }
         const Result admitted = admit(command);
@@ -1818,12 +1874,15 @@ struct Shard::State {
         }
         settle(index, command.time_us);
         MemberRecord& member = members[index];
-        const uint32_t lots_head = take_oldest_as_list(member, command.points);
+        const uint32_t lots_head = keeps_months ? take_oldest_as_list(member, command.points)
+                                                : take_oldest_as_one(member, command.points);
         member.available -= command.points;
         member.held += command.points;
         touch(member, command.time_us);
         const uint32_t slot = alloc_hold();
-        holds[slot] = Hold{command.points, until_us, txn_count, index, none, 0, lots_head, 0};
+        holds[slot] =
+            Hold{command.points, until_us, txn_count, index,
+                 none,           0,        lots_head, keeps_months ? 0 : hold_flag_legacy};
         link_hold(member, slot);
         const Outcome outcome = balances(index, command.points, 0);
         record(command, outcome, TxnState::hold_open, slot, month_of_now(command.time_us));
@@ -1869,11 +1928,12 @@ struct Shard::State {
             member, slot,
             command.op == Op::capture ? TxnState::hold_captured : TxnState::hold_released);
         // The capture spends the oldest of the held points; the rest go back to their months.
-        // Those whose month expired while they were held expire now (settle() left no other
-        // lot that old), and a derived record says so, just before this command's.
-        give_back(member, closed.lots_head, captured);
+        // Those whose month expired while they were held expire now, and a derived record
+        // says so, just before this command's.
         Settlement expired{Op::expire, 0, 0, command.ref_txn_id};
-        const Points expired_now = expire_before(member, expiry_limit(command.time_us), &expired);
+        give_back(member, closed, captured, lot_month_of(command.time_us),
+                  expiry_limit(command.time_us), &expired);
+        const Points expired_now = expired.points;
         if (recording_derived && expired_now > 0) {
             add_derived(expired.record(member.member_id, before));
         }
@@ -2247,6 +2307,7 @@ struct Shard::State {
             hash = hash_combine(hash, open.until_us);
             hash = hash_combine(hash, static_cast<uint64_t>(open.points));
             hash = hash_combine(hash, members[open.member_index].member_id);
+            hash = hash_combine(hash, open.flags);
             for (uint32_t node = open.lots_head; node != none; node = lot_nodes[node].next) {
                 hash = hash_combine(hash, lot_nodes[node].key);
                 hash = hash_combine(hash, static_cast<uint64_t>(lot_nodes[node].points));
@@ -2280,8 +2341,8 @@ struct Shard::State {
     }
 
     bool load(std::span<const std::span<const std::byte>> pieces) noexcept;
-    // Reads a saved hold's lots into a list of their own (version 2: one lot, of its until_us's
-    // month); false unless they are ascending, positive and add up to the hold's points.
+    // Reads a saved hold's lots into a list of their own (a legacy hold: one lot of no month);
+    // false unless they are ascending, positive and add up to the hold's points.
     bool load_hold_lots(Reader& reader, const SavedHold& saved, uint32_t* head) noexcept;
     // Fills the member index from the loaded member records; false when an id comes twice.
     bool index_members() noexcept;
@@ -2373,11 +2434,12 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
             }
             add_pending(member, lot.key, lot.points);
         }
+        uint32_t last_linked = none;
         for (uint32_t i = 0; i < saved.hold_count; ++i) {
             SavedHold saved_hold{};
             if (!reader.get(&saved_hold) || saved_hold.txn_index >= txn_count ||
                 saved_hold.points <= 0 || !hold_slot_free() ||
-                (version < 3) != (saved_hold.lot_count == 0) ||
+                (version < 3 && saved_hold.lot_count != 0) ||
                 lot_nodes_free() < std::max<uint32_t>(saved_hold.lot_count, 1)) {
                 return false;
             }
@@ -2387,6 +2449,7 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
                 return false;
             }
             const uint32_t slot = alloc_hold();
+            const uint32_t flags = saved_hold.lot_count == 0 ? hold_flag_legacy : 0;
             holds[slot] = Hold{saved_hold.points,
                                saved_hold.until_us,
                                saved_hold.txn_index,
@@ -2394,11 +2457,13 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
                                none,
                                0,
                                none,
-                               0};
+                               flags};
             if (!load_hold_lots(reader, saved_hold, &holds[slot].lots_head)) {
                 return false;
             }
-            link_hold(member, slot);
+            link_hold(member, slot,
+                      last_linked != none && due_before(last_linked, slot) ? last_linked : none);
+            last_linked = slot;
             entry.aux = slot;
             member.held += saved_hold.points;
             heap_push(slot);
@@ -2453,9 +2518,10 @@ bool Shard::State::load_hold_lots(Reader& reader, const SavedHold& saved, uint32
     uint32_t tail = none;
     const uint32_t count = std::max<uint32_t>(saved.lot_count, 1);
     for (uint32_t i = 0; i < count; ++i) {
-        SavedLot lot{lot_month_of(saved.until_us), saved.points};
+        SavedLot lot{0, saved.points};
         if ((saved.lot_count > 0 && !reader.get(&lot)) || lot.points <= 0 ||
             lot.key > month_index_max || lot.points > saved.points - sum ||
+            static_cast<uint64_t>(lot.points) > lot_points_mask ||
             (tail != none && lot.key <= lot_nodes[tail].key)) {
             return false;
         }
@@ -2745,12 +2811,14 @@ void Shard::State::put_members(Writer<Out>& writer) const {
         }
         for (uint32_t hold = member.hold_head; hold != none; hold = state.holds[hold].next) {
             const Hold& open = state.holds[hold];
+            // A legacy hold saves no lots: its one lot has no month.
+            const uint32_t lots_head = (open.flags & hold_flag_legacy) != 0 ? none : open.lots_head;
             uint32_t lot_count = 0;
-            for (uint32_t node = open.lots_head; node != none; node = state.lot_nodes[node].next) {
+            for (uint32_t node = lots_head; node != none; node = state.lot_nodes[node].next) {
                 ++lot_count;
             }
             writer.put(SavedHold{open.txn_index, lot_count, open.until_us, open.points});
-            for (uint32_t node = open.lots_head; node != none; node = state.lot_nodes[node].next) {
+            for (uint32_t node = lots_head; node != none; node = state.lot_nodes[node].next) {
                 writer.put(SavedLot{state.lot_nodes[node].key, state.lot_nodes[node].points});
             }
         }
@@ -2915,6 +2983,7 @@ void Shard::set_rules(const Config& rules) noexcept {
     config.hold_timeout_us_default = rules.hold_timeout_us_default;
     config.hold_timeout_us_max = rules.hold_timeout_us_max;
     config.reverse_allows_negative = rules.reverse_allows_negative;
+    config.holds_keep_months = rules.holds_keep_months;
 }
 
 uint64_t Shard::member_count() const noexcept { return state_->member_count; }

@@ -232,7 +232,8 @@ public:
     uint32_t shard_index() const noexcept;
 
     // Takes the programme rules that may change over a ledger's life from rules:
-    // hold_timeout_us_default, hold_timeout_us_max and reverse_allows_negative. They act on the
+    // hold_timeout_us_default, hold_timeout_us_max, reverse_allows_negative and
+    // holds_keep_months. They act on the
     // commands applied after the call (holds taken, reverses made), never on the state already
     // there. Table sizes and expiry_months (lots carry months only with expiry on) are fixed at
     // construction; rules.expiry_months must equal the shard's. The log records which rules

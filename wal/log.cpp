@@ -154,6 +154,7 @@ format::RulesEntry rules_entry_of(const engine::Config& config, uint64_t from_lo
     entry.members_per_shard_max = config.members_per_shard_max;
     entry.holds_per_shard_max = config.holds_per_shard_max;
     entry.lots_per_shard_max = config.lots_per_shard_max;
+    entry.holds_keep_months = config.holds_keep_months ? 1 : 0;
     return entry;
 }
 
@@ -1520,21 +1521,41 @@ LogStats LmdbLog::stats() const {
     return stats;
 }
 
-void LmdbLog::plan_rules(MDB_txn* txn, const std::string& env_path) {
-    MDB_val key = as_val(format::meta_rules_key, sizeof(format::meta_rules_key) - 1);
+namespace {
+
+// Reads meta[key] as entries of entry_bytes (a prefix of RulesEntry; the rest stays 0) into
+// rules; false when it is absent.
+bool read_rules(MDB_txn* txn, MDB_dbi meta_dbi, std::string_view key_text, size_t entry_bytes,
+                const std::string& env_path, std::vector<format::RulesEntry>* rules) {
+    MDB_val key = as_val(key_text.data(), key_text.size());
     MDB_val value;
-    const int get_rc = mdb_get(txn, meta_dbi_, &key, &value);
-    if (get_rc == 0) {
-        if (value.mv_size == 0 || value.mv_size % sizeof(format::RulesEntry) != 0) {
-            throw StartupError("jifen log: " + env_path + ": rules record is damaged");
-        }
-        rules_.resize(value.mv_size / sizeof(format::RulesEntry));
-        std::memcpy(rules_.data(), value.mv_data, value.mv_size);
-    } else if (get_rc != MDB_NOTFOUND) {
-        check_startup(get_rc, "read rules");
+    const int get_rc = mdb_get(txn, meta_dbi, &key, &value);
+    if (get_rc == MDB_NOTFOUND) {
+        return false;
     }
-    // An entry under which nothing was logged constrains nothing: this run's replaces it.
-    if (!rules_.empty() && rules_.back().recorded_at_log_seq >= next_log_seq_) {
+    check_startup(get_rc, "read rules");
+    if (value.mv_size == 0 || value.mv_size % entry_bytes != 0) {
+        throw StartupError("jifen log: " + env_path + ": rules record is damaged");
+    }
+    rules->assign(value.mv_size / entry_bytes, format::RulesEntry{});
+    for (size_t i = 0; i < rules->size(); ++i) {
+        std::memcpy(&(*rules)[i], static_cast<const std::byte*>(value.mv_data) + i * entry_bytes,
+                    entry_bytes);
+    }
+    return true;
+}
+
+}  // namespace
+
+void LmdbLog::plan_rules(MDB_txn* txn, const std::string& env_path) {
+    if (!read_rules(txn, meta_dbi_, format::meta_rules_key, sizeof(format::RulesEntry), env_path,
+                    &rules_) &&
+        read_rules(txn, meta_dbi_, format::meta_rules_v1_key, format::rules_v1_entry_bytes,
+                   env_path, &rules_)) {
+        rules_unwritten_ = true;  // Into meta["rules2"] from now on.
+    }
+    // Entries under which nothing was logged constrain nothing: this run's replace them.
+    while (!rules_.empty() && rules_.back().recorded_at_log_seq >= next_log_seq_) {
         rules_.pop_back();
         rules_unwritten_ = true;
     }
@@ -1542,20 +1563,23 @@ void LmdbLog::plan_rules(MDB_txn* txn, const std::string& env_path) {
     wanted.recorded_at_log_seq = next_log_seq_;
     if (rules_.empty()) {
         // Fresh, or written by a build that kept no rules: its records were applied under what
-        // was configured then, taken to be what is configured now (recovery checks it).
-        wanted.from_log_seq = 1;
-        wanted.assumed = next_log_seq_ > 1 ? 1 : 0;
-        if (wanted.assumed != 0) {
+        // was configured then, taken to be what is configured now (recovery checks it), but for
+        // holds_keep_months, which such a build did not have. The configured rules then follow
+        // from the next record on (below).
+        format::RulesEntry first = wanted;
+        first.from_log_seq = 1;
+        first.assumed = next_log_seq_ > 1 ? 1 : 0;
+        if (first.assumed != 0) {
+            first.holds_keep_months = 0;
             std::fprintf(stderr,
                          "jifen log: %s: the %llu records here were written by a build that kept "
                          "no engine rules; taking the configured ones for them (expiry_months "
                          "%u, reverse_allows_negative %s)\n",
                          env_path.c_str(), static_cast<unsigned long long>(next_log_seq_ - 1),
-                         wanted.expiry_months, wanted.reverse_allows_negative != 0 ? "on" : "off");
+                         first.expiry_months, first.reverse_allows_negative != 0 ? "on" : "off");
         }
-        rules_.push_back(wanted);
+        rules_.push_back(first);
         rules_unwritten_ = true;
-        return;
     }
     const format::RulesEntry& last = rules_.back();
     if (wanted.expiry_months != last.expiry_months) {
@@ -1564,9 +1588,10 @@ void LmdbLog::plan_rules(MDB_txn* txn, const std::string& env_path) {
             " but the records in " + env_path + " up to log sequence " +
             std::to_string(next_log_seq_ - 1) + " were applied with " +
             std::to_string(last.expiry_months) +
-            (last.assumed != 0 ? " (taken for the records of an older build when this build "
-                                 "first opened the directory, and kept by the records since)"
-                               : "") +
+            (rules_.front().assumed != 0
+                 ? " (taken for the records of an older build when this build "
+                   "first opened the directory, and kept by the records since)"
+                 : "") +
             "; it cannot change once anything is logged (the points' lots carry their month "
             "only while expiry is on): configure " +
             std::to_string(last.expiry_months) + ", or start on an empty data directory");

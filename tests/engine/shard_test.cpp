@@ -754,15 +754,39 @@ TEST_F(ShardTest, ACaptureSpendsTheOldestHeldPointsAndTheRestKeepTheirMonths) {
     expect_sound();
 }
 
-TEST_F(ShardTest, AVersion2CheckpointLoadsItsHoldsAsPointsOfTheirTimeoutMonth) {
-    // Version 2 kept no months for held points: they came back in the month of the hold's
-    // timeout or release. Such a hold loads as points of its timeout's month.
+TEST_F(ShardTest, AHoldTakenBeforeHoldsKeptMonthsGivesBackToTheMonthItComesBackIn) {
+    // Log records of older builds replay under holds_keep_months off (docs/wal.md): their holds
+    // give back as those builds did, also once the rule is on again and across a checkpoint.
+    Config old_rules = small_config();
+    old_rules.holds_keep_months = false;
+    shard_.set_rules(old_rules);
+    enroll_with(42, 100);  // January 2026.
+    const TimeUs march_us = month_start_us(month_of(t0_us) + 2);
+    apply(hold(10, 42, 40, march_us, march_us + day_us));
+    apply(hold(11, 42, 30, march_us, march_us + 2 * day_us));
+    shard_.set_rules(small_config());
+    std::vector<std::byte> bytes;
+    shard_.save(&bytes);
+    Shard loaded(0, 1, small_config(), nullptr);
+    ASSERT_TRUE(loaded.load(bytes));
+    EXPECT_EQ(loaded.digest(), shard_.digest());
+    for (Shard* shard : {&shard_, &loaded}) {
+        // Hold 10 released in March, hold 11 timed out in March: both came back as March's.
+        ASSERT_EQ(shard->apply(release(12, 42, 10, march_us + minute_us)).available, 70);
+        EXPECT_EQ(shard->apply(earn(13, 42, 1, january_expiry_us)).available, 71);
+        EXPECT_TRUE(shard->audit().ok);
+    }
+    EXPECT_EQ(loaded.digest(), shard_.digest());
+}
+
+TEST_F(ShardTest, AVersion2CheckpointsHoldsLoadAsTakenBeforeHoldsKeptMonths) {
     enroll_with(42, 100);  // January 2026.
     const TimeUs march_us = month_start_us(month_of(t0_us) + 2);
     apply(hold(10, 42, 40, march_us, march_us + day_us));
     std::vector<std::byte> bytes;
     shard_.save(&bytes);
     // The hold is the last thing saved: SavedHold (24 bytes) then its one SavedLot (16).
+    // Version 2 saved no lots.
     const size_t hold_at = bytes.size() - 16 - 24;
     uint32_t lot_count = 0;
     std::memcpy(&lot_count, bytes.data() + hold_at + 4, sizeof(lot_count));
@@ -770,8 +794,6 @@ TEST_F(ShardTest, AVersion2CheckpointLoadsItsHoldsAsPointsOfTheirTimeoutMonth) {
     lot_count = 0;
     std::memcpy(bytes.data() + hold_at + 4, &lot_count, sizeof(lot_count));
     bytes.resize(bytes.size() - 16);
-    Shard newer(0, 1, small_config(), nullptr);
-    EXPECT_FALSE(newer.load(bytes));  // As version 3 it is short of the hold's lot.
     const uint32_t version = 2;
     std::memcpy(bytes.data() + sizeof(uint64_t), &version, sizeof(version));
     Shard loaded(0, 1, small_config(), nullptr);
@@ -780,6 +802,12 @@ TEST_F(ShardTest, AVersion2CheckpointLoadsItsHoldsAsPointsOfTheirTimeoutMonth) {
     ASSERT_EQ(loaded.apply(release(11, 42, 10, march_us + minute_us)).available, 100);
     // January's other 60 expire with January; the 40 held came back as March's.
     EXPECT_EQ(loaded.apply(earn(12, 42, 1, january_expiry_us)).available, 41);
+    // Version 2 had no lots after a hold: one that has them is refused.
+    std::vector<std::byte> with_lots;
+    shard_.save(&with_lots);
+    std::memcpy(with_lots.data() + sizeof(uint64_t), &version, sizeof(version));
+    Shard refused(0, 1, small_config(), nullptr);
+    EXPECT_FALSE(refused.load(with_lots));
 }
 
 TEST_F(ShardTest, AHoldNeedsALotNodeForEachMonthItTakes) {
@@ -799,6 +827,25 @@ TEST_F(ShardTest, AHoldNeedsALotNodeForEachMonthItTakes) {
     EXPECT_EQ(shard.apply(hold(20, 42, 20, now_us)).result, Result::ok);  // 2 months.
     EXPECT_EQ(shard.apply(release(21, 42, 20, now_us + 1)).available, 30);
     EXPECT_TRUE(shard.audit().ok);
+}
+
+TEST_F(ShardTest, PointsAboutToComeBackInAMonthAlreadyHeldNeedNoLotOfTheirOwn) {
+    // One node: the pending lot's. Its points come back as this month's, as the lot a hold of
+    // 1 takes, so the hold needs the node the pending lot frees and no other; ticked or not.
+    Config config = small_config();
+    config.lots_per_shard_max = 2;
+    for (const bool ticked : {false, true}) {
+        Shard shard(0, 1, config, nullptr);
+        shard.apply(enroll(1, 42));
+        ASSERT_EQ(shard.apply(earn(2, 42, 10)).result, Result::ok);
+        ASSERT_EQ(shard.apply(earn_pending(3, 42, 5, t0_us, t0_us + minute_us)).result,
+                  Result::ok);
+        if (ticked) {
+            shard.apply(tick(10, t0_us + 2 * minute_us));
+        }
+        EXPECT_EQ(shard.apply(hold(4, 42, 1, t0_us + 2 * minute_us)).result, Result::ok);
+        EXPECT_TRUE(shard.audit().ok);
+    }
 }
 
 TEST_F(ShardTest, DigestChangesWithState) {

@@ -3,9 +3,12 @@
 #include <gtest/gtest.h>
 #include <lmdb.h>
 
+#include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "engine/calendar.hpp"
 #include "engine/shard.hpp"
 #include "engine/txn_index.hpp"
 #include "tests/wal/wal_test_support.hpp"
@@ -256,6 +259,110 @@ TEST(Recovery, ChangingExpiryMonthsOnALoggedDirectoryIsRefusedNamingTheKey) {
     }
     options.engine->expiry_months = 1;
     EXPECT_NO_THROW(Log::open(options));
+}
+
+// Rewrites a directory's rules as a build before holds kept months wrote them: meta["rules"],
+// entries without holds_keep_months.
+void rewrite_rules_as_version_1(const std::filesystem::path& dir) {
+    MDB_env* env = nullptr;
+    ASSERT_EQ(mdb_env_create(&env), 0);
+    ASSERT_EQ(mdb_env_set_maxdbs(env, 8), 0);
+    ASSERT_EQ(mdb_env_open(env, (dir / "jifen.lmdb").c_str(), MDB_NOSUBDIR, 0644), 0);
+    MDB_txn* txn = nullptr;
+    ASSERT_EQ(mdb_txn_begin(env, nullptr, 0, &txn), 0);
+    MDB_dbi meta;
+    ASSERT_EQ(mdb_dbi_open(txn, "meta", 0, &meta), 0);
+    MDB_val key{sizeof(format::meta_rules_key) - 1, const_cast<char*>(format::meta_rules_key)};
+    MDB_val value;
+    ASSERT_EQ(mdb_get(txn, meta, &key, &value), 0);
+    std::vector<format::RulesEntry> entries(value.mv_size / sizeof(format::RulesEntry));
+    std::memcpy(entries.data(), value.mv_data, value.mv_size);
+    std::vector<std::byte> v1;
+    for (const format::RulesEntry& entry : entries) {
+        EXPECT_EQ(entry.holds_keep_months, 0u);
+        const auto* bytes = reinterpret_cast<const std::byte*>(&entry);
+        v1.insert(v1.end(), bytes, bytes + format::rules_v1_entry_bytes);
+    }
+    ASSERT_EQ(mdb_del(txn, meta, &key, nullptr), 0);
+    MDB_val v1_key{sizeof(format::meta_rules_v1_key) - 1,
+                   const_cast<char*>(format::meta_rules_v1_key)};
+    MDB_val v1_value{v1.size(), v1.data()};
+    ASSERT_EQ(mdb_put(txn, meta, &v1_key, &v1_value, 0), 0);
+    ASSERT_EQ(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+// Records of builds before holds kept months, where what a hold gave back joined the month it
+// came back in, replay that way, whether that build kept its rules in meta["rules"] or kept none;
+// holds taken after the upgrade keep their months.
+TEST(Recovery, HoldsOfBuildsBeforeHoldsKeptMonthsReplayAsTheyGaveBack) {
+    const engine::MonthIndex month = engine::month_of(start_us);
+    const engine::TimeUs next_month_us = engine::month_start_us(month + 1);
+    const engine::TimeUs two_months_us = engine::month_start_us(month + 2);
+    const engine::TimeUs three_months_us = engine::month_start_us(month + 3);
+    for (const bool kept_rules : {true, false}) {
+        SCOPED_TRACE(kept_rules ? "meta[\"rules\"]" : "no rules");
+        TempDir dir;
+        Options options = testing::options_for(dir.path(), 1);
+        engine::Config older = testing::small_config();  // expiry_months 1.
+        older.holds_keep_months = false;
+        uint64_t digest = 0;
+        {
+            options.engine.reset();
+            if (kept_rules) {
+                options.engine = older;
+            }
+            auto log = Log::open(options);
+            Ledger ledger(1, older);
+            log->recover(ledger.pointers);
+            log->start(nullptr);
+            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::enroll, 1, 1, 0, start_us).result,
+                      Result::ok);
+            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::earn, 2, 1, 100, start_us).result,
+                      Result::ok);
+            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::hold, 3, 1, 100, next_month_us).result,
+                      Result::ok);
+            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::release, 4, 1, 0,
+                                   next_month_us + 60'000'000, engine::TxnId{3, 77})
+                          .result,
+                      Result::ok);
+            // The 100 came back as next month's, so they outlive this month's expiry.
+            EXPECT_EQ(
+                apply_logged(ledger, *log, engine::Op::earn, 5, 1, 1, two_months_us).available,
+                101);
+            log->stop();
+            digest = ledger.digest();
+        }
+        if (kept_rules) {
+            rewrite_rules_as_version_1(dir.path());
+        }
+        options.engine = testing::small_config();
+        for (int start = 0; start < 2; ++start) {
+            auto log = Log::open(options);
+            Ledger ledger(1, log->engine_config());
+            log->recover(ledger.pointers);
+            EXPECT_EQ(ledger.digest(), digest);
+            EXPECT_TRUE(ledger.audit_ok());
+            if (start == 1) {
+                break;  // The second start replays both stretches, each under its rules.
+            }
+            log->start(nullptr);
+            // From here on a hold keeps its points' month: next month's 100 held and released
+            // two months on are still next month's, and expire with it.
+            ASSERT_EQ(
+                apply_logged(ledger, *log, engine::Op::hold, 6, 1, 50, two_months_us + 1).result,
+                Result::ok);
+            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::release, 7, 1, 0, two_months_us + 2,
+                                   engine::TxnId{6, 77})
+                          .result,
+                      Result::ok);
+            EXPECT_EQ(
+                apply_logged(ledger, *log, engine::Op::earn, 8, 1, 1, three_months_us).available,
+                2);
+            log->stop();
+            digest = ledger.digest();
+        }
+    }
 }
 
 // A directory written by a build that kept no rules: a debt made under reverse_allows_negative.
