@@ -402,8 +402,14 @@ struct Connection::Impl : std::enable_shared_from_this<Impl> {
         if (error) {
             const bool eof =
                 error == asio::error::eof || error == asio::ssl::error::stream_truncated;
+            // Closed before it answered HELLO, on a plain connection: the usual cause is a TLS
+            // port (it cannot read a plain frame and hangs up), which the message says.
+            const bool before_hello = state == State::hello && !current->tls;
             close({Failure::closed, Result::ok,
-                   eof ? std::string("the server closed the connection")
+                   eof ? std::string(before_hello ? "the server closed the connection before "
+                                                    "answering HELLO (if its port is TLS, "
+                                                    "connect with TLS)"
+                                                  : "the server closed the connection")
                        : "read: " + error.message()});
             return;
         }

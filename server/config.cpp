@@ -221,11 +221,13 @@ ApiKey read_api_key(dom::element value, std::string_view path) {
 }
 
 void read_engine(dom::element value, std::string_view path, engine::Config* engine) {
+    bool default_timeout_given = false;
     read_object(value, path, [&](std::string_view key, dom::element field, const std::string& at) {
         if (key == "expiry_months") {
             engine->expiry_months = read_uint<uint32_t>(field, at);
         } else if (key == "hold_timeout_us_default") {
             engine->hold_timeout_us_default = read_uint<engine::TimeUs>(field, at);
+            default_timeout_given = true;
         } else if (key == "hold_timeout_us_max") {
             engine->hold_timeout_us_max = read_uint<engine::TimeUs>(field, at);
         } else if (key == "reverse_allows_negative") {
@@ -241,14 +243,23 @@ void read_engine(dom::element value, std::string_view path, engine::Config* engi
         }
         return true;
     });
+    // A key left out keeps its default only as far as the keys given allow: a maximum below
+    // the default timeout takes the timeout down with it (an error would name a key the
+    // operator never wrote).
+    if (!default_timeout_given) {
+        engine->hold_timeout_us_default =
+            std::min(engine->hold_timeout_us_default, engine->hold_timeout_us_max);
+    }
 }
 
 // data_dir, shard_count and durability are top-level keys that the server copies into
 // wal::Options, so they are unknown here: one key, one place.
 void read_wal(dom::element value, std::string_view path, wal::Options* wal) {
+    bool initial_given = false;
     read_object(value, path, [&](std::string_view key, dom::element field, const std::string& at) {
         if (key == "map_bytes_initial") {
             wal->map_bytes_initial = read_uint<uint64_t>(field, at);
+            initial_given = true;
         } else if (key == "map_bytes_max") {
             wal->map_bytes_max = read_uint<uint64_t>(field, at);
         } else if (key == "map_grow_percent") {
@@ -266,6 +277,10 @@ void read_wal(dom::element value, std::string_view path, wal::Options* wal) {
         }
         return true;
     });
+    // As for hold timeouts (read_engine): a smaller map_bytes_max takes the default start along.
+    if (!initial_given) {
+        wal->map_bytes_initial = std::min(wal->map_bytes_initial, wal->map_bytes_max);
+    }
 }
 
 void read_tls(dom::element value, std::string_view path, TlsConfig* tls) {

@@ -355,8 +355,11 @@ void Connection::handle_hello(const FrameHeader& header, std::span<const std::by
     if (!who) {
         // The secret is never logged. The client name is the client's own label, escaped
         // ({:?}) so that control characters in it cannot forge log lines.
-        spdlog::warn("connection {} on shard {}: authentication failed from {} (client {:?})",
-                     number_, shard_.index(), peer(), client_name);
+        LogThrottle& log = shard_.refused_keys_log();
+        if (log.allow()) {
+            spdlog::warn("connection {} on shard {}: authentication failed from {} (client {:?}){}",
+                         number_, shard_.index(), peer(), client_name, log.suffix("refused"));
+        }
         authenticated_ = false;
         send_reply(Result::auth_failed);
         closing_ = true;

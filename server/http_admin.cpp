@@ -24,6 +24,7 @@
 #include <utility>
 
 #include "protocol/wire.hpp"
+#include "server/log_throttle.hpp"
 #include "server/tls.hpp"
 
 namespace jifen::server {
@@ -115,8 +116,7 @@ struct AdminCore {
     bool stopping = false;
     // Refused keys are logged at most once a second, with how many were not (a client guessing
     // keys must not flood the log).
-    std::chrono::steady_clock::time_point refused_key_logged_at{};
-    uint64_t refused_keys_unlogged = 0;
+    LogThrottle refused_keys_log;
 
     void note_refused_key(const tcp::endpoint& peer, std::string_view target);
 };
@@ -361,20 +361,12 @@ void AdminCore::on_accept(beast::error_code error, tcp::socket socket) {
 }
 
 void AdminCore::note_refused_key(const tcp::endpoint& peer, std::string_view target) {
-    const auto now = std::chrono::steady_clock::now();
-    if (now - refused_key_logged_at < std::chrono::seconds(1)) {
-        ++refused_keys_unlogged;
+    if (!refused_keys_log.allow()) {
         return;
     }
     // The key itself is a secret even when wrong (a typo of the real one): never logged.
-    spdlog::warn(
-        "http admin: unknown API key from {} for {:?}{}", peer.address().to_string(),
-        target.substr(0, 200),
-        refused_keys_unlogged == 0
-            ? std::string()
-            : fmt::format(" ({} more refused since the last such line)", refused_keys_unlogged));
-    refused_key_logged_at = now;
-    refused_keys_unlogged = 0;
+    spdlog::warn("http admin: unknown API key from {} for {:?}{}", peer.address().to_string(),
+                 target.substr(0, 200), refused_keys_log.suffix("refused"));
 }
 
 std::optional<Response> AdminCore::require_admin(const http::request<http::string_body>& request) {

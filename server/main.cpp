@@ -54,14 +54,20 @@ int main(int argc, char** argv) {
     auto* data_dir = app.add_option("--data-dir", flags.data_dir,
                                     "Data directory (created when missing). Default: ./data");
     auto* bind = app.add_option("--bind", flags.bind, "Address to listen on. Default: 127.0.0.1");
-    auto* port = app.add_option("--port", flags.port, "Binary protocol port. Default: 7300");
+    // CLI11 reads an empty value into a number as 0 (a unit file's unset ${PORT} would start a
+    // server on a random port): CLI::Number refuses it first.
+    auto* port = app.add_option("--port", flags.port, "Binary protocol port. Default: 7300")
+                     ->check(CLI::Number);
     auto* http_port =
-        app.add_option("--http-port", flags.http_port, "HTTP admin port. Default: 7301");
+        app.add_option("--http-port", flags.http_port, "HTTP admin port. Default: 7301")
+            ->check(CLI::Number);
     auto* shards = app.add_option("--shards", flags.shards,
-                                  "Shards; fixed per data directory. Default: one per core");
+                                  "Shards; fixed per data directory. Default: one per core")
+                       ->check(CLI::Number);
     auto* shard_threads =
         app.add_option("--shard-threads", flags.shard_threads,
-                       "Threads the shards run on. Default: one per core, at most one per shard");
+                       "Threads the shards run on. Default: one per core, at most one per shard")
+            ->check(CLI::Number);
     auto* durability =
         app.add_option("--durability", flags.durability,
                        "sync: reply after the log commit (default); async: reply at once, a "
@@ -138,7 +144,16 @@ int main(int argc, char** argv) {
         if (*log_level) {
             config.log_level = flags.log_level;
         }
-        jifen::server::validate(config);
+        try {
+            jifen::server::validate(config);
+        } catch (const ConfigError& error) {
+            if (flags.config_file.empty()) {
+                throw;
+            }
+            // The value may come from the file, a default it left alone, or a flag.
+            throw ConfigError(
+                fmt::format("{} (with the command line): {}", flags.config_file, error.what()));
+        }
         if (config.default_keys && !jifen::server::is_loopback_address(config.bind_address)) {
             throw ConfigError(
                 "api_keys: the embedded development keys are only allowed on a "
@@ -180,14 +195,16 @@ int main(int argc, char** argv) {
         // its configuration leaves nothing behind.
         report = server.start();
     } catch (const jifen::wal::StartupError& error) {
-        spdlog::critical("cannot open the data directory {}: {}", config.data_dir.string(),
-                         error.what());
+        // On stderr whatever the log level, as configuration errors are: the reason a start
+        // failed must never be filtered out.
+        std::fprintf(stderr, "jifend: cannot open the data directory %s: %s\n",
+                     config.data_dir.c_str(), error.what());
         return exit_startup_failed;
     } catch (const ConfigError& error) {
         std::fprintf(stderr, "jifend: configuration error: %s\n", error.what());
         return exit_bad_config;
     } catch (const std::exception& error) {
-        spdlog::critical("cannot start: {}", error.what());
+        std::fprintf(stderr, "jifend: cannot start: %s\n", error.what());
         return exit_startup_failed;
     }
     spdlog::info("data directory {}: {} shards on {} threads, {} records replayed in {} ms{}",

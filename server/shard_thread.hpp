@@ -22,6 +22,7 @@
 #include "server/doorbell.hpp"
 #include "server/history_reader.hpp"
 #include "server/inbox.hpp"
+#include "server/log_throttle.hpp"
 #include "server/messages.hpp"
 #include "server/txn_index_growth.hpp"
 #include "wal/log.hpp"
@@ -117,6 +118,8 @@ public:
 
     // --- Shard thread only: what connections call. ---
     Shared& shared() noexcept { return shared_; }
+    // Refused HELLOs on this shard's connections, logged at most once a second.
+    LogThrottle& refused_keys_log() noexcept { return refused_keys_log_; }
     // Routes or answers one authenticated, well-formed frame. False when there is no room for it
     // now: the connection stalls and is resumed after the shard freed room.
     bool handle_frame(Connection& connection, const protocol::FrameHeader& header,
@@ -251,6 +254,7 @@ private:
     bool has_room_for(uint32_t operations) const noexcept;
 
     Shared& shared_;
+    LogThrottle refused_keys_log_;
     const uint32_t index_;
     const uint32_t shard_count_;
     engine::Shard& shard_;

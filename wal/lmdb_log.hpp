@@ -172,7 +172,8 @@ private:
     // meta["rules"] with the entry for this run last (empty when Options::engine is unset).
     std::vector<format::RulesEntry> rules_;
     bool rules_unwritten_ = false;
-    int lock_fd_ = -1;
+    int lock_fd_ = -1;           // flock of the directory's jifen.lock.
+    int env_file_lock_fd_ = -1;  // flock of jifen.lmdb itself (links to it).
     MDB_env* env_ = nullptr;
     MDB_dbi meta_dbi_ = 0;
     MDB_dbi log_dbi_ = 0;

@@ -75,6 +75,9 @@ void refuse_empty_file(const std::string& env_path) {
     }
 }
 
+// Files jifend creates in the data directory: the ledger is its user's only.
+constexpr mode_t file_mode = 0600;
+
 // LMDB sizes its lock file with ftruncate and writes it through a shared mapping: with no disk
 // space for its blocks, that write kills the process with SIGBUS. Giving the file its blocks
 // first turns a full disk into a refusal that names the file. Allocating blocks a file already
@@ -82,7 +85,7 @@ void refuse_empty_file(const std::string& env_path) {
 void reserve_lmdb_lock_file(const std::string& lock_path) {
     // LMDB's lock file: a header of two cache lines and one 64-byte slot per reader.
     const auto lock_bytes = static_cast<off_t>((uint64_t{readers_max} + 2) * 64);
-    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    const int fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, file_mode);
     if (fd < 0) {
         throw StartupError("jifen log: cannot open LMDB's lock file " + lock_path + ": " +
                            std::strerror(errno));
@@ -183,9 +186,11 @@ void LmdbLog::release_resources() noexcept {
         mdb_env_close(env_);
         env_ = nullptr;
     }
-    if (lock_fd_ >= 0) {
-        ::close(lock_fd_);
-        lock_fd_ = -1;
+    for (int* fd : {&env_file_lock_fd_, &lock_fd_}) {
+        if (*fd >= 0) {
+            ::close(*fd);
+            *fd = -1;
+        }
     }
 }
 
@@ -203,7 +208,10 @@ void LmdbLog::open_environment() {
         throw StartupError("jifen log: map_grow_percent must be 1..100");
     }
     std::error_code error;
-    std::filesystem::create_directories(options_.data_dir, error);
+    if (std::filesystem::create_directories(options_.data_dir, error)) {
+        // The ledger is nobody else's business: a directory jifend creates is its user's only.
+        std::filesystem::permissions(options_.data_dir, std::filesystem::perms::owner_all, error);
+    }
     if (error) {
         throw StartupError("jifen log: cannot create " + dir + ": " + error.message());
     }
@@ -212,7 +220,7 @@ void LmdbLog::open_environment() {
     // sequences. An exclusive flock() keeps one process per directory (released by the kernel
     // when the process dies, so a crash never leaves a stale lock).
     const std::string lock_path = (options_.data_dir / format::lock_file_name).string();
-    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, file_mode);
     if (lock_fd_ < 0) {
         throw StartupError("jifen log: cannot open " + lock_path + ": " + std::strerror(errno));
     }
@@ -235,7 +243,7 @@ void LmdbLog::open_environment() {
         MDB_NOSUBDIR | MDB_NOTLS | (options_.meta_sync == MetaSync::deferred ? MDB_NOMETASYNC : 0u);
     std::error_code ignored;
     const bool existed = std::filesystem::exists(env_path, ignored);
-    const int rc = mdb_env_open(env_, env_path.c_str(), env_flags, 0644);
+    const int rc = mdb_env_open(env_, env_path.c_str(), env_flags, file_mode);
     if (rc != 0 && !existed && std::filesystem::file_size(env_path, ignored) == 0) {
         // A new file LMDB could not write (a full disk): leave nothing that refuse_empty_file()
         // would take for a failed restore at the next start.
@@ -255,6 +263,15 @@ void LmdbLog::open_environment() {
         throw_startup(env_path + " is not a jifen log (not an LMDB file of this version)", rc);
     }
     check_startup(rc, "cannot open " + env_path);
+    // The directory's lock keeps two servers out of one directory, but a symbolic or hard link
+    // can put one file in two directories, each with LMDB lock tables of its own: the file is
+    // locked too.
+    env_file_lock_fd_ = ::open(env_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (env_file_lock_fd_ < 0 || ::flock(env_file_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+        throw StartupError("jifen log: " + env_path +
+                           " is in use by another process, through another path to the same "
+                           "file (a link)");
+    }
     check_file_covers_used_pages(env_path);
 
     MDB_stat env_stat;

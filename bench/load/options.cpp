@@ -130,7 +130,10 @@ void add_options(CLI::App& app, BenchOptions* options) {
     options->api_key = key_from_env != nullptr ? key_from_env : "dev-admin-key";
 
     app.add_option("--host", options->host, "Server address")->capture_default_str();
-    app.add_option("--port", options->port, "Server binary-protocol port")->capture_default_str();
+    // CLI11 reads an empty value into a number as 0: CLI::Number refuses it first.
+    app.add_option("--port", options->port, "Server binary-protocol port")
+        ->capture_default_str()
+        ->check(CLI::Number);
     app.add_option("--key", options->api_key,
                    "API key (default: env JIFEN_KEY, else the development admin key)");
     app.add_flag("--tls", options->tls, "Connect with TLS (a server started with --tls-cert)");
@@ -161,21 +164,28 @@ void add_options(CLI::App& app, BenchOptions* options) {
     app.add_option("--initial-points", options->initial_points,
                    "With --enroll: points credited to every member before the run")
         ->capture_default_str()
+        ->check(CLI::Number)
         ->check(CLI::Range(int64_t{0}, int64_t{1'000'000'000}));
     app.add_option("--keys", options->keys_text, "Key law: uniform, zipf or hotset")
         ->capture_default_str();
-    app.add_option("--zipf-s", options->zipf_s, "Zipf exponent (> 0)")->capture_default_str();
+    app.add_option("--zipf-s", options->zipf_s, "Zipf exponent (> 0)")
+        ->capture_default_str()
+        ->check(CLI::Number);
     app.add_option("--hot-fraction", options->hot_fraction,
                    "hotset: fraction of members that is hot")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(CLI::Number);
     app.add_option("--hot-share", options->hot_share, "hotset: share of operations on hot members")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(CLI::Number);
     app.add_option("-d,--duration", options->duration_s,
-                   "Seconds to run (default 10, at most 31536000: a year)");
+                   "Seconds to run (default 10, at most 31536000: a year)")
+        ->check(CLI::Number);
     app.add_option("-n,--ops", options->ops, "Operations to schedule instead of a duration")
         ->check(CLI::Range(uint64_t{1}, ops_max));
     app.add_option("--warmup", options->warmup_s,
                    "Whole seconds to run first and leave out of the results (with --duration)")
+        ->check(CLI::Number)
         ->check(CLI::Range(0u, 3'600u));
     app.add_option("--rate", options->rate,
                    "Open loop: target operations per second over all connections, at most 1e9; "
@@ -205,7 +215,8 @@ void add_options(CLI::App& app, BenchOptions* options) {
         ->capture_default_str();
     app.add_flag("--json", options->json, "Print one JSON line with the results on stdout");
     app.add_option("--seed", options->seed, "Seed for keys, mix and amounts")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(CLI::Number);
 }
 
 void resolve(const CLI::App& app, BenchOptions* options) {

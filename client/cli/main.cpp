@@ -68,10 +68,11 @@ void add_mutation_options(CLI::App* command, MutationArgs* args) {
     command->add_option("--txn", args->txn,
                         "Transaction id, 32 hex digits; generated and printed when absent. Rerun "
                         "with the printed id to retry safely.");
-    command->add_option("--store", args->store, "Store id");
-    command->add_option("--merchant", args->merchant, "Merchant id");
+    // CLI11 reads an empty value into a number as 0: CLI::Number refuses it first.
+    command->add_option("--store", args->store, "Store id")->check(CLI::Number);
+    command->add_option("--merchant", args->merchant, "Merchant id")->check(CLI::Number);
     command->add_option("--order", args->order, "Order reference")->check(whole_number());
-    command->add_option("--reason", args->reason, "Reason code");
+    command->add_option("--reason", args->reason, "Reason code")->check(CLI::Number);
 }
 
 class Runner {
@@ -455,7 +456,9 @@ int run(int argc, char** argv) {
     const char* key_env = std::getenv("JIFEN_KEY");
     globals.key = key_env != nullptr ? key_env : client::dev_admin_key;
     app.add_option("--host", globals.host, "Server host")->capture_default_str();
-    app.add_option("--port", globals.port, "Server port")->capture_default_str();
+    app.add_option("--port", globals.port, "Server port")
+        ->capture_default_str()
+        ->check(CLI::Number);
     app.add_option("--key", globals.key, "API key (default: $JIFEN_KEY, else the development key)");
     app.add_flag("--tls", globals.tls, "Use TLS");
     app.add_option("--ca-file", globals.ca_file, "CA certificates (PEM) to verify the server")

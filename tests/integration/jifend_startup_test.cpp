@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 
@@ -72,6 +74,11 @@ TEST(JifendStartup, AWrongCommandLineExitsTwoNamingTheFlag) {
              {{"--port", "70000"}, "--port"},
              {{"--durability", "bogus"}, "--durability"},
              {{"--shards", "abc"}, "--shards"},
+             // Empty: CLI11 alone would read 0 (a random port, one shard per core).
+             {{"--port", ""}, "--port"},
+             {{"--http-port", ""}, "--http-port"},
+             {{"--shards", ""}, "--shards"},
+             {{"--shard-threads", ""}, "--shard-threads"},
              {{"--no-such-flag"}, "--no-such-flag"},
              {{"--hash-key", ""}, "--hash-key"},
              {{"--hash-key", std::string(65, 'a')}, "--hash-key"}}) {
@@ -79,6 +86,20 @@ TEST(JifendStartup, AWrongCommandLineExitsTwoNamingTheFlag) {
         EXPECT_EQ(run.exit_code, 2) << args[0] << ": " << run.out << run.err;
         EXPECT_NE(run.err.find(named), std::string::npos) << run.err;
     }
+}
+
+TEST(JifendStartup, AStartThatFailsSaysWhyOnStderrWhateverTheLogLevel) {
+    TempDir dir;
+    std::filesystem::create_directories(dir.path() / "data");
+    {
+        std::ofstream foreign(dir.path() / "data" / "jifen.lmdb");
+        foreign << "not a ledger";
+    }
+    const CliResult run = run_jifend({"--data-dir", (dir.path() / "data").string(), "--port",
+                                      std::to_string(free_port()), "--http-port",
+                                      std::to_string(free_port()), "--log-level", "off"});
+    EXPECT_EQ(run.exit_code, 1) << run.out << run.err;
+    EXPECT_NE(run.err.find("cannot open the data directory"), std::string::npos) << run.err;
 }
 
 TEST(JifendStartup, HashKeyPrintsTheSecretsSha256AndExits) {

@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "tests/server/core_test_server.hpp"
+#include "tests/server/log_capture.hpp"
 
 namespace jifen::server::testing {
 namespace {
 
 using protocol::FrameHeader;
 using protocol::Opcode;
+using test::LogCapture;
 
 class CoreProtocol : public ::testing::Test {
 protected:
@@ -60,6 +62,27 @@ TEST_F(CoreProtocol, HelloWithAnEmptyKeyGetsAuthFailed) {
     RawClient client(server_.port());
     EXPECT_EQ(static_cast<Result>(client.hello("").result), Result::auth_failed);
     EXPECT_TRUE(client.closed_by_server());
+}
+
+TEST(CoreProtocolLog, RefusedKeysAreLoggedAtMostOnceASecondAndNeverTheKey) {
+    LogCapture log_lines;  // Before the server starts (log_capture.hpp).
+    const auto started = std::chrono::steady_clock::now();
+    {
+        TempDir dir;
+        RunningServer server(test_config(dir.path(), 1));
+        for (int attempt = 0; attempt < 20; ++attempt) {
+            RawClient client(server.port());
+            EXPECT_EQ(static_cast<Result>(client.hello("guessed-secret-1234").result),
+                      Result::auth_failed);
+        }
+    }
+    const auto seconds =
+        std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
+            .count();
+    // One shard: one line, then at most one a second (the others counted into the next).
+    EXPECT_GE(log_lines.count("authentication failed from 127.0.0.1"), 1u);
+    EXPECT_LE(log_lines.count("authentication failed"), static_cast<size_t>(1 + seconds));
+    EXPECT_EQ(log_lines.count("guessed-secret-1234"), 0u);
 }
 
 TEST_F(CoreProtocol, AFrameBeforeHelloGetsNotAuthenticatedAndTheConnectionCloses) {

@@ -194,6 +194,22 @@ TEST(SupportConfig, PartialDocumentChangesOnlyTheKeysItNames) {
     EXPECT_EQ(config.engine.holds_per_shard_max, default_config().engine.holds_per_shard_max);
 }
 
+TEST(SupportConfig, AMaximumBelowADefaultLeftOutTakesTheDefaultDownWithIt) {
+    // Otherwise the refusal would name a key the operator never wrote.
+    Config config = default_config();
+    apply_json(&config, R"({"engine": {"hold_timeout_us_max": 60000000},
+                            "wal": {"map_bytes_max": 536870912}})");
+    EXPECT_EQ(config.engine.hold_timeout_us_default, 60'000'000u);
+    EXPECT_EQ(config.wal.map_bytes_initial, 536'870'912u);
+    EXPECT_NO_THROW(validate(config));
+    // Given explicitly, the default is kept and checked as written.
+    Config explicit_config = default_config();
+    apply_json(&explicit_config, R"({"engine": {"hold_timeout_us_max": 60000000,
+                                                "hold_timeout_us_default": 90000000}})");
+    EXPECT_TRUE(starts_with(validate_error(explicit_config), "engine.hold_timeout_us_default"))
+        << validate_error(explicit_config);
+}
+
 TEST(SupportConfig, SuppliedApiKeysReplaceTheDefaultsAndClearDefaultKeys) {
     Config config = default_config();
     const std::string digest = sha256_hex("s3cret");

@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <mutex>
@@ -729,6 +730,43 @@ TEST_P(TruncatedLog, IsRefusedAtOpenWithItsSizeAndTheSizeItNeeds) {
         const bool few_pages_short =
             cut_bytes > 2 * page_bytes && size_bytes - cut_bytes <= 16 * page_bytes;
         EXPECT_EQ(what.find("truncate -s ") != std::string::npos, few_pages_short) << what;
+    }
+}
+
+TEST(Log, ASecondLogOnTheSameDirectoryOrALinkToItsFileIsRefused) {
+    TempDir dir;
+    const Options options = testing::options_for(dir.path(), 1);
+    auto first = Log::open(options);
+    const auto refusal = [](const Options& second) {
+        try {
+            Log::open(second);
+        } catch (const StartupError& error) {
+            return std::string(error.what());
+        }
+        return std::string("opened");
+    };
+    EXPECT_NE(refusal(options).find("in use by another process"), std::string::npos);
+    // The same file under another directory (its own jifen.lock and LMDB lock table).
+    TempDir other;
+    std::filesystem::create_symlink(dir.path() / "jifen.lmdb", other.path() / "jifen.lmdb");
+    EXPECT_NE(refusal(testing::options_for(other.path(), 1)).find("another path"),
+              std::string::npos);
+    TempDir hard;
+    std::filesystem::create_hard_link(dir.path() / "jifen.lmdb", hard.path() / "jifen.lmdb");
+    EXPECT_NE(refusal(testing::options_for(hard.path(), 1)).find("another path"),
+              std::string::npos);
+}
+
+TEST(Log, TheLedgerFilesAreReadableByTheirOwnerOnly) {
+    TempDir dir;
+    const std::filesystem::path data = dir.path() / "data";
+    Log::open(testing::options_for(data, 1));
+    using std::filesystem::perms;
+    EXPECT_EQ(std::filesystem::status(data).permissions() & perms::all, perms::owner_all);
+    for (const char* file : {"jifen.lmdb", "jifen.lmdb-lock", "jifen.lock"}) {
+        EXPECT_EQ(std::filesystem::status(data / file).permissions() & perms::all,
+                  perms::owner_read | perms::owner_write)
+            << file;
     }
 }
 
