@@ -24,10 +24,14 @@ struct Config {
     // When a reversed earn was already spent: false takes what is available and reports the
     // shortfall; true takes it all and lets the balance go negative.
     bool reverse_allows_negative = false;
-    // Holds taken under this rule keep the months of their points (docs/protocol.md, "Holds and
-    // expiry"). Not a setting: off only to replay log records of builds before it, under which
-    // what a hold gave back joined the month it came back in (a timeout: its until_us's month).
-    bool holds_keep_months = true;
+    // Points given back keep the months they were earned in as far as the engine knows them
+    // (docs/protocol.md, "Holds and expiry"): holds taken under this rule keep the months of
+    // their points, and a redeem, capture or transfer debit remembers the newest month it took
+    // points from, where reversing or refunding it gives them back. Not a setting: off only to
+    // replay log records of builds before it, under which what a hold gave back joined the month
+    // it came back in (a timeout: its until_us's month), and a reversal or refund the month the
+    // redeem, capture or transfer was applied in.
+    bool points_keep_months = true;
     // Table sizes, fixed at startup (no growth on the hot path).
     uint32_t members_per_shard_max = 1u << 20;
     uint32_t holds_per_shard_max = 1u << 16;

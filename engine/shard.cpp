@@ -131,7 +131,7 @@ struct Hold {
 };
 static_assert(sizeof(Hold) == 40);
 
-// A hold taken under the rules before holds kept months (Config::holds_keep_months off, or
+// A hold taken under the rules before holds kept months (Config::points_keep_months off, or
 // loaded from a version 2 checkpoint): one lot of no month, and what it gives back joins the
 // month it comes back in (a timeout: the month of its until_us).
 constexpr uint32_t hold_flag_legacy = 1;
@@ -160,7 +160,9 @@ struct TxnEntry {
     // earn: release time when it was pending (else 0); transfer and transfer_credit: the other
     // member; open hold: its Hold slot.
     uint64_t aux;
-    MonthIndex month;  // earn: its lot's month; redeem/capture/transfer: the month applied in.
+    // earn: its lot's month; redeem, capture, transfer: the month a reversal or refund gives
+    // back to (kept_month); others: the month applied in.
+    MonthIndex month;
     Op op;
     TxnState state;
     // transfer_refunded: the Result the credit leg was refused with, which a repeat answers.
@@ -821,13 +823,18 @@ struct Shard::State {
         }
     }
 
-    // Takes up to amount from the oldest lots; returns what it took.
-    Points consume_oldest(MemberRecord& member, Points amount) noexcept {
+    // Takes up to amount from the oldest lots; returns what it took, and in *newest (when
+    // given and anything was taken) the month of the last lot it took from.
+    Points consume_oldest(MemberRecord& member, Points amount,
+                          MonthIndex* newest = nullptr) noexcept {
         Points taken = 0;
         while (taken < amount && member.lot_count() > 0) {
             const Points in_lot = lot_points(member.lots[0]);
             const Points take = std::min(in_lot, amount - taken);
             taken += take;
+            if (newest != nullptr) {
+                *newest = lot_month(member.lots[0]);
+            }
             if (take == in_lot) {
                 pop_front_lot(member);
             } else {
@@ -981,15 +988,20 @@ struct Shard::State {
     }
 
     // Gives a closed hold's points back, but for the first `spent` of them (oldest first, what
-    // a capture took): each month's points to that month (give_back_points), a legacy hold's to
-    // returned_month. Each node is freed before its points join a lot.
+    // a capture took; *spent_month, when given, gets the month of the newest of those): each
+    // month's points to that month (give_back_points), a legacy hold's to returned_month. Each
+    // node is freed before its points join a lot.
     void give_back(MemberRecord& member, const Hold& closed, Points spent,
-                   MonthIndex returned_month, MonthIndex limit, Settlement* expired) noexcept {
+                   MonthIndex returned_month, MonthIndex limit, Settlement* expired,
+                   MonthIndex* spent_month = nullptr) noexcept {
         for (uint32_t node = closed.lots_head; node != none;) {
             const LotNode lot = lot_nodes[node];
             free_lot_node(node);
             const Points spend = std::min(spent, lot.points);
             spent -= spend;
+            if (spend > 0 && spent_month != nullptr) {
+                *spent_month = static_cast<MonthIndex>(lot.key);
+            }
             if (lot.points > spend) {
                 const MonthIndex month = (closed.flags & hold_flag_legacy) != 0
                                              ? returned_month
@@ -1831,14 +1843,15 @@ struct Shard::State {
         }
         settle(index, command.time_us);
         MemberRecord& member = members[index];
-        const Points taken = consume_oldest(member, command.points);
+        MonthIndex newest_taken = 0;
+        const Points taken = consume_oldest(member, command.points, &newest_taken);
         JIFEN_ASSERT(taken == command.points);
         member.available -= command.points;
         member.lifetime_redeemed += command.points;
         counters.redeemed += command.points;
         touch(member, command.time_us);
         const Outcome outcome = balances(index, command.points, 0);
-        record(command, outcome, TxnState::done, 0, month_of_now(command.time_us));
+        record(command, outcome, TxnState::done, 0, kept_month(newest_taken, command.time_us));
         return outcome;
     }
 
@@ -1863,7 +1876,7 @@ struct Shard::State {
         if (!hold_slot_free()) {
             return refusal(Result::hold_limit, settled);
         }
-        const bool keeps_months = config.holds_keep_months;
+        const bool keeps_months = config.points_keep_months;
         if (lot_nodes_free() <
             (keeps_months ? nodes_for_hold(members[index], command.points, command.time_us) : 1)) {
             return refusal(Result::lot_limit, settled);
@@ -1931,8 +1944,9 @@ struct Shard::State {
         // Those whose month expired while they were held expire now, and a derived record
         // says so, just before this command's.
         Settlement expired{Op::expire, 0, 0, command.ref_txn_id};
+        MonthIndex newest_spent = 0;
         give_back(member, closed, captured, lot_month_of(command.time_us),
-                  expiry_limit(command.time_us), &expired);
+                  expiry_limit(command.time_us), &expired, &newest_spent);
         const Points expired_now = expired.points;
         if (recording_derived && expired_now > 0) {
             add_derived(expired.record(member.member_id, before));
@@ -1942,8 +1956,21 @@ struct Shard::State {
         touch(member, command.time_us);
         const Outcome outcome =
             balances(index, command.op == Op::capture ? captured : hold_points, expired_now);
-        record(command, outcome, TxnState::done, 0, month_of_now(command.time_us));
+        // A legacy hold's points have no months: its capture keeps the month it is applied in,
+        // as before (and so does a release, which nothing reverses).
+        const bool months_known = (closed.flags & hold_flag_legacy) == 0 && captured > 0;
+        record(command, outcome, TxnState::done, 0,
+               months_known ? kept_month(newest_spent, command.time_us)
+                            : month_of_now(command.time_us));
         return outcome;
+    }
+
+    // The month a redeem, capture or transfer debit keeps (TxnEntry::month) for a reversal or
+    // refund to give its points back to: the newest month it took them from, so giving back
+    // never makes points younger than the youngest of them (Config::points_keep_months; before
+    // it, the month it was applied in).
+    MonthIndex kept_month(MonthIndex newest_taken, TimeUs time_us) const noexcept {
+        return config.points_keep_months ? newest_taken : month_of_now(time_us);
     }
 
     // The month points given back join: the original one unless it has expired by now.
@@ -2066,7 +2093,8 @@ struct Shard::State {
         }
         settle(index, command.time_us);
         MemberRecord& sender = members[index];
-        const Points taken = consume_oldest(sender, command.points);
+        MonthIndex newest_taken = 0;
+        const Points taken = consume_oldest(sender, command.points, &newest_taken);
         JIFEN_ASSERT(taken == command.points);
         sender.available -= command.points;
         counters.transfer_out += command.points;
@@ -2087,7 +2115,8 @@ struct Shard::State {
             counters.transfers_in_flight += command.points;
         }
         const Outcome outcome = balances(index, command.points, 0);
-        record(command, outcome, state, command.counterparty_id, month_of_now(command.time_us));
+        record(command, outcome, state, command.counterparty_id,
+               kept_month(newest_taken, command.time_us));
         return outcome;
     }
 
@@ -2983,7 +3012,7 @@ void Shard::set_rules(const Config& rules) noexcept {
     config.hold_timeout_us_default = rules.hold_timeout_us_default;
     config.hold_timeout_us_max = rules.hold_timeout_us_max;
     config.reverse_allows_negative = rules.reverse_allows_negative;
-    config.holds_keep_months = rules.holds_keep_months;
+    config.points_keep_months = rules.points_keep_months;
 }
 
 uint64_t Shard::member_count() const noexcept { return state_->member_count; }

@@ -112,8 +112,9 @@ public:
     //   oldest of them. What a hold gives back (the rest of a capture, a release, a timeout)
     //   rejoins the months it was earned in; points whose month expired meanwhile expire then
     //   (capture and release: Outcome::shortfall, and a derived Op::expire naming the hold).
-    //   Points given back by a redeem/capture reversal or a refund rejoin the month of the
-    //   original transaction, but never one that has already expired. A hold needs a free lot
+    //   Points given back by a redeem/capture reversal or a transfer refund rejoin the newest
+    //   month the original transaction took points from (Config::points_keep_months), but
+    //   never one that has already expired. A hold needs a free lot
     //   per month it takes (lot_limit).
     // - earn with until_us > time_us: pending until until_us, then a lot of until_us's month.
     // - hold: until_us 0 = time_us + hold_timeout_us_default; otherwise time_us < until_us <=
@@ -233,7 +234,7 @@ public:
 
     // Takes the programme rules that may change over a ledger's life from rules:
     // hold_timeout_us_default, hold_timeout_us_max, reverse_allows_negative and
-    // holds_keep_months. They act on the
+    // points_keep_months. They act on the
     // commands applied after the call (holds taken, reverses made), never on the state already
     // there. Table sizes and expiry_months (lots carry months only with expiry on) are fixed at
     // construction; rules.expiry_months must equal the shard's. The log records which rules

@@ -47,7 +47,7 @@ static_assert(sizeof(MetaFormat) == 16 && std::is_trivially_copyable_v<MetaForma
 // greatest not above the record's log sequence. An entry is written only once a recovery under it
 // succeeded, and an entry under which nothing was logged yet (recorded_at_log_seq is still the
 // next log sequence) is replaced, not followed. Directories written before holds kept months have
-// meta["rules"] instead (entries without holds_keep_months, which read as 0), or no rules at all.
+// meta["rules"] instead (entries without points_keep_months, which read as 0), or no rules at all.
 inline constexpr char meta_rules_key[] = "rules2";
 inline constexpr char meta_rules_v1_key[] = "rules";
 struct RulesEntry {
@@ -65,12 +65,12 @@ struct RulesEntry {
     // 1: the records before recorded_at_log_seq were written by a build that kept no rules, and
     // these settings were taken for them (they replayed without disagreement).
     uint32_t assumed = 0;
-    // engine::Config::holds_keep_months: 0 for records of builds before it.
-    uint32_t holds_keep_months = 0;
+    // engine::Config::points_keep_months: 0 for records of builds before it.
+    uint32_t points_keep_months = 0;
     uint32_t reserved = 0;
 };
 static_assert(sizeof(RulesEntry) == 64 && std::is_trivially_copyable_v<RulesEntry>);
-// A meta["rules"] entry: RulesEntry up to holds_keep_months.
+// A meta["rules"] entry: RulesEntry up to points_keep_months.
 inline constexpr size_t rules_v1_entry_bytes = 56;
 
 // meta["position"]: rewritten by every commit. The next log sequence, how far the heads table

@@ -157,7 +157,7 @@ format::RulesEntry rules_entry_of(const engine::Config& config, uint64_t from_lo
     entry.members_per_shard_max = config.members_per_shard_max;
     entry.holds_per_shard_max = config.holds_per_shard_max;
     entry.lots_per_shard_max = config.lots_per_shard_max;
-    entry.holds_keep_months = config.holds_keep_months ? 1 : 0;
+    entry.points_keep_months = config.points_keep_months ? 1 : 0;
     return entry;
 }
 
@@ -1581,13 +1581,13 @@ void LmdbLog::plan_rules(MDB_txn* txn, const std::string& env_path) {
     if (rules_.empty()) {
         // Fresh, or written by a build that kept no rules: its records were applied under what
         // was configured then, taken to be what is configured now (recovery checks it), but for
-        // holds_keep_months, which such a build did not have. The configured rules then follow
+        // points_keep_months, which such a build did not have. The configured rules then follow
         // from the next record on (below).
         format::RulesEntry first = wanted;
         first.from_log_seq = 1;
         first.assumed = next_log_seq_ > 1 ? 1 : 0;
         if (first.assumed != 0) {
-            first.holds_keep_months = 0;
+            first.points_keep_months = 0;
             std::fprintf(stderr,
                          "jifen log: %s: the %llu records here were written by a build that kept "
                          "no engine rules; taking the configured ones for them (expiry_months "

@@ -204,7 +204,7 @@ engine::Config rules_of(const format::RulesEntry& entry) {
     rules.hold_timeout_us_default = entry.hold_timeout_us_default;
     rules.hold_timeout_us_max = entry.hold_timeout_us_max;
     rules.reverse_allows_negative = entry.reverse_allows_negative != 0;
-    rules.holds_keep_months = entry.holds_keep_months != 0;
+    rules.points_keep_months = entry.points_keep_months != 0;
     return rules;
 }
 

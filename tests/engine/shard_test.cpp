@@ -755,10 +755,10 @@ TEST_F(ShardTest, ACaptureSpendsTheOldestHeldPointsAndTheRestKeepTheirMonths) {
 }
 
 TEST_F(ShardTest, AHoldTakenBeforeHoldsKeptMonthsGivesBackToTheMonthItComesBackIn) {
-    // Log records of older builds replay under holds_keep_months off (docs/wal.md): their holds
+    // Log records of older builds replay under points_keep_months off (docs/wal.md): their holds
     // give back as those builds did, also once the rule is on again and across a checkpoint.
     Config old_rules = small_config();
-    old_rules.holds_keep_months = false;
+    old_rules.points_keep_months = false;
     shard_.set_rules(old_rules);
     enroll_with(42, 100);  // January 2026.
     const TimeUs march_us = month_start_us(month_of(t0_us) + 2);
@@ -808,6 +808,30 @@ TEST_F(ShardTest, AVersion2CheckpointsHoldsLoadAsTakenBeforeHoldsKeptMonths) {
     std::memcpy(with_lots.data() + sizeof(uint64_t), &version, sizeof(version));
     Shard refused(0, 1, small_config(), nullptr);
     EXPECT_FALSE(refused.load(with_lots));
+}
+
+TEST_F(ShardTest, AReversalGivesPointsBackToTheNewestMonthTheyWereTakenFrom) {
+    // Not to the month of the redeem or capture: otherwise spending points and having the spend
+    // reversed would make them younger.
+    const TimeUs may_us = month_start_us(month_of(t0_us) + 4);
+    const TimeUs february_expiry_us = month_start_us(month_of(t0_us) + 14);
+    for (const Op spend : {Op::redeem, Op::capture}) {
+        Shard shard(0, 1, small_config(), nullptr);
+        shard.apply(enroll(1, 42));
+        shard.apply(earn(2, 42, 100));                                          // January.
+        shard.apply(earn(3, 42, 50, month_start_us(month_of(t0_us) + 1)));      // February.
+        if (spend == Op::redeem) {
+            ASSERT_EQ(shard.apply(redeem(10, 42, 120, may_us)).result, Result::ok);
+        } else {
+            ASSERT_EQ(shard.apply(hold(9, 42, 120, may_us)).result, Result::ok);
+            ASSERT_EQ(shard.apply(capture(10, 42, 9, 0, may_us + 1)).result, Result::ok);
+        }
+        // January's 100 and 20 of February's, back as February's in June.
+        ASSERT_EQ(shard.apply(reverse(11, 42, 10, may_us + 30 * day_us)).available, 150);
+        EXPECT_EQ(shard.apply(earn(12, 42, 1, january_expiry_us)).available, 151);
+        EXPECT_EQ(shard.apply(earn(13, 42, 1, february_expiry_us)).available, 2);
+        EXPECT_TRUE(shard.audit().ok);
+    }
 }
 
 TEST_F(ShardTest, AHoldNeedsALotNodeForEachMonthItTakes) {

@@ -241,12 +241,15 @@ void LedgerModel::credit(Member& member, uint32_t month, Points points) {
     }
 }
 
-Points LedgerModel::consume_oldest(Member& member, Points points) {
+Points LedgerModel::consume_oldest(Member& member, Points points, uint32_t* newest) {
     Points taken = 0;
     while (taken < points && !member.lots.empty()) {
         auto oldest = member.lots.begin();
         const Points take = std::min(oldest->second, points - taken);
         taken += take;
+        if (newest != nullptr) {
+            *newest = oldest->first;
+        }
         oldest->second -= take;
         if (oldest->second == 0) {
             member.lots.erase(oldest);
@@ -431,14 +434,13 @@ Outcome LedgerModel::redeem(const Command& c) {
         return refuse(claim(c), &member, c.time_us);
     }
     settle(member, c.time_us, true);
-    consume_oldest(member, c.points);
+    Txn txn;
+    consume_oldest(member, c.points, &txn.month);  // A reversal gives back to the newest.
     member.view.available -= c.points;
     member.view.lifetime_redeemed += c.points;
     member.view.last_activity_us = std::max(member.view.last_activity_us, c.time_us);
     Outcome outcome = balances(member);
     outcome.points = c.points;
-    Txn txn;
-    txn.month = engine::month_of(c.time_us);
     return record(c, outcome, txn);
 }
 
@@ -514,10 +516,15 @@ Outcome LedgerModel::close_hold(const Command& c) {
     member.view.held -= hold_points;
     // The capture spends the oldest held points; the rest go back to their months, and those
     // whose month expired while held expire now.
+    Txn txn;
+    txn.month = engine::month_of(c.time_us);  // A release's; a capture's is the newest spent.
     Points to_spend = captured;
     for (const auto& [month, points] : hold_txn.hold_lots) {
         const Points spent = std::min(to_spend, points);
         to_spend -= spent;
+        if (spent > 0) {
+            txn.month = month;
+        }
         if (points > spent) {
             credit(member, month, points - spent);
         }
@@ -528,8 +535,6 @@ Outcome LedgerModel::close_hold(const Command& c) {
     Outcome outcome = balances(member);
     outcome.points = c.op == Op::capture ? captured : hold_points;
     outcome.shortfall = expired_now;
-    Txn txn;
-    txn.month = engine::month_of(c.time_us);
     return record(c, outcome, txn);
 }
 
@@ -650,11 +655,10 @@ Outcome LedgerModel::transfer(const Command& c) {
         return refuse(claim(c), &sender, c.time_us);
     }
     settle(sender, c.time_us, true);
-    consume_oldest(sender, c.points);
+    Txn txn;
+    consume_oldest(sender, c.points, &txn.month);  // A refund gives back to the newest.
     sender.view.available -= c.points;
     sender.view.last_activity_us = std::max(sender.view.last_activity_us, c.time_us);
-    Txn txn;
-    txn.month = engine::month_of(c.time_us);
     if (local) {
         settle(*receiver, c.time_us, true);
         credit(*receiver, lot_month(c.time_us), c.points);

@@ -50,7 +50,9 @@ private:
         Command command;  // As first applied (its content is what a repeat must match).
         Outcome outcome;
         State state = State::done;
-        uint32_t month = 0;      // earn: its lot's month; others: the month applied in.
+        // earn: its lot's month; redeem, capture, transfer: the newest month they took points
+        // from (where a reversal or refund gives them back); others: the month applied in.
+        uint32_t month = 0;
         TimeUs release_us = 0;   // earn: pending until (0 = not pending).
         Points hold_points = 0;  // hold: reserved points.
         TimeUs hold_until_us = 0;
@@ -78,7 +80,8 @@ private:
     bool over_cap(const Member& settled_member, Points adding) const;
 
     void credit(Member& member, uint32_t month, Points points);
-    Points consume_oldest(Member& member, Points points);
+    // *newest (when given and anything was taken): the month of the last lot taken from.
+    Points consume_oldest(Member& member, Points points, uint32_t* newest = nullptr);
     Result claim(const Command& command) const;
     Outcome record(const Command& command, const Outcome& outcome, Txn txn);
 

@@ -262,7 +262,7 @@ TEST(Recovery, ChangingExpiryMonthsOnALoggedDirectoryIsRefusedNamingTheKey) {
 }
 
 // Rewrites a directory's rules as a build before holds kept months wrote them: meta["rules"],
-// entries without holds_keep_months.
+// entries without points_keep_months.
 void rewrite_rules_as_version_1(const std::filesystem::path& dir) {
     MDB_env* env = nullptr;
     ASSERT_EQ(mdb_env_create(&env), 0);
@@ -279,7 +279,7 @@ void rewrite_rules_as_version_1(const std::filesystem::path& dir) {
     std::memcpy(entries.data(), value.mv_data, value.mv_size);
     std::vector<std::byte> v1;
     for (const format::RulesEntry& entry : entries) {
-        EXPECT_EQ(entry.holds_keep_months, 0u);
+        EXPECT_EQ(entry.points_keep_months, 0u);
         const auto* bytes = reinterpret_cast<const std::byte*>(&entry);
         v1.insert(v1.end(), bytes, bytes + format::rules_v1_entry_bytes);
     }
@@ -305,7 +305,7 @@ TEST(Recovery, HoldsOfBuildsBeforeHoldsKeptMonthsReplayAsTheyGaveBack) {
         TempDir dir;
         Options options = testing::options_for(dir.path(), 1);
         engine::Config older = testing::small_config();  // expiry_months 1.
-        older.holds_keep_months = false;
+        older.points_keep_months = false;
         uint64_t digest = 0;
         {
             options.engine.reset();
