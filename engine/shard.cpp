@@ -1305,6 +1305,28 @@ struct Shard::State {
         return settled;
     }
 
+    // Builds before Config::points_keep_months put every point coming back into a lot of its
+    // month before a debt or expiry took it, and creating that lot noted the lot's expiry for
+    // the ticks' sweep (note_lot). Under their rule, a settlement notes the same months, so
+    // their ticks settle the members they logged (a tick's count is checked on replay). Noting a
+    // month again changes nothing.
+    void note_as_before(const MemberRecord& member, MonthIndex month) noexcept {
+        if (config.points_keep_months) {
+            return;
+        }
+        for (uint32_t i = 0; i < member.lot_count(); ++i) {
+            if (lot_month(member.lots[i]) == month) {
+                return;
+            }
+        }
+        for (uint32_t node = member.overflow_head; node != none; node = lot_nodes[node].next) {
+            if (lot_nodes[node].key == month) {
+                return;
+            }
+        }
+        note_lot(month);
+    }
+
     // Returns true when anything was due.
     bool settle(uint32_t member_index, TimeUs time_us) noexcept {
         MemberRecord& member = members[member_index];
@@ -1332,6 +1354,7 @@ struct Shard::State {
                 member.hold_head = holds[hold].next;
                 timed_out.hold_id = std::as_const(txns)[holds[hold].txn_index].txn_id;
                 const Hold closed = close_hold(member, hold, TxnState::hold_timed_out);
+                note_as_before(member, lot_month_of(closed.until_us));
                 give_back(member, closed, 0, lot_month_of(closed.until_us), limit, &expired);
                 timed_out.add(closed.points, closed.until_us);
                 ++holds_timed_out;
@@ -1339,6 +1362,7 @@ struct Shard::State {
                 const LotNode lot = lot_nodes[pending];
                 member.pending_head = lot.next;
                 free_lot_node(pending);
+                note_as_before(member, lot_month_of(lot.key));
                 give_back_points(member, lot_month_of(lot.key), lot.points, limit, &expired);
                 released.add(lot.points, lot.key);
             } else {

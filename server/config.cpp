@@ -526,11 +526,12 @@ void validate(const Config& config) {
     require_range(wal.map_bytes_initial, wal::map_bytes_min, wal.map_bytes_max,
                   "wal.map_bytes_initial");
     // LMDB's map size must be a multiple of the OS page; 4 KiB divides every page size we run on.
-    if (wal.map_bytes_initial % 4096 != 0) {
-        fail("wal.map_bytes_initial", "must be a multiple of 4096");
-    }
+    // The maximum first: a start size left out is clamped to it (read_wal).
     if (wal.map_bytes_max % 4096 != 0) {
         fail("wal.map_bytes_max", "must be a multiple of 4096");
+    }
+    if (wal.map_bytes_initial % 4096 != 0) {
+        fail("wal.map_bytes_initial", "must be a multiple of 4096");
     }
     require_range(wal.map_grow_percent, 1, 99, "wal.map_grow_percent");
     require_range(wal.queue_records_per_shard, wal::queue_records_min, wal::queue_records_max,

@@ -209,8 +209,10 @@ void LmdbLog::open_environment() {
     }
     std::error_code error;
     if (std::filesystem::create_directories(options_.data_dir, error)) {
-        // The ledger is nobody else's business: a directory jifend creates is its user's only.
-        std::filesystem::permissions(options_.data_dir, std::filesystem::perms::owner_all, error);
+        // The ledger is nobody else's business: a directory jifend creates is its user's only
+        // (where the file system has modes at all).
+        std::error_code ignored;
+        std::filesystem::permissions(options_.data_dir, std::filesystem::perms::owner_all, ignored);
     }
     if (error) {
         throw StartupError("jifen log: cannot create " + dir + ": " + error.message());
@@ -267,7 +269,10 @@ void LmdbLog::open_environment() {
     // can put one file in two directories, each with LMDB lock tables of its own: the file is
     // locked too.
     env_file_lock_fd_ = ::open(env_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (env_file_lock_fd_ < 0 || ::flock(env_file_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (env_file_lock_fd_ < 0) {
+        throw StartupError("jifen log: cannot open " + env_path + ": " + std::strerror(errno));
+    }
+    if (::flock(env_file_lock_fd_, LOCK_EX | LOCK_NB) != 0) {
         throw StartupError("jifen log: " + env_path +
                            " is in use by another process, through another path to the same "
                            "file (a link)");

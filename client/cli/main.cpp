@@ -533,14 +533,16 @@ int run(int argc, char** argv) {
 
     auto* history = app.add_subcommand("history", "Show a member's ledger entries, newest first");
     history->add_option("MEMBER", member_text)->required();
-    history->add_option("--limit", limit, "Entries (1..1000)")->capture_default_str();
+    history->add_option("--limit", limit, "Entries (1..1000)")
+        ->capture_default_str()
+        ->check(CLI::Number);
     history->add_option("--before", before, "Only entries with seq below this")
         ->check(whole_number());
 
     auto* enroll = app.add_subcommand("enroll", "Create a member");
     enroll->add_option("MEMBER", member_text)->required();
     auto* birthday_option = enroll->add_option("--birthday", birthday_text, "YYYY-MM-DD");
-    enroll->add_option("--tier", tier, "Tier 0..255");
+    enroll->add_option("--tier", tier, "Tier 0..255")->check(CLI::Number);
     add_mutation_options(enroll, &mutation);
 
     auto* freeze =

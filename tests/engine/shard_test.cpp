@@ -779,6 +779,25 @@ TEST_F(ShardTest, AHoldTakenBeforeHoldsKeptMonthsGivesBackToTheMonthItComesBackI
     EXPECT_EQ(loaded.digest(), shard_.digest());
 }
 
+TEST_F(ShardTest, UnderTheRulesOfOlderBuildsTicksSweepTheMembersTheySweptThen) {
+    // Those builds put points coming back into a lot before a debt took them, and creating the
+    // lot noted its expiry for the ticks' sweep: their logged ticks count that sweep, and replay
+    // checks the count. The counts here are what the build of 8084ce6 logged.
+    Config config = small_config();
+    config.expiry_months = 1;
+    config.reverse_allows_negative = true;
+    config.points_keep_months = false;
+    Shard shard(0, 1, config, nullptr);
+    shard.apply(enroll(1, 42));
+    shard.apply(earn(2, 42, 100));
+    shard.apply(redeem(3, 42, 100));
+    shard.apply(earn_pending(4, 42, 50, t0_us, t0_us + 5 * day_us));
+    ASSERT_EQ(shard.apply(reverse(5, 42, 2)).available, -100);
+    // The pending 50 pay half the debt: no lot is left, but that build had made one.
+    EXPECT_EQ(shard.apply(tick(4, t0_us + 6 * day_us)).points, 1);
+    EXPECT_EQ(shard.apply(tick(4, month_start_us(month_of(t0_us) + 2) + 1'000'000)).points, 1);
+}
+
 TEST_F(ShardTest, AVersion2CheckpointsHoldsLoadAsTakenBeforeHoldsKeptMonths) {
     enroll_with(42, 100);  // January 2026.
     const TimeUs march_us = month_start_us(month_of(t0_us) + 2);
@@ -818,8 +837,8 @@ TEST_F(ShardTest, AReversalGivesPointsBackToTheNewestMonthTheyWereTakenFrom) {
     for (const Op spend : {Op::redeem, Op::capture}) {
         Shard shard(0, 1, small_config(), nullptr);
         shard.apply(enroll(1, 42));
-        shard.apply(earn(2, 42, 100));                                          // January.
-        shard.apply(earn(3, 42, 50, month_start_us(month_of(t0_us) + 1)));      // February.
+        shard.apply(earn(2, 42, 100));                                      // January.
+        shard.apply(earn(3, 42, 50, month_start_us(month_of(t0_us) + 1)));  // February.
         if (spend == Op::redeem) {
             ASSERT_EQ(shard.apply(redeem(10, 42, 120, may_us)).result, Result::ok);
         } else {
@@ -862,8 +881,7 @@ TEST_F(ShardTest, PointsAboutToComeBackInAMonthAlreadyHeldNeedNoLotOfTheirOwn) {
         Shard shard(0, 1, config, nullptr);
         shard.apply(enroll(1, 42));
         ASSERT_EQ(shard.apply(earn(2, 42, 10)).result, Result::ok);
-        ASSERT_EQ(shard.apply(earn_pending(3, 42, 5, t0_us, t0_us + minute_us)).result,
-                  Result::ok);
+        ASSERT_EQ(shard.apply(earn_pending(3, 42, 5, t0_us, t0_us + minute_us)).result, Result::ok);
         if (ticked) {
             shard.apply(tick(10, t0_us + 2 * minute_us));
         }
