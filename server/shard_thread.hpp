@@ -254,7 +254,6 @@ private:
     bool has_room_for(uint32_t operations) const noexcept;
 
     Shared& shared_;
-    LogThrottle refused_keys_log_;
     const uint32_t index_;
     const uint32_t shard_count_;
     engine::Shard& shard_;
@@ -320,6 +319,9 @@ private:
     // Async durability: true while records wait for room in the log's queue, transfer hand-offs
     // wait for durability or credits wait for room in another shard's inbox (see on_durable).
     std::atomic<bool> wants_durable_wake_{false};
+
+    // Last: touched only when a HELLO is refused, it stays off the lines the hot fields share.
+    LogThrottle refused_keys_log_;
 };
 
 }  // namespace jifen::server
