@@ -31,6 +31,9 @@ Config small_config() {
     return config;
 }
 
+// Points earned in January 2026 expire as February 2027 starts (expiry_months = 12).
+const TimeUs january_expiry_us = month_start_us(month_of(t0_us) + 13);
+
 class ShardTest : public ::testing::Test {
 protected:
     explicit ShardTest(Config config = small_config()) : shard_(0, 1, config, nullptr) {}
@@ -48,6 +51,17 @@ protected:
         MemberView member;
         EXPECT_TRUE(shard_.find(member_id, &member));
         return member;
+    }
+
+    // Member 42 with January 2026's 100 and February's 50, and hold 11 of 120 of them taken a
+    // minute before January's expire: all of January's and 20 of February's, held across it.
+    void hold_across_january_expiry() {
+        enroll_with(42, 100);
+        ASSERT_EQ(apply(earn(10, 42, 50, month_start_us(month_of(t0_us) + 1))).result, Result::ok);
+        ASSERT_EQ(
+            apply(hold(11, 42, 120, january_expiry_us - minute_us, january_expiry_us + day_us))
+                .result,
+            Result::ok);
     }
 
     // A refusal must leave the whole state as it was.
@@ -689,9 +703,6 @@ TEST_F(ShardTest, ReturnedPointsNeverJoinAnExpiredMonth) {
     expect_sound();
 }
 
-// Points earned in January 2026 expire as February 2027 starts (expiry_months = 12).
-const TimeUs january_expiry_us = month_start_us(month_of(t0_us) + 13);
-
 TEST_F(ShardTest, TimedOutHoldGivesPointsBackToTheMonthTheyWereEarnedIn) {
     enroll_with(42, 100);
     // Held in January 2027 and timed out within it: the points come back as January 2026's.
@@ -718,11 +729,8 @@ TEST_F(ShardTest, ReleasingAHoldNeverMakesItsPointsYounger) {
 }
 
 TEST_F(ShardTest, PointsWhoseMonthEndedWhileHeldExpireWhenTheHoldIsReleased) {
-    enroll_with(42, 100);                                          // January 2026.
-    apply(earn(10, 42, 50, month_start_us(month_of(t0_us) + 1)));  // February 2026.
-    apply(hold(11, 42, 120, january_expiry_us - minute_us, january_expiry_us + day_us));
+    hold_across_january_expiry();
     EXPECT_EQ(view(42).available, 30);
-    // The hold took January's 100 and 20 of February's; January ended while they were held.
     const Outcome released = apply(release(12, 42, 11, january_expiry_us + minute_us));
     ASSERT_EQ(released.result, Result::ok);
     EXPECT_EQ(released.points, 120);
@@ -1348,7 +1356,7 @@ protected:
         EXPECT_EQ(record.command.ref_txn_id, hold_lo == 0 ? TxnId{} : txn(hold_lo));
     }
 
-    const TimeUs expiry_of_january_us = month_start_us(month_of(t0_us) + 13);
+    const TimeUs expiry_of_january_us = january_expiry_us;
 };
 
 TEST_F(ShardTest, SettlingRecordsNothingUnlessAsked) {
@@ -1377,9 +1385,7 @@ TEST_F(SettlementTest, ACommandNamesWhatSettlingItsMemberDidInOrder) {
 }
 
 TEST_F(SettlementTest, HeldPointsThatExpiredAreNamedJustBeforeTheRelease) {
-    enroll_with(42, 100);                                          // January 2026.
-    apply(earn(10, 42, 50, month_start_us(month_of(t0_us) + 1)));  // February 2026.
-    apply(hold(11, 42, 120, expiry_of_january_us - minute_us, expiry_of_january_us + day_us));
+    hold_across_january_expiry();
     const Outcome released = apply(release(12, 42, 11, expiry_of_january_us + minute_us));
     ASSERT_EQ(released.result, Result::ok);
     const std::vector<Record> records = settlements_of(released);

@@ -292,6 +292,18 @@ void rewrite_rules_as_version_1(const std::filesystem::path& dir) {
     mdb_env_close(env);
 }
 
+// Holds `points` of member 1 at time_us (txn hold_txn) and releases them a minute later (txn
+// hold_txn + 1), both logged.
+void hold_and_release(Ledger& ledger, Log& log, uint64_t hold_txn, engine::Points points,
+                      engine::TimeUs time_us) {
+    ASSERT_EQ(apply_logged(ledger, log, engine::Op::hold, hold_txn, 1, points, time_us).result,
+              Result::ok);
+    ASSERT_EQ(apply_logged(ledger, log, engine::Op::release, hold_txn + 1, 1, 0,
+                           time_us + 60'000'000, engine::TxnId{hold_txn, 77})
+                  .result,
+              Result::ok);
+}
+
 // Records of builds before holds kept months, where what a hold gave back joined the month it
 // came back in, replay that way, whether that build kept its rules in meta["rules"] or kept none;
 // holds taken after the upgrade keep their months.
@@ -320,12 +332,7 @@ TEST(Recovery, HoldsOfBuildsBeforeHoldsKeptMonthsReplayAsTheyGaveBack) {
                       Result::ok);
             ASSERT_EQ(apply_logged(ledger, *log, engine::Op::earn, 2, 1, 100, start_us).result,
                       Result::ok);
-            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::hold, 3, 1, 100, next_month_us).result,
-                      Result::ok);
-            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::release, 4, 1, 0,
-                                   next_month_us + 60'000'000, engine::TxnId{3, 77})
-                          .result,
-                      Result::ok);
+            hold_and_release(ledger, *log, 3, 100, next_month_us);
             // The 100 came back as next month's, so they outlive this month's expiry.
             EXPECT_EQ(
                 apply_logged(ledger, *log, engine::Op::earn, 5, 1, 1, two_months_us).available,
@@ -349,13 +356,7 @@ TEST(Recovery, HoldsOfBuildsBeforeHoldsKeptMonthsReplayAsTheyGaveBack) {
             log->start(nullptr);
             // From here on a hold keeps its points' month: next month's 100 held and released
             // two months on are still next month's, and expire with it.
-            ASSERT_EQ(
-                apply_logged(ledger, *log, engine::Op::hold, 6, 1, 50, two_months_us + 1).result,
-                Result::ok);
-            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::release, 7, 1, 0, two_months_us + 2,
-                                   engine::TxnId{6, 77})
-                          .result,
-                      Result::ok);
+            hold_and_release(ledger, *log, 6, 50, two_months_us + 1);
             EXPECT_EQ(
                 apply_logged(ledger, *log, engine::Op::earn, 8, 1, 1, three_months_us).available,
                 2);
