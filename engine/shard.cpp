@@ -981,10 +981,18 @@ struct Shard::State {
         const Points paid = std::min(points, member.available < 0 ? -member.available : 0);
         member.available += paid;
         if (points > paid) {
-            expired->add(points - paid, recording_derived ? expiry_start_us(month) : 0);
-            member.lifetime_expired += points - paid;
-            counters.expired += points - paid;
+            count_expired(member, month, points - paid, expired);
         }
+    }
+
+    // Counts points of a month that expired into expired and the member's and the shard's
+    // totals; the caller takes them out of wherever they were.
+    void count_expired(MemberRecord& member, MonthIndex month, Points points,
+                       Settlement* expired) noexcept {
+        // The due time is for the derived record only: no calendar work without one.
+        expired->add(points, recording_derived ? expiry_start_us(month) : 0);
+        member.lifetime_expired += points;
+        counters.expired += points;
     }
 
     // Gives a closed hold's points back, but for the first `spent` of them (oldest first, what
@@ -1013,23 +1021,14 @@ struct Shard::State {
     }
 
     // Expires the member's lots of months below limit (all of them oldest, as lots are
-    // ascending) into expired; returns the points.
-    Points expire_before(MemberRecord& member, MonthIndex limit, Settlement* expired) noexcept {
-        Points points = 0;
+    // ascending) into expired.
+    void expire_before(MemberRecord& member, MonthIndex limit, Settlement* expired) noexcept {
         while (member.lot_count() > 0 && lot_month(member.lots[0]) < limit) {
-            // The due time is for the derived record only: no calendar work without one.
             const Points in_lot = lot_points(member.lots[0]);
-            expired->add(in_lot,
-                         recording_derived ? expiry_start_us(lot_month(member.lots[0])) : 0);
-            points += in_lot;
+            member.available -= in_lot;
+            count_expired(member, lot_month(member.lots[0]), in_lot, expired);
             pop_front_lot(member);
         }
-        if (points > 0) {
-            member.available -= points;
-            member.lifetime_expired += points;
-            counters.expired += points;
-        }
-        return points;
     }
 
     // ---- Pending lots ---------------------------------------------------------------------

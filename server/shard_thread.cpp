@@ -251,15 +251,11 @@ void ShardThread::on_accept(const boost::system::error_code& error,
     }
     const auto [connection, open] = add_connection(std::move(socket), number);
     if (open > shared_.config->connections_max) {
-        // At most one line a second per shard: a flood of connections must not flood the log.
-        ++connections_refused_unreported_;
-        if (const uint64_t now = now_ms(); now - connections_refused_reported_ms_ >= 1'000) {
-            spdlog::warn(
-                "shard {}: refusing connections: connections_max ({}) reached ({} "
-                "refused since the last such line)",
-                index_, shared_.config->connections_max, connections_refused_unreported_);
-            connections_refused_reported_ms_ = now;
-            connections_refused_unreported_ = 0;
+        // A flood of connections must not flood the log.
+        if (refused_connections_log_.allow()) {
+            spdlog::warn("shard {}: refusing connections: connections_max ({}) reached{}", index_,
+                         shared_.config->connections_max,
+                         refused_connections_log_.suffix("refused"));
         }
         connection->refuse(Result::busy, "connections_max reached; try again later");
     } else {

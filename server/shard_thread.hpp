@@ -269,8 +269,6 @@ private:
     Inbox<Reply> replies_;
 
     std::vector<ConnectionEntry> connections_;
-    uint64_t connections_refused_reported_ms_ = 0;  // The last "refusing connections" line.
-    uint64_t connections_refused_unreported_ = 0;
     std::vector<uint32_t> free_connection_indexes_;
     std::vector<Connection*> stalled_;
     std::vector<Connection*> stalled_scratch_;  // The list being resumed (null: closed since).
@@ -320,8 +318,10 @@ private:
     // wait for durability or credits wait for room in another shard's inbox (see on_durable).
     std::atomic<bool> wants_durable_wake_{false};
 
-    // Last: touched only when a HELLO is refused, it stays off the lines the hot fields share.
+    // Last: touched only when a HELLO or a connection is refused, they stay off the lines the
+    // hot fields share.
     LogThrottle refused_keys_log_;
+    LogThrottle refused_connections_log_;
 };
 
 }  // namespace jifen::server
