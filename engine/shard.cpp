@@ -112,7 +112,9 @@ struct LotNode {
     Points points;
     uint64_t key;  // Month (overflow lot) or release time in microseconds (pending lot).
     uint32_t next;
-    uint32_t reserved;
+    // The first node of a pending list: its last node (a new pending lot is usually released
+    // last, and is appended without walking the others). Otherwise unused.
+    uint32_t last;
 };
 static_assert(sizeof(LotNode) == 24);
 
@@ -124,12 +126,15 @@ struct Hold {
     TimeUs until_us;
     uint32_t txn_index;
     uint32_t member_index;
-    uint32_t next;  // Next open hold of the member, or next free slot.
+    // The member's open holds form a circle through prev (the first's prev is the last), so a
+    // hold is linked and unlinked without walking the others: a member may have thousands.
+    uint32_t next;  // Next open hold of the member (none after the last), or next free slot.
+    uint32_t prev;
     uint32_t heap_position;
     uint32_t lots_head;  // LotNode list (key = month), ascending; its points add up to points.
     uint32_t flags;      // hold_flag_*.
 };
-static_assert(sizeof(Hold) == 40);
+static_assert(sizeof(Hold) == 48);
 
 // A hold taken under the rules before holds kept months (Config::points_keep_months off, or
 // loaded from a version 2 checkpoint): one lot of no month, and what it gives back joins the
@@ -520,6 +525,7 @@ struct Shard::State {
           txn_index(txn_index_in),
           members(config_in.members_per_shard_max),
           member_slots(config_in.members_per_shard_max),
+          pending_points(config_in.members_per_shard_max),
           lot_nodes(config_in.lots_per_shard_max),
           holds(config_in.holds_per_shard_max),
           hold_heap(config_in.holds_per_shard_max),
@@ -544,6 +550,9 @@ struct Shard::State {
     FixedArray<MemberRecord> members;
     FlatIndex<false> member_slots;
     uint32_t member_count = 0;
+    // By member index: the sum of the member's pending lots (valid while it has any). Beside
+    // the records rather than in them, so members that never have pending points never touch it.
+    FixedArray<Points> pending_points;
 
     // Lot nodes: bump-allocated, then recycled through a free list. An open hold's points sit
     // in nodes of their own, one per month, so giving them back needs no free node: each
@@ -1033,33 +1042,67 @@ struct Shard::State {
 
     // ---- Pending lots ---------------------------------------------------------------------
 
+    // A member's pending lots, ascending by release time, and their sum (pending_points), so
+    // that neither a new pending earn nor a reply walks them: a member may have thousands.
+
+    uint32_t index_of(const MemberRecord& member) const noexcept {
+        return static_cast<uint32_t>(&member - &members[0]);
+    }
+
     void add_pending(MemberRecord& member, TimeUs release_us, Points points) noexcept {
+        pending_points[index_of(member)] += points;
+        const uint32_t first = member.pending_head;
         uint32_t previous = none;
-        uint32_t node = member.pending_head;
-        while (node != none && lot_nodes[node].key < release_us) {
-            previous = node;
-            node = lot_nodes[node].next;
+        uint32_t node = first;
+        if (first != none && lot_nodes[lot_nodes[first].last].key <= release_us) {
+            previous = lot_nodes[first].last;
+            node = lot_nodes[previous].key == release_us ? previous : none;
+        } else {
+            while (node != none && lot_nodes[node].key < release_us) {
+                previous = node;
+                node = lot_nodes[node].next;
+            }
         }
         if (node != none && lot_nodes[node].key == release_us) {
             lot_nodes[node].points += points;
             return;
         }
         const uint32_t created = alloc_lot_node();
-        lot_nodes[created] = LotNode{points, release_us, node, 0};
+        lot_nodes[created] = LotNode{points, release_us, node, none};
         note_due(release_us);
         if (previous == none) {
+            lot_nodes[created].last = first == none ? created : lot_nodes[first].last;
             member.pending_head = created;
         } else {
             lot_nodes[previous].next = created;
+            if (node == none) {
+                lot_nodes[first].last = created;
+            }
         }
     }
 
-    Points pending_sum(const MemberRecord& member) const noexcept {
-        Points sum = 0;
-        for (uint32_t node = member.pending_head; node != none; node = lot_nodes[node].next) {
-            sum += lot_nodes[node].points;
+    // Unlinks a pending lot (node, which follows previous, or is the first when previous is
+    // none) and frees its node; returns it. The caller takes its points off pending_points.
+    LotNode remove_pending(MemberRecord& member, uint32_t previous, uint32_t node) noexcept {
+        const LotNode removed = lot_nodes[node];
+        const uint32_t first = member.pending_head;
+        if (previous == none) {
+            member.pending_head = removed.next;
+            if (removed.next != none) {
+                lot_nodes[removed.next].last = removed.last;
+            }
+        } else {
+            lot_nodes[previous].next = removed.next;
+            if (lot_nodes[first].last == node) {
+                lot_nodes[first].last = previous;
+            }
         }
-        return sum;
+        free_lot_node(node);
+        return removed;
+    }
+
+    Points pending_sum(const MemberRecord& member) const noexcept {
+        return member.pending_head == none ? 0 : pending_points[index_of(member)];
     }
 
     // Takes up to amount from the pending lot released at release_us.
@@ -1070,14 +1113,9 @@ struct Shard::State {
             if (lot_nodes[node].key == release_us) {
                 const Points take = std::min(lot_nodes[node].points, amount);
                 lot_nodes[node].points -= take;
+                pending_points[index_of(member)] -= take;
                 if (lot_nodes[node].points == 0) {
-                    const uint32_t next = lot_nodes[node].next;
-                    if (previous == none) {
-                        member.pending_head = next;
-                    } else {
-                        lot_nodes[previous].next = next;
-                    }
-                    free_lot_node(node);
+                    remove_pending(member, previous, node);
                 }
                 return take;
             }
@@ -1173,7 +1211,7 @@ struct Shard::State {
         entry.state = state;
         entry.aux = 0;
         member.held -= closed.points;
-        holds[hold] = Hold{0, 0, 0, 0, hold_free_head, 0, none, 0};
+        holds[hold] = Hold{0, 0, 0, 0, hold_free_head, none, 0, none, 0};
         hold_free_head = hold;
         return closed;
     }
@@ -1185,32 +1223,49 @@ struct Shard::State {
 
     // Links an open hold into its member's list, which is in the order holds fall due: by
     // until_us, then by the order they were taken (txn_index), so those due at any time lead.
-    // after: a hold of the member that falls due before this one, to start from (loading a
-    // checkpoint's holds, saved in due order, then links each in one step), or none.
-    void link_hold(MemberRecord& member, uint32_t hold, uint32_t after = none) noexcept {
-        JIFEN_DASSERT(after == none || due_before(after, hold));
-        uint32_t previous = after;
-        uint32_t at = after == none ? member.hold_head : holds[after].next;
-        while (at != none && due_before(at, hold)) {
-            previous = at;
-            at = holds[at].next;
+    // A new hold usually falls due last (holds are mostly taken with one timeout), and holds
+    // loaded from a checkpoint come in due order: the walk starts from the last.
+    void link_hold(MemberRecord& member, uint32_t hold) noexcept {
+        const uint32_t first = member.hold_head;
+        if (first == none) {
+            holds[hold].next = none;
+            holds[hold].prev = hold;
+            member.hold_head = hold;
+            return;
         }
-        holds[hold].next = at;
-        (previous == none ? member.hold_head : holds[previous].next) = hold;
+        uint32_t before = holds[first].prev;  // The last.
+        while (due_before(hold, before)) {
+            if (before == first) {
+                holds[hold].next = first;
+                holds[hold].prev = holds[first].prev;
+                holds[first].prev = hold;
+                member.hold_head = hold;
+                return;
+            }
+            before = holds[before].prev;
+        }
+        const uint32_t after = holds[before].next;
+        holds[hold].next = after;
+        holds[hold].prev = before;
+        holds[before].next = hold;
+        holds[after == none ? first : after].prev = hold;
     }
 
     void unlink_hold(MemberRecord& member, uint32_t hold) noexcept {
-        if (member.hold_head == hold) {
-            member.hold_head = holds[hold].next;
-            return;
-        }
-        for (uint32_t at = member.hold_head; at != none; at = holds[at].next) {
-            if (holds[at].next == hold) {
-                holds[at].next = holds[hold].next;
-                return;
+        const uint32_t first = member.hold_head;
+        const uint32_t next = holds[hold].next;
+        const uint32_t prev = holds[hold].prev;
+        if (hold == first) {
+            member.hold_head = next;
+            if (next != none) {
+                holds[next].prev = prev;  // The last.
             }
+        } else {
+            holds[prev].next = next;
+            holds[next == none ? first : next].prev = prev;
         }
-        JIFEN_ASSERT(false && "open hold missing from its member's list");
+        holds[hold].next = none;
+        holds[hold].prev = none;
     }
 
     // ---- Settlement -----------------------------------------------------------------------
@@ -1268,10 +1323,10 @@ struct Shard::State {
              hold = holds[hold].next) {
             settled.held -= holds[hold].points;
         }
-        for (uint32_t node = member.pending_head; node != none; node = lot_nodes[node].next) {
-            if (lot_nodes[node].key > time_us) {
-                settled.pending += lot_nodes[node].points;
-            }
+        settled.pending = pending_sum(member);
+        for (uint32_t node = member.pending_head; node != none && lot_nodes[node].key <= time_us;
+             node = lot_nodes[node].next) {
+            settled.pending -= lot_nodes[node].points;
         }
         // Of the returning points, what a debt does not take and does not expire at once.
         Points debt = member.available < 0 ? -member.available : 0;
@@ -1350,7 +1405,7 @@ struct Shard::State {
             const bool pending_due = pending != none && lot_nodes[pending].key <= time_us;
             if (hold != none && holds[hold].until_us <= time_us &&
                 (!pending_due || holds[hold].until_us <= lot_nodes[pending].key)) {
-                member.hold_head = holds[hold].next;
+                unlink_hold(member, hold);
                 timed_out.hold_id = std::as_const(txns)[holds[hold].txn_index].txn_id;
                 const Hold closed = close_hold(member, hold, TxnState::hold_timed_out);
                 note_as_before(member, lot_month_of(closed.until_us));
@@ -1358,9 +1413,8 @@ struct Shard::State {
                 timed_out.add(closed.points, closed.until_us);
                 ++holds_timed_out;
             } else if (pending_due) {
-                const LotNode lot = lot_nodes[pending];
-                member.pending_head = lot.next;
-                free_lot_node(pending);
+                const LotNode lot = remove_pending(member, none, pending);
+                pending_points[member_index] -= lot.points;
                 note_as_before(member, lot_month_of(lot.key));
                 give_back_points(member, lot_month_of(lot.key), lot.points, limit, &expired);
                 released.add(lot.points, lot.key);
@@ -1389,7 +1443,9 @@ struct Shard::State {
         return timed_out.points + released.points > 0 || expired.points > 0;
     }
 
-    // The cheap invariants of one member, checked after every apply that touched it.
+    // The cheap invariants of one member, checked after every apply that touched it: its lots
+    // (one per month it has points of, so a few dozen at most) and its held points. Its hold
+    // and pending lists, which can be long, are checked by member_lists_consistent().
     bool member_consistent(const MemberRecord& member) const noexcept {
         if (member.available < 0) {
             // Whether a debt was allowed is decided when the reverse is applied: one made while
@@ -1420,23 +1476,44 @@ struct Shard::State {
             }
             month_before = lot_nodes[node].key;
         }
+        return member.held >= 0 && (member.held == 0) == (member.hold_head == none);
+    }
+
+    // A member's pending lots (ascending, positive, their sum and last node noted) and open holds
+    // (in due order, linked both ways, their lots consistent, adding up to held). Walks both
+    // lists: checked by audit() and on loading, and after every apply with JIFEN_DASSERTs.
+    bool member_lists_consistent(const MemberRecord& member) const noexcept {
         uint64_t release_before = 0;
+        Points pending = 0;
+        uint32_t last = none;
         for (uint32_t node = member.pending_head; node != none; node = lot_nodes[node].next) {
             if (lot_nodes[node].points <= 0 || lot_nodes[node].key < release_before) {
                 return false;
             }
             release_before = lot_nodes[node].key + 1;
+            pending += lot_nodes[node].points;
+            last = node;
+        }
+        if (pending != pending_points[index_of(member)] ||
+            (last != none && lot_nodes[member.pending_head].last != last)) {
+            return false;
         }
         Points held = 0;
+        last = none;
         for (uint32_t hold = member.hold_head; hold != none; hold = holds[hold].next) {
             const uint32_t next = holds[hold].next;
             if (holds[hold].points <= 0 || !hold_lots_consistent(holds[hold]) ||
-                (next != none && !due_before(hold, next))) {
+                (next != none && (!due_before(hold, next) || holds[next].prev != hold))) {
                 return false;
             }
             held += holds[hold].points;
+            last = hold;
         }
-        return held == member.held && member.held >= 0;
+        return held == member.held && (last == none || holds[member.hold_head].prev == last);
+    }
+
+    bool member_fully_consistent(const MemberRecord& member) const noexcept {
+        return member_consistent(member) && member_lists_consistent(member);
     }
 
     // A hold's lots: positive, months ascending, adding up to its points.
@@ -1527,6 +1604,7 @@ struct Shard::State {
     Outcome balances(uint32_t member_index, Points points, Points shortfall) const noexcept {
         const MemberRecord& member = members[member_index];
         JIFEN_ASSERT(member_consistent(member));
+        JIFEN_DASSERT(member_lists_consistent(member));
         Outcome outcome;
         outcome.points = points;
         outcome.shortfall = shortfall;
@@ -1777,6 +1855,7 @@ struct Shard::State {
         const uint32_t index = member_count++;
         MemberRecord& member = members[index];
         member = MemberRecord{};
+        JIFEN_DASSERT(pending_points[index] == 0);
         member.member_id = command.member_id;
         member.birthday = command.birthday;
         member.set_tier(command.tier);
@@ -1916,9 +1995,15 @@ struct Shard::State {
         member.held += command.points;
         touch(member, command.time_us);
         const uint32_t slot = alloc_hold();
-        holds[slot] =
-            Hold{command.points, until_us, txn_count, index,
-                 none,           0,        lots_head, keeps_months ? 0 : hold_flag_legacy};
+        holds[slot] = Hold{command.points,
+                           until_us,
+                           txn_count,
+                           index,
+                           none,
+                           none,
+                           0,
+                           lots_head,
+                           keeps_months ? 0 : hold_flag_legacy};
         link_hold(member, slot);
         const Outcome outcome = balances(index, command.points, 0);
         record(command, outcome, TxnState::hold_open, slot, month_of_now(command.time_us));
@@ -2130,6 +2215,7 @@ struct Shard::State {
             counters.transfer_in += command.points;
             touch(target, command.time_us);
             JIFEN_ASSERT(member_consistent(target));
+            JIFEN_DASSERT(member_lists_consistent(target));
             if (recording_derived) {
                 add_derived(Shard::transfer_received_for(command, target.available));
             }
@@ -2266,6 +2352,7 @@ struct Shard::State {
             const uint32_t member_index = holds[hold_heap[0]].member_index;
             settle(member_index, command.time_us);
             JIFEN_ASSERT(member_consistent(members[member_index]));
+            JIFEN_DASSERT(member_lists_consistent(members[member_index]));
             ++used;
         }
         if (command.time_us >= sweep_due_us) {
@@ -2280,6 +2367,7 @@ struct Shard::State {
                 const MemberRecord& member = members[tick_cursor];
                 settle(tick_cursor, command.time_us);
                 JIFEN_ASSERT(member_consistent(member));
+                JIFEN_DASSERT(member_lists_consistent(member));
                 cycle_due_us = std::min(cycle_due_us, next_due_us(member));
                 ++tick_cursor;
                 ++used;
@@ -2376,6 +2464,7 @@ struct Shard::State {
     void reset() noexcept {
         members.clear();
         member_slots.clear();
+        pending_points.clear();
         member_count = 0;
         lot_nodes_bumped = 0;
         lot_free_head = none;
@@ -2486,7 +2575,6 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
             }
             add_pending(member, lot.key, lot.points);
         }
-        uint32_t last_linked = none;
         for (uint32_t i = 0; i < saved.hold_count; ++i) {
             SavedHold saved_hold{};
             if (!reader.get(&saved_hold) || saved_hold.txn_index >= txn_count ||
@@ -2507,20 +2595,19 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
                                saved_hold.txn_index,
                                index,
                                none,
+                               none,
                                0,
                                none,
                                flags};
             if (!load_hold_lots(reader, saved_hold, &holds[slot].lots_head)) {
                 return false;
             }
-            link_hold(member, slot,
-                      last_linked != none && due_before(last_linked, slot) ? last_linked : none);
-            last_linked = slot;
+            link_hold(member, slot);
             entry.aux = slot;
             member.held += saved_hold.points;
             heap_push(slot);
         }
-        if (member.held != saved.held || !member_consistent(member)) {
+        if (member.held != saved.held || !member_fully_consistent(member)) {
             return false;
         }
     }
@@ -2743,7 +2830,7 @@ AuditReport Shard::audit() const noexcept {
         if (member.available < 0) {
             ++report.negative_balances;
         }
-        if (!state.member_consistent(member) || state.find_member(member.member_id) != i) {
+        if (!state.member_fully_consistent(member) || state.find_member(member.member_id) != i) {
             ++report.bad_members;
         }
         earned += member.lifetime_earned;

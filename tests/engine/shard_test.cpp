@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <span>
 #include <vector>
 
@@ -946,6 +947,114 @@ TEST_F(ShardTest, SaveAndLoadKeepTheDigest) {
     ASSERT_TRUE(loaded.find(44, &member));
     EXPECT_EQ(member.lifetime_expired, 10);
     EXPECT_EQ(loaded.digest(), shard_.digest());
+}
+
+// One member with hundreds of open holds and pending lots, taken with due times in no order,
+// closed and reversed in no order: every view shows what an independent sum of them says, the
+// audit (which walks both lists) passes at every step, and a checkpoint of it loads back equal.
+TEST_F(ShardTest, AMemberWithHundredsOfHoldsAndPendingLotsKeepsThemInDueOrder) {
+    constexpr Points start_points = 10'000;
+    constexpr uint64_t holds = 200;
+    constexpr uint64_t pendings = 200;
+    Config config = small_config();
+    config.holds_per_shard_max = 256;
+    Shard shard(0, 1, config, nullptr);
+    ASSERT_EQ(shard.apply(enroll(1, 42)).result, Result::ok);
+    ASSERT_EQ(shard.apply(earn(2, 42, start_points)).result, Result::ok);
+    std::mt19937_64 random(7);
+    const auto due_minute = [&random] { return TimeUs{1 + random() % 1'000}; };
+    struct Held {
+        uint64_t txn;
+        Points points;
+        TimeUs until_us;
+        bool closed;
+    };
+    struct Pending {
+        uint64_t txn;
+        Points points;
+        TimeUs release_us;
+        bool reversed;
+    };
+    std::vector<Held> held;
+    std::vector<Pending> pending;
+    uint64_t next_txn = 100;
+    for (uint64_t i = 0; i < std::max(holds, pendings); ++i) {
+        if (i < holds) {
+            const Held taken{next_txn++, static_cast<Points>(1 + random() % 5),
+                             t0_us + due_minute() * minute_us, false};
+            ASSERT_EQ(shard.apply(hold(taken.txn, 42, taken.points, t0_us, taken.until_us)).result,
+                      Result::ok);
+            held.push_back(taken);
+        }
+        if (i < pendings) {
+            const Pending earned{next_txn++, static_cast<Points>(1 + random() % 5),
+                                 t0_us + due_minute() * minute_us, false};
+            ASSERT_EQ(
+                shard.apply(earn_pending(earned.txn, 42, earned.points, t0_us, earned.release_us))
+                    .result,
+                Result::ok);
+            pending.push_back(earned);
+        }
+    }
+    // Close a third of the holds (capturing half of those) and reverse a seventh of the pending
+    // earns, in shuffled order after the last and the first due of each (the ends of the lists).
+    const auto ends_first = [&random](auto& taken, auto due_of) {
+        std::shuffle(taken.begin(), taken.end(), random);
+        const auto by_due = [&](const auto& a, const auto& b) { return due_of(a) < due_of(b); };
+        std::iter_swap(taken.begin(), std::max_element(taken.begin(), taken.end(), by_due));
+        std::iter_swap(taken.begin() + 1, std::min_element(taken.begin() + 1, taken.end(), by_due));
+    };
+    Points captured = 0;
+    ends_first(held, [](const Held& open) { return open.until_us; });
+    for (uint64_t i = 0; i < holds / 3; ++i) {
+        const bool capturing = i % 2 == 0;
+        const Command close = capturing ? capture(next_txn++, 42, held[i].txn, 0, t0_us)
+                                        : release(next_txn++, 42, held[i].txn, t0_us);
+        ASSERT_EQ(shard.apply(close).result, Result::ok);
+        held[i].closed = true;
+        captured += capturing ? held[i].points : 0;
+    }
+    ends_first(pending, [](const Pending& earned) { return earned.release_us; });
+    for (uint64_t i = 0; i < pendings / 7; ++i) {
+        ASSERT_EQ(shard.apply(reverse(next_txn++, 42, pending[i].txn, t0_us)).result, Result::ok);
+        pending[i].reversed = true;
+    }
+    ASSERT_TRUE(shard.audit().ok);
+
+    std::vector<std::byte> bytes;
+    shard.save(&bytes);
+    Shard loaded(0, 1, config, nullptr);
+    ASSERT_TRUE(loaded.load(bytes));
+    EXPECT_EQ(loaded.digest(), shard.digest());
+
+    for (TimeUs minute = 0; minute <= 1'001; minute += 13) {
+        const TimeUs time_us = t0_us + minute * minute_us;
+        Points held_now = 0;
+        for (const Held& open : held) {
+            held_now += !open.closed && open.until_us > time_us ? open.points : 0;
+        }
+        Points pending_now = 0;
+        Points released = 0;
+        for (const Pending& earned : pending) {
+            if (!earned.reversed) {
+                (earned.release_us > time_us ? pending_now : released) += earned.points;
+            }
+        }
+        MemberView before;
+        ASSERT_TRUE(shard.find_at(42, time_us, &before));
+        ASSERT_EQ(shard.apply(tick(1'000, time_us)).result, Result::ok);
+        ASSERT_EQ(loaded.apply(tick(1'000, time_us)).result, Result::ok);
+        MemberView after;
+        ASSERT_TRUE(shard.find(42, &after));
+        for (const MemberView& member : {before, after}) {
+            EXPECT_EQ(member.held, held_now) << "minute " << minute;
+            EXPECT_EQ(member.pending, pending_now) << "minute " << minute;
+            EXPECT_EQ(member.available, start_points - captured - held_now + released)
+                << "minute " << minute;
+        }
+        ASSERT_TRUE(shard.audit().ok) << "minute " << minute;
+        EXPECT_EQ(loaded.digest(), shard.digest()) << "minute " << minute;
+    }
 }
 
 // A checkpoint of several pieces, built in steps while earns, a reverse of an entry already
