@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -219,6 +220,60 @@ void BM_EarnRedeemHotMembers(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_EarnRedeemHotMembers)->Iterations(ops_per_benchmark)->Unit(benchmark::kNanosecond);
+
+// One busy member (a house account, a B2B buyer) with many open holds or pending lots: a hold
+// and its release, or a pending earn and a redeem, on it, against the same on a member with
+// none. Each apply should cost the same whatever the member keeps open. Args: 0 = open holds,
+// 1 = pending lots; how many. A shard of its own, built per run.
+void BM_BusyMember(benchmark::State& state) {
+    const bool pending = state.range(0) != 0;
+    const auto open = static_cast<uint64_t>(state.range(1));
+    Config config;
+    config.members_per_shard_max = 1u << 10;
+    config.holds_per_shard_max = 1u << 17;
+    config.lots_per_shard_max = 1u << 19;
+    config.txns_per_shard_max = 1u << 20;
+    Shard shard(0, 1, config, nullptr);
+    const TimeUs later_us = t0_us + 24ull * 3'600 * 1'000'000;  // Nothing falls due meanwhile.
+    uint64_t txn = 1;
+    TimeUs now_us = t0_us;
+    shard.apply(make(Op::enroll, txn++, 1, 0, now_us));
+    shard.apply(make(Op::earn, txn++, 1, 1'000'000'000, now_us));
+    const auto keep_open = [&](uint64_t id, TimeUs until_us) {
+        Command command = make(pending ? Op::earn : Op::hold, id, 1, 1, ++now_us);
+        command.until_us = until_us;
+        return shard.apply(command).result;
+    };
+    for (uint64_t i = 0; i < open; ++i) {
+        if (keep_open(txn++, later_us + i) != Result::ok) {
+            state.SkipWithError("setting up the open holds or pending lots failed");
+            return;
+        }
+    }
+    Result worst = Result::ok;
+    for (auto _ : state) {
+        const uint64_t taken = txn++;
+        const Result kept = keep_open(taken, later_us + open);
+        Command back = pending ? make(Op::redeem, txn++, 1, 1, ++now_us)
+                               : make(Op::release, txn++, 1, 0, ++now_us);
+        if (!pending) {
+            back.ref_txn_id = TxnId{taken, 1};
+        }
+        const Result returned = shard.apply(back).result;
+        worst = std::max({worst, kept, returned});
+    }
+    if (worst != Result::ok) {
+        state.SkipWithError("an apply was refused");
+    }
+    state.SetItemsProcessed(2 * state.iterations());
+}
+BENCHMARK(BM_BusyMember)
+    ->Args({0, 0})
+    ->Args({0, 50'000})
+    ->Args({1, 0})
+    ->Args({1, 50'000})
+    ->Iterations(100'000)
+    ->Unit(benchmark::kNanosecond);
 
 // The baseline: independent loads of random cache lines in a table as big as the transaction
 // index of the benchmarks above (512 MiB, on transparent huge pages like the index's first
