@@ -12,13 +12,16 @@
 // slot of the index between rounds. A shard that stops leaves (leave()), so a stopping server
 // never waits for it.
 //
-// The slots a growth needs are prepared before it: the first shard to see
-// TxnIndex::preparation_due() maps them while the others go on working, and the first to come by
-// after a growth unmaps the slots it replaced. The growth then only covers the rehash (measured:
-// docs/performance.md, "Pauses"). A shard prepares only while no growth is requested: a growth
-// needs every shard's arrival, which comes after its preparation, so none runs beside a growth.
+// The slots a growth needs are prepared before it, by a thread of its own (the preparer): a
+// shard that sees TxnIndex::preparation_due() wakes it, and it maps and prefaults the slots while
+// every shard goes on working; after a growth it unmaps the slots the growth replaced. The growth
+// then only covers the rehash (measured: docs/performance.md, "Pauses"). Prefaulting is the
+// kernel zeroing fresh memory, a fifth of a shard thread's time under a stream of new ids when
+// shards did it themselves, so it stays off the shard threads. The preparer and a growth take
+// turns (work_mutex_): the last shard to arrive may wait for the one segment being prepared.
 #pragma once
 
+#include <pthread.h>
 #include <spdlog/spdlog.h>
 
 #include <atomic>
@@ -26,6 +29,7 @@
 #include <cstdint>
 #include <mutex>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "engine/txn_index.hpp"
@@ -35,27 +39,29 @@ namespace jifen::server {
 
 class TxnIndexGrowth {
 public:
+    // Starts the preparer. The index must not be reserve()d from here on.
     TxnIndexGrowth(engine::TxnIndex& index, uint32_t shards)
-        : index_(index), participants_(shards), arrived_(shards, 0) {}
+        : index_(index), participants_(shards), arrived_(shards, 0) {
+        preparer_ = std::thread([this] {
+            pthread_setname_np(pthread_self(), "jifen-index");
+            prepare_while_running();
+        });
+    }
+    ~TxnIndexGrowth() {
+        stopping_.store(true, std::memory_order_relaxed);
+        wake_preparer();
+        preparer_.join();
+    }
+    TxnIndexGrowth(const TxnIndexGrowth&) = delete;
+    TxnIndexGrowth& operator=(const TxnIndexGrowth&) = delete;
 
     // The shard's own thread, between rounds of work. doorbells: every shard's.
     void between_batches(uint32_t shard, std::span<Doorbell* const> doorbells) {
         if (arrived_[shard] == left) {
             return;  // Only this shard's thread writes its entry.
         }
-        // With no growth requested, none can complete before this shard arrives, which it does
-        // only after preparing: so no preparation runs beside a growth. (A shard that arrived
-        // for a pending growth sees the request and leaves preparing to after it.)
-        if ((index_.preparation_due() || retired_owed_.load(std::memory_order_relaxed)) &&
-            !requested_.load(std::memory_order_acquire) &&
-            !preparing_.exchange(true, std::memory_order_acquire)) {
-            if (retired_owed_.exchange(false, std::memory_order_relaxed)) {
-                index_.release_retired();
-            }
-            if (index_.preparation_due()) {
-                index_.prepare();
-            }
-            preparing_.store(false, std::memory_order_release);
+        if (index_.preparation_due() || retired_owed_.load(std::memory_order_relaxed)) {
+            wake_preparer();
         }
         if (!given_up_.load(std::memory_order_relaxed) && index_.growth_due() &&
             !requested_.exchange(true, std::memory_order_acq_rel)) {
@@ -93,6 +99,37 @@ public:
 private:
     static constexpr uint64_t left = UINT64_MAX;
 
+    // One wake-up per request: a shard finding one already asked for writes nothing.
+    void wake_preparer() noexcept {
+        if (!preparer_asked_.load(std::memory_order_relaxed) &&
+            !preparer_asked_.exchange(true, std::memory_order_acq_rel)) {
+            preparer_asked_.notify_one();
+        }
+    }
+
+    void prepare_while_running() {
+        for (;;) {
+            preparer_asked_.wait(false, std::memory_order_acquire);
+            if (stopping_.load(std::memory_order_relaxed)) {
+                return;
+            }
+            // Cleared before looking, so a request made while preparing is not lost.
+            preparer_asked_.store(false, std::memory_order_relaxed);
+            // prepare() does one segment a call and keeps preparation_due() while more wait;
+            // the lock is taken per segment, so a growth waits for one at most.
+            while (!stopping_.load(std::memory_order_relaxed)) {
+                std::lock_guard work(work_mutex_);
+                if (retired_owed_.exchange(false, std::memory_order_relaxed)) {
+                    index_.release_retired();
+                } else if (index_.preparation_due()) {
+                    index_.prepare();
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+
     void arrive(uint32_t shard, std::span<Doorbell* const> doorbells) {
         std::lock_guard lock(mutex_);
         if (!requested_.load(std::memory_order_relaxed) || arrived_[shard] == generation_ ||
@@ -122,6 +159,7 @@ private:
     }
 
     void grow() noexcept {
+        std::lock_guard work(work_mutex_);  // The preparer is not in the index now.
         const auto started = std::chrono::steady_clock::now();
         const uint64_t slots_before = index_.slot_count();
         if (index_.grow()) {
@@ -148,12 +186,12 @@ private:
                 slots_before);
         }
         retired_owed_.store(true, std::memory_order_relaxed);
+        wake_preparer();  // To unmap them; it waits for work_mutex_ until this returns.
     }
 
     engine::TxnIndex& index_;
     std::atomic<bool> requested_{false};
     std::atomic<bool> given_up_{false};
-    std::atomic<bool> preparing_{false};     // Held by the shard in prepare() or release_retired().
     std::atomic<bool> retired_owed_{false};  // A growth replaced slots not yet unmapped.
     // Arrivals: taken only while a growth is requested or a shard leaves, never per operation,
     // so it is no lock on the hot path.
@@ -165,6 +203,12 @@ private:
     // shard's thread (under mutex_).
     std::vector<uint64_t> arrived_;
     uint64_t slots_logged_ = index_.slot_count();
+
+    // The preparer: the only thread besides a growth that changes the index's memory.
+    std::mutex work_mutex_;  // Held by the preparer per step, and by grow().
+    std::atomic<bool> preparer_asked_{false};
+    std::atomic<bool> stopping_{false};
+    std::thread preparer_;  // Last: started once everything it uses exists.
 };
 
 }  // namespace jifen::server
