@@ -21,6 +21,18 @@ static_assert(histogram_sub_bucket_bits >= 2 &&
               histogram_sub_bucket_bits < histogram_value_bits_max);
 static_assert(histogram_value_bits_max < 63);
 
+constexpr uint64_t ppm_whole = 1'000'000;
+
+// ceil(ppm x count / 10^6) without overflow: count = whole x 10^6 + rest, and rest x ppm stays
+// below 10^12.
+constexpr uint64_t rank_at_ppm(uint64_t ppm, uint64_t count) noexcept {
+    const uint64_t whole = count / ppm_whole;
+    const uint64_t rest = count % ppm_whole;
+    return whole * ppm + (rest * ppm + ppm_whole - 1) / ppm_whole;
+}
+static_assert(rank_at_ppm(999'000, 1'000) == 999);
+static_assert(rank_at_ppm(999'000, 2'000'003) == 1'998'003);
+
 }  // namespace
 
 LatencyHistogram::LatencyHistogram() : counts_(total_buckets, 0) {}
@@ -98,12 +110,11 @@ uint64_t LatencyHistogram::value_at_percentile(double percentile) const noexcept
     if (count_ == 0) {
         return 0;
     }
-    percentile = std::clamp(percentile, 0.0, 100.0);
-    // Nearest rank, 1-based: ceil(p/100 * n), at least 1.
-    // Multiply before dividing so that whole-number products (99 x 100 / 100) stay exact.
-    const long double wanted =
-        static_cast<long double>(percentile) * static_cast<long double>(count_) / 100.0L;
-    uint64_t rank = static_cast<uint64_t>(std::ceil(wanted));
+    // Nearest rank, 1-based: ceil(p/100 x n), at least 1. Counted in parts per million of the
+    // values, all in integers: 99.9 x 1000 / 100 in binary floating point is 999.0000000000000568,
+    // whose ceiling is one rank too high. The percentile is rounded to 4 decimals to get there.
+    const auto ppm = static_cast<uint64_t>(std::llround(std::clamp(percentile, 0.0, 100.0) * 1e4));
+    uint64_t rank = rank_at_ppm(ppm, count_);
     rank = std::clamp<uint64_t>(rank, 1, count_);
     uint64_t seen = 0;
     for (uint32_t index = 0; index < counts_.size(); ++index) {

@@ -33,8 +33,9 @@ public:
     uint64_t max() const noexcept { return max_; }
     double mean() const noexcept;
 
-    // The value at `percentile` (0..100) by the nearest-rank rule: the smallest recorded value v
-    // such that at least percentile% of the values are <= v. Returned as the highest value that
+    // The value at `percentile` (0..100, to 4 decimals: 99.9999 is the finest) by the
+    // nearest-rank rule: the smallest recorded value v such that at least percentile% of the
+    // values are <= v, the rank counted exactly. Returned as the highest value that
     // shares v's bucket (never above max()), so it over-states by at most one bucket width.
     // 0 for an empty histogram.
     uint64_t value_at_percentile(double percentile) const noexcept;

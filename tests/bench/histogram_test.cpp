@@ -13,12 +13,13 @@
 namespace jifen::bench {
 namespace {
 
-// The nearest-rank percentile of a sorted array: what the histogram approximates.
-uint64_t reference_percentile(const std::vector<uint64_t>& sorted, double percentile) {
-    const long double wanted =
-        static_cast<long double>(percentile) * static_cast<long double>(sorted.size()) / 100.0L;
-    auto rank = static_cast<uint64_t>(std::ceil(wanted));
-    rank = std::clamp<uint64_t>(rank, 1, sorted.size());
+// The nearest-rank percentile of a sorted array: what the histogram approximates. The smallest
+// rank r with r / n >= ppm / 10^6, counted in integers.
+uint64_t reference_percentile(const std::vector<uint64_t>& sorted, uint64_t ppm) {
+    uint64_t rank = 1;
+    while (rank < sorted.size() && rank * 1'000'000 < ppm * sorted.size()) {
+        ++rank;
+    }
     return sorted[rank - 1];
 }
 
@@ -37,7 +38,14 @@ std::vector<uint64_t> latency_like_values(Rng& rng, size_t count) {
     return values;
 }
 
-constexpr double percentiles_checked[] = {0, 0.1, 1, 10, 50, 90, 99, 99.9, 99.99, 100};
+struct Percentile {
+    double percent;
+    uint64_t ppm;  // The same, in parts per million.
+};
+constexpr Percentile percentiles_checked[] = {
+    {0, 0},        {0.1, 1'000},  {1, 10'000},     {10, 100'000},    {50, 500'000},
+    {90, 900'000}, {99, 990'000}, {99.9, 999'000}, {99.99, 999'900}, {100, 1'000'000},
+};
 
 TEST(LatencyHistogram, BucketsAreContiguousAndEachValueMapsIntoItsOwnBucket) {
     for (uint32_t index = 0; index + 1 < LatencyHistogram::bucket_count(); ++index) {
@@ -70,6 +78,17 @@ TEST(LatencyHistogram, SmallValuesAreCountedExactly) {
     EXPECT_DOUBLE_EQ(histogram.mean(), 50.5);
 }
 
+// 99.9 x n / 100 is not exact in binary floating point: for n = 1000 its ceiling is 1000.
+TEST(LatencyHistogram, TheP999RankIsExactWhenTheCountIsAMultipleOfAThousand) {
+    for (const uint64_t count : {1'000u, 2'000u, 1'000'000u}) {
+        LatencyHistogram histogram;
+        histogram.record_n(1, count - count / 1'000);
+        histogram.record_n(500, count / 1'000);
+        EXPECT_EQ(histogram.value_at_percentile(99.9), 1u) << count << " values";
+        EXPECT_EQ(histogram.value_at_percentile(99.99), 500u) << count << " values";
+    }
+}
+
 TEST(LatencyHistogram, PercentilesMatchASortedArrayWithinOneBucketOnRandomData) {
     const uint64_t seed = testing::test_seed();
     Rng rng(seed);
@@ -83,8 +102,8 @@ TEST(LatencyHistogram, PercentilesMatchASortedArrayWithinOneBucketOnRandomData) 
         ASSERT_EQ(histogram.count(), count) << testing::seed_note(seed);
         ASSERT_EQ(histogram.min(), values.front()) << testing::seed_note(seed);
         ASSERT_EQ(histogram.max(), values.back()) << testing::seed_note(seed);
-        for (const double percentile : percentiles_checked) {
-            const uint64_t expected = reference_percentile(values, percentile);
+        for (const auto [percentile, ppm] : percentiles_checked) {
+            const uint64_t expected = reference_percentile(values, ppm);
             const uint64_t actual = histogram.value_at_percentile(percentile);
             EXPECT_GE(actual, expected)
                 << "p" << percentile << " of " << count << " values, " << testing::seed_note(seed);
@@ -111,9 +130,10 @@ TEST(LatencyHistogram, MergingPerThreadHistogramsEqualsRecordingIntoOne) {
     EXPECT_EQ(merged.count(), whole.count()) << testing::seed_note(seed);
     EXPECT_EQ(merged.min(), whole.min()) << testing::seed_note(seed);
     EXPECT_EQ(merged.max(), whole.max()) << testing::seed_note(seed);
-    for (const double percentile : percentiles_checked) {
-        EXPECT_EQ(merged.value_at_percentile(percentile), whole.value_at_percentile(percentile))
-            << "p" << percentile << ", " << testing::seed_note(seed);
+    for (const Percentile& checked : percentiles_checked) {
+        EXPECT_EQ(merged.value_at_percentile(checked.percent),
+                  whole.value_at_percentile(checked.percent))
+            << "p" << checked.percent << ", " << testing::seed_note(seed);
     }
 }
 
