@@ -131,10 +131,12 @@ bool is_expected(OpKind kind, Result result) noexcept {
 OpMix OpMix::parse(std::string_view text) {
     OpMix mix;
     std::array<bool, op_kind_count> given{};
-    while (!text.empty()) {
+    // Every comma starts another entry, the last one included: "earn=1," has an empty entry.
+    for (bool more = !text.empty(); more;) {
         const size_t comma = text.find(',');
         const std::string_view part = trim(text.substr(0, comma));
-        text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+        more = comma != std::string_view::npos;
+        text = more ? text.substr(comma + 1) : std::string_view{};
         if (part.empty()) {
             throw std::invalid_argument("mix: an empty entry between commas");
         }

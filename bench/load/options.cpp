@@ -75,15 +75,19 @@ constexpr const char* rate_range_message =
     "loop)";
 
 // Flags that only matter in one mode would be silently ignored in another: refused instead, by
-// name. Only flags given explicitly count, so a scenario's defaults never trip this.
+// name. Only flags given explicitly count, so a scenario's defaults never trip this. After
+// resolve_fields(), which parses the mix and the key law.
 void refuse_flags_of_other_modes(const CLI::App& app, const BenchOptions& options) {
     struct FlagNeed {
         const char* flag;
         const char* needs;
         bool met;
     };
-    const bool zipf = options.keys_text == to_string(KeyLaw::zipf);
-    const bool hotset = options.keys_text == to_string(KeyLaw::hotset);
+    const bool zipf = options.keys.law == KeyLaw::zipf;
+    const bool hotset = options.keys.law == KeyLaw::hotset;
+    const bool transfers = options.mix.weight(OpKind::transfer) > 0;
+    const bool earns =
+        options.mix.weight(OpKind::earn) > 0 || options.mix.weight(OpKind::purchase) > 0;
     for (const FlagNeed& need : {
              FlagNeed{"--zipf-s", "--keys zipf", zipf},
              FlagNeed{"--hot-fraction", "--keys hotset", hotset},
@@ -91,6 +95,8 @@ void refuse_flags_of_other_modes(const CLI::App& app, const BenchOptions& option
              FlagNeed{"--initial-points", "--enroll", options.enroll},
              FlagNeed{"--ca-file", "--tls", options.tls},
              FlagNeed{"--insecure", "--tls", options.tls},
+             FlagNeed{"--transfers", "transfer in --mix", transfers},
+             FlagNeed{"--earn-factor", "earn or purchase in --mix", earns},
          }) {
         if (!need.met && app.count(need.flag) > 0) {
             throw std::invalid_argument(std::string(need.flag) + " needs " + need.needs +
@@ -189,8 +195,8 @@ void add_options(CLI::App& app, BenchOptions* options) {
         ->check(CLI::Range(0u, 3'600u));
     app.add_option("--rate", options->rate,
                    "Open loop: target operations per second over all connections, at most 1e9; "
-                   "latency is measured from each operation's intended send time (absent: closed "
-                   "loop)");
+                   "at least one per connection (-c); latency is measured from each "
+                   "operation's intended send time (absent: closed loop)");
     app.add_option("--burst-factor", options->burst.factor,
                    "With --rate, --burst-ms and --burst-period-ms: rate multiplier during bursts "
                    "(average rate unchanged); a closed loop has no bursts");
@@ -246,8 +252,8 @@ void resolve(const CLI::App& app, BenchOptions* options) {
     if (app.count("--rate") > 0 && !(options->rate > 0)) {
         throw std::invalid_argument(rate_range_message);
     }
-    refuse_flags_of_other_modes(app, *options);
     resolve_fields(options);
+    refuse_flags_of_other_modes(app, *options);
 }
 
 void resolve_fields(BenchOptions* options) {
@@ -309,8 +315,10 @@ void resolve_fields(BenchOptions* options) {
         throw std::invalid_argument("give either --duration or --ops, not both");
     }
     if (options->rate > 0 && options->rate < options->connections) {
+        // Fewer would leave a connection more than a second between two of its operations, and
+        // in a short run with none at all: an idle connection measures nothing.
         throw std::invalid_argument(
-            "--rate must be at least one operation per second per connection");
+            "--rate must be at least --connections: one operation per second per connection");
     }
     if (options->api_key.size() > 64) {
         throw std::invalid_argument("--key is longer than 64 bytes");

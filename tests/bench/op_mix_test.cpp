@@ -55,6 +55,10 @@ TEST(OpMix, RefusesUnknownNamesBadWeightsAndAnAllZeroMix) {
     EXPECT_THROW(OpMix::parse("earn"), std::invalid_argument);
     EXPECT_THROW(OpMix::parse("earn=50,earn=50"), std::invalid_argument);  // Which was meant?
     EXPECT_THROW(OpMix::parse("earn=1,,redeem=1"), std::invalid_argument);
+    // An empty entry is refused wherever it is, last included.
+    EXPECT_THROW(OpMix::parse(",earn=1"), std::invalid_argument);
+    EXPECT_THROW(OpMix::parse("earn=1,"), std::invalid_argument);
+    EXPECT_THROW(OpMix::parse("earn=1, "), std::invalid_argument);
     EXPECT_THROW(OpMix::parse("earn=-1"), std::invalid_argument);
     EXPECT_THROW(OpMix::parse("earn=1x"), std::invalid_argument);
     EXPECT_THROW(OpMix::parse("earn=0,redeem=0"), std::invalid_argument);

@@ -97,6 +97,12 @@ TEST(Options, RatesBeyondOnePerNanosecondAreRefusedLikeNanAndZero) {
     EXPECT_EQ(parse({"--rate", "1e9"}).rate, rate_per_sec_max);
 }
 
+TEST(Options, ARateBelowOnePerSecondPerConnectionIsRefusedNamingConnections) {
+    EXPECT_NE(refusal({"--rate", "3", "-c", "4"}).find("at least --connections"),
+              std::string::npos);
+    EXPECT_EQ(refusal({"--rate", "4", "-c", "4"}), "");
+}
+
 TEST(Options, OpCountsOutsideOneToTwoToThe53AreRefused) {
     for (const char* ops :
          {"-5", "0", "18446744073709551616", "18446744073709551615", "9007199254740993"}) {
@@ -173,6 +179,12 @@ TEST(Options, FlagsOfAModeNotInUseAreRefusedNamingWhatTheyNeed) {
     EXPECT_EQ(refusal({"--keys", "hotset", "--hot-fraction", "0.1", "--hot-share", "0.5"}), "");
     EXPECT_EQ(refusal({"--enroll", "--initial-points", "5"}), "");
     EXPECT_EQ(refusal({"--tls", "--insecure"}), "");
+    EXPECT_NE(refusal({"--transfers", "cross-shard", "--mix", "earn=1"}).find("transfer in --mix"),
+              std::string::npos);
+    EXPECT_NE(refusal({"--earn-factor", "2", "--mix", "redeem=1"}).find("earn or purchase"),
+              std::string::npos);
+    EXPECT_EQ(refusal({"--transfers", "cross-shard", "--mix", "earn=1,transfer=1"}), "");
+    EXPECT_EQ(refusal({"--earn-factor", "2", "--mix", "purchase=1"}), "");
     // A scenario's defaults for another law are not the user's flags.
     EXPECT_EQ(refusal({"--scenario", "mixed", "--keys", "uniform"}), "");
     EXPECT_EQ(refusal({"--scenario", "flash-sale", "--no-enroll"}), "");
@@ -180,9 +192,11 @@ TEST(Options, FlagsOfAModeNotInUseAreRefusedNamingWhatTheyNeed) {
 
 TEST(Options, TransfersGoToAnyShardUnlessAScopeIsGiven) {
     EXPECT_EQ(parse({}).transfers, TransferScope::any);
-    EXPECT_EQ(parse({"--transfers", "same-shard"}).transfers, TransferScope::same_shard);
-    EXPECT_EQ(parse({"--transfers", "cross-shard"}).transfers, TransferScope::cross_shard);
-    EXPECT_THROW(parse({"--transfers", "remote"}), std::invalid_argument);
+    EXPECT_EQ(parse({"--mix", "transfer=1", "--transfers", "same-shard"}).transfers,
+              TransferScope::same_shard);
+    EXPECT_EQ(parse({"--mix", "transfer=1", "--transfers", "cross-shard"}).transfers,
+              TransferScope::cross_shard);
+    EXPECT_THROW(parse({"--mix", "transfer=1", "--transfers", "remote"}), std::invalid_argument);
 }
 
 TEST(Options, MoreThreadsThanConnectionsAreCappedAtTheConnections) {
