@@ -68,6 +68,12 @@ std::string loop_text(const BenchOptions& options) {
     return options.burst.steady() ? "closed loop" : "closed loop (no bursts: they need --rate)";
 }
 
+// A JSON value, or null when the setting did not apply to the run.
+template <typename Value>
+std::string json_if(bool applies, Value value) {
+    return applies ? fmt::format("{}", value) : "null";
+}
+
 std::string signal_name(int signal_number) {
     switch (signal_number) {
         case SIGINT:
@@ -221,20 +227,34 @@ std::string format_json(const RunSummary& summary) {
     append_json_string(&out, options.mix.to_string());
     out += ",\"keys\":";
     append_json_string(&out, to_string(options.keys.law));
-    out += ",\"transfers\":";
-    append_json_string(&out, to_string(options.transfers));
     out += fmt::format(
         ",\"tls\":{},\"members\":{},\"connections\":{},\"threads\":{},\"pipeline\":{},"
-        "\"batch\":{},"
-        "\"rate\":{:.1f},\"warmup_s\":{},\"seed\":{},\"shards\":{},\"shard_aware\":{},"
-        "\"members_enrolled\":{},\"initial_points\":{},\"earn_factor\":{},\"zipf_s\":{},"
-        "\"hot_fraction\":{},\"hot_share\":{},\"burst_factor\":{},\"burst_ms\":{},"
-        "\"burst_period_ms\":{}}}",
+        "\"batch\":{},\"rate\":{:.1f},\"warmup_s\":{},\"seed\":{},\"shards\":{},"
+        "\"shard_aware\":{},\"members_enrolled\":{}",
         options.tls, options.members, options.connections, options.threads, options.pipeline,
         options.batch, options.rate, options.warmup_s, options.seed, summary.server_shards,
-        options.shard_aware, summary.members_enrolled, options.initial_points, options.earn_factor,
-        options.zipf_s, options.hot_fraction, options.hot_share, options.burst.factor,
-        options.burst.burst_ms, options.burst.period_ms);
+        options.shard_aware, summary.members_enrolled);
+    // Settings that only shape some runs are null in the others, so that the line never claims a
+    // setting the load did not have (a scenario's default bursts in a closed loop, say).
+    const KeyLaw law = options.keys.law;
+    const bool enrolled = summary.members_enrolled > 0;
+    const bool earns =
+        options.mix.weight(OpKind::earn) > 0 || options.mix.weight(OpKind::purchase) > 0;
+    const bool bursts = options.rate > 0 && !options.burst.steady();
+    out += ",\"transfers\":";
+    if (options.mix.weight(OpKind::transfer) > 0) {
+        append_json_string(&out, to_string(options.transfers));
+    } else {
+        out += "null";
+    }
+    out += fmt::format(
+        ",\"initial_points\":{},\"earn_factor\":{},\"zipf_s\":{},\"hot_fraction\":{},"
+        "\"hot_share\":{},\"burst_factor\":{},\"burst_ms\":{},\"burst_period_ms\":{}}}",
+        json_if(enrolled, options.initial_points), json_if(earns, options.earn_factor),
+        json_if(law == KeyLaw::zipf, options.zipf_s),
+        json_if(law == KeyLaw::hotset, options.hot_fraction),
+        json_if(law == KeyLaw::hotset, options.hot_share), json_if(bursts, options.burst.factor),
+        json_if(bursts, options.burst.burst_ms), json_if(bursts, options.burst.period_ms));
     out += "}";
     return out;
 }

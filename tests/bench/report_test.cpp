@@ -73,13 +73,42 @@ TEST(Report, TheJsonLineHasEveryDocumentedKeyWithTheRightType) {
     // Every setting that shapes the load, so the line alone says what ran.
     EXPECT_EQ(int64_t(root["config"]["earn_factor"]), 2);
     EXPECT_EQ(int64_t(root["config"]["initial_points"]), 500);
-    EXPECT_DOUBLE_EQ(double(root["config"]["zipf_s"]), options.zipf_s);
-    EXPECT_DOUBLE_EQ(double(root["config"]["hot_fraction"]), options.hot_fraction);
-    EXPECT_DOUBLE_EQ(double(root["config"]["hot_share"]), options.hot_share);
-    EXPECT_DOUBLE_EQ(double(root["config"]["burst_factor"]), 3.0);
-    EXPECT_EQ(uint64_t(root["config"]["burst_ms"]), 200u);
-    EXPECT_EQ(uint64_t(root["config"]["burst_period_ms"]), 1'000u);
     EXPECT_EQ(uint64_t(root["unsent_due"]), 0u);
+}
+
+TEST(Report, TheJsonConfigGivesEachSettingThatShapedTheLoad) {
+    BenchOptions options = sample_options();
+    options.rate = 1'000;
+    options.keys_text = "hotset";
+    resolve_fields(&options);
+    const RunStats stats = sample_stats();
+    simdjson::dom::parser parser;
+    simdjson::dom::element config;
+    const std::string json = format_json(
+        {.options = &options, .stats = &stats, .elapsed_s = 2.0, .members_enrolled = 10});
+    ASSERT_EQ(parser.parse(json).at_pointer("/config").get(config), simdjson::SUCCESS) << json;
+    EXPECT_DOUBLE_EQ(double(config["hot_fraction"]), options.hot_fraction);
+    EXPECT_DOUBLE_EQ(double(config["hot_share"]), options.hot_share);
+    EXPECT_DOUBLE_EQ(double(config["burst_factor"]), 3.0);
+    EXPECT_EQ(uint64_t(config["burst_ms"]), 200u);
+    EXPECT_EQ(uint64_t(config["burst_period_ms"]), 1'000u);
+}
+
+// flash-sale without --rate keeps its default bursts in the options, but a closed loop has none;
+// with --no-enroll its default initial points are never credited.
+TEST(Report, TheJsonConfigGivesNullForSettingsThatDidNotApply) {
+    const BenchOptions options = sample_options();  // Closed loop, uniform keys, no transfer.
+    const RunStats stats = sample_stats();
+    simdjson::dom::parser parser;
+    simdjson::dom::element config;
+    const std::string json = format_json(
+        {.options = &options, .stats = &stats, .elapsed_s = 2.0, .members_enrolled = 0});
+    ASSERT_EQ(parser.parse(json).at_pointer("/config").get(config), simdjson::SUCCESS) << json;
+    for (const char* key : {"burst_factor", "burst_ms", "burst_period_ms", "initial_points",
+                            "zipf_s", "hot_fraction", "hot_share", "transfers"}) {
+        EXPECT_TRUE(config[key].is_null()) << key << " in " << json;
+    }
+    EXPECT_EQ(int64_t(config["earn_factor"]), 2);  // The mix has earns.
 }
 
 TEST(Report, AnOpenLoopThatFellBehindSaysSoInTheTableAndTheJson) {
@@ -96,6 +125,7 @@ TEST(Report, AnOpenLoopThatFellBehindSaysSoInTheTableAndTheJson) {
 
 TEST(Report, TransfersSayWhichScopeWasAskedForAndHowManyCrossedShards) {
     BenchOptions options = sample_options();
+    options.mix_text = "earn=70,redeem=20,transfer=10";
     options.transfers_text = "cross-shard";
     resolve_fields(&options);
     RunStats stats = sample_stats();
