@@ -58,6 +58,7 @@ int run(const jifen::bench::BenchOptions& options) {
     }
     const RunSummary summary{.options = &options,
                              .stats = &result.stats,
+                             .warmup = options.warmup_s > 0 ? &result.warmup : nullptr,
                              .elapsed_s = result.elapsed_s,
                              .members_enrolled = result.members_enrolled,
                              .server_shards = result.server_shards,
@@ -78,9 +79,14 @@ int run(const jifen::bench::BenchOptions& options) {
     if (result.stop_signal != 0) {
         return exit_signal_base + result.stop_signal;
     }
-    if (const uint64_t unexpected = result.stats.unexpected(); unexpected > 0) {
-        std::fprintf(stderr, "jifen-bench: %llu operations failed unexpectedly\n",
-                     static_cast<unsigned long long>(unexpected));
+    // The warm-up is left out of the figures, not out of the verdict.
+    const uint64_t unexpected_in_warmup = result.warmup.unexpected();
+    if (const uint64_t unexpected = result.stats.unexpected() + unexpected_in_warmup;
+        unexpected > 0) {
+        fmt::print(stderr, "jifen-bench: {} operations failed unexpectedly{}\n", unexpected,
+                   unexpected_in_warmup > 0
+                       ? fmt::format(" ({} of them during the warm-up)", unexpected_in_warmup)
+                       : "");
         return exit_unexpected_failures;
     }
     return 0;

@@ -31,6 +31,19 @@ std::map<std::string, uint64_t> errors_by_name(const RunStats& stats) {
     return by_name;
 }
 
+// "errors_by_result":{name: count, ...}
+void append_errors_by_result(std::string* out, const RunStats& stats) {
+    *out += "\"errors_by_result\":{";
+    bool first = true;
+    for (const auto& [name, count] : errors_by_name(stats)) {
+        *out += first ? "" : ",";
+        first = false;
+        append_json_string(out, name);
+        *out += fmt::format(":{}", count);
+    }
+    *out += "}";
+}
+
 std::string outcomes_text(const KindStats& kind) {
     std::string text;
     for (uint32_t slot = 1; slot < result_slots; ++slot) {
@@ -114,7 +127,20 @@ std::string format_table(const RunSummary& summary) {
                        options.threads, options.pipeline, options.batch, loop_text(options));
     out += fmt::format("\n  {} operations in {:.2f} s: {:.0f} ops/s\n", all.count(),
                        summary.elapsed_s, rate);
-    out += fmt::format("  errors {} (unexpected {})\n", stats.errors(), stats.unexpected());
+    out += fmt::format("  errors {} (unexpected {})", stats.errors(), stats.unexpected());
+    if (const uint64_t failed = stats.failed(); failed > 0) {
+        out += fmt::format(
+            ", {} of them failed without an answer and are not counted as operations", failed);
+    }
+    out += "\n";
+    if (const RunStats* warmup = summary.warmup; warmup != nullptr) {
+        out += fmt::format(
+            "  warm-up {} s, left out of the figures: {} operations, errors {} (unexpected {})\n",
+            options.warmup_s, warmup->completed(), warmup->errors(), warmup->unexpected());
+        if (stats.completed() == 0 && stats.failed() == 0) {
+            out += "  the run ended during the warm-up: nothing was measured\n";
+        }
+    }
     if (summary.stop_signal != 0) {
         out += fmt::format(
             "  INTERRUPTED by {}: sending stopped early; replies still missing {} s later are "
@@ -145,7 +171,7 @@ std::string format_table(const RunSummary& summary) {
     };
     for (size_t index = 0; index < op_kind_count; ++index) {
         const KindStats& kind = stats.kinds[index];
-        if (kind.completed() != 0) {
+        if (kind.completed() != 0 || kind.failed() != 0) {
             row(to_string(static_cast<OpKind>(index)), kind.latency_ns, outcomes_text(kind));
         }
     }
@@ -196,28 +222,32 @@ std::string format_json(const RunSummary& summary) {
         fmt::format("\"ops\":{},\"ops_per_sec\":{:.1f},\"duration_s\":{:.6f},\"interrupted\":{},",
                     all.count(), rate, summary.elapsed_s, summary.stop_signal != 0);
     append_latencies(&out, all);
-    out += fmt::format(",\"errors\":{},\"unexpected\":{},\"errors_by_result\":{{", stats.errors(),
-                       stats.unexpected());
-    bool first = true;
-    for (const auto& [name, count] : errors_by_name(stats)) {
-        out += first ? "" : ",";
-        first = false;
-        append_json_string(&out, name);
-        out += fmt::format(":{}", count);
-    }
-    out += fmt::format("}},\"unsent_due\":{},\"cross_shard_transfers\":{},\"per_op\":{{",
+    out += fmt::format(",\"errors\":{},\"unexpected\":{},\"failed\":{},", stats.errors(),
+                       stats.unexpected(), stats.failed());
+    append_errors_by_result(&out, stats);
+    out += fmt::format(",\"unsent_due\":{},\"cross_shard_transfers\":{},\"warmup\":",
                        summary.unsent_due_ops, stats.cross_shard_transfers);
-    first = true;
+    if (const RunStats* warmup = summary.warmup; warmup != nullptr) {
+        out += fmt::format("{{\"ops\":{},\"failed\":{},\"errors\":{},\"unexpected\":{},",
+                           warmup->completed(), warmup->failed(), warmup->errors(),
+                           warmup->unexpected());
+        append_errors_by_result(&out, *warmup);
+        out += "}";
+    } else {
+        out += "null";
+    }
+    out += ",\"per_op\":{";
+    bool first = true;
     for (size_t index = 0; index < op_kind_count; ++index) {
         const KindStats& kind = stats.kinds[index];
-        if (kind.completed() == 0) {
+        if (kind.completed() == 0 && kind.failed() == 0) {
             continue;
         }
         out += first ? "" : ",";
         first = false;
         append_json_string(&out, to_string(static_cast<OpKind>(index)));
-        out += fmt::format(":{{\"ops\":{},\"ok\":{},", kind.completed(),
-                           kind.results[static_cast<size_t>(Result::ok)]);
+        out += fmt::format(":{{\"ops\":{},\"ok\":{},\"failed\":{},", kind.completed(),
+                           kind.results[static_cast<size_t>(Result::ok)], kind.failed());
         append_latencies(&out, kind.latency_ns);
         out += "}";
     }

@@ -17,6 +17,9 @@ inline constexpr uint64_t interrupt_grace_s = 2;
 struct RunSummary {
     const BenchOptions* options = nullptr;
     const RunStats* stats = nullptr;
+    // With --warmup: what completed or failed during it. Not in the figures, but its errors are
+    // reported, and its unexpected ones fail the run as any other.
+    const RunStats* warmup = nullptr;
     double elapsed_s = 0;  // From the first scheduled send to the last completion.
     uint64_t members_enrolled = 0;
     uint64_t server_shards = 0;   // From the server's HELLO.
@@ -31,8 +34,11 @@ std::string format_progress(uint64_t second, const RunStats& interval, double in
 std::string format_table(const RunSummary& summary);
 
 // One line of JSON, no newline. Keys: ops, ops_per_sec, duration_s, interrupted, p50_us, p90_us,
-// p99_us, p999_us, max_us, mean_us, errors (non-ok outcomes, expected refusals included),
-// unexpected (the errors that fail the run), errors_by_result {name: count}, unsent_due (open loop:
+// p99_us, p999_us, max_us, mean_us (ops and latencies: operations the server answered), errors
+// (non-ok outcomes, expected refusals and failures included), unexpected (the errors that fail the
+// run), failed (no answer: client_closed, client_timeout...), errors_by_result {name: count},
+// warmup (null without --warmup, else {ops, failed, errors, unexpected, errors_by_result} of the
+// warm-up), unsent_due (open loop:
 // due, never sent because the window stayed full), cross_shard_transfers (completed transfers
 // between two shards), per_op {kind: {...}}, and the configuration (scenario, mix, keys, transfers,
 // members, connections, threads, pipeline, batch, rate, seed, shards).

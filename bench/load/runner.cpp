@@ -293,13 +293,17 @@ struct RunControl {
 
 class Worker;
 
+// When the warm-up ends and the measured part of the run begins.
+uint64_t measured_from_ns(const BenchOptions& options, uint64_t start_ns) {
+    return start_ns + uint64_t{options.warmup_s} * 1'000'000'000;
+}
+
 // When a timed run stops sending (the warm-up included), or UINT64_MAX for an --ops run.
 uint64_t planned_stop_ns(const BenchOptions& options, uint64_t start_ns) {
     if (options.duration_s <= 0) {
         return UINT64_MAX;
     }
-    return start_ns + uint64_t{options.warmup_s} * 1'000'000'000 +
-           static_cast<uint64_t>(options.duration_s * 1e9);
+    return measured_from_ns(options, start_ns) + static_cast<uint64_t>(options.duration_s * 1e9);
 }
 
 // The signal that interrupted the run, or 0. Set by the handler, read by the main thread.
@@ -486,23 +490,23 @@ public:
         pending_.cross_shard_transfers += crosses_shards ? 1 : 0;
         pending_.last_completion_ns = std::max(pending_.last_completion_ns, completed_ns);
     }
-    void record_failure(OpKind kind, ClientFailure failure, uint64_t latency, uint64_t completed_ns,
-                        bool crosses_shards) {
+    // An operation that ended without an answer: no latency, and not a completed transfer.
+    void record_failure(OpKind kind, ClientFailure failure, uint64_t failed_ns) {
         hand_over_completions();
         const std::scoped_lock lock(mutex_);
-        stats_.record_failure(kind, failure, latency);
-        stats_.cross_shard_transfers += crosses_shards ? 1 : 0;
-        last_completion_ns_ = std::max(last_completion_ns_, completed_ns);
+        stats_at(failed_ns).record_failure(kind, failure);
     }
     // After every handler of the event loop.
     void end_of_handler() {
         completion_ns_ = 0;
         hand_over_completions();
     }
-    // Moves what was recorded since the last call into `spare` (which must be clear).
-    void take_stats(RunStats* spare) {
+    // Moves what was recorded since the last call into `measured` and `warmup` (which must be
+    // clear), split by when each operation completed or failed.
+    void take_stats(RunStats* measured, RunStats* warmup) {
         const std::scoped_lock lock(mutex_);
-        std::swap(stats_, *spare);
+        std::swap(stats_, *measured);
+        std::swap(warmup_stats_, *warmup);
     }
     void add_unsent_due(uint64_t count) noexcept { unsent_due_ += count; }
     uint64_t unsent_due() const noexcept { return unsent_due_; }
@@ -533,10 +537,19 @@ private:
             return;
         }
         const std::scoped_lock lock(mutex_);
-        stats_.record_n(pending_.kind, pending_.result, pending_.latency, pending_.count);
-        stats_.cross_shard_transfers += pending_.cross_shard_transfers;
-        last_completion_ns_ = std::max(last_completion_ns_, pending_.last_completion_ns);
+        // One handler's completions share their time, so they share the phase of the run too.
+        RunStats& stats = stats_at(pending_.last_completion_ns);
+        stats.record_n(pending_.kind, pending_.result, pending_.latency, pending_.count);
+        stats.cross_shard_transfers += pending_.cross_shard_transfers;
+        if (&stats == &stats_) {
+            last_completion_ns_ = std::max(last_completion_ns_, pending_.last_completion_ns);
+        }
         pending_ = PendingCompletions{};
+    }
+    // The warm-up's outcomes are kept apart from the measured ones rather than dropped: an
+    // unexpected failure in the warm-up still fails the run.
+    RunStats& stats_at(uint64_t ns) noexcept {
+        return ns < measured_from_ns_ ? warmup_stats_ : stats_;
     }
 
     const BenchOptions& options_;
@@ -559,7 +572,9 @@ private:
     uint64_t completion_ns_ = 0;  // 0: not read yet in this handler.
     std::mutex mutex_;
     RunStats stats_;
-    uint64_t last_completion_ns_ = 0;
+    RunStats warmup_stats_;
+    uint64_t measured_from_ns_ = 0;    // The end of the warm-up; set before the run starts.
+    uint64_t last_completion_ns_ = 0;  // Of the measured part.
     std::atomic<uint64_t> unsent_due_{0};
 };
 
@@ -760,9 +775,7 @@ void Driver::fail_deferred() {
     while (deferred_head_ != nullptr) {
         Slot* slot = deferred_head_;
         deferred_head_ = slot->next;
-        const uint64_t now = now_ns();
-        worker_->record_failure(slot->kind, ClientFailure::closed,
-                                latency_ns(slot->intended_ns, now), now, slot->crosses_shards);
+        worker_->record_failure(slot->kind, ClientFailure::closed, now_ns());
         release(slot);
     }
     deferred_tail_ = nullptr;
@@ -782,8 +795,7 @@ void Driver::on_reply(Slot* slot, const client::Status& status, Result result) {
         // An error frame.
         worker_->record(slot->kind, status.result, latency, now, slot->crosses_shards);
     } else {
-        worker_->record_failure(slot->kind, client_failure_of(status.failure), latency, now,
-                                slot->crosses_shards);
+        worker_->record_failure(slot->kind, client_failure_of(status.failure), now);
         dead_ = true;
     }
     // A successful hold is followed at once by the capture of the whole hold, as at a till; it is
@@ -891,6 +903,7 @@ void Worker::run(RunControl* control) {
     }
     const uint64_t start_ns = control->start_ns;
     const uint64_t stop_ns = planned_stop_ns(options_, start_ns);
+    measured_from_ns_ = measured_from_ns(options_, start_ns);
     std::this_thread::sleep_until(time_point_of(start_ns));
     for (auto& driver : drivers_) {
         driver->start(start_ns, stop_ns);
@@ -1039,14 +1052,20 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     }
 
     auto spare = std::make_unique<RunStats>();
-    auto interval = std::make_unique<RunStats>();
+    auto spare_warmup = std::make_unique<RunStats>();
+    auto interval = std::make_unique<RunStats>();  // Both phases: the progress line shows all.
     auto collect = [&] {
         for (auto& worker : workers) {
-            worker->take_stats(spare.get());
+            worker->take_stats(spare.get(), spare_warmup.get());
             interval->merge(*spare);
+            interval->merge(*spare_warmup);
+            result.stats.merge(*spare);
+            result.warmup.merge(*spare_warmup);
             spare->clear();
+            spare_warmup->clear();
         }
     };
+    const uint64_t warmup_end_ns = measured_from_ns(options, start_ns);
     constexpr uint64_t second_ns = 1'000'000'000;
     uint64_t next_report_ns = start_ns + second_ns;
     uint64_t seconds = 0;
@@ -1072,13 +1091,10 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
         if (now_ns() >= next_report_ns && control.workers_running > 0) {
             collect();
             ++seconds;
-            const bool warming_up = seconds <= options.warmup_s;
+            const bool warming_up = next_report_ns <= warmup_end_ns;
             std::fprintf(progress, "%s%s\n", format_progress(seconds, *interval, 1.0).c_str(),
-                         warming_up ? "   (warm-up, not counted)" : "");
+                         warming_up ? "   (warm-up, not in the results)" : "");
             std::fflush(progress);
-            if (!warming_up) {
-                result.stats.merge(*interval);
-            }
             interval->clear();
             next_report_ns += second_ns;
         }
@@ -1088,7 +1104,6 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     }
     result.ran_s = static_cast<double>(now_ns() - start_ns) / 1e9;
     collect();
-    result.stats.merge(*interval);
     for (auto& worker : workers) {
         result.connections_lost += worker->connections_lost();
     }
@@ -1097,9 +1112,8 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     for (auto& worker : workers) {
         end_ns = std::max(end_ns, worker->last_completion_ns());
     }
-    const uint64_t measured_from_ns = start_ns + uint64_t{options.warmup_s} * second_ns;
     result.elapsed_s =
-        end_ns > measured_from_ns ? static_cast<double>(end_ns - measured_from_ns) / 1e9 : 0.0;
+        end_ns > warmup_end_ns ? static_cast<double>(end_ns - warmup_end_ns) / 1e9 : 0.0;
     for (auto& worker : workers) {
         result.unsent_due_ops += worker->unsent_due();
     }

@@ -13,7 +13,8 @@
 namespace jifen::bench {
 
 struct RunResult {
-    RunStats stats;
+    RunStats stats;        // What completed (or failed) after the warm-up: the results.
+    RunStats warmup;       // What completed or failed during --warmup: only its failures count.
     double elapsed_s = 0;  // End of the warm-up (or first send) to the last completion.
     uint64_t members_enrolled = 0;
     uint32_t server_shards = 0;

@@ -28,10 +28,16 @@ void RunStats::record_n(OpKind kind, Result result, uint64_t latency_ns, uint64_
     stats.results[slot] += count;
 }
 
-void RunStats::record_failure(OpKind kind, ClientFailure failure, uint64_t latency_ns) noexcept {
-    KindStats& stats = of(kind);
-    stats.latency_ns.record(latency_ns);
-    ++stats.failures[static_cast<size_t>(failure)];
+uint64_t KindStats::failed() const noexcept {
+    uint64_t total = 0;
+    for (const uint64_t count : failures) {
+        total += count;
+    }
+    return total;
+}
+
+void RunStats::record_failure(OpKind kind, ClientFailure failure) noexcept {
+    ++of(kind).failures[static_cast<size_t>(failure)];
 }
 
 void RunStats::merge(const RunStats& other) noexcept {
@@ -64,10 +70,19 @@ uint64_t RunStats::completed() const noexcept {
     return total;
 }
 
+uint64_t RunStats::failed() const noexcept {
+    uint64_t total = 0;
+    for (const KindStats& stats : kinds) {
+        total += stats.failed();
+    }
+    return total;
+}
+
 uint64_t RunStats::errors() const noexcept {
     uint64_t total = 0;
     for (const KindStats& stats : kinds) {
-        total += stats.completed() - stats.results[static_cast<size_t>(Result::ok)];
+        total +=
+            stats.completed() - stats.results[static_cast<size_t>(Result::ok)] + stats.failed();
     }
     return total;
 }
@@ -82,9 +97,7 @@ uint64_t RunStats::unexpected() const noexcept {
                 total += stats.results[slot];
             }
         }
-        for (const uint64_t count : stats.failures) {
-            total += count;
-        }
+        total += stats.failed();
     }
     return total;
 }

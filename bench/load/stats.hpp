@@ -20,12 +20,17 @@ enum class ClientFailure : uint8_t { connect, timeout, closed, protocol, overloa
 inline constexpr size_t client_failure_count = 5;
 std::string_view to_string(ClientFailure failure) noexcept;
 
+// An operation completes when the server answers it, whatever the Result: only those count as
+// operations, in throughput and in latency. One that fails without an answer (its connection broke
+// or timed out) is a failure, counted apart: its time to failure says nothing about the server's
+// latency, and a dead server must not show a throughput.
 struct KindStats {
-    LatencyHistogram latency_ns;  // Every completed operation, whatever its outcome.
+    LatencyHistogram latency_ns;  // Every completed operation, whatever its Result.
     std::array<uint64_t, result_slots> results = {};
     std::array<uint64_t, client_failure_count> failures = {};
 
     uint64_t completed() const noexcept { return latency_ns.count(); }
+    uint64_t failed() const noexcept;
 };
 
 struct RunStats {
@@ -42,12 +47,13 @@ struct RunStats {
     }
     // count operations with the same outcome and latency.
     void record_n(OpKind kind, Result result, uint64_t latency_ns, uint64_t count) noexcept;
-    void record_failure(OpKind kind, ClientFailure failure, uint64_t latency_ns) noexcept;
+    void record_failure(OpKind kind, ClientFailure failure) noexcept;
     void merge(const RunStats& other) noexcept;
     void clear() noexcept;
 
     uint64_t completed() const noexcept;
-    // Operations whose outcome was not ok: refusals (expected or not) and client failures.
+    uint64_t failed() const noexcept;
+    // Operations whose outcome was not ok: refusals (expected or not) and failures.
     uint64_t errors() const noexcept;
     // Errors that is_expected() does not allow, plus every client failure: these fail the run.
     uint64_t unexpected() const noexcept;

@@ -19,7 +19,7 @@ RunStats sample_stats() {
     stats.record(OpKind::redeem, Result::insufficient_points, 3'000);
     stats.record(OpKind::redeem, Result::insufficient_points, 3'000);
     stats.record(OpKind::earn, Result::busy, 4'000);
-    stats.record_failure(OpKind::balance, ClientFailure::timeout, 10'000'000);
+    stats.record_failure(OpKind::balance, ClientFailure::timeout);
     return stats;
 }
 
@@ -47,14 +47,16 @@ TEST(Report, TheJsonLineHasEveryDocumentedKeyWithTheRightType) {
     simdjson::dom::parser parser;
     simdjson::dom::element root;
     ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
-    EXPECT_EQ(uint64_t(root["ops"]), 1'005u);
-    EXPECT_DOUBLE_EQ(double(root["ops_per_sec"]), 502.5);
+    // The balance that timed out got no answer: an error, not an operation.
+    EXPECT_EQ(uint64_t(root["ops"]), 1'004u);
+    EXPECT_DOUBLE_EQ(double(root["ops_per_sec"]), 502.0);
+    EXPECT_EQ(uint64_t(root["failed"]), 1u);
     for (const char* key : {"p50_us", "p90_us", "p99_us", "p999_us", "max_us", "mean_us"}) {
         double value = -1;
         ASSERT_EQ(root[key].get(value), simdjson::SUCCESS) << key;
         EXPECT_GE(value, 0.0) << key;
     }
-    EXPECT_DOUBLE_EQ(double(root["max_us"]), 10'000.0);
+    EXPECT_DOUBLE_EQ(double(root["max_us"]), 1'000.0);
     // Non-ok outcomes: 2 insufficient_points + 1 busy + 1 client timeout; only the refused
     // redeems were expected.
     EXPECT_EQ(uint64_t(root["errors"]), 4u);
@@ -67,6 +69,8 @@ TEST(Report, TheJsonLineHasEveryDocumentedKeyWithTheRightType) {
     EXPECT_EQ(by_result.size(), 3u);
     EXPECT_EQ(uint64_t(root["per_op"]["redeem"]["ops"]), 3u);
     EXPECT_EQ(uint64_t(root["per_op"]["redeem"]["ok"]), 1u);
+    EXPECT_EQ(uint64_t(root["per_op"]["balance"]["ops"]), 0u);
+    EXPECT_EQ(uint64_t(root["per_op"]["balance"]["failed"]), 1u);
     EXPECT_EQ(std::string_view(root["config"]["scenario"]), "flash-sale");
     EXPECT_EQ(std::string_view(root["config"]["mix"]), "earn=70,redeem=30");
     EXPECT_EQ(uint64_t(root["config"]["shards"]), 2u);
@@ -157,6 +161,54 @@ TEST(Report, AClosedLoopSaysItHasNoBurstsWhenBurstsWereAskedFor) {
     EXPECT_NE(format_table(summary).find("open loop at 1000 ops/s with bursts"), std::string::npos);
 }
 
+TEST(Report, TheWarmUpIsLeftOutOfTheFiguresButItsErrorsAreReported) {
+    BenchOptions options = sample_options();
+    options.warmup_s = 2;
+    const RunStats stats = sample_stats();
+    RunStats warmup;
+    warmup.record(OpKind::earn, Result::ok, 1'000);
+    warmup.record(OpKind::earn, Result::member_not_found, 1'000);
+    warmup.record_failure(OpKind::earn, ClientFailure::closed);
+    const RunSummary summary{
+        .options = &options, .stats = &stats, .warmup = &warmup, .elapsed_s = 2.0};
+    const std::string table = format_table(summary);
+    EXPECT_NE(table.find("warm-up 2 s, left out of the figures: 2 operations, errors 2 "
+                         "(unexpected 2)"),
+              std::string::npos)
+        << table;
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    const std::string json = format_json(summary);
+    ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
+    EXPECT_EQ(uint64_t(root["ops"]), 1'004u);
+    EXPECT_EQ(uint64_t(root["warmup"]["ops"]), 2u);
+    EXPECT_EQ(uint64_t(root["warmup"]["failed"]), 1u);
+    EXPECT_EQ(uint64_t(root["warmup"]["unexpected"]), 2u);
+    EXPECT_EQ(uint64_t(root["warmup"]["errors_by_result"]["member_not_found"]), 1u);
+    EXPECT_EQ(uint64_t(root["warmup"]["errors_by_result"]["client_closed"]), 1u);
+
+    const std::string without =
+        format_json({.options = &options, .stats = &stats, .elapsed_s = 2.0});
+    ASSERT_EQ(parser.parse(without).get(root), simdjson::SUCCESS) << without;
+    EXPECT_TRUE(root["warmup"].is_null());
+}
+
+TEST(Report, ARunThatEndedDuringTheWarmUpMeasuredNothingAndSaysSo) {
+    BenchOptions options = sample_options();
+    options.warmup_s = 2;
+    const RunStats nothing;
+    RunStats warmup;
+    warmup.record_n(OpKind::earn, Result::ok, 1'000, 512);
+    const RunSummary summary{.options = &options, .stats = &nothing, .warmup = &warmup};
+    EXPECT_NE(format_table(summary).find("the run ended during the warm-up"), std::string::npos);
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    const std::string json = format_json(summary);
+    ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
+    EXPECT_EQ(uint64_t(root["ops"]), 0u);
+    EXPECT_EQ(uint64_t(root["warmup"]["ops"]), 512u);
+}
+
 TEST(Report, JsonStringsEscapeQuotesBackslashesAndControlCharacters) {
     std::string out;
     append_json_string(&out, "a\"b\\c\nd\x01");
@@ -172,13 +224,14 @@ TEST(Report, TheTableHasARowForEveryKindThatRanAndNamesItsRefusals) {
     EXPECT_NE(table.find("insufficient_points=2"), std::string::npos);
     EXPECT_NE(table.find("client_timeout=1"), std::string::npos);
     EXPECT_EQ(table.find("hold "), std::string::npos) << "no hold ran";
-    EXPECT_NE(table.find("1005 operations"), std::string::npos);
+    EXPECT_NE(table.find("1004 operations"), std::string::npos);
+    EXPECT_NE(table.find("1 of them failed without an answer"), std::string::npos) << table;
 }
 
 TEST(Report, TheProgressLineShowsRateAndUnexpectedErrors) {
     const RunStats stats = sample_stats();
     const std::string line = format_progress(3, stats, 1.0);
-    EXPECT_NE(line.find("1005 ops/s"), std::string::npos) << line;
+    EXPECT_NE(line.find("1004 ops/s"), std::string::npos) << line;
     EXPECT_NE(line.find("unexpected 2"), std::string::npos) << line;
 }
 

@@ -4,8 +4,11 @@
 #include <simdjson.h>
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdlib>
+#include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/integration/jifend_process.hpp"
@@ -39,6 +42,11 @@ BenchRun run_bench(uint16_t port, const std::string& args) {
     }
     run.json = out.substr(out.rfind('\n') == std::string::npos ? 0 : out.rfind('\n') + 1);
     return run;
+}
+
+// run_bench on another thread, for a test that acts on the server while the load runs.
+std::future<BenchRun> start_bench(uint16_t port, const std::string& args) {
+    return std::async(std::launch::async, [port, args] { return run_bench(port, args); });
 }
 
 int64_t number_at(const simdjson::dom::element& report, std::string_view pointer) {
@@ -109,6 +117,41 @@ TEST_F(Bench, AWrongCommandLineExitsTwoBeforeTouchingTheServer) {
          {"--members 0", "--bogus", "-c abc", "-d 0", "--rate 0", "--scenario black-friday"}) {
         EXPECT_EQ(run_bench(server_.port(), args).exit_code, 2) << args;
     }
+}
+
+TEST_F(Bench, UnexpectedFailuresDuringTheWarmUpFailTheRunButStayOutOfTheFigures) {
+    ASSERT_EQ(run_bench(server_.port(), "--members 1000 --enroll --mix balance=1 -n 1").exit_code,
+              0);
+    // Members 1001..2000 do not exist yet: about half of the warm-up's earns are refused with
+    // member_not_found, until they are enrolled a second into its three.
+    auto load =
+        start_bench(server_.port(), "--members 2000 --mix earn=1 --rate 500 -c 1 --warmup 3 -d 1");
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    ASSERT_EQ(run_bench(server_.port(), "--members 2000 --enroll --mix balance=1 -n 1").exit_code,
+              0);
+    const BenchRun run = load.get();
+    EXPECT_EQ(run.exit_code, 1) << run.json;
+    const simdjson::dom::element result = report(run);
+    EXPECT_GT(number_at(result, "/warmup/unexpected"), 0);
+    EXPECT_GT(number_at(result, "/warmup/errors_by_result/member_not_found"), 0);
+    EXPECT_EQ(number_at(result, "/unexpected"), 0);
+    EXPECT_EQ(number_at(result, "/ops"), 500);  // One second at 500 a second, after the warm-up.
+}
+
+TEST_F(Bench, OperationsCutOffByALostServerAreFailuresNotOperations) {
+    auto load = start_bench(server_.port(), "--members 500 --enroll --mix earn=1 -c 2 -d 10");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1'500));
+    server_.stop(SIGKILL);
+    const BenchRun run = load.get();
+    EXPECT_EQ(run.exit_code, 1) << run.json;
+    const simdjson::dom::element result = report(run);
+    const int64_t failed = number_at(result, "/failed");
+    EXPECT_GT(failed, 0);
+    EXPECT_EQ(number_at(result, "/errors_by_result/client_closed"), failed);
+    EXPECT_EQ(number_at(result, "/errors"), failed);
+    // Every operation counted got an answer, and every answer was ok.
+    EXPECT_EQ(number_at(result, "/ops"), number_at(result, "/per_op/earn/ok"));
+    EXPECT_EQ(number_at(result, "/per_op/earn/failed"), failed);
 }
 
 // Over TLS, as a deployment with --tls-cert runs: the same counts, and the report says so.
