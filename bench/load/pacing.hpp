@@ -90,6 +90,17 @@ private:
 uint64_t unsent_behind(const OpenLoopSchedule& schedule, uint64_t scheduled, uint64_t budget,
                        uint64_t stop_ns, uint64_t grace_ns, bool window_full) noexcept;
 
+// How long the measured part of a run lasted, from `measured_from_ns` (the start, or the end of
+// the warm-up) to its last completion; in an open loop to `schedule_end_ns` when that is later
+// (0 otherwise). A schedule's quiet tail, say the rest after a burst, is part of a run at the
+// requested rate: ended at the last completion, the run would seem faster than --rate.
+constexpr uint64_t measured_span_ns(uint64_t measured_from_ns, uint64_t last_completion_ns,
+                                    uint64_t schedule_end_ns) noexcept {
+    const uint64_t end_ns =
+        last_completion_ns > schedule_end_ns ? last_completion_ns : schedule_end_ns;
+    return end_ns > measured_from_ns ? end_ns - measured_from_ns : 0;
+}
+
 // Latency of an operation that completed at `completed_ns` and was due at `intended_ns` (open
 // loop) or sent at `intended_ns` (closed loop, where the two are the same).
 constexpr uint64_t latency_ns(uint64_t intended_ns, uint64_t completed_ns) noexcept {

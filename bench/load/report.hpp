@@ -20,7 +20,7 @@ struct RunSummary {
     // With --warmup: what completed or failed during it. Not in the figures, but its errors are
     // reported, and its unexpected ones fail the run as any other.
     const RunStats* warmup = nullptr;
-    double elapsed_s = 0;  // From the first scheduled send to the last completion.
+    double elapsed_s = 0;  // The measured part of the run (RunResult::elapsed_s).
     uint64_t members_enrolled = 0;
     uint64_t server_shards = 0;   // From the server's HELLO.
     uint64_t unsent_due_ops = 0;  // Open loop: due but never sent (see RunResult).

@@ -518,10 +518,13 @@ public:
     void driver_finished() {
         if (std::all_of(drivers_.begin(), drivers_.end(),
                         [](const auto& driver) { return driver->finished(); })) {
+            finished_ns_ = now_ns();
             deadline_timer_.cancel();
             pace_timer_.cancel();
         }
     }
+    // When the last of this thread's connections finished (after run() returned), or 0.
+    uint64_t finished_ns() const noexcept { return finished_ns_; }
 
 private:
     void schedule_pacing();
@@ -575,6 +578,7 @@ private:
     RunStats warmup_stats_;
     uint64_t measured_from_ns_ = 0;    // The end of the warm-up; set before the run starts.
     uint64_t last_completion_ns_ = 0;  // Of the measured part.
+    uint64_t finished_ns_ = 0;
     std::atomic<uint64_t> unsent_due_{0};
 };
 
@@ -1108,12 +1112,27 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
         result.connections_lost += worker->connections_lost();
     }
 
-    uint64_t end_ns = start_ns;
+    uint64_t last_completion_ns = 0;
+    uint64_t finished_ns = 0;
     for (auto& worker : workers) {
-        end_ns = std::max(end_ns, worker->last_completion_ns());
+        last_completion_ns = std::max(last_completion_ns, worker->last_completion_ns());
+        finished_ns = std::max(finished_ns, worker->finished_ns());
+    }
+    // A timed open loop runs on its schedule to the planned stop, even when its last operations
+    // fell due well before (a burst's quiet rest), unless an interrupt or a lost server stopped
+    // the sending before.
+    uint64_t schedule_end_ns = 0;
+    if (options.rate > 0 && options.duration_s > 0) {
+        schedule_end_ns = planned_stop_ns(options, start_ns);
+        if (interrupted_ns != 0) {
+            schedule_end_ns = std::min(schedule_end_ns, interrupted_ns);
+        } else if (result.connections_lost > 0) {
+            schedule_end_ns = std::min(schedule_end_ns, finished_ns);
+        }
     }
     result.elapsed_s =
-        end_ns > warmup_end_ns ? static_cast<double>(end_ns - warmup_end_ns) / 1e9 : 0.0;
+        static_cast<double>(measured_span_ns(warmup_end_ns, last_completion_ns, schedule_end_ns)) /
+        1e9;
     for (auto& worker : workers) {
         result.unsent_due_ops += worker->unsent_due();
     }

@@ -13,9 +13,11 @@
 namespace jifen::bench {
 
 struct RunResult {
-    RunStats stats;        // What completed (or failed) after the warm-up: the results.
-    RunStats warmup;       // What completed or failed during --warmup: only its failures count.
-    double elapsed_s = 0;  // End of the warm-up (or first send) to the last completion.
+    RunStats stats;   // What completed (or failed) after the warm-up: the results.
+    RunStats warmup;  // What completed or failed during --warmup: only its failures count.
+    // The measured part: from the start (or the end of the warm-up) to the last completion, or in
+    // a timed open loop to the end of its schedule when that is later (measured_span_ns).
+    double elapsed_s = 0;
     uint64_t members_enrolled = 0;
     uint32_t server_shards = 0;
     // Open loop: operations that fell due (more than a pacing interval before the end) but were

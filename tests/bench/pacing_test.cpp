@@ -191,5 +191,18 @@ TEST(Latency, IsMeasuredFromTheIntendedSendTimeSoQueueingCounts) {
     EXPECT_EQ(latency_ns(7 * ms_ns, 6 * ms_ns), 0u);
 }
 
+TEST(MeasuredSpan, AnOpenLoopLastsToTheEndOfItsScheduleWhenItsTailIsQuiet) {
+    // --rate 5000 -d 4 with bursts that send a period's operations in its first half: the last
+    // completes at 3.0 s, but the run lasted 4 s, so 20,000 operations make 5,000/s, not 6,667.
+    const uint64_t second_ns = 1'000 * ms_ns;
+    EXPECT_EQ(measured_span_ns(0, 3 * second_ns, 4 * second_ns), 4 * second_ns);
+    // Replies still coming after the schedule's end count until the last one.
+    EXPECT_EQ(measured_span_ns(0, 4 * second_ns + ms_ns, 4 * second_ns), 4 * second_ns + ms_ns);
+    // A closed loop (no schedule end) lasts to its last completion; after a warm-up, from its end.
+    EXPECT_EQ(measured_span_ns(second_ns, 3 * second_ns, 0), 2 * second_ns);
+    // Nothing completed after the warm-up: nothing measured.
+    EXPECT_EQ(measured_span_ns(2 * second_ns, 0, second_ns), 0u);
+}
+
 }  // namespace
 }  // namespace jifen::bench

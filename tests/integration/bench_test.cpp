@@ -154,6 +154,23 @@ TEST_F(Bench, OperationsCutOffByALostServerAreFailuresNotOperations) {
     EXPECT_EQ(number_at(result, "/per_op/earn/failed"), failed);
 }
 
+TEST_F(Bench, AnOpenLoopWithAQuietTailReportsTheRateOverTheWholeRun) {
+    // Each second's 5,000 operations go out in its first half (2x the rate for 500 ms, then
+    // nothing): the last completes near 1.5 s of a 2 s run.
+    const BenchRun run = run_bench(server_.port(),
+                                   "--members 500 --enroll --mix earn=1 -c 2 --rate 5000 -d 2 "
+                                   "--burst-factor 2 --burst-ms 500 --burst-period-ms 1000");
+    ASSERT_EQ(run.exit_code, 0) << run.json;
+    const simdjson::dom::element result = report(run);
+    EXPECT_EQ(number_at(result, "/ops"), 10'000);
+    double duration_s = 0;
+    double ops_per_sec = 0;
+    ASSERT_EQ(result["duration_s"].get(duration_s), simdjson::SUCCESS);
+    ASSERT_EQ(result["ops_per_sec"].get(ops_per_sec), simdjson::SUCCESS);
+    EXPECT_GE(duration_s, 2.0) << run.json;
+    EXPECT_LE(ops_per_sec, 5'000.0) << run.json;
+}
+
 // Over TLS, as a deployment with --tls-cert runs: the same counts, and the report says so.
 TEST(BenchTls, RunsOverTlsWithTheServersCertificate) {
     TempDir dir;
