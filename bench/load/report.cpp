@@ -100,13 +100,13 @@ std::string signal_name(int signal_number) {
 
 }  // namespace
 
-std::string format_progress(uint64_t second, const RunStats& interval, double interval_s) {
+std::string format_progress(double at_s, const RunStats& interval, double interval_s) {
     const LatencyHistogram latency = interval.latency_all();
     const double rate = interval_s > 0 ? static_cast<double>(latency.count()) / interval_s : 0.0;
     // No reply in the second (a stalled server): no latency to show, rather than a healthy 0.
     const std::string p99 =
         latency.count() == 0 ? "-" : fmt::format("{:.1f}us", us(latency.value_at_percentile(99)));
-    return fmt::format("{:>4}s {:>10.0f} ops/s   p99 {:>11}   errors {} (unexpected {})", second,
+    return fmt::format("{:>6.1f}s {:>10.0f} ops/s   p99 {:>11}   errors {} (unexpected {})", at_s,
                        rate, p99, interval.errors(), interval.unexpected());
 }
 

@@ -27,8 +27,9 @@ struct RunSummary {
     int stop_signal = 0;          // SIGINT or SIGTERM when the run was interrupted, else 0.
 };
 
-// "  3s    412345 ops/s   p99   812.3us   errors 12 (unexpected 0)"
-std::string format_progress(uint64_t second, const RunStats& interval, double interval_s);
+// "   3.0s     412345 ops/s   p99     812.3us   errors 12 (unexpected 0)": the interval that
+// ended `at_s` seconds into the run and lasted `interval_s`, the rate over that length.
+std::string format_progress(double at_s, const RunStats& interval, double interval_s);
 
 // The end-of-run table: totals, then one row per operation kind with its latencies and outcomes.
 std::string format_table(const RunSummary& summary);

@@ -1072,7 +1072,20 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     const uint64_t warmup_end_ns = measured_from_ns(options, start_ns);
     constexpr uint64_t second_ns = 1'000'000'000;
     uint64_t next_report_ns = start_ns + second_ns;
-    uint64_t seconds = 0;
+    uint64_t interval_start_ns = start_ns;
+    // One line for the interval since the last: its real length, since this thread may wake late.
+    auto report_interval = [&] {
+        const uint64_t now = now_ns();
+        const bool warming_up = interval_start_ns < warmup_end_ns;
+        std::fprintf(progress, "%s%s\n",
+                     format_progress(static_cast<double>(now - start_ns) / 1e9, *interval,
+                                     static_cast<double>(now - interval_start_ns) / 1e9)
+                         .c_str(),
+                     warming_up ? "   (warm-up, not in the results)" : "");
+        std::fflush(progress);
+        interval->clear();
+        interval_start_ns = now;
+    };
     uint64_t interrupted_ns = 0;
     bool abandoned = false;
     while (control.workers_running > 0) {
@@ -1094,12 +1107,7 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
         }
         if (now_ns() >= next_report_ns && control.workers_running > 0) {
             collect();
-            ++seconds;
-            const bool warming_up = next_report_ns <= warmup_end_ns;
-            std::fprintf(progress, "%s%s\n", format_progress(seconds, *interval, 1.0).c_str(),
-                         warming_up ? "   (warm-up, not in the results)" : "");
-            std::fflush(progress);
-            interval->clear();
+            report_interval();
             next_report_ns += second_ns;
         }
     }
@@ -1108,6 +1116,9 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     }
     result.ran_s = static_cast<double>(now_ns() - start_ns) / 1e9;
     collect();
+    if (interval->completed() + interval->failed() > 0) {
+        report_interval();  // The last, partial interval.
+    }
     for (auto& worker : workers) {
         result.connections_lost += worker->connections_lost();
     }

@@ -230,13 +230,24 @@ TEST(Report, TheTableHasARowForEveryKindThatRanAndNamesItsRefusals) {
 
 TEST(Report, TheProgressLineShowsRateAndUnexpectedErrors) {
     const RunStats stats = sample_stats();
-    const std::string line = format_progress(3, stats, 1.0);
+    const std::string line = format_progress(3.0, stats, 1.0);
     EXPECT_NE(line.find("1004 ops/s"), std::string::npos) << line;
     EXPECT_NE(line.find("unexpected 2"), std::string::npos) << line;
 }
 
+// The main thread may wake late, and the last interval of a run is usually partial.
+TEST(Report, AProgressLineDividesByTheIntervalsRealLength) {
+    const RunStats stats = sample_stats();  // 1,004 operations.
+    const std::string late = format_progress(3.02, stats, 1.25);
+    EXPECT_NE(late.find("   3.0s"), std::string::npos) << late;
+    EXPECT_NE(late.find(" 803 ops/s"), std::string::npos) << late;
+    const std::string last = format_progress(6.4, stats, 0.4);
+    EXPECT_NE(last.find("   6.4s"), std::string::npos) << last;
+    EXPECT_NE(last.find(" 2510 ops/s"), std::string::npos) << last;
+}
+
 TEST(Report, AProgressLineWithoutRepliesShowsNoLatencyRatherThanZero) {
-    const std::string line = format_progress(4, RunStats{}, 1.0);
+    const std::string line = format_progress(4.0, RunStats{}, 1.0);
     EXPECT_NE(line.find("p99           -"), std::string::npos) << line;
     EXPECT_EQ(line.find("0.0us"), std::string::npos) << line;
 }

@@ -6,7 +6,10 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -22,9 +25,11 @@ struct BenchRun {
     std::string json;  // The last line of stdout: the --json report.
 };
 
-BenchRun run_bench(uint16_t port, const std::string& args) {
+// stderr (progress lines, the table) goes to `stderr_path`.
+BenchRun run_bench(uint16_t port, const std::string& args,
+                   const std::filesystem::path& stderr_path = "/dev/null") {
     const std::string command = std::string(JIFEN_BENCH_PATH) + " --port " + std::to_string(port) +
-                                " --json " + args + " 2>/dev/null";
+                                " --json " + args + " 2>" + stderr_path.string();
     BenchRun run;
     FILE* pipe = popen(command.c_str(), "r");
     if (pipe == nullptr) {
@@ -169,6 +174,26 @@ TEST_F(Bench, AnOpenLoopWithAQuietTailReportsTheRateOverTheWholeRun) {
     ASSERT_EQ(result["ops_per_sec"].get(ops_per_sec), simdjson::SUCCESS);
     EXPECT_GE(duration_s, 2.0) << run.json;
     EXPECT_LE(ops_per_sec, 5'000.0) << run.json;
+}
+
+TEST_F(Bench, TheLastPartialSecondGetsAProgressLineWithTheRateOverItsLength) {
+    const std::filesystem::path err = dir_.path() / "bench.err";
+    const BenchRun run = run_bench(
+        server_.port(), "--members 500 --enroll --mix earn=1 -c 1 --rate 1000 -d 2.5", err);
+    ASSERT_EQ(run.exit_code, 0) << run.json;
+    std::ifstream lines(err);
+    const std::regex progress_line(R"(^ *([0-9.]+)s +([0-9]+) ops/s .*)");
+    std::vector<std::pair<double, double>> progress;  // (at s, ops/s)
+    for (std::string line; std::getline(lines, line);) {
+        if (std::smatch match; std::regex_match(line, match, progress_line)) {
+            progress.emplace_back(std::stod(match[1]), std::stod(match[2]));
+        }
+    }
+    ASSERT_EQ(progress.size(), 3u) << "1 s, 2 s and the last half second";
+    EXPECT_GE(progress.back().first, 2.5);
+    // 500 operations over about half a second, not over a whole one.
+    EXPECT_GT(progress.back().second, 700.0);
+    EXPECT_LT(progress.back().second, 1'100.0);
 }
 
 // Over TLS, as a deployment with --tls-cert runs: the same counts, and the report says so.
