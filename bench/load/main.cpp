@@ -63,6 +63,7 @@ int run(const jifen::bench::BenchOptions& options) {
                              .members_enrolled = result.members_enrolled,
                              .server_shards = result.server_shards,
                              .unsent_due_ops = result.unsent_due_ops,
+                             .send_lag_ns = options.rate > 0 ? &result.send_lag_ns : nullptr,
                              .stop_signal = result.stop_signal};
     // With --json, stdout carries exactly the one JSON line; the table goes to stderr.
     std::FILE* table_out = options.json ? stderr : stdout;

@@ -153,6 +153,12 @@ std::string format_table(const RunSummary& summary) {
                            100.0 * static_cast<double>(stats.cross_shard_transfers) /
                                static_cast<double>(transfers));
     }
+    if (const LatencyHistogram* lag = summary.send_lag_ns; lag != nullptr && lag->count() > 0) {
+        out += fmt::format(
+            "  sent behind the schedule by p50 {:.1f} us, p99 {:.1f} us, max {:.1f} us (in the "
+            "latencies)\n",
+            us(lag->value_at_percentile(50)), us(lag->value_at_percentile(99)), us(lag->max()));
+    }
     if (summary.unsent_due_ops > 0) {
         out += fmt::format(
             "  WARNING: {} operations fell due but were never sent because the window stayed "
@@ -225,6 +231,14 @@ std::string format_json(const RunSummary& summary) {
     out += fmt::format(",\"errors\":{},\"unexpected\":{},\"failed\":{},", stats.errors(),
                        stats.unexpected(), stats.failed());
     append_errors_by_result(&out, stats);
+    out += ",\"send_lag_us\":";
+    if (const LatencyHistogram* lag = summary.send_lag_ns; lag != nullptr) {
+        out += fmt::format("{{\"p50\":{:.1f},\"p99\":{:.1f},\"max\":{:.1f}}}",
+                           us(lag->value_at_percentile(50)), us(lag->value_at_percentile(99)),
+                           us(lag->max()));
+    } else {
+        out += "null";
+    }
     out += fmt::format(",\"unsent_due\":{},\"cross_shard_transfers\":{},\"warmup\":",
                        summary.unsent_due_ops, stats.cross_shard_transfers);
     if (const RunStats* warmup = summary.warmup; warmup != nullptr) {

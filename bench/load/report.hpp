@@ -24,7 +24,8 @@ struct RunSummary {
     uint64_t members_enrolled = 0;
     uint64_t server_shards = 0;   // From the server's HELLO.
     uint64_t unsent_due_ops = 0;  // Open loop: due but never sent (see RunResult).
-    int stop_signal = 0;          // SIGINT or SIGTERM when the run was interrupted, else 0.
+    const LatencyHistogram* send_lag_ns = nullptr;  // Open loop (see RunResult), else null.
+    int stop_signal = 0;  // SIGINT or SIGTERM when the run was interrupted, else 0.
 };
 
 // "   3.0s     412345 ops/s   p99     812.3us   errors 12 (unexpected 0)": the interval that
@@ -39,7 +40,8 @@ std::string format_table(const RunSummary& summary);
 // (non-ok outcomes, expected refusals and failures included), unexpected (the errors that fail the
 // run), failed (no answer: client_closed, client_timeout...), errors_by_result {name: count},
 // warmup (null without --warmup, else {ops, failed, errors, unexpected, errors_by_result} of the
-// warm-up), unsent_due (open loop:
+// warm-up), send_lag_us (open loop: {p50, p99, max} of how late after its due time the pacing
+// took each operation up; null in a closed loop), unsent_due (open loop:
 // due, never sent because the window stayed full), cross_shard_transfers (completed transfers
 // between two shards), per_op {kind: {...}}, and the configuration (scenario, mix, keys, transfers,
 // members, connections, threads, pipeline, batch, rate, seed, shards).

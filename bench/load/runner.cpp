@@ -508,6 +508,14 @@ public:
         std::swap(stats_, *measured);
         std::swap(warmup_stats_, *warmup);
     }
+    // Open loop: how long after its due time the pacing took an operation up (measured part only).
+    void record_send_lag(uint64_t intended_ns, uint64_t now) noexcept {
+        if (intended_ns >= measured_from_ns_) {
+            send_lag_ns_.record(latency_ns(intended_ns, now));
+        }
+    }
+    // After run() returned.
+    const LatencyHistogram& send_lag_ns() const noexcept { return send_lag_ns_; }
     void add_unsent_due(uint64_t count) noexcept { unsent_due_ += count; }
     uint64_t unsent_due() const noexcept { return unsent_due_; }
     uint64_t last_completion_ns() {
@@ -579,6 +587,7 @@ private:
     uint64_t measured_from_ns_ = 0;    // The end of the warm-up; set before the run starts.
     uint64_t last_completion_ns_ = 0;  // Of the measured part.
     uint64_t finished_ns_ = 0;
+    LatencyHistogram send_lag_ns_;  // Worker thread only, until run() returned.
     std::atomic<uint64_t> unsent_due_{0};
 };
 
@@ -624,7 +633,12 @@ void Driver::start(uint64_t start_ns, uint64_t stop_ns) {
 
 void Driver::pump(uint64_t now) {
     const uint64_t due = schedule_->due_count(now);
-    while (scheduled_ < due && free_ != nullptr && issue(schedule_->intended_ns(scheduled_))) {
+    while (scheduled_ < due && free_ != nullptr && accepting()) {
+        const uint64_t intended_ns = schedule_->intended_ns(scheduled_);
+        worker_->record_send_lag(intended_ns, now);
+        if (!issue(intended_ns)) {
+            return;  // Deferred: the client library is full.
+        }
     }
 }
 
@@ -1146,6 +1160,7 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
         1e9;
     for (auto& worker : workers) {
         result.unsent_due_ops += worker->unsent_due();
+        result.send_lag_ns.merge(worker->send_lag_ns());
     }
     result.server_shards = control.server_shards;
     {

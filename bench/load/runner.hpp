@@ -24,6 +24,9 @@ struct RunResult {
     // never sent because the window stayed full: the server could not keep up with --rate;
     // non-zero means the measured latencies understate what users would see.
     uint64_t unsent_due_ops = 0;
+    // Open loop: for each operation of the measured part, how long after its due time the pacing
+    // handed it to the client library. Part of every latency, and the client's doing.
+    LatencyHistogram send_lag_ns;
     // SIGINT or SIGTERM when the run was interrupted (sending stopped, replies waited for up to
     // interrupt_grace_s), else 0.
     int stop_signal = 0;

@@ -127,6 +127,30 @@ TEST(Report, AnOpenLoopThatFellBehindSaysSoInTheTableAndTheJson) {
     EXPECT_EQ(uint64_t(root["unsent_due"]), 1'234u);
 }
 
+TEST(Report, AnOpenLoopSaysHowFarBehindItsScheduleItSent) {
+    const BenchOptions options = sample_options();
+    const RunStats stats = sample_stats();
+    LatencyHistogram lag;
+    lag.record_n(2'000, 99);
+    lag.record(40'000);
+    const RunSummary summary{
+        .options = &options, .stats = &stats, .elapsed_s = 2.0, .send_lag_ns = &lag};
+    const std::string table = format_table(summary);
+    EXPECT_NE(table.find("sent behind the schedule by p50 2.0 us, p99 2.0 us, max 40.0 us"),
+              std::string::npos)
+        << table;
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    const std::string json = format_json(summary);
+    ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
+    EXPECT_DOUBLE_EQ(double(root["send_lag_us"]["p50"]), 2.0);
+    EXPECT_DOUBLE_EQ(double(root["send_lag_us"]["max"]), 40.0);
+    // A closed loop has no schedule to be behind.
+    const std::string closed = format_json({.options = &options, .stats = &stats});
+    ASSERT_EQ(parser.parse(closed).get(root), simdjson::SUCCESS) << closed;
+    EXPECT_TRUE(root["send_lag_us"].is_null());
+}
+
 TEST(Report, TransfersSayWhichScopeWasAskedForAndHowManyCrossedShards) {
     BenchOptions options = sample_options();
     options.mix_text = "earn=70,redeem=20,transfer=10";
