@@ -119,6 +119,48 @@ uint64_t OpenLoopSchedule::interval_ns() const noexcept {
     return static_cast<uint64_t>(std::ceil(static_cast<double>(share_.count) / rate_per_ns_));
 }
 
+namespace {
+// The gains of the lateness estimate (RFC 6298's alpha and beta) and its deviations in the lead.
+constexpr double lateness_mean_gain = 1.0 / 8;
+constexpr double lateness_deviation_gain = 1.0 / 4;
+constexpr double lead_deviations = 4;
+}  // namespace
+
+void TimerLateness::observe(uint64_t late_ns) noexcept {
+    // A wake-up later than the longest lead (the thread was preempted, say) could not have been
+    // polled away; at full size it would inflate the estimate for many wake-ups to come.
+    const auto late = static_cast<double>(std::min(late_ns, pace_lead_ns_max));
+    if (!observed_) {
+        observed_ = true;
+        mean_ns_ = late;
+        deviation_ns_ = late / 2;
+        return;
+    }
+    deviation_ns_ += lateness_deviation_gain * (std::abs(late - mean_ns_) - deviation_ns_);
+    mean_ns_ += lateness_mean_gain * (late - mean_ns_);
+}
+
+uint64_t TimerLateness::lead_ns() const noexcept {
+    if (!observed_) {
+        return pace_lead_ns_initial;
+    }
+    const double lead = mean_ns_ + lead_deviations * deviation_ns_;
+    return std::clamp(static_cast<uint64_t>(lead), pace_lead_ns_min, pace_lead_ns_max);
+}
+
+PaceWait pace_wait(uint64_t now_ns, uint64_t next_due_ns, uint64_t lead_ns) noexcept {
+    if (next_due_ns == UINT64_MAX) {
+        return {PaceStep::sleep, now_ns + pace_wait_ns_max};
+    }
+    if (next_due_ns <= now_ns) {
+        return {PaceStep::send, now_ns};
+    }
+    if (next_due_ns - now_ns <= lead_ns) {
+        return {PaceStep::poll, next_due_ns};
+    }
+    return {PaceStep::sleep, std::min(next_due_ns - lead_ns, now_ns + pace_wait_ns_max)};
+}
+
 uint64_t unsent_behind(const OpenLoopSchedule& schedule, uint64_t scheduled, uint64_t budget,
                        uint64_t stop_ns, uint64_t grace_ns, bool window_full) noexcept {
     if (!window_full || stop_ns < grace_ns) {

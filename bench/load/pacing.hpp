@@ -81,6 +81,50 @@ private:
     double ops_per_burst_ = 0;
 };
 
+// The longest sleep of a pacing thread: while every window is full it looks again this soon, in
+// case a completion freed a slot without anything else happening. Also the least grace for
+// unsent_behind(), since an operation that fell due within it may only be waiting for the timer.
+inline constexpr uint64_t pace_wait_ns_max = 500'000;
+
+// A sleeping thread's timer fires late: on the 2-core VM of docs/performance.md by 28 us on
+// average and up to 120 us. Since latency counts from the due time, that lateness would count as
+// the server's, so the pacing stops sleeping a lead before each due time and polls its event loop
+// (replies are still handled) until the operation is due. The lead is learnt from the timer's own
+// lateness, as TCP learns its retransmission timeout (RFC 6298): the mean plus 4 mean deviations,
+// bounded below by pace_lead_ns_min and above by pace_lead_ns_max, which bounds the polling's CPU
+// (at most pace_lead_ns_max per due time).
+inline constexpr uint64_t pace_lead_ns_min = 2'000;
+inline constexpr uint64_t pace_lead_ns_max = 200'000;
+inline constexpr uint64_t pace_lead_ns_initial = 100'000;  // Before the first wake-up.
+static_assert(pace_lead_ns_min <= pace_lead_ns_initial && pace_lead_ns_initial <= pace_lead_ns_max);
+static_assert(pace_lead_ns_max < pace_wait_ns_max);
+
+class TimerLateness {
+public:
+    // One wake-up that came `late_ns` after the time its timer was set for.
+    void observe(uint64_t late_ns) noexcept;
+    // How long before a due time to stop sleeping.
+    uint64_t lead_ns() const noexcept;
+
+private:
+    bool observed_ = false;
+    double mean_ns_ = 0;
+    double deviation_ns_ = 0;  // Mean absolute deviation from mean_ns_.
+};
+
+// What a pacing thread does next, at now_ns, when its next operation is due at next_due_ns
+// (UINT64_MAX: none can be sent, every window is full).
+enum class PaceStep : uint8_t {
+    send,   // Something is due: send it, and everything else due, now.
+    poll,   // Due within the lead: run ready handlers and look again, without sleeping.
+    sleep,  // Sleep on the timer until wake_ns, the lead before the due time (or sooner).
+};
+struct PaceWait {
+    PaceStep step;
+    uint64_t wake_ns;  // For sleep.
+};
+PaceWait pace_wait(uint64_t now_ns, uint64_t next_due_ns, uint64_t lead_ns) noexcept;
+
 // At the end of an open-loop run: how many operations the schedule made due that were never sent
 // because the sender fell behind (the server did not keep up). `scheduled` operations went out
 // (or wait in the client's queue, timed from their due time); at most `budget` may. Only

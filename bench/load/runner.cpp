@@ -46,19 +46,6 @@ Clock::time_point time_point_of(uint64_t ns) {
     return Clock::time_point(std::chrono::nanoseconds(static_cast<int64_t>(ns)));
 }
 
-// The shortest wait of the open-loop pacing timer: below this the timer costs more than the
-// latency it saves. Operations due in between go out together, still timed from their due time.
-constexpr uint64_t pace_wait_ns_min = 50'000;
-// The longest wait of the pacing timer while every window is full: it looks again this soon in
-// case a completion freed a slot without anything else happening.
-constexpr uint64_t pace_wait_ns_max = 10 * pace_wait_ns_min;
-// A sleeping thread's timer fires late: on the 2-core VM of docs/performance.md by 28 us on
-// average and up to 120 us. Timed from the intended send time, that lateness would be counted as
-// the server's latency, so when the timer waits for an operation's due time it fires up to this
-// early and the thread spins the rest, then sends on time. Never more than a twentieth of the
-// time between the thread's operations: at most 5% of a core, and nothing at high rates, where
-// the thread is not sleeping anyway.
-constexpr uint64_t pace_spin_ns_max = 100'000;
 // Enrolment: large frames and a deep window, since only the total time matters.
 constexpr uint32_t bulk_batch_ops = 1'024;
 constexpr uint32_t bulk_frames_in_flight = 8;
@@ -424,12 +411,6 @@ public:
            const std::vector<uint32_t>& connection_indexes, const std::vector<uint64_t>& budgets,
            uint32_t shard_count)
         : options_(options), deadline_timer_(io_), pace_timer_(io_) {
-        if (options.rate > 0 && !connection_indexes.empty()) {
-            const double thread_rate =
-                options.rate * static_cast<double>(connection_indexes.size()) / options.connections;
-            pace_spin_ns_ =
-                std::min(pace_spin_ns_max, static_cast<uint64_t>(1e9 / thread_rate / 20));
-        }
         for (size_t index = 0; index < connection_indexes.size(); ++index) {
             std::optional<uint16_t> shard;
             if (shard_count > 0) {
@@ -535,10 +516,12 @@ public:
     uint64_t finished_ns() const noexcept { return finished_ns_; }
 
 private:
-    void schedule_pacing();
+    // Open loop: sends what is due, then sleeps, polls or comes back at once (pace_wait).
+    void pace();
     // Runs the event loop until it runs out of work, ending each handler with end_of_handler().
     void run_handlers() {
         while (io_.run_one() > 0) {
+            ++handlers_run_;
             end_of_handler();
         }
         end_of_handler();
@@ -567,7 +550,8 @@ private:
     boost::asio::io_context io_;
     boost::asio::steady_timer deadline_timer_;
     boost::asio::steady_timer pace_timer_;
-    uint64_t pace_spin_ns_ = 0;  // See pace_spin_ns_max.
+    TimerLateness pace_timer_lateness_;
+    uint64_t handlers_run_ = 0;
     std::vector<std::unique_ptr<Driver>> drivers_;
     // Worker thread only: completions of the running handler not yet in stats_, all with one
     // outcome and latency.
@@ -937,48 +921,49 @@ void Worker::run(RunControl* control) {
         });
     }
     if (options_.rate > 0) {
-        schedule_pacing();
+        boost::asio::post(io_, [this] { pace(); });  // From a handler, as always (handlers_run_).
     }
     io_.restart();
     run_handlers();
 }
 
-void Worker::schedule_pacing() {
+void Worker::pace() {
+    const uint64_t now = now_ns();
     uint64_t next = UINT64_MAX;
     bool any_running = false;
-    for (const auto& driver : drivers_) {
-        if (!driver->finished()) {
-            any_running = true;
-            next = std::min(next, driver->next_due_ns());
+    for (auto& driver : drivers_) {
+        if (driver->finished()) {
+            continue;
         }
+        any_running = true;
+        if (driver->next_due_ns() <= now) {
+            driver->pump(now);  // Everything due goes out together, each timed from its due time.
+        }
+        next = std::min(next, driver->next_due_ns());
     }
     if (!any_running) {
         return;
     }
-    const uint64_t now = now_ns();
-    uint64_t wake = std::max(std::min(next, now + pace_wait_ns_max), now + pace_wait_ns_min);
-    uint64_t spin_until = 0;  // See pace_spin_ns_max.
-    if (wake == next && next >= now + pace_wait_ns_min + pace_spin_ns_) {
-        wake = next - pace_spin_ns_;
-        spin_until = next;
+    const PaceWait wait = pace_wait(now_ns(), next, pace_timer_lateness_.lead_ns());
+    if (wait.step != PaceStep::sleep) {
+        // Behind the handlers already queued, such as replies to read: they run, then this looks
+        // again. Polling, the thread stays awake for the due time instead of waking late.
+        boost::asio::post(io_, [this] { pace(); });
+        return;
     }
-    pace_timer_.expires_at(time_point_of(wake));
-    pace_timer_.async_wait([this, spin_until](const boost::system::error_code& error) {
+    pace_timer_.expires_at(time_point_of(wait.wake_ns));
+    // This handler, running now, is counted when it returns.
+    pace_timer_.async_wait([this, wake_ns = wait.wake_ns, handlers_before = handlers_run_ + 1](
+                               const boost::system::error_code& error) {
         if (error) {
             return;
         }
-        while (now_ns() < spin_until) {
-#if defined(__x86_64__)
-            __builtin_ia32_pause();
-#endif
+        // Only a wake-up from sleep says how late the timer is. When other handlers ran first,
+        // the thread was busy at the wake time anyway, and polling earlier would not have helped.
+        if (handlers_run_ == handlers_before) {
+            pace_timer_lateness_.observe(latency_ns(wake_ns, now_ns()));
         }
-        const uint64_t fired = now_ns();
-        for (auto& driver : drivers_) {
-            if (!driver->finished()) {
-                driver->pump(fired);
-            }
-        }
-        schedule_pacing();
+        pace();
     });
 }
 

@@ -191,6 +191,76 @@ TEST(Latency, IsMeasuredFromTheIntendedSendTimeSoQueueingCounts) {
     EXPECT_EQ(latency_ns(7 * ms_ns, 6 * ms_ns), 0u);
 }
 
+constexpr uint64_t us_ns = 1'000;
+
+// At 20,000 operations a second the next is 50 us away: the timer, firing some 30 us late on the
+// VM (and at least 50 us later before), would have sent it late, and that lateness counted as the
+// server's latency.
+TEST(PaceWait, AnOperationDueWithinTheLeadIsPolledForNotSleptFor) {
+    const uint64_t now = start_ns;
+    const PaceWait wait = pace_wait(now, now + 50 * us_ns, 80 * us_ns);
+    EXPECT_EQ(wait.step, PaceStep::poll);
+    EXPECT_EQ(pace_wait(now, now + 1 * us_ns, 80 * us_ns).step, PaceStep::poll);
+}
+
+TEST(PaceWait, WhatIsDueGoesOutAtOnce) {
+    EXPECT_EQ(pace_wait(start_ns, start_ns, 80 * us_ns).step, PaceStep::send);
+    EXPECT_EQ(pace_wait(start_ns, start_ns - ms_ns, 80 * us_ns).step, PaceStep::send);
+}
+
+TEST(PaceWait, AFarOperationIsSleptForUntilTheLeadBeforeIt) {
+    const PaceWait wait = pace_wait(start_ns, start_ns + 300 * us_ns, 80 * us_ns);
+    EXPECT_EQ(wait.step, PaceStep::sleep);
+    EXPECT_EQ(wait.wake_ns, start_ns + 220 * us_ns);
+    // Never longer than pace_wait_ns_max, so a slot freed meanwhile is noticed.
+    EXPECT_EQ(pace_wait(start_ns, start_ns + 10 * ms_ns, 80 * us_ns).wake_ns,
+              start_ns + pace_wait_ns_max);
+}
+
+TEST(PaceWait, WithEveryWindowFullItLooksAgainAfterTheLongestWait) {
+    const PaceWait wait = pace_wait(start_ns, UINT64_MAX, 80 * us_ns);
+    EXPECT_EQ(wait.step, PaceStep::sleep);
+    EXPECT_EQ(wait.wake_ns, start_ns + pace_wait_ns_max);
+}
+
+TEST(TimerLateness, TheLeadCoversTheMeasuredLatenessWhateverTheRate) {
+    TimerLateness lateness;
+    EXPECT_EQ(lateness.lead_ns(), pace_lead_ns_initial);
+    // Wake-ups 20 to 40 us late, as on the VM: the lead settles above nearly all of them.
+    for (int wake = 0; wake < 1'000; ++wake) {
+        lateness.observe((20 + (wake * 7) % 21) * us_ns);
+    }
+    EXPECT_GT(lateness.lead_ns(), 40 * us_ns);
+    EXPECT_LT(lateness.lead_ns(), 80 * us_ns);
+}
+
+TEST(TimerLateness, APreemptedWakeUpRaisesTheLeadOnlyBriefly) {
+    TimerLateness lateness;
+    for (int wake = 0; wake < 100; ++wake) {
+        lateness.observe(10 * us_ns);
+    }
+    const uint64_t settled = lateness.lead_ns();
+    lateness.observe(50 * ms_ns);  // Preempted: no lead could have helped.
+    EXPECT_LE(lateness.lead_ns(), pace_lead_ns_max);
+    for (int wake = 0; wake < 50; ++wake) {
+        lateness.observe(10 * us_ns);
+    }
+    EXPECT_LE(lateness.lead_ns(), settled + 2 * us_ns);
+}
+
+TEST(TimerLateness, TheLeadStaysWithinItsBounds) {
+    TimerLateness punctual;
+    for (int wake = 0; wake < 100; ++wake) {
+        punctual.observe(0);
+    }
+    EXPECT_EQ(punctual.lead_ns(), pace_lead_ns_min);
+    TimerLateness sluggish;
+    for (int wake = 0; wake < 100; ++wake) {
+        sluggish.observe(10 * ms_ns);
+    }
+    EXPECT_EQ(sluggish.lead_ns(), pace_lead_ns_max);
+}
+
 TEST(MeasuredSpan, AnOpenLoopLastsToTheEndOfItsScheduleWhenItsTailIsQuiet) {
     // --rate 5000 -d 4 with bursts that send a period's operations in its first half: the last
     // completes at 3.0 s, but the run lasted 4 s, so 20,000 operations make 5,000/s, not 6,667.
