@@ -87,6 +87,21 @@ std::string json_if(bool applies, Value value) {
     return applies ? fmt::format("{}", value) : "null";
 }
 
+// Who did not keep up with --rate, judged by how busy the busiest client thread was.
+std::string unsent_cause(double client_busy) {
+    const double percent = 100 * client_busy;
+    if (client_busy > client_busy_limit) {
+        return fmt::format(
+            "a client thread was busy {:.0f}% of the run, so jifen-bench itself did not keep up "
+            "with --rate; add --threads or lower --rate",
+            percent);
+    }
+    return fmt::format(
+        "the server did not keep up with --rate (the busiest client thread was busy {:.0f}% of "
+        "the run); lower --rate",
+        percent);
+}
+
 std::string signal_name(int signal_number) {
     switch (signal_number) {
         case SIGINT:
@@ -162,9 +177,8 @@ std::string format_table(const RunSummary& summary) {
     if (summary.unsent_due_ops > 0) {
         out += fmt::format(
             "  WARNING: {} operations fell due but were never sent because the window stayed "
-            "full: the server did not keep up with --rate, so these latencies understate the "
-            "truth; lower --rate\n",
-            summary.unsent_due_ops);
+            "full, and the latencies leave them out: {}\n",
+            summary.unsent_due_ops, unsent_cause(summary.client_busy));
     }
     out += "\n";
     out += fmt::format("  {:<9} {:>11} {:>9} {:>9} {:>9} {:>9} {:>10}  {}\n", "op", "count",
@@ -239,6 +253,7 @@ std::string format_json(const RunSummary& summary) {
     } else {
         out += "null";
     }
+    out += fmt::format(",\"client_busy\":{:.3f}", summary.client_busy);
     out += fmt::format(",\"unsent_due\":{},\"cross_shard_transfers\":{},\"warmup\":",
                        summary.unsent_due_ops, stats.cross_shard_transfers);
     if (const RunStats* warmup = summary.warmup; warmup != nullptr) {

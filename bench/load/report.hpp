@@ -14,6 +14,11 @@ namespace jifen::bench {
 // out of the results.
 inline constexpr uint64_t interrupt_grace_s = 2;
 
+// A client thread busy for more than this share of the run (RunResult::client_busy) is taken to
+// have set the pace itself: when operations went unsent, the report blames the client, not the
+// server.
+inline constexpr double client_busy_limit = 0.9;
+
 struct RunSummary {
     const BenchOptions* options = nullptr;
     const RunStats* stats = nullptr;
@@ -25,6 +30,7 @@ struct RunSummary {
     uint64_t server_shards = 0;   // From the server's HELLO.
     uint64_t unsent_due_ops = 0;  // Open loop: due but never sent (see RunResult).
     const LatencyHistogram* send_lag_ns = nullptr;  // Open loop (see RunResult), else null.
+    double client_busy = 0;                         // See RunResult.
     int stop_signal = 0;  // SIGINT or SIGTERM when the run was interrupted, else 0.
 };
 
@@ -41,7 +47,8 @@ std::string format_table(const RunSummary& summary);
 // run), failed (no answer: client_closed, client_timeout...), errors_by_result {name: count},
 // warmup (null without --warmup, else {ops, failed, errors, unexpected, errors_by_result} of the
 // warm-up), send_lag_us (open loop: {p50, p99, max} of how late after its due time the pacing
-// took each operation up; null in a closed loop), unsent_due (open loop:
+// took each operation up; null in a closed loop), client_busy (the busiest client thread's share
+// of the run on the CPU, not polling), unsent_due (open loop:
 // due, never sent because the window stayed full), cross_shard_transfers (completed transfers
 // between two shards), per_op {kind: {...}}, and the configuration (scenario, mix, keys, transfers,
 // members, connections, threads, pipeline, batch, rate, seed, shards).

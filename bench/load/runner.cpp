@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <latch>
 #include <memory>
@@ -40,6 +41,13 @@ uint64_t now_ns() {
     return static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
             .count());
+}
+
+// CPU time of the calling thread.
+uint64_t thread_cpu_ns() {
+    timespec time{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &time);
+    return static_cast<uint64_t>(time.tv_sec) * 1'000'000'000 + static_cast<uint64_t>(time.tv_nsec);
 }
 
 Clock::time_point time_point_of(uint64_t ns) {
@@ -512,6 +520,10 @@ public:
             pace_timer_.cancel();
         }
     }
+    // After run() returned: the share of the run (from the start to the end of run()) this thread
+    // spent on the CPU other than polling for a due time. Near 1, the thread and not the server
+    // set the pace.
+    double busy() const noexcept { return busy_; }
     // When the last of this thread's connections finished (after run() returned), or 0.
     uint64_t finished_ns() const noexcept { return finished_ns_; }
 
@@ -552,6 +564,11 @@ private:
     boost::asio::steady_timer pace_timer_;
     TimerLateness pace_timer_lateness_;
     uint64_t handlers_run_ = 0;
+    // Time spent polling for a due time (counted as idle, though replies read meanwhile were
+    // work: a thread that is behind never polls), and since when it has been polling, or 0.
+    uint64_t polling_ns_ = 0;
+    uint64_t polling_since_ns_ = 0;
+    double busy_ = 0;  // See busy().
     std::vector<std::unique_ptr<Driver>> drivers_;
     // Worker thread only: completions of the running handler not yet in stats_, all with one
     // outcome and latency.
@@ -907,6 +924,7 @@ void Worker::run(RunControl* control) {
     const uint64_t stop_ns = planned_stop_ns(options_, start_ns);
     measured_from_ns_ = measured_from_ns(options_, start_ns);
     std::this_thread::sleep_until(time_point_of(start_ns));
+    const uint64_t cpu_started_ns = thread_cpu_ns();
     for (auto& driver : drivers_) {
         driver->start(start_ns, stop_ns);
     }
@@ -925,10 +943,19 @@ void Worker::run(RunControl* control) {
     }
     io_.restart();
     run_handlers();
+    const uint64_t ran_ns = now_ns() - start_ns;
+    const uint64_t worked_ns = thread_cpu_ns() - cpu_started_ns;
+    busy_ = ran_ns == 0 ? 0.0
+                        : static_cast<double>(worked_ns - std::min(worked_ns, polling_ns_)) /
+                              static_cast<double>(ran_ns);
 }
 
 void Worker::pace() {
     const uint64_t now = now_ns();
+    if (polling_since_ns_ != 0) {
+        polling_ns_ += now - polling_since_ns_;
+        polling_since_ns_ = 0;
+    }
     uint64_t next = UINT64_MAX;
     bool any_running = false;
     for (auto& driver : drivers_) {
@@ -948,6 +975,9 @@ void Worker::pace() {
     if (wait.step != PaceStep::sleep) {
         // Behind the handlers already queued, such as replies to read: they run, then this looks
         // again. Polling, the thread stays awake for the due time instead of waking late.
+        if (wait.step == PaceStep::poll) {
+            polling_since_ns_ = now_ns();
+        }
         boost::asio::post(io_, [this] { pace(); });
         return;
     }
@@ -1146,6 +1176,7 @@ RunResult run_load(const BenchOptions& options, std::FILE* progress) {
     for (auto& worker : workers) {
         result.unsent_due_ops += worker->unsent_due();
         result.send_lag_ns.merge(worker->send_lag_ns());
+        result.client_busy = std::max(result.client_busy, worker->busy());
     }
     result.server_shards = control.server_shards;
     {

@@ -21,12 +21,16 @@ struct RunResult {
     uint64_t members_enrolled = 0;
     uint32_t server_shards = 0;
     // Open loop: operations that fell due (more than a pacing interval before the end) but were
-    // never sent because the window stayed full: the server could not keep up with --rate;
-    // non-zero means the measured latencies understate what users would see.
+    // never sent because the window stayed full: the run did not keep up with --rate (the server,
+    // or the client when client_busy is near 1), the latencies leave these operations out, and
+    // the run fails.
     uint64_t unsent_due_ops = 0;
     // Open loop: for each operation of the measured part, how long after its due time the pacing
     // handed it to the client library. Part of every latency, and the client's doing.
     LatencyHistogram send_lag_ns;
+    // The busiest client thread's share of the run on the CPU, polling for due times left out.
+    // Near 1 the client, not the server, set the pace (see client_busy_limit).
+    double client_busy = 0;
     // SIGINT or SIGTERM when the run was interrupted (sending stopped, replies waited for up to
     // interrupt_grace_s), else 0.
     int stop_signal = 0;

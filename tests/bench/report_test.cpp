@@ -151,6 +151,35 @@ TEST(Report, AnOpenLoopSaysHowFarBehindItsScheduleItSent) {
     EXPECT_TRUE(root["send_lag_us"].is_null());
 }
 
+// Operations go unsent when the window stays full: the server was slow, or the client thread
+// that should read its replies and send more was busy all the time.
+TEST(Report, TheUnsentWarningBlamesTheClientOnlyWhenAClientThreadWasBusyThroughout) {
+    const BenchOptions options = sample_options();
+    const RunStats stats = sample_stats();
+    RunSummary summary{.options = &options,
+                       .stats = &stats,
+                       .elapsed_s = 2.0,
+                       .unsent_due_ops = 10,
+                       .client_busy = 0.35};
+    std::string table = format_table(summary);
+    EXPECT_NE(table.find("the server did not keep up with --rate (the busiest client thread was "
+                         "busy 35% of the run)"),
+              std::string::npos)
+        << table;
+    summary.client_busy = 0.97;
+    table = format_table(summary);
+    EXPECT_NE(table.find("a client thread was busy 97% of the run, so jifen-bench itself did not "
+                         "keep up"),
+              std::string::npos)
+        << table;
+    EXPECT_EQ(table.find("the server did not keep up"), std::string::npos) << table;
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+    const std::string json = format_json(summary);
+    ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
+    EXPECT_DOUBLE_EQ(double(root["client_busy"]), 0.97);
+}
+
 TEST(Report, TransfersSayWhichScopeWasAskedForAndHowManyCrossedShards) {
     BenchOptions options = sample_options();
     options.mix_text = "earn=70,redeem=20,transfer=10";

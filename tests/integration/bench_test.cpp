@@ -208,6 +208,18 @@ TEST_F(Bench, AnOpenLoopSendsOnTimeAtHighRates) {
     EXPECT_LT(lag_p50_us, 10.0) << run.json;
 }
 
+// One operation in flight cannot carry ten million a second: most fall due and are never sent.
+// The latencies leave those out, so the run must not pass as if it had kept the rate.
+TEST_F(Bench, AnOpenLoopThatCouldNotSendWhatFellDueFailsTheRun) {
+    const BenchRun run = run_bench(server_.port(),
+                                   "--members 500 --enroll --mix earn=1 -c 1 --pipeline 1 "
+                                   "--batch 1 --rate 10000000 -d 1");
+    EXPECT_EQ(run.exit_code, 1) << run.json;
+    const simdjson::dom::element result = report(run);
+    EXPECT_GT(number_at(result, "/unsent_due"), 1'000'000);
+    EXPECT_EQ(number_at(result, "/unexpected"), 0);
+}
+
 // Over TLS, as a deployment with --tls-cert runs: the same counts, and the report says so.
 TEST(BenchTls, RunsOverTlsWithTheServersCertificate) {
     TempDir dir;
