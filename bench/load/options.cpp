@@ -190,7 +190,8 @@ void add_options(CLI::App& app, BenchOptions* options) {
     app.add_option("-n,--ops", options->ops, "Operations to schedule instead of a duration")
         ->check(CLI::Range(uint64_t{1}, ops_max));
     app.add_option("--warmup", options->warmup_s,
-                   "Whole seconds to run first and leave out of the results (with --duration)")
+                   "Whole seconds to run first and leave out of the latency and throughput "
+                   "figures; its unexpected failures still fail the run (with --duration)")
         ->check(CLI::Number)
         ->check(CLI::Range(0u, 3'600u));
     app.add_option("--rate", options->rate,
@@ -204,7 +205,8 @@ void add_options(CLI::App& app, BenchOptions* options) {
                    "With --rate and the other two --burst-* flags: burst length");
     app.add_option("--burst-period-ms", options->burst.period_ms,
                    "With --rate and the other two --burst-* flags: burst period");
-    app.add_option("--earn-factor", options->earn_factor, "Multiplies earn and purchase amounts")
+    app.add_option("--earn-factor", options->earn_factor,
+                   "Multiplies earn and purchase amounts (needs earn or purchase in --mix)")
         ->check(CLI::Range(int64_t{1}, int64_t{1'000}));
     app.add_option("--scenario", options->scenario_text,
                    "flash-sale, double-points or mixed: sets defaults, flags still override. "
@@ -217,7 +219,7 @@ void add_options(CLI::App& app, BenchOptions* options) {
     app.add_option("--transfers", options->transfers_text,
                    "any, same-shard or cross-shard: a transfer goes to a member of any shard, of "
                    "the sender's shard, or of another shard (asks the server's shard count; "
-                   "cross-shard needs 2 or more shards)")
+                   "cross-shard needs 2 or more shards; needs transfer in --mix)")
         ->capture_default_str();
     app.add_flag("--json", options->json, "Print one JSON line with the results on stdout");
     app.add_option("--seed", options->seed, "Seed for keys, mix and amounts")

@@ -46,7 +46,7 @@ struct BenchOptions {
     double hot_share = 0.9;
     double duration_s = 0;    // 0 with ops 0: the default duration.
     uint64_t ops = 0;         // Scheduled operations (captures come on top); 0 = run by time.
-    uint32_t warmup_s = 0;    // Whole seconds run before --duration and left out of the results.
+    uint32_t warmup_s = 0;    // Whole seconds run before --duration, left out of the figures.
     double rate = 0;          // Operations per second over all connections; 0 = closed loop.
     BurstShape burst;         // Open loop only.
     int64_t earn_factor = 1;  // Multiplies earn and purchase amounts (double-points: 2).
