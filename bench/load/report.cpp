@@ -246,7 +246,7 @@ std::string format_json(const RunSummary& summary) {
                        stats.unexpected(), stats.failed());
     append_errors_by_result(&out, stats);
     out += ",\"send_lag_us\":";
-    if (const LatencyHistogram* lag = summary.send_lag_ns; lag != nullptr) {
+    if (const LatencyHistogram* lag = summary.send_lag_ns; lag != nullptr && lag->count() > 0) {
         out += fmt::format("{{\"p50\":{:.1f},\"p99\":{:.1f},\"max\":{:.1f}}}",
                            us(lag->value_at_percentile(50)), us(lag->value_at_percentile(99)),
                            us(lag->max()));

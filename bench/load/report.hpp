@@ -47,10 +47,10 @@ std::string format_table(const RunSummary& summary);
 // run), failed (no answer: client_closed, client_timeout...), errors_by_result {name: count},
 // warmup (null without --warmup, else {ops, failed, errors, unexpected, errors_by_result} of the
 // warm-up), send_lag_us (open loop: {p50, p99, max} of how late after its due time the pacing
-// took each operation up; null in a closed loop), client_busy (the busiest client thread's share
-// of the run on the CPU, not polling), unsent_due (open loop:
-// due, never sent because the window stayed full), cross_shard_transfers (completed transfers
-// between two shards), per_op {kind: {...}}, and the configuration (scenario, mix, keys, transfers,
+// took each operation up; null in a closed loop or when nothing was measured), client_busy (the
+// busiest client thread's share of the run on the CPU, not polling), unsent_due (open loop: due,
+// never sent because the window stayed full), cross_shard_transfers (completed transfers between
+// two shards), per_op {kind: {...}}, and the configuration (scenario, mix, keys, transfers,
 // members, connections, threads, pipeline, batch, rate, seed, shards).
 std::string format_json(const RunSummary& summary);
 

@@ -145,9 +145,14 @@ TEST(Report, AnOpenLoopSaysHowFarBehindItsScheduleItSent) {
     ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
     EXPECT_DOUBLE_EQ(double(root["send_lag_us"]["p50"]), 2.0);
     EXPECT_DOUBLE_EQ(double(root["send_lag_us"]["max"]), 40.0);
-    // A closed loop has no schedule to be behind.
+    // A closed loop has no schedule to be behind, and a run that measured nothing no figure.
     const std::string closed = format_json({.options = &options, .stats = &stats});
     ASSERT_EQ(parser.parse(closed).get(root), simdjson::SUCCESS) << closed;
+    EXPECT_TRUE(root["send_lag_us"].is_null());
+    const LatencyHistogram nothing;
+    const std::string empty =
+        format_json({.options = &options, .stats = &stats, .send_lag_ns = &nothing});
+    ASSERT_EQ(parser.parse(empty).get(root), simdjson::SUCCESS) << empty;
     EXPECT_TRUE(root["send_lag_us"].is_null());
 }
 
