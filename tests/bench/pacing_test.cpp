@@ -223,7 +223,7 @@ TEST(PaceWait, WithEveryWindowFullItLooksAgainAfterTheLongestWait) {
     EXPECT_EQ(wait.wake_ns, start_ns + pace_wait_ns_max);
 }
 
-TEST(TimerLateness, TheLeadCoversTheMeasuredLatenessWhateverTheRate) {
+TEST(TimerLateness, TheLeadSettlesAboveNearlyAllMeasuredWakeUps) {
     TimerLateness lateness;
     EXPECT_EQ(lateness.lead_ns(), pace_lead_ns_initial);
     // Wake-ups 20 to 40 us late, as on the VM: the lead settles above nearly all of them.
