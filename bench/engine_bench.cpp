@@ -253,7 +253,8 @@ void BM_BusyMember(benchmark::State& state) {
     Result worst = Result::ok;
     for (auto _ : state) {
         const uint64_t taken = txn++;
-        const Result kept = keep_open(taken, later_us + open);
+        // Due after everything open: a pending lot of its own each time (no merging), appended.
+        const Result kept = keep_open(taken, later_us + open + taken);
         Command back = pending ? make(Op::redeem, txn++, 1, 1, ++now_us)
                                : make(Op::release, txn++, 1, 0, ++now_us);
         if (!pending) {

@@ -1243,6 +1243,7 @@ struct Shard::State {
                 return;
             }
             before = holds[before].prev;
+            JIFEN_ASSERT(before != none);  // A broken prev chain: never walk off it.
         }
         const uint32_t after = holds[before].next;
         holds[hold].next = after;
@@ -1252,6 +1253,7 @@ struct Shard::State {
     }
 
     void unlink_hold(MemberRecord& member, uint32_t hold) noexcept {
+        JIFEN_ASSERT(holds[hold].prev != none && holds[hold].member_index == index_of(member));
         const uint32_t first = member.hold_head;
         const uint32_t next = holds[hold].next;
         const uint32_t prev = holds[hold].prev;
@@ -1476,7 +1478,16 @@ struct Shard::State {
             }
             month_before = lot_nodes[node].key;
         }
-        return member.held >= 0 && (member.held == 0) == (member.hold_head == none);
+        // The lists' ends, which appending relies on: the first pending lot names the last,
+        // the first hold's prev is the last hold.
+        const Points pending = pending_points[index_of(member)];
+        if (member.pending_head == none
+                ? pending != 0
+                : pending <= 0 || lot_nodes[lot_nodes[member.pending_head].last].next != none) {
+            return false;
+        }
+        return member.held >= 0 && (member.held == 0) == (member.hold_head == none) &&
+               (member.hold_head == none || holds[holds[member.hold_head].prev].next == none);
     }
 
     // A member's pending lots (ascending, positive, their sum and last node noted) and open holds
@@ -2570,7 +2581,8 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
         }
         for (uint32_t i = 0; i < saved.pending_count; ++i) {
             SavedLot lot{};
-            if (!reader.get(&lot) || lot.points <= 0 || lot_nodes_free() == 0) {
+            if (!reader.get(&lot) || lot.points <= 0 || lot.points > points_balance_max ||
+                lot_nodes_free() == 0) {
                 return false;
             }
             add_pending(member, lot.key, lot.points);
@@ -2912,6 +2924,9 @@ void Shard::State::put_members(Writer<Out>& writer) const {
     writer.put(state.member_count);
     for (uint32_t index = 0; index < state.member_count; ++index) {
         const MemberRecord& member = state.members[index];
+        // A list broken in a release build (whose per-apply check covers only their ends) must
+        // not reach a checkpoint: a restart would refuse it.
+        JIFEN_ASSERT(state.member_lists_consistent(member));
         SavedMember saved{};
         saved.member_id = member.member_id;
         saved.available = member.available;
