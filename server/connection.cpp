@@ -145,14 +145,16 @@ void Connection::async_read_some(std::byte* data, size_t size, Handler&& handler
     }
 }
 
+// The next chunk of writing_ (connection_write_chunk_bytes at most).
 template <typename Handler>
 void Connection::async_write(Handler&& handler) {
+    const auto chunk =
+        boost::asio::buffer(writing_.data() + written_,
+                            std::min(writing_.size() - written_, connection_write_chunk_bytes));
     if (tls_stream_) {
-        boost::asio::async_write(*tls_stream_, boost::asio::buffer(writing_),
-                                 std::forward<Handler>(handler));
+        boost::asio::async_write(*tls_stream_, chunk, std::forward<Handler>(handler));
     } else {
-        boost::asio::async_write(socket_, boost::asio::buffer(writing_),
-                                 std::forward<Handler>(handler));
+        boost::asio::async_write(socket_, chunk, std::forward<Handler>(handler));
     }
 }
 
@@ -311,7 +313,8 @@ bool Connection::handle_frame(const FrameHeader& header, std::span<const std::by
                    fmt::format("{} needs {} scope", protocol::to_string(opcode), needed));
         return true;
     }
-    if (output_.size() > connection_output_bytes_soft_max) {
+    if (output_.size() > connection_output_bytes_soft_max ||
+        (opcode == Opcode::history && history_in_flight_ >= connection_history_in_flight_max)) {
         return false;  // The client is not reading its replies: stop reading its requests.
     }
     return shard_.handle_frame(*this, header, body);
@@ -557,24 +560,38 @@ void Connection::flush() {
     }
     writing_.swap(output_);
     output_.clear();
+    written_ = 0;
     write_active_ = true;
-    async_write([self = shared_from_this()](const boost::system::error_code& error, size_t) {
+    write_progress_ms_ = shard_.now_ms();
+    write_chunk();
+}
+
+void Connection::write_chunk() {
+    async_write([self = shared_from_this()](const boost::system::error_code& error, size_t bytes) {
+        self->written_ += bytes;
         self->on_write(error);
     });
 }
 
 void Connection::on_write(const boost::system::error_code& error) {
-    write_active_ = false;
-    writing_.clear();
     if (closed_) {
+        write_active_ = false;
         return;
     }
     if (error) {
+        write_active_ = false;
         spdlog::debug("connection {}: write failed: {}", number_, error.message());
         close();
         shard_.after_work();
         return;
     }
+    write_progress_ms_ = shard_.now_ms();
+    if (written_ < writing_.size()) {
+        write_chunk();
+        return;
+    }
+    write_active_ = false;
+    writing_.clear();
     flush();
     if (paused_) {
         shard_.stall(*this);
@@ -607,6 +624,14 @@ void Connection::check_timeouts(uint64_t now_ms) {
     // refused HELLOs (or sends nothing) would otherwise hold a connection slot for ever.
     if (!authenticated_ && now_ms - accepted_ms_ > config.frame_timeout_ms) {
         spdlog::debug("connection {} on shard {}: not authenticated in time", number_,
+                      shard_.index());
+        close();
+        return;
+    }
+    // Replies waiting while the client takes none: it stopped reading (a paused connection
+    // reads nothing, so no other timeout would ever close it).
+    if (write_active_ && now_ms - write_progress_ms_ > config.frame_timeout_ms) {
+        spdlog::debug("connection {} on shard {}: replies not read in time", number_,
                       shard_.index());
         close();
         return;

@@ -94,6 +94,10 @@ public:
     // `parts` more completions for the frame holding op_position; the last one queues its reply.
     void complete(uint32_t op_position, uint32_t parts);
 
+    // A history request went to the history reader, or its page came back (send_frame).
+    void history_submitted() noexcept { ++history_in_flight_; }
+    void history_answered() noexcept { --history_in_flight_; }
+
     // Queues a reply frame that is answered at once (ping, stats, history, hello).
     void send_frame(protocol::Opcode opcode, uint64_t request_id, uint16_t count,
                     std::span<const std::byte> body);
@@ -103,7 +107,8 @@ public:
     void flush();
     // Parses what is buffered again after the shard freed room (see ShardThread::stall).
     void resume();
-    // Closes the connection when it was idle or stuck in a frame for too long.
+    // Closes the connection when it was idle, stuck in a frame, or not reading its replies for
+    // too long.
     void check_timeouts(uint64_t now_ms);
 
 private:
@@ -128,6 +133,7 @@ private:
     void hand_over();
     void fail(uint64_t request_id, Result result, std::string_view message);
     void finish_frame(InFlightFrame& frame);
+    void write_chunk();
     void on_write(const boost::system::error_code& error);
     void compact() noexcept;
     std::byte* reserve_output(size_t bytes);
@@ -159,7 +165,11 @@ private:
     // Replies waiting for the socket, and the batch being written now.
     std::vector<std::byte> output_;
     std::vector<std::byte> writing_;
+    size_t written_ = 0;  // Of writing_, by completed chunks.
     bool write_active_ = false;
+    uint64_t write_progress_ms_ = 0;  // When the write began or last finished a chunk.
+    uint32_t history_in_flight_ = 0;  // Requests with the history reader.
+
     bool flush_scheduled_ = false;
 
     bool read_active_ = false;

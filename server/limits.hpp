@@ -52,6 +52,13 @@ inline constexpr uint32_t connection_frames_in_flight_max = 1024;
 // Reply bytes a connection may have waiting for the socket before it stops reading requests
 // (a client that sends but does not read is slowed down, never buffered without bound).
 inline constexpr size_t connection_output_bytes_soft_max = 4u << 20;
+// History requests one connection has waiting for the history reader: their replies arrive
+// later and bypass the check above, so they are bounded here (16 pages of at most
+// history_entries_max entries: under 1 MiB).
+inline constexpr uint32_t connection_history_in_flight_max = 16;
+// Replies go to the socket this much at a time; a connection that has not taken one in
+// frame_timeout_ms is not reading them and is closed (Connection::check_timeouts).
+inline constexpr size_t connection_write_chunk_bytes = 256u << 10;
 
 // Requests staged per target shard while one frame is routed, then pushed with one reservation.
 inline constexpr uint32_t staging_requests_max = 256;

@@ -754,6 +754,7 @@ void ShardThread::answer_history(Connection& connection, const FrameHeader& head
         const HistoryJob job{index_, connection.index(), connection.generation(), header.request_id,
                              request};
         if (shared_.history_reader->submit(job)) {
+            connection.history_submitted();
             return;
         }
         refused = Result::busy;
@@ -769,6 +770,7 @@ void ShardThread::deliver_history(const HistoryJob& job, std::vector<std::byte> 
     boost::asio::post(io_, [this, job, body = std::move(body)] {
         const OpRef ref{job.connection_index, job.connection_generation, 0, index_};
         if (Connection* connection = find_connection(ref)) {
+            connection->history_answered();
             connection->send_frame(Opcode::history, job.request_id, 1, body);
             after_work();
         }

@@ -483,5 +483,67 @@ TEST(CoreLimits, AFrameLeftHalfSentIsClosedAfterTheFrameTimeout) {
     EXPECT_TRUE(client.closed_by_server());
 }
 
+// Connections open on the server, as a new admin connection's stats count them (itself too).
+uint64_t open_connections(uint16_t port) {
+    RawClient admin(port);
+    admin.hello(admin_key);
+    admin.send_frame(Opcode::stats, 1, 1, {});
+    const auto frame = admin.read_frame();
+    return frame ? frame->item<protocol::StatsReply>().connections : 0;
+}
+
+TEST(CoreLimits, AClientThatStopsReadingItsRepliesIsClosedAfterTheFrameTimeout) {
+    TempDir dir;
+    Config config = test_config(dir.path(), 1);
+    config.frame_timeout_ms = 300;
+    config.tick_interval_ms = 20;
+    RunningServer server(config);
+    RawClient client(server.port(), 4'096);
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    // 16 full frames of balances: 13 MiB of replies that nobody reads. The server stops reading
+    // once its socket and its own backlog are full; then nothing it writes is taken.
+    std::thread sender([&client] {
+        const std::vector<protocol::BalanceRequest> requests(protocol::batch_ops_max);
+        for (uint64_t frame = 0; frame < 16; ++frame) {
+            client.send_items(Opcode::balance, frame,
+                              std::span<const protocol::BalanceRequest>(requests));
+        }
+    });
+    uint64_t open = 0;
+    for (int look = 0; look < 100 && (open = open_connections(server.port())) != 1; ++look) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(open, 1u) << "the client that reads nothing is still connected after 5 s";
+    sender.join();  // Its sends fail once the server closed the connection.
+}
+
+TEST(CoreLimits, PipelinedHistoryRequestsAreAllAnsweredThoughFewWaitForTheReaderAtOnce) {
+    TempDir dir;
+    RunningServer server(test_config(dir.path(), 1));
+    RawClient client(server.port());
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    // Far more than connection_history_in_flight_max, sent before reading any: the connection
+    // stops reading requests while its history requests are with the reader, and goes on as
+    // pages come back.
+    constexpr uint64_t requests = 200;
+    std::vector<std::byte> frames;
+    for (uint64_t request_id = 1; request_id <= requests; ++request_id) {
+        protocol::HistoryRequest request;
+        request.member_id = 9;
+        request.limit = 10;
+        const auto frame = RawClient::encode(Opcode::history, request_id, 1,
+                                             std::as_bytes(std::span(&request, 1)));
+        frames.insert(frames.end(), frame.begin(), frame.end());
+    }
+    client.send_bytes(frames);
+    for (uint64_t answered = 0; answered < requests; ++answered) {
+        const auto frame = client.read_frame();
+        ASSERT_TRUE(frame) << "after " << answered << " answers";
+        EXPECT_EQ(static_cast<Result>(frame->item<protocol::HistoryReplyHeader>().result),
+                  Result::member_not_found);
+    }
+    EXPECT_EQ(static_cast<Result>(client.balance(9).result), Result::member_not_found);
+}
+
 }  // namespace
 }  // namespace jifen::server::testing

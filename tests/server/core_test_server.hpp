@@ -125,8 +125,14 @@ struct Frame {
 // A blocking client with a receive timeout, so a missing reply fails the test instead of hanging.
 class RawClient {
 public:
-    explicit RawClient(uint16_t port) {
+    // receive_buffer_bytes: a small socket receive buffer (set before connecting, so the
+    // window stays small), for a client that reads slowly or not at all.
+    explicit RawClient(uint16_t port, int receive_buffer_bytes = 0) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+        if (receive_buffer_bytes > 0) {
+            ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer_bytes,
+                         sizeof(receive_buffer_bytes));
+        }
         sockaddr_in address{};
         address.sin_family = AF_INET;
         address.sin_port = htons(port);
@@ -135,6 +141,7 @@ public:
         timeval timeout{};
         timeout.tv_sec = 20;
         ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof(timeout));
+        ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof(timeout));
         const int one = 1;
         ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
