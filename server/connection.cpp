@@ -317,6 +317,19 @@ bool Connection::handle_frame(const FrameHeader& header, std::span<const std::by
         (opcode == Opcode::history && history_in_flight_ >= connection_history_in_flight_max)) {
         return false;  // The client is not reading its replies: stop reading its requests.
     }
+    if (opcode == Opcode::audit) {
+        // An audit walks each shard on its thread: the next waits for this one's reply, so a
+        // pipelined stream of them cannot hold the shards from everyone else.
+        if (audit_in_flight_) {
+            return false;
+        }
+        audit_in_flight_ = true;  // Before routing: an audit answered at once finishes inside.
+        if (!shard_.handle_frame(*this, header, body)) {
+            audit_in_flight_ = false;
+            return false;
+        }
+        return true;
+    }
     return shard_.handle_frame(*this, header, body);
 }
 
@@ -473,6 +486,7 @@ void Connection::finish_frame(InFlightFrame& frame) {
     const auto opcode = static_cast<Opcode>(frame.request.opcode);
     if (!closed_ && !closing_) {
         if (opcode == Opcode::audit) {
+            audit_in_flight_ = false;
             protocol::AuditReply reply = to_audit_reply(frame.audit);
             if (frame.result != Result::ok) {
                 reply = protocol::AuditReply{};

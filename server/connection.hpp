@@ -169,6 +169,7 @@ private:
     bool write_active_ = false;
     uint64_t write_progress_ms_ = 0;  // When the write began or last finished a chunk.
     uint32_t history_in_flight_ = 0;  // Requests with the history reader.
+    bool audit_in_flight_ = false;    // One at a time: each holds every shard's thread a while.
 
     bool flush_scheduled_ = false;
 

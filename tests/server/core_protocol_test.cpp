@@ -545,5 +545,27 @@ TEST(CoreLimits, PipelinedHistoryRequestsAreAllAnsweredThoughFewWaitForTheReader
     EXPECT_EQ(static_cast<Result>(client.balance(9).result), Result::member_not_found);
 }
 
+// An audit holds each shard's thread while it walks it, so a connection has one at a time: the
+// rest of a pipelined stream wait their turn, and each is answered.
+TEST(CoreLimits, PipelinedAuditsAreAnsweredOneAfterAnother) {
+    TempDir dir;
+    RunningServer server(test_config(dir.path(), 2));
+    RawClient client(server.port());
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    constexpr uint64_t audits = 20;
+    std::vector<std::byte> frames;
+    for (uint64_t request_id = 1; request_id <= audits; ++request_id) {
+        const auto frame = RawClient::encode(Opcode::audit, request_id, 1, {});
+        frames.insert(frames.end(), frame.begin(), frame.end());
+    }
+    client.send_bytes(frames);
+    for (uint64_t request_id = 1; request_id <= audits; ++request_id) {
+        const auto frame = client.read_frame();
+        ASSERT_TRUE(frame) << "after " << request_id - 1 << " answers";
+        EXPECT_EQ(frame->header.request_id, request_id);  // One at a time: in order.
+        EXPECT_EQ(frame->item<protocol::AuditReply>().ok, 1u);
+    }
+}
+
 }  // namespace
 }  // namespace jifen::server::testing
