@@ -517,6 +517,18 @@ TEST(CoreLimits, AClientThatStopsReadingItsRepliesIsClosedAfterTheFrameTimeout) 
     sender.join();  // Its sends fail once the server closed the connection.
 }
 
+// Sends `count` frames of opcode with request ids 1..count and one body each, in one write,
+// before reading any reply.
+void send_pipelined(RawClient& client, Opcode opcode, uint64_t count,
+                    std::span<const std::byte> body) {
+    std::vector<std::byte> frames;
+    for (uint64_t request_id = 1; request_id <= count; ++request_id) {
+        const auto frame = RawClient::encode(opcode, request_id, 1, body);
+        frames.insert(frames.end(), frame.begin(), frame.end());
+    }
+    client.send_bytes(frames);
+}
+
 TEST(CoreLimits, PipelinedHistoryRequestsAreAllAnsweredThoughFewWaitForTheReaderAtOnce) {
     TempDir dir;
     RunningServer server(test_config(dir.path(), 1));
@@ -526,16 +538,10 @@ TEST(CoreLimits, PipelinedHistoryRequestsAreAllAnsweredThoughFewWaitForTheReader
     // stops reading requests while its history requests are with the reader, and goes on as
     // pages come back.
     constexpr uint64_t requests = 200;
-    std::vector<std::byte> frames;
-    for (uint64_t request_id = 1; request_id <= requests; ++request_id) {
-        protocol::HistoryRequest request;
-        request.member_id = 9;
-        request.limit = 10;
-        const auto frame = RawClient::encode(Opcode::history, request_id, 1,
-                                             std::as_bytes(std::span(&request, 1)));
-        frames.insert(frames.end(), frame.begin(), frame.end());
-    }
-    client.send_bytes(frames);
+    protocol::HistoryRequest request;
+    request.member_id = 9;
+    request.limit = 10;
+    send_pipelined(client, Opcode::history, requests, std::as_bytes(std::span(&request, 1)));
     for (uint64_t answered = 0; answered < requests; ++answered) {
         const auto frame = client.read_frame();
         ASSERT_TRUE(frame) << "after " << answered << " answers";
@@ -553,12 +559,7 @@ TEST(CoreLimits, PipelinedAuditsAreAnsweredOneAfterAnother) {
     RawClient client(server.port());
     ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
     constexpr uint64_t audits = 20;
-    std::vector<std::byte> frames;
-    for (uint64_t request_id = 1; request_id <= audits; ++request_id) {
-        const auto frame = RawClient::encode(Opcode::audit, request_id, 1, {});
-        frames.insert(frames.end(), frame.begin(), frame.end());
-    }
-    client.send_bytes(frames);
+    send_pipelined(client, Opcode::audit, audits, {});
     for (uint64_t request_id = 1; request_id <= audits; ++request_id) {
         const auto frame = client.read_frame();
         ASSERT_TRUE(frame) << "after " << request_id - 1 << " answers";
