@@ -550,8 +550,9 @@ struct Shard::State {
     FixedArray<MemberRecord> members;
     FlatIndex<false> member_slots;
     uint32_t member_count = 0;
-    // By member index: the sum of the member's pending lots (valid while it has any). Beside
-    // the records rather than in them, so members that never have pending points never touch it.
+    // By member index: the sum of the member's pending lots, valid while it has any (the first
+    // pending lot of a member sets it). Beside the records rather than in them, so members that
+    // never have pending points never touch it.
     FixedArray<Points> pending_points;
 
     // Lot nodes: bump-allocated, then recycled through a free list. An open hold's points sit
@@ -1050,8 +1051,9 @@ struct Shard::State {
     }
 
     void add_pending(MemberRecord& member, TimeUs release_us, Points points) noexcept {
-        pending_points[index_of(member)] += points;
         const uint32_t first = member.pending_head;
+        Points& sum = pending_points[index_of(member)];
+        sum = (first == none ? 0 : sum) + points;
         uint32_t previous = none;
         uint32_t node = first;
         if (first != none && lot_nodes[lot_nodes[first].last].key <= release_us) {
@@ -1082,9 +1084,10 @@ struct Shard::State {
     }
 
     // Unlinks a pending lot (node, which follows previous, or is the first when previous is
-    // none) and frees its node; returns it. The caller takes its points off pending_points.
+    // none), takes its points off the sum and frees its node; returns it.
     LotNode remove_pending(MemberRecord& member, uint32_t previous, uint32_t node) noexcept {
         const LotNode removed = lot_nodes[node];
+        pending_points[index_of(member)] -= removed.points;
         const uint32_t first = member.pending_head;
         if (previous == none) {
             member.pending_head = removed.next;
@@ -1416,7 +1419,6 @@ struct Shard::State {
                 ++holds_timed_out;
             } else if (pending_due) {
                 const LotNode lot = remove_pending(member, none, pending);
-                pending_points[member_index] -= lot.points;
                 note_as_before(member, lot_month_of(lot.key));
                 give_back_points(member, lot_month_of(lot.key), lot.points, limit, &expired);
                 released.add(lot.points, lot.key);
@@ -1480,10 +1482,9 @@ struct Shard::State {
         }
         // The lists' ends, which appending relies on: the first pending lot names the last,
         // the first hold's prev is the last hold.
-        const Points pending = pending_points[index_of(member)];
-        if (member.pending_head == none
-                ? pending != 0
-                : pending <= 0 || lot_nodes[lot_nodes[member.pending_head].last].next != none) {
+        if (member.pending_head != none &&
+            (pending_points[index_of(member)] <= 0 ||
+             lot_nodes[lot_nodes[member.pending_head].last].next != none)) {
             return false;
         }
         return member.held >= 0 && (member.held == 0) == (member.hold_head == none) &&
@@ -1505,8 +1506,8 @@ struct Shard::State {
             pending += lot_nodes[node].points;
             last = node;
         }
-        if (pending != pending_points[index_of(member)] ||
-            (last != none && lot_nodes[member.pending_head].last != last)) {
+        if (last != none && (pending != pending_points[index_of(member)] ||
+                             lot_nodes[member.pending_head].last != last)) {
             return false;
         }
         Points held = 0;
@@ -1866,7 +1867,6 @@ struct Shard::State {
         const uint32_t index = member_count++;
         MemberRecord& member = members[index];
         member = MemberRecord{};
-        JIFEN_DASSERT(pending_points[index] == 0);
         member.member_id = command.member_id;
         member.birthday = command.birthday;
         member.set_tier(command.tier);
@@ -2475,7 +2475,6 @@ struct Shard::State {
     void reset() noexcept {
         members.clear();
         member_slots.clear();
-        pending_points.clear();
         member_count = 0;
         lot_nodes_bumped = 0;
         lot_free_head = none;

@@ -588,24 +588,22 @@ void Connection::write_chunk() {
 }
 
 void Connection::on_write(const boost::system::error_code& error) {
-    if (closed_) {
-        write_active_ = false;
-        return;
-    }
-    if (error) {
-        write_active_ = false;
-        spdlog::debug("connection {}: write failed: {}", number_, error.message());
-        close();
-        shard_.after_work();
-        return;
-    }
-    write_progress_ms_ = shard_.now_ms();
-    if (written_ < writing_.size()) {
+    if (!closed_ && !error && written_ < writing_.size()) {
+        write_progress_ms_ = shard_.now_ms();
         write_chunk();
         return;
     }
     write_active_ = false;
     writing_.clear();
+    if (closed_) {
+        return;
+    }
+    if (error) {
+        spdlog::debug("connection {}: write failed: {}", number_, error.message());
+        close();
+        shard_.after_work();
+        return;
+    }
     flush();
     if (paused_) {
         shard_.stall(*this);

@@ -34,6 +34,15 @@ BenchOptions sample_options() {
     return options;
 }
 
+// The JSON line of a 2 s run of the sample stats under options.
+std::string sample_json(const BenchOptions& options, uint64_t members_enrolled) {
+    const RunStats stats = sample_stats();
+    return format_json({.options = &options,
+                        .stats = &stats,
+                        .elapsed_s = 2.0,
+                        .members_enrolled = members_enrolled});
+}
+
 TEST(Report, TheJsonLineHasEveryDocumentedKeyWithTheRightType) {
     const BenchOptions options = sample_options();
     const RunStats stats = sample_stats();
@@ -85,11 +94,9 @@ TEST(Report, TheJsonConfigGivesEachSettingThatShapedTheLoad) {
     options.rate = 1'000;
     options.keys_text = "hotset";
     resolve_fields(&options);
-    const RunStats stats = sample_stats();
+    const std::string json = sample_json(options, 10);
     simdjson::dom::parser parser;
     simdjson::dom::element config;
-    const std::string json = format_json(
-        {.options = &options, .stats = &stats, .elapsed_s = 2.0, .members_enrolled = 10});
     ASSERT_EQ(parser.parse(json).at_pointer("/config").get(config), simdjson::SUCCESS) << json;
     EXPECT_DOUBLE_EQ(double(config["hot_fraction"]), options.hot_fraction);
     EXPECT_DOUBLE_EQ(double(config["hot_share"]), options.hot_share);
@@ -101,12 +108,10 @@ TEST(Report, TheJsonConfigGivesEachSettingThatShapedTheLoad) {
 // flash-sale without --rate keeps its default bursts in the options, but a closed loop has none;
 // with --no-enroll its default initial points are never credited.
 TEST(Report, TheJsonConfigGivesNullForSettingsThatDidNotApply) {
-    const BenchOptions options = sample_options();  // Closed loop, uniform keys, no transfer.
-    const RunStats stats = sample_stats();
+    // Closed loop, uniform keys, no transfer.
+    const std::string json = sample_json(sample_options(), 0);
     simdjson::dom::parser parser;
     simdjson::dom::element config;
-    const std::string json = format_json(
-        {.options = &options, .stats = &stats, .elapsed_s = 2.0, .members_enrolled = 0});
     ASSERT_EQ(parser.parse(json).at_pointer("/config").get(config), simdjson::SUCCESS) << json;
     for (const char* key : {"burst_factor", "burst_ms", "burst_period_ms", "initial_points",
                             "zipf_s", "hot_fraction", "hot_share", "transfers"}) {
