@@ -231,6 +231,7 @@ void BM_BusyMember(benchmark::State& state) {
     Config config;
     config.members_per_shard_max = 1u << 10;
     config.holds_per_shard_max = 1u << 17;
+    config.holds_per_member_max = 0;  // A member with tens of thousands of holds: no limit.
     config.lots_per_shard_max = 1u << 19;
     config.txns_per_shard_max = 1u << 20;
     Shard shard(0, 1, config, nullptr);

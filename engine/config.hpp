@@ -32,6 +32,10 @@ struct Config {
     // it came back in (a timeout: its until_us's month), and a reversal or refund the month the
     // redeem, capture or transfer was applied in.
     bool points_keep_months = true;
+    // Most open holds one member may have; a hold past it gets member_hold_limit (0: no limit).
+    // Without it one member (a single point-of-sale key suffices) could fill its shard's hold
+    // table, and every other member of that shard would get hold_limit until the holds close.
+    uint32_t holds_per_member_max = 1'000;
     // Table sizes, fixed at startup (no growth on the hot path).
     uint32_t members_per_shard_max = 1u << 20;
     uint32_t holds_per_shard_max = 1u << 16;

@@ -133,6 +133,9 @@ struct Hold {
     uint32_t heap_position;
     uint32_t lots_head;  // LotNode list (key = month), ascending; its points add up to points.
     uint32_t flags;      // hold_flag_*.
+    // The member's first open hold: how many open holds the member has (holds_per_member_max),
+    // kept up by link_hold and unlink_hold. Otherwise unused.
+    uint32_t member_holds;
 };
 static_assert(sizeof(Hold) == 48);
 
@@ -1199,6 +1202,19 @@ struct Shard::State {
         JIFEN_ASSERT(holds_bumped < holds.count());
         return holds_bumped++;
     }
+    // The member's holds still open at time_us (those due by then are about to time out).
+    uint32_t member_open_holds(const MemberRecord& member, TimeUs time_us) const noexcept {
+        if (member.hold_head == none) {
+            return 0;
+        }
+        uint32_t open = holds[member.hold_head].member_holds;
+        for (uint32_t hold = member.hold_head; hold != none && holds[hold].until_us <= time_us;
+             hold = holds[hold].next) {
+            --open;
+        }
+        return open;
+    }
+
     bool hold_slot_free() const noexcept {
         return hold_free_head != none || holds_bumped < holds.count();
     }
@@ -1214,7 +1230,7 @@ struct Shard::State {
         entry.state = state;
         entry.aux = 0;
         member.held -= closed.points;
-        holds[hold] = Hold{0, 0, 0, 0, hold_free_head, none, 0, none, 0};
+        holds[hold] = Hold{0, 0, 0, 0, hold_free_head, none, 0, none, 0, 0};
         hold_free_head = hold;
         return closed;
     }
@@ -1233,14 +1249,17 @@ struct Shard::State {
         if (first == none) {
             holds[hold].next = none;
             holds[hold].prev = hold;
+            holds[hold].member_holds = 1;
             member.hold_head = hold;
             return;
         }
+        ++holds[first].member_holds;
         uint32_t before = holds[first].prev;  // The last.
         while (due_before(hold, before)) {
             if (before == first) {
                 holds[hold].next = first;
                 holds[hold].prev = holds[first].prev;
+                holds[hold].member_holds = holds[first].member_holds;
                 holds[first].prev = hold;
                 member.hold_head = hold;
                 return;
@@ -1264,10 +1283,12 @@ struct Shard::State {
             member.hold_head = next;
             if (next != none) {
                 holds[next].prev = prev;  // The last.
+                holds[next].member_holds = holds[hold].member_holds - 1;
             }
         } else {
             holds[prev].next = next;
             holds[next == none ? first : next].prev = prev;
+            --holds[first].member_holds;
         }
         holds[hold].next = none;
         holds[hold].prev = none;
@@ -1511,6 +1532,7 @@ struct Shard::State {
             return false;
         }
         Points held = 0;
+        uint32_t count = 0;
         last = none;
         for (uint32_t hold = member.hold_head; hold != none; hold = holds[hold].next) {
             const uint32_t next = holds[hold].next;
@@ -1519,9 +1541,12 @@ struct Shard::State {
                 return false;
             }
             held += holds[hold].points;
+            ++count;
             last = hold;
         }
-        return held == member.held && (last == none || holds[member.hold_head].prev == last);
+        return held == member.held &&
+               (last == none || (holds[member.hold_head].prev == last &&
+                                 holds[member.hold_head].member_holds == count));
     }
 
     bool member_fully_consistent(const MemberRecord& member) const noexcept {
@@ -1989,6 +2014,10 @@ struct Shard::State {
         if (!hold_slot_free()) {
             return refusal(Result::hold_limit, settled);
         }
+        if (config.holds_per_member_max != 0 &&
+            member_open_holds(members[index], command.time_us) >= config.holds_per_member_max) {
+            return refusal(Result::member_hold_limit, settled);
+        }
         const bool keeps_months = config.points_keep_months;
         if (lot_nodes_free() <
             (keeps_months ? nodes_for_hold(members[index], command.points, command.time_us) : 1)) {
@@ -2014,7 +2043,8 @@ struct Shard::State {
                            none,
                            0,
                            lots_head,
-                           keeps_months ? 0 : hold_flag_legacy};
+                           keeps_months ? 0 : hold_flag_legacy,
+                           0};
         link_hold(member, slot);
         const Outcome outcome = balances(index, command.points, 0);
         record(command, outcome, TxnState::hold_open, slot, month_of_now(command.time_us));
@@ -2609,7 +2639,8 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
                                none,
                                0,
                                none,
-                               flags};
+                               flags,
+                               0};
             if (!load_hold_lots(reader, saved_hold, &holds[slot].lots_head)) {
                 return false;
             }
@@ -3137,6 +3168,7 @@ void Shard::set_rules(const Config& rules) noexcept {
     config.hold_timeout_us_max = rules.hold_timeout_us_max;
     config.reverse_allows_negative = rules.reverse_allows_negative;
     config.points_keep_months = rules.points_keep_months;
+    config.holds_per_member_max = rules.holds_per_member_max;
 }
 
 uint64_t Shard::member_count() const noexcept { return state_->member_count; }

@@ -42,6 +42,7 @@ enum class Result : uint32_t {
     hold_limit = 113,            // Shard hold table is full (holds_per_shard_max).
     txn_limit = 114,             // Transaction index is full (txn_index_slots).
     lot_limit = 115,             // Shard point-lot pool is full (lots_per_shard_max).
+    member_hold_limit = 116,     // The member has holds_per_member_max open holds.
 
     // Session and server (200-299): about the connection or the server, not the ledger.
     not_authenticated = 200,  // First frame must be HELLO.
@@ -119,6 +120,8 @@ constexpr std::string_view to_string(Result result) noexcept {
             return "txn_limit";
         case Result::lot_limit:
             return "lot_limit";
+        case Result::member_hold_limit:
+            return "member_hold_limit";
         case Result::not_authenticated:
             return "not_authenticated";
         case Result::auth_failed:

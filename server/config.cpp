@@ -236,6 +236,8 @@ void read_engine(dom::element value, std::string_view path, engine::Config* engi
             engine->members_per_shard_max = read_uint<uint32_t>(field, at);
         } else if (key == "holds_per_shard_max") {
             engine->holds_per_shard_max = read_uint<uint32_t>(field, at);
+        } else if (key == "holds_per_member_max") {
+            engine->holds_per_member_max = read_uint<uint32_t>(field, at);
         } else if (key == "txns_per_shard_max") {
             engine->txns_per_shard_max = read_uint<uint32_t>(field, at);
         } else {
@@ -518,6 +520,7 @@ void validate(const Config& config) {
     require_range(engine.members_per_shard_max, 1, table_entries_max,
                   "engine.members_per_shard_max");
     require_range(engine.holds_per_shard_max, 1, table_entries_max, "engine.holds_per_shard_max");
+    require_range(engine.holds_per_member_max, 0, table_entries_max, "engine.holds_per_member_max");
     require_range(engine.txns_per_shard_max, 1, table_entries_max, "engine.txns_per_shard_max");
 
     const wal::Options& wal = config.wal;
@@ -631,6 +634,7 @@ std::string to_json(const Config& config) {
     fmt::format_to(line, "    \"reverse_allows_negative\": {},\n", engine.reverse_allows_negative);
     fmt::format_to(line, "    \"members_per_shard_max\": {},\n", engine.members_per_shard_max);
     fmt::format_to(line, "    \"holds_per_shard_max\": {},\n", engine.holds_per_shard_max);
+    fmt::format_to(line, "    \"holds_per_member_max\": {},\n", engine.holds_per_member_max);
     fmt::format_to(line, "    \"txns_per_shard_max\": {}\n", engine.txns_per_shard_max);
     fmt::format_to(line, "  }},\n");
     fmt::format_to(line, "  \"wal\": {{\n");

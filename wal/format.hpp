@@ -67,7 +67,8 @@ struct RulesEntry {
     uint32_t assumed = 0;
     // engine::Config::points_keep_months: 0 for records of builds before it.
     uint32_t points_keep_months = 0;
-    uint32_t reserved = 0;
+    // engine::Config::holds_per_member_max: 0 (no limit) for records of builds before it.
+    uint32_t holds_per_member_max = 0;
 };
 static_assert(sizeof(RulesEntry) == 64 && std::is_trivially_copyable_v<RulesEntry>);
 // A meta["rules"] entry: RulesEntry up to points_keep_months.

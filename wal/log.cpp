@@ -158,6 +158,7 @@ format::RulesEntry rules_entry_of(const engine::Config& config, uint64_t from_lo
     entry.holds_per_shard_max = config.holds_per_shard_max;
     entry.lots_per_shard_max = config.lots_per_shard_max;
     entry.points_keep_months = config.points_keep_months ? 1 : 0;
+    entry.holds_per_member_max = config.holds_per_member_max;
     return entry;
 }
 
@@ -1593,6 +1594,7 @@ void LmdbLog::plan_rules(MDB_txn* txn, const std::string& env_path) {
         first.assumed = next_log_seq_ > 1 ? 1 : 0;
         if (first.assumed != 0) {
             first.points_keep_months = 0;
+            first.holds_per_member_max = 0;
             std::fprintf(stderr,
                          "jifen log: %s: the %llu records here were written by a build that kept "
                          "no engine rules; taking the configured ones for them (expiry_months "

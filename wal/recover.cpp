@@ -205,6 +205,7 @@ engine::Config rules_of(const format::RulesEntry& entry) {
     rules.hold_timeout_us_max = entry.hold_timeout_us_max;
     rules.reverse_allows_negative = entry.reverse_allows_negative != 0;
     rules.points_keep_months = entry.points_keep_months != 0;
+    rules.holds_per_member_max = entry.holds_per_member_max;
     return rules;
 }
 

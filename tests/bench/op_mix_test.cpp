@@ -68,6 +68,9 @@ TEST(OpMix, RefusesUnknownNamesBadWeightsAndAnAllZeroMix) {
 TEST(OpMix, InsufficientPointsIsExpectedOnlyWhereTheMixSpendsPoints) {
     EXPECT_TRUE(is_expected(OpKind::redeem, Result::insufficient_points));
     EXPECT_TRUE(is_expected(OpKind::hold, Result::insufficient_points));
+    EXPECT_TRUE(is_expected(OpKind::hold, Result::member_hold_limit));
+    EXPECT_FALSE(is_expected(OpKind::redeem, Result::member_hold_limit));
+    EXPECT_FALSE(is_expected(OpKind::hold, Result::hold_limit));
     EXPECT_TRUE(is_expected(OpKind::transfer, Result::insufficient_points));
     EXPECT_FALSE(is_expected(OpKind::earn, Result::insufficient_points));
     EXPECT_FALSE(is_expected(OpKind::capture, Result::insufficient_points));

@@ -400,6 +400,85 @@ TEST_F(ShardTest, HoldBeyondHoldLimitIsRefused) {
     EXPECT_EQ(shard.apply(hold(5, 42, 1)).result, Result::ok);
 }
 
+// Three open holds per member: member 42 takes them at minute 0, 1 and 2 (each for 10 minutes).
+class MemberHoldLimitTest : public ShardTest {
+protected:
+    static Config limited() {
+        Config config = small_config();
+        config.holds_per_member_max = 3;
+        return config;
+    }
+    MemberHoldLimitTest() : ShardTest(limited()) {}
+
+    void take_three_holds() {
+        enroll_with(42, 100);
+        enroll_with(43, 100);
+        for (uint64_t i = 0; i < 3; ++i) {
+            const TimeUs at_us = t0_us + i * minute_us;
+            ASSERT_EQ(apply(hold(10 + i, 42, 1, at_us, at_us + 10 * minute_us)).result, Result::ok);
+        }
+    }
+};
+
+TEST_F(MemberHoldLimitTest, AHoldPastTheMembersLimitIsRefusedAndChangesNothing) {
+    take_three_holds();
+    const MemberView before = view(42);
+    const Outcome refused = apply(hold(20, 42, 1, t0_us + 3 * minute_us));
+    EXPECT_EQ(refused.result, Result::member_hold_limit);
+    EXPECT_EQ(refused.available, before.available);  // The member's balances, as other refusals.
+    EXPECT_EQ(refused.held, 3);
+    EXPECT_EQ(view(42).available, before.available);
+    EXPECT_EQ(shard_.totals().open_holds, 3u);
+    // Another member of the shard is not limited by it, and the refused id was not used.
+    EXPECT_EQ(apply(hold(21, 43, 1, t0_us + 3 * minute_us)).result, Result::ok);
+    EXPECT_EQ(apply(release(22, 42, 11, t0_us + 4 * minute_us)).result, Result::ok);
+    EXPECT_EQ(apply(hold(20, 42, 1, t0_us + 4 * minute_us)).result, Result::ok);
+    EXPECT_EQ(apply(hold(23, 42, 1, t0_us + 4 * minute_us)).result, Result::member_hold_limit);
+    EXPECT_TRUE(shard_.audit().ok);
+}
+
+TEST_F(MemberHoldLimitTest, CapturedAndTimedOutHoldsLeaveRoom) {
+    take_three_holds();
+    // Closing the first hold (the list's head) and the last both hand the count on.
+    EXPECT_EQ(apply(capture(20, 42, 10, 0, t0_us + 3 * minute_us)).result, Result::ok);
+    EXPECT_EQ(apply(hold(21, 42, 1, t0_us + 3 * minute_us)).result, Result::ok);
+    EXPECT_EQ(apply(release(22, 42, 21, t0_us + 3 * minute_us)).result, Result::ok);
+    EXPECT_EQ(apply(hold(23, 42, 1, t0_us + 3 * minute_us)).result, Result::ok);
+    EXPECT_EQ(apply(hold(24, 42, 1, t0_us + 3 * minute_us)).result, Result::member_hold_limit);
+    // Hold 11 (taken at minute 1) times out at minute 11: a hold at that moment fits, without
+    // any tick having closed it first.
+    EXPECT_EQ(apply(hold(25, 42, 1, t0_us + 11 * minute_us - 1)).result, Result::member_hold_limit);
+    EXPECT_EQ(apply(hold(25, 42, 1, t0_us + 11 * minute_us)).result, Result::ok);
+    EXPECT_EQ(shard_.totals().open_holds, 3u);
+    EXPECT_TRUE(shard_.audit().ok);
+}
+
+TEST_F(MemberHoldLimitTest, TheCountSurvivesACheckpointAndALowerLimitKeepsOpenHolds) {
+    take_three_holds();
+    std::vector<std::byte> bytes;
+    shard_.save(&bytes);
+    Config config = limited();
+    config.holds_per_member_max = 2;
+    Shard loaded(0, 1, config, nullptr);
+    ASSERT_TRUE(loaded.load(bytes));
+    EXPECT_EQ(loaded.digest(), shard_.digest());
+    EXPECT_TRUE(loaded.audit().ok);
+    EXPECT_EQ(loaded.apply(hold(20, 42, 1, t0_us + 3 * minute_us)).result,
+              Result::member_hold_limit);
+    EXPECT_EQ(loaded.apply(release(21, 42, 10, t0_us + 3 * minute_us)).result, Result::ok);
+    EXPECT_EQ(loaded.apply(hold(20, 42, 1, t0_us + 3 * minute_us)).result,
+              Result::member_hold_limit);  // Still two open: the lowered limit.
+    EXPECT_EQ(loaded.apply(release(22, 42, 11, t0_us + 3 * minute_us)).result, Result::ok);
+    EXPECT_EQ(loaded.apply(hold(20, 42, 1, t0_us + 3 * minute_us)).result, Result::ok);
+    Config unlimited = config;
+    unlimited.holds_per_member_max = 0;
+    loaded.set_rules(unlimited);
+    for (uint64_t i = 0; i < 10; ++i) {
+        EXPECT_EQ(loaded.apply(hold(30 + i, 42, 1, t0_us + 3 * minute_us)).result, Result::ok);
+    }
+    EXPECT_TRUE(loaded.audit().ok);
+}
+
 TEST_F(ShardTest, CaptureOfTheWholeHoldSpendsIt) {
     enroll_with(42, 100);
     apply(hold(10, 42, 60));

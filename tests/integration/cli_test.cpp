@@ -5,6 +5,7 @@
 
 #include <regex>
 
+#include "client/client.hpp"
 #include "client/txn_id.hpp"
 #include "protocol/result.hpp"
 #include "protocol/wire.hpp"
@@ -179,6 +180,25 @@ TEST_F(Cli, ARefusedOperationExitsOneAndNamesTheResult) {
     EXPECT_EQ(text(missing_json, "result"), "member_not_found");
     EXPECT_EQ(missing_json["status"].error(), simdjson::NO_SUCH_FIELD)
         << "no member, so no status to report";
+}
+
+TEST_F(Cli, AHoldPastTheMembersOpenHoldLimitNamesMemberHoldLimit) {
+    const std::string member = fresh_member();
+    ASSERT_EQ(run({"enroll", member}).exit_code, 0);
+    ASSERT_EQ(run({"earn", member, "5000"}).exit_code, 0);
+    // The embedded default's 1000 open holds, through the library in one frame.
+    client::Client library(server_->options());
+    library.connect();
+    std::vector<protocol::Operation> holds(1'000, client::make_hold(std::stoull(member), 1));
+    for (const auto& reply : library.submit(protocol::Opcode::hold, holds)) {
+        ASSERT_EQ(static_cast<Result>(reply.result), Result::ok);
+    }
+    const CliResult refused = run({"hold", member, "1"});
+    EXPECT_EQ(refused.exit_code, 1);
+    EXPECT_NE(refused.err.find("member_hold_limit"), std::string::npos) << refused.err;
+    const auto json = run_json({"hold", member, "1"}, 1);
+    EXPECT_EQ(text(json, "result"), "member_hold_limit");
+    EXPECT_EQ(number(json, "code"), 116);
 }
 
 TEST_F(Cli, ATransferRefusedOnTheReceiversShardSaysItsIdIsUsed) {

@@ -139,6 +139,35 @@ TEST_F(Library, EveryOperationMovesExactlyTheExpectedPoints) {
     EXPECT_GT(client.ping().server_time_us, 0u);
 }
 
+// The embedded default configuration limits a member to 1000 open holds: one frame of 1001
+// holds opens 1000 and refuses the last, and releasing one makes room again.
+TEST_F(Library, AMemberPastItsOpenHoldLimitIsRefusedWithMemberHoldLimit) {
+    constexpr size_t limit = 1'000;
+    auto client = connect();
+    const uint64_t member = fresh_member();
+    expect_ok(client->enroll(client::make_enroll(member)), "enroll");
+    expect_ok(client->earn(client::make_earn(member, 10'000)), "earn");
+    std::vector<protocol::Operation> holds(limit + 1, client::make_hold(member, 1));
+    const auto replies = client->submit(Opcode::hold, holds);
+    ASSERT_EQ(replies.size(), limit + 1);
+    for (size_t i = 0; i < limit; ++i) {
+        ASSERT_EQ(static_cast<Result>(replies[i].result), Result::ok) << "hold " << i;
+    }
+    EXPECT_EQ(static_cast<Result>(replies[limit].result), Result::member_hold_limit);
+    EXPECT_EQ(replies[limit].held, static_cast<int64_t>(limit));  // The balances, unchanged.
+    EXPECT_EQ(replies[limit].available, static_cast<int64_t>(10'000 - limit));
+
+    const uint64_t other = fresh_member();  // Another member is not limited by it.
+    expect_ok(client->enroll(client::make_enroll(other)), "enroll other");
+    expect_ok(client->earn(client::make_earn(other, 1)), "earn other");
+    expect_ok(client->hold(client::make_hold(other, 1)), "hold of another member");
+
+    expect_ok(client->release(client::make_release(client::txn_id_of(holds[0]))), "release");
+    expect_ok(client->hold(holds[limit]), "the refused hold, retried with its id");
+    EXPECT_EQ(static_cast<Result>(client->hold(client::make_hold(member, 1)).result),
+              Result::member_hold_limit);
+}
+
 TEST_F(Library, FrozenMembersCannotEarnUntilUnfrozen) {
     const auto client_owner = connect();
     Client& client = *client_owner;

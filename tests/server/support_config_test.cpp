@@ -75,6 +75,7 @@ Config every_field_changed() {
     config.engine.reverse_allows_negative = true;
     config.engine.members_per_shard_max = 1000;
     config.engine.holds_per_shard_max = 100;
+    config.engine.holds_per_member_max = 7;
     config.engine.txns_per_shard_max = 10'000;
     config.wal.map_bytes_initial = 1ull << 21;
     config.wal.map_bytes_max = 1ull << 22;
@@ -151,6 +152,7 @@ TEST(SupportConfig, JsonOfEveryFieldReadsBackToTheSameConfig) {
     EXPECT_TRUE(read.engine.reverse_allows_negative);
     EXPECT_EQ(read.engine.members_per_shard_max, 1000u);
     EXPECT_EQ(read.engine.holds_per_shard_max, 100u);
+    EXPECT_EQ(read.engine.holds_per_member_max, 7u);
     EXPECT_EQ(read.engine.txns_per_shard_max, 10'000u);
     EXPECT_EQ(read.wal.map_bytes_initial, 1ull << 21);
     EXPECT_EQ(read.wal.map_bytes_max, 1ull << 22);
@@ -390,6 +392,8 @@ TEST(SupportConfig, ValidateNamesTheFieldThatIsOutOfRange) {
          [](Config* c) { c->engine.hold_timeout_us_default = 0; }},
         {"engine.members_per_shard_max", [](Config* c) { c->engine.members_per_shard_max = 0; }},
         {"engine.holds_per_shard_max", [](Config* c) { c->engine.holds_per_shard_max = 0; }},
+        {"engine.holds_per_member_max",
+         [](Config* c) { c->engine.holds_per_member_max = (1u << 30) + 1; }},
         {"engine.txns_per_shard_max", [](Config* c) { c->engine.txns_per_shard_max = 0; }},
         {"wal.map_bytes_initial",
          [](Config* c) { c->wal.map_bytes_initial = c->wal.map_bytes_max + 4096; }},
