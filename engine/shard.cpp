@@ -3175,6 +3175,10 @@ uint64_t Shard::member_count() const noexcept { return state_->member_count; }
 
 uint64_t Shard::transaction_count() const noexcept { return state_->txn_count; }
 
+uint64_t Shard::open_hold_count() const noexcept { return state_->open_holds; }
+
+uint64_t Shard::lot_nodes_in_use() const noexcept { return state_->lot_nodes_used; }
+
 uint32_t Shard::shard_of(MemberId member_id, uint32_t shard_count) noexcept {
     // The high half of the mix picks the shard; member tables index by the low half, so the
     // members of one shard still spread over its whole table.

@@ -246,6 +246,10 @@ public:
     // Transactions kept for idempotency (every applied one, for ever): with member_count(), what
     // the shard's memory grows with.
     uint64_t transaction_count() const noexcept;
+    // Open holds (of Config::holds_per_shard_max) and lot nodes in use (of lots_per_shard_max):
+    // what fills before hold_limit and lot_limit refuse anyone.
+    uint64_t open_hold_count() const noexcept;
+    uint64_t lot_nodes_in_use() const noexcept;
 
     // Which shard owns a member: stable across restarts for the same shard count.
     static uint32_t shard_of(MemberId member_id, uint32_t shard_count) noexcept;

@@ -240,6 +240,8 @@ void read_engine(dom::element value, std::string_view path, engine::Config* engi
             engine->holds_per_member_max = read_uint<uint32_t>(field, at);
         } else if (key == "txns_per_shard_max") {
             engine->txns_per_shard_max = read_uint<uint32_t>(field, at);
+        } else if (key == "lots_per_shard_max") {
+            engine->lots_per_shard_max = read_uint<uint32_t>(field, at);
         } else {
             return false;
         }
@@ -522,6 +524,7 @@ void validate(const Config& config) {
     require_range(engine.holds_per_shard_max, 1, table_entries_max, "engine.holds_per_shard_max");
     require_range(engine.holds_per_member_max, 0, table_entries_max, "engine.holds_per_member_max");
     require_range(engine.txns_per_shard_max, 1, table_entries_max, "engine.txns_per_shard_max");
+    require_range(engine.lots_per_shard_max, 1, table_entries_max, "engine.lots_per_shard_max");
 
     const wal::Options& wal = config.wal;
     require_range(wal.map_bytes_max, wal::map_bytes_min, std::numeric_limits<int64_t>::max(),
@@ -635,7 +638,8 @@ std::string to_json(const Config& config) {
     fmt::format_to(line, "    \"members_per_shard_max\": {},\n", engine.members_per_shard_max);
     fmt::format_to(line, "    \"holds_per_shard_max\": {},\n", engine.holds_per_shard_max);
     fmt::format_to(line, "    \"holds_per_member_max\": {},\n", engine.holds_per_member_max);
-    fmt::format_to(line, "    \"txns_per_shard_max\": {}\n", engine.txns_per_shard_max);
+    fmt::format_to(line, "    \"txns_per_shard_max\": {},\n", engine.txns_per_shard_max);
+    fmt::format_to(line, "    \"lots_per_shard_max\": {}\n", engine.lots_per_shard_max);
     fmt::format_to(line, "  }},\n");
     fmt::format_to(line, "  \"wal\": {{\n");
     fmt::format_to(line, "    \"map_bytes_initial\": {},\n", wal.map_bytes_initial);

@@ -104,6 +104,7 @@ void warn_tables_kept(const engine::Config& configured, const engine::Config& us
     };
     warn("members_per_shard_max", configured.members_per_shard_max, used.members_per_shard_max);
     warn("holds_per_shard_max", configured.holds_per_shard_max, used.holds_per_shard_max);
+    warn("lots_per_shard_max", configured.lots_per_shard_max, used.lots_per_shard_max);
 }
 
 // The process's resident memory (/proc/self/statm), 0 when it cannot be read.
@@ -202,12 +203,14 @@ StartupReport Server::start(bool with_http_admin) {
             shard_pointers.push_back(impl.shards.back().get());
         }
     } catch (const std::bad_alloc&) {
-        throw std::runtime_error(fmt::format(
-            "not enough memory for the engine's tables: {} shards with "
-            "engine.members_per_shard_max {}, engine.holds_per_shard_max {} and "
-            "engine.txns_per_shard_max {} each, and txn_index_slots {}; lower them",
-            shard_count, impl.engine.members_per_shard_max, impl.engine.holds_per_shard_max,
-            impl.engine.txns_per_shard_max, config.txn_index_slots));
+        throw std::runtime_error(
+            fmt::format("not enough memory for the engine's tables: {} shards with "
+                        "engine.members_per_shard_max {}, engine.holds_per_shard_max {}, "
+                        "engine.lots_per_shard_max {} and engine.txns_per_shard_max {} each, and "
+                        "txn_index_slots {}; lower them",
+                        shard_count, impl.engine.members_per_shard_max,
+                        impl.engine.holds_per_shard_max, impl.engine.lots_per_shard_max,
+                        impl.engine.txns_per_shard_max, config.txn_index_slots));
     }
     // Every id recovery will claim was logged once, by a record that is no tick and not derived,
     // so those records bound them: room for all of them up front, as replay runs on several
@@ -376,6 +379,33 @@ std::string Server::metrics_text() const {
            "Applied transactions kept for idempotency: every one, for ever; with the members, "
            "what the server's memory grows with.",
            totals.transactions);
+    // The tables that refuse everyone on a shard once full: one gauge per shard, since one full
+    // shard refuses its members while the totals still look fine.
+    const auto per_shard = [&](std::string_view name, std::string_view help, auto value_of) {
+        fmt::format_to(std::back_inserter(text), "# HELP {} {}\n# TYPE {} gauge\n", name, help,
+                       name);
+        for (const auto& thread : impl.threads) {
+            fmt::format_to(std::back_inserter(text), "{}{{shard=\"{}\"}} {}\n", name,
+                           thread->index(), value_of(thread->counters()));
+        }
+    };
+    per_shard("jifen_shard_holds_open",
+              "Open holds per shard; hold gets hold_limit on a shard at jifen_shard_holds_max.",
+              [](const ShardCounters& counters) {
+                  return counters.holds_open.load(std::memory_order_relaxed);
+              });
+    metric("jifen_shard_holds_max", "gauge",
+           "Open holds a shard holds at most (engine.holds_per_shard_max).",
+           impl.engine.holds_per_shard_max);
+    per_shard("jifen_shard_lot_nodes",
+              "Point-lot nodes in use per shard (older months, pending points, the months of "
+              "open holds); lot_limit refuses on a shard at jifen_shard_lot_nodes_max.",
+              [](const ShardCounters& counters) {
+                  return counters.lot_nodes.load(std::memory_order_relaxed);
+              });
+    metric("jifen_shard_lot_nodes_max", "gauge",
+           "Point-lot nodes a shard holds at most (engine.lots_per_shard_max).",
+           impl.engine.lots_per_shard_max);
     metric("process_resident_memory_bytes", "gauge", "Resident memory of the jifend process.",
            resident_bytes());
     metric("jifen_log_records_total", "counter", "Durable log records written since start.",
@@ -404,13 +434,16 @@ std::string Server::stats_json() const {
         const ShardCounters& counters = thread->counters();
         fmt::format_to(std::back_inserter(shards),
                        "{}{{\"index\":{},\"operations\":{},\"operations_forwarded\":{},"
-                       "\"connections\":{},\"members\":{},\"transactions\":{}}}",
+                       "\"connections\":{},\"members\":{},\"transactions\":{},\"holds_open\":{},"
+                       "\"lot_nodes\":{}}}",
                        shards.empty() ? "" : ",", thread->index(),
                        counters.operations.load(std::memory_order_relaxed),
                        counters.operations_forwarded.load(std::memory_order_relaxed),
                        counters.connections.load(std::memory_order_relaxed),
                        counters.members.load(std::memory_order_relaxed),
-                       counters.transactions.load(std::memory_order_relaxed));
+                       counters.transactions.load(std::memory_order_relaxed),
+                       counters.holds_open.load(std::memory_order_relaxed),
+                       counters.lot_nodes.load(std::memory_order_relaxed));
     }
     const wal::LogStats log = impl.log->stats();
     return fmt::format(

@@ -415,6 +415,8 @@ void ShardThread::after_work() {
     // Before any reply of this wake-up leaves: a client that heard back sees its work counted.
     counters_.members.store(shard_.member_count(), std::memory_order_relaxed);
     counters_.transactions.store(shard_.transaction_count(), std::memory_order_relaxed);
+    counters_.holds_open.store(shard_.open_hold_count(), std::memory_order_relaxed);
+    counters_.lot_nodes.store(shard_.lot_nodes_in_use(), std::memory_order_relaxed);
     // In async durability a reply does not wait for the log, so it goes to the socket before the
     // records go to the log: handing them over may wake the writer thread, and on two cores that
     // wake-up (and the writer taking the core) would sit between an operation and its reply.

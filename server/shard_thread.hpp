@@ -76,6 +76,8 @@ struct ShardCounters {
     // Gauges of the shard's size, as of its last wake-up.
     std::atomic<uint64_t> members{0};
     std::atomic<uint64_t> transactions{0};
+    std::atomic<uint64_t> holds_open{0};
+    std::atomic<uint64_t> lot_nodes{0};
 };
 
 class ShardThread {

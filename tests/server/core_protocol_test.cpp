@@ -212,6 +212,41 @@ TEST_F(CoreProtocol, AShardAwareClientIsNeverHandedBetweenShardsAndOthersAre) {
         << server_.stats_json();
 }
 
+// Per shard, since one full shard refuses its members while the totals look fine: open holds
+// and lot nodes in use, against their tables' sizes.
+TEST_F(CoreProtocol, MetricsShowEachShardsOpenHoldsAndLotNodesAgainstTheirLimits) {
+    const engine::Config engine = test_config(dir_.path(), 2).engine;
+    EXPECT_EQ(server_.metric("jifen_shard_holds_max"), engine.holds_per_shard_max);
+    EXPECT_EQ(server_.metric("jifen_shard_lot_nodes_max"), engine.lots_per_shard_max);
+    const auto per_shard = [this](std::string_view name, uint32_t shard) {
+        return server_.metric(std::string(name) + "{shard=\"" + std::to_string(shard) + "\"}");
+    };
+    RawClient client(server_.port());
+    client.hello(admin_key);
+    uint64_t txn = 90'000;
+    constexpr uint64_t member = 41;
+    ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(++txn, member, 0))),
+              Result::ok);
+    ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(++txn, member, 50))),
+              Result::ok);
+    const uint32_t shard = protocol::shard_of(member, 2);
+    const int64_t holds_before = per_shard("jifen_shard_holds_open", shard);
+    const int64_t lots_before = per_shard("jifen_shard_lot_nodes", shard);
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_EQ(result_of(client.operation(Opcode::hold, make_operation(++txn, member, 5))),
+                  Result::ok);
+    }
+    protocol::Operation pending = make_operation(++txn, member, 7);
+    pending.duration_us = 3'600'000'000;
+    ASSERT_EQ(result_of(client.operation(Opcode::earn, pending)), Result::ok);
+    EXPECT_EQ(per_shard("jifen_shard_holds_open", shard), holds_before + 3);
+    // One node for the pending points, one per hold for the month its points came from.
+    EXPECT_EQ(per_shard("jifen_shard_lot_nodes", shard), lots_before + 4);
+    EXPECT_GE(per_shard("jifen_shard_holds_open", 1 - shard), 0);  // -1: no such line.
+    EXPECT_GE(per_shard("jifen_shard_lot_nodes", 1 - shard), 0);
+    EXPECT_NE(server_.stats_json().find("\"holds_open\":"), std::string::npos);
+}
+
 TEST_F(CoreProtocol, MetricsCountMembersAndTheTransactionsKeptAndTheMemory) {
     EXPECT_EQ(server_.metric("jifen_members"), 0);
     EXPECT_EQ(server_.metric("jifen_transactions"), 0);

@@ -77,6 +77,7 @@ Config every_field_changed() {
     config.engine.holds_per_shard_max = 100;
     config.engine.holds_per_member_max = 7;
     config.engine.txns_per_shard_max = 10'000;
+    config.engine.lots_per_shard_max = 20'000;
     config.wal.map_bytes_initial = 1ull << 21;
     config.wal.map_bytes_max = 1ull << 22;
     config.wal.map_grow_percent = 50;
@@ -154,6 +155,7 @@ TEST(SupportConfig, JsonOfEveryFieldReadsBackToTheSameConfig) {
     EXPECT_EQ(read.engine.holds_per_shard_max, 100u);
     EXPECT_EQ(read.engine.holds_per_member_max, 7u);
     EXPECT_EQ(read.engine.txns_per_shard_max, 10'000u);
+    EXPECT_EQ(read.engine.lots_per_shard_max, 20'000u);
     EXPECT_EQ(read.wal.map_bytes_initial, 1ull << 21);
     EXPECT_EQ(read.wal.map_bytes_max, 1ull << 22);
     EXPECT_EQ(read.wal.map_grow_percent, 50u);
@@ -395,6 +397,7 @@ TEST(SupportConfig, ValidateNamesTheFieldThatIsOutOfRange) {
         {"engine.holds_per_member_max",
          [](Config* c) { c->engine.holds_per_member_max = (1u << 30) + 1; }},
         {"engine.txns_per_shard_max", [](Config* c) { c->engine.txns_per_shard_max = 0; }},
+        {"engine.lots_per_shard_max", [](Config* c) { c->engine.lots_per_shard_max = 0; }},
         {"wal.map_bytes_initial",
          [](Config* c) { c->wal.map_bytes_initial = c->wal.map_bytes_max + 4096; }},
         {"wal.map_bytes_initial", [](Config* c) { c->wal.map_bytes_initial = (1u << 20) + 1; }},
