@@ -381,28 +381,26 @@ std::string Server::metrics_text() const {
            totals.transactions);
     // The tables that refuse everyone on a shard once full: one gauge per shard, since one full
     // shard refuses its members while the totals still look fine.
-    const auto per_shard = [&](std::string_view name, std::string_view help, auto value_of) {
+    const auto per_shard = [&](std::string_view name, std::string_view help,
+                               std::atomic<uint64_t> ShardCounters::*gauge) {
         fmt::format_to(std::back_inserter(text), "# HELP {} {}\n# TYPE {} gauge\n", name, help,
                        name);
         for (const auto& thread : impl.threads) {
             fmt::format_to(std::back_inserter(text), "{}{{shard=\"{}\"}} {}\n", name,
-                           thread->index(), value_of(thread->counters()));
+                           thread->index(),
+                           (thread->counters().*gauge).load(std::memory_order_relaxed));
         }
     };
     per_shard("jifen_shard_holds_open",
               "Open holds per shard; hold gets hold_limit on a shard at jifen_shard_holds_max.",
-              [](const ShardCounters& counters) {
-                  return counters.holds_open.load(std::memory_order_relaxed);
-              });
+              &ShardCounters::holds_open);
     metric("jifen_shard_holds_max", "gauge",
            "Open holds a shard holds at most (engine.holds_per_shard_max).",
            impl.engine.holds_per_shard_max);
     per_shard("jifen_shard_lot_nodes",
               "Point-lot nodes in use per shard (older months, pending points, the months of "
               "open holds); lot_limit refuses on a shard at jifen_shard_lot_nodes_max.",
-              [](const ShardCounters& counters) {
-                  return counters.lot_nodes.load(std::memory_order_relaxed);
-              });
+              &ShardCounters::lot_nodes);
     metric("jifen_shard_lot_nodes_max", "gauge",
            "Point-lot nodes a shard holds at most (engine.lots_per_shard_max).",
            impl.engine.lots_per_shard_max);

@@ -48,6 +48,16 @@ protected:
         }
     }
 
+    // A shard built with config from a checkpoint of shard_, in the same state.
+    std::unique_ptr<Shard> saved_and_loaded(const Config& config) {
+        std::vector<std::byte> bytes;
+        shard_.save(&bytes);
+        auto loaded = std::make_unique<Shard>(0, 1, config, nullptr);
+        EXPECT_TRUE(loaded->load(bytes));
+        EXPECT_EQ(loaded->digest(), shard_.digest());
+        return loaded;
+    }
+
     MemberView view(MemberId member_id) {
         MemberView member;
         EXPECT_TRUE(shard_.find(member_id, &member));
@@ -455,28 +465,23 @@ TEST_F(MemberHoldLimitTest, CapturedAndTimedOutHoldsLeaveRoom) {
 
 TEST_F(MemberHoldLimitTest, TheCountSurvivesACheckpointAndALowerLimitKeepsOpenHolds) {
     take_three_holds();
-    std::vector<std::byte> bytes;
-    shard_.save(&bytes);
     Config config = limited();
     config.holds_per_member_max = 2;
-    Shard loaded(0, 1, config, nullptr);
-    ASSERT_TRUE(loaded.load(bytes));
-    EXPECT_EQ(loaded.digest(), shard_.digest());
-    EXPECT_TRUE(loaded.audit().ok);
-    EXPECT_EQ(loaded.apply(hold(20, 42, 1, t0_us + 3 * minute_us)).result,
-              Result::member_hold_limit);
-    EXPECT_EQ(loaded.apply(release(21, 42, 10, t0_us + 3 * minute_us)).result, Result::ok);
-    EXPECT_EQ(loaded.apply(hold(20, 42, 1, t0_us + 3 * minute_us)).result,
+    const std::unique_ptr<Shard> loaded = saved_and_loaded(config);
+    EXPECT_TRUE(loaded->audit().ok);
+    const TimeUs now_us = t0_us + 3 * minute_us;
+    EXPECT_EQ(loaded->apply(hold(20, 42, 1, now_us)).result, Result::member_hold_limit);
+    EXPECT_EQ(loaded->apply(release(21, 42, 10, now_us)).result, Result::ok);
+    EXPECT_EQ(loaded->apply(hold(20, 42, 1, now_us)).result,
               Result::member_hold_limit);  // Still two open: the lowered limit.
-    EXPECT_EQ(loaded.apply(release(22, 42, 11, t0_us + 3 * minute_us)).result, Result::ok);
-    EXPECT_EQ(loaded.apply(hold(20, 42, 1, t0_us + 3 * minute_us)).result, Result::ok);
-    Config unlimited = config;
-    unlimited.holds_per_member_max = 0;
-    loaded.set_rules(unlimited);
+    EXPECT_EQ(loaded->apply(release(22, 42, 11, now_us)).result, Result::ok);
+    EXPECT_EQ(loaded->apply(hold(20, 42, 1, now_us)).result, Result::ok);
+    config.holds_per_member_max = 0;
+    loaded->set_rules(config);
     for (uint64_t i = 0; i < 10; ++i) {
-        EXPECT_EQ(loaded.apply(hold(30 + i, 42, 1, t0_us + 3 * minute_us)).result, Result::ok);
+        EXPECT_EQ(loaded->apply(hold(30 + i, 42, 1, now_us)).result, Result::ok);
     }
-    EXPECT_TRUE(loaded.audit().ok);
+    EXPECT_TRUE(loaded->audit().ok);
 }
 
 TEST_F(ShardTest, CaptureOfTheWholeHoldSpendsIt) {
@@ -746,14 +751,9 @@ TEST_F(ShardTest, CheckpointLargerThanTheStartingTxnTableLoads) {
     for (uint64_t id = 100; id < 140; ++id) {
         ASSERT_EQ(apply(earn(id, 42, 1)).result, Result::ok);
     }
-    std::vector<std::byte> bytes;
-    shard_.save(&bytes);
     Config config = small_config();
     config.txns_per_shard_max = 2;
-    Shard loaded(0, 1, config, nullptr);
-    ASSERT_TRUE(loaded.load(bytes));
-    EXPECT_EQ(loaded.digest(), shard_.digest());
-    EXPECT_TRUE(loaded.apply(earn(120, 42, 1)).replayed);
+    EXPECT_TRUE(saved_and_loaded(config)->apply(earn(120, 42, 1)).replayed);
 }
 
 TEST_F(ShardTest, ReleaseOfAnotherMembersHoldIsHoldNotFound) {

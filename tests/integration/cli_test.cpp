@@ -30,6 +30,16 @@ protected:
         return run_cli(server_->port(), args, key);
     }
 
+    // A refusal exits 1 naming the result, readable and as JSON (with its code).
+    static void expect_refused(const std::vector<std::string>& args, Result result) {
+        const CliResult refused = run(args);
+        EXPECT_EQ(refused.exit_code, 1);
+        EXPECT_NE(refused.err.find(to_string(result)), std::string::npos) << refused.err;
+        const auto json = run_json(args, 1);
+        EXPECT_EQ(text(json, "result"), to_string(result));
+        EXPECT_EQ(number(json, "code"), static_cast<int64_t>(result));
+    }
+
     // Runs with --json, expects exit 0 and exactly one JSON object; returns the parsed object.
     static simdjson::dom::object run_json(const std::vector<std::string>& args,
                                           int exit_code_expected = 0, const std::string& key = "") {
@@ -167,12 +177,7 @@ TEST_F(Cli, ReadableOutputPrintsTheTxnIdForSafeRetries) {
 TEST_F(Cli, ARefusedOperationExitsOneAndNamesTheResult) {
     const std::string member = fresh_member();
     ASSERT_EQ(run({"enroll", member}).exit_code, 0);
-    const CliResult refused = run({"redeem", member, "5"});
-    EXPECT_EQ(refused.exit_code, 1);
-    EXPECT_NE(refused.err.find("insufficient_points"), std::string::npos) << refused.err;
-    const auto json = run_json({"redeem", member, "5"}, 1);
-    EXPECT_EQ(text(json, "result"), "insufficient_points");
-    EXPECT_EQ(number(json, "code"), 103);
+    expect_refused({"redeem", member, "5"}, Result::insufficient_points);
     const CliResult missing = run({"balance", "999999999"});
     EXPECT_EQ(missing.exit_code, 1);
     EXPECT_NE(missing.err.find("member_not_found"), std::string::npos) << missing.err;
@@ -193,12 +198,7 @@ TEST_F(Cli, AHoldPastTheMembersOpenHoldLimitNamesMemberHoldLimit) {
     for (const auto& reply : library.submit(protocol::Opcode::hold, holds)) {
         ASSERT_EQ(static_cast<Result>(reply.result), Result::ok);
     }
-    const CliResult refused = run({"hold", member, "1"});
-    EXPECT_EQ(refused.exit_code, 1);
-    EXPECT_NE(refused.err.find("member_hold_limit"), std::string::npos) << refused.err;
-    const auto json = run_json({"hold", member, "1"}, 1);
-    EXPECT_EQ(text(json, "result"), "member_hold_limit");
-    EXPECT_EQ(number(json, "code"), 116);
+    expect_refused({"hold", member, "1"}, Result::member_hold_limit);
 }
 
 TEST_F(Cli, ATransferRefusedOnTheReceiversShardSaysItsIdIsUsed) {

@@ -236,46 +236,49 @@ TEST(Recovery, EngineRulesChangedBetweenRestartsReplayUnderTheRulesOfTheirTime) 
     }
 }
 
+// A log opened on options and a one-shard ledger recovered from it.
+struct Recovered {
+    explicit Recovered(const Options& options)
+        : log(Log::open(options)), ledger(1, log->engine_config()) {
+        log->recover(ledger.pointers);
+    }
+    std::unique_ptr<Log> log;
+    Ledger ledger;
+};
+
 // A member's holds taken under no per-member limit replay after the limit is lowered below them
 // (each under the rules of its time); new holds meet the new limit.
 TEST(Recovery, HoldsTakenBeforeALowerPerMemberLimitReplayAndLaterHoldsMeetIt) {
     TempDir dir;
     Options options = testing::options_for(dir.path(), 1);
-    engine::Config first = testing::small_config();
-    first.holds_per_member_max = 0;
-    options.engine = first;
-    const auto take_hold = [](Ledger& ledger, Log& log, uint64_t txn) {
-        return apply_logged(ledger, log, engine::Op::hold, txn, 2, 1, start_us).result;
+    engine::Config rules = testing::small_config();
+    rules.holds_per_member_max = 0;
+    options.engine = rules;
+    const auto apply = [](Recovered& at, engine::Op op, uint64_t txn, engine::Points points) {
+        return apply_logged(at.ledger, *at.log, op, txn, 2, points, start_us).result;
     };
     uint64_t digest = 0;
     {
-        auto log = Log::open(options);
-        Ledger ledger(1, log->engine_config());
-        log->recover(ledger.pointers);
-        log->start(nullptr);
-        ASSERT_EQ(apply_logged(ledger, *log, engine::Op::enroll, 1, 2, 0, start_us).result,
-                  Result::ok);
-        ASSERT_EQ(apply_logged(ledger, *log, engine::Op::earn, 2, 2, 100, start_us).result,
-                  Result::ok);
+        Recovered first(options);
+        first.log->start(nullptr);
+        ASSERT_EQ(apply(first, engine::Op::enroll, 1, 0), Result::ok);
+        ASSERT_EQ(apply(first, engine::Op::earn, 2, 100), Result::ok);
         for (uint64_t txn = 10; txn < 13; ++txn) {
-            ASSERT_EQ(take_hold(ledger, *log, txn), Result::ok);
+            ASSERT_EQ(apply(first, engine::Op::hold, txn, 1), Result::ok);
         }
-        log->stop();
-        digest = ledger.digest();
+        first.log->stop();
+        digest = first.ledger.digest();
     }
-    engine::Config second = first;
-    second.holds_per_member_max = 2;
-    options.engine = second;
-    for (int start = 0; start < 2; ++start) {
-        auto log = Log::open(options);
-        Ledger ledger(1, log->engine_config());
-        log->recover(ledger.pointers);
-        EXPECT_EQ(ledger.digest(), digest);
-        EXPECT_TRUE(ledger.audit_ok());
-        log->start(nullptr);
-        EXPECT_EQ(take_hold(ledger, *log, 20 + start), Result::member_hold_limit);
-        log->stop();
-        EXPECT_EQ(ledger.digest(), digest);  // The refusal changed nothing and logged nothing.
+    rules.holds_per_member_max = 2;
+    options.engine = rules;
+    for (uint64_t start = 0; start < 2; ++start) {
+        Recovered again(options);
+        EXPECT_EQ(again.ledger.digest(), digest);
+        EXPECT_TRUE(again.ledger.audit_ok());
+        again.log->start(nullptr);
+        EXPECT_EQ(apply(again, engine::Op::hold, 20 + start, 1), Result::member_hold_limit);
+        again.log->stop();
+        EXPECT_EQ(again.ledger.digest(), digest);  // The refusal changed nothing, logged nothing.
     }
 }
 
