@@ -102,6 +102,9 @@ private:
         config.holds_per_shard_max = 4096;
         config.txns_per_shard_max = static_cast<uint32_t>(1 + below(64));
         config.lots_per_shard_max = 1 << 15;
+        // The per-member limit on open holds: from the seed, so the stream drawn is unchanged.
+        const uint32_t member_hold_limits[] = {1000, 0, 1, 2, 3};
+        config.holds_per_member_max = member_hold_limits[(seed_ / 7919) % 5];
         config_ = config;
         return config;
     }
@@ -231,6 +234,7 @@ private:
             return failure;
         }
         const Outcome model = model_.apply(command);
+        member_hold_limits_ += engine.result == Result::member_hold_limit ? 1 : 0;
         if (out != nullptr) {
             *out = engine;
         }
@@ -643,6 +647,7 @@ private:
 public:
     int checkpoints_built_ = 0;
     int held_points_expired_ = 0;  // Captures and releases that gave back expired points.
+    int member_hold_limits_ = 0;   // Holds refused with member_hold_limit.
 };
 
 std::vector<uint64_t> seeds() {
@@ -658,16 +663,20 @@ std::vector<uint64_t> seeds() {
 
 TEST(EngineProperty, EngineAgreesWithTheModelOnRandomCommandStreams) {
     int held_points_expired = 0;
+    int member_hold_limits = 0;
     for (const uint64_t seed : seeds()) {
         PropertyRun run(seed);
         const std::string failure = run.run(4000);
         ASSERT_TRUE(failure.empty()) << failure;
         EXPECT_GT(run.checkpoints_built_, 0) << "seed " << seed;
         held_points_expired += run.held_points_expired_;
+        member_hold_limits += run.member_hold_limits_;
     }
-    // The streams reach the rare case too: a hold outliving its points' month.
+    // The streams reach the rare cases too: a hold outliving its points' month, a member at its
+    // open-hold limit.
     if (seeds().size() > 1) {
         EXPECT_GT(held_points_expired, 0);
+        EXPECT_GT(member_hold_limits, 0);
     }
 }
 

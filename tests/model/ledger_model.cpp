@@ -461,6 +461,19 @@ Outcome LedgerModel::hold(const Command& c) {
     if (settled(member, c.time_us).view.available < c.points) {
         return refuse(Result::insufficient_points, &member, c.time_us);
     }
+    if (config_.holds_per_member_max != 0) {
+        // The member's holds still open at the hold's time: those due by then time out first.
+        uint32_t open = 0;
+        for (const auto& [id, txn] : txns_) {
+            open += txn.command.op == Op::hold && txn.state == State::hold_open &&
+                            txn.command.member_id == c.member_id && txn.hold_until_us > c.time_us
+                        ? 1
+                        : 0;
+        }
+        if (open >= config_.holds_per_member_max) {
+            return refuse(Result::member_hold_limit, &member, c.time_us);
+        }
+    }
     if (claim(c) != Result::ok) {
         return refuse(claim(c), &member, c.time_us);
     }

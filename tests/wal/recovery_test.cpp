@@ -412,6 +412,59 @@ TEST(Recovery, HoldsOfBuildsBeforeHoldsKeptMonthsReplayAsTheyGaveBack) {
     }
 }
 
+// Directories of builds before holds_per_member_max (no rules kept, or meta["rules"]): a member
+// with more open holds than the limit configured now replays, since those builds had no limit;
+// the next hold meets the limit.
+TEST(Recovery, HoldsOfBuildsBeforeThePerMemberLimitReplayUnderNoLimit) {
+    for (const bool kept_rules : {true, false}) {
+        SCOPED_TRACE(kept_rules ? "meta[\"rules\"]" : "no rules");
+        TempDir dir;
+        Options options = testing::options_for(dir.path(), 1);
+        engine::Config older = testing::small_config();
+        older.points_keep_months = false;
+        older.holds_per_member_max = 0;
+        uint64_t digest = 0;
+        {
+            options.engine.reset();
+            if (kept_rules) {
+                options.engine = older;
+            }
+            auto log = Log::open(options);
+            Ledger ledger(1, older);
+            log->recover(ledger.pointers);
+            log->start(nullptr);
+            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::enroll, 1, 1, 0, start_us).result,
+                      Result::ok);
+            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::earn, 2, 1, 100, start_us).result,
+                      Result::ok);
+            for (uint64_t txn = 10; txn < 14; ++txn) {
+                ASSERT_EQ(apply_logged(ledger, *log, engine::Op::hold, txn, 1, 1, start_us).result,
+                          Result::ok);
+            }
+            log->stop();
+            digest = ledger.digest();
+        }
+        if (kept_rules) {
+            rewrite_rules_as_version_1(dir.path());
+        }
+        engine::Config now = testing::small_config();
+        now.holds_per_member_max = 2;
+        options.engine = now;
+        for (int start = 0; start < 2; ++start) {
+            auto log = Log::open(options);
+            Ledger ledger(1, log->engine_config());
+            ASSERT_NO_THROW(log->recover(ledger.pointers));
+            EXPECT_EQ(ledger.digest(), digest);
+            EXPECT_TRUE(ledger.audit_ok());
+            log->start(nullptr);
+            EXPECT_EQ(
+                apply_logged(ledger, *log, engine::Op::hold, 20 + start, 1, 1, start_us).result,
+                Result::member_hold_limit);
+            log->stop();
+        }
+    }
+}
+
 // A directory written by a build that kept no rules: a debt made under reverse_allows_negative.
 void write_legacy_ledger_with_a_debt(const Options& legacy, const engine::Config& rules) {
     ASSERT_FALSE(legacy.engine.has_value());
