@@ -30,9 +30,11 @@ std::optional<OpKind> parse_op_kind(std::string_view text) noexcept;
 
 // Whether `result` is a legitimate answer to `kind` under load, so it is counted but not treated
 // as a failure: an earn always succeeds; a redeem, hold or transfer may meet a balance too low
-// (insufficient_points) because the mix spends points the keys have not earned; a capture of a
-// hold this client just made always succeeds. Everything else, including busy, member_not_found
-// (members not enrolled: run with --enroll) and every limit, is unexpected.
+// (insufficient_points) because the mix spends points the keys have not earned, and a hold may
+// meet its member's open-hold limit (member_hold_limit) on a member the load keeps very hot; a
+// capture of a hold this client just made always succeeds. Everything else, including busy,
+// member_not_found (members not enrolled: run with --enroll) and every other limit, is
+// unexpected.
 bool is_expected(OpKind kind, Result result) noexcept;
 
 // The opcodes a kind sends: a hold also captures, a purchase is an earn.

@@ -450,17 +450,16 @@ TEST(Recovery, HoldsOfBuildsBeforeThePerMemberLimitReplayUnderNoLimit) {
         engine::Config now = testing::small_config();
         now.holds_per_member_max = 2;
         options.engine = now;
-        for (int start = 0; start < 2; ++start) {
-            auto log = Log::open(options);
-            Ledger ledger(1, log->engine_config());
-            ASSERT_NO_THROW(log->recover(ledger.pointers));
-            EXPECT_EQ(ledger.digest(), digest);
-            EXPECT_TRUE(ledger.audit_ok());
-            log->start(nullptr);
+        for (uint64_t start = 0; start < 2; ++start) {
+            Recovered again(options);
+            EXPECT_EQ(again.ledger.digest(), digest);
+            EXPECT_TRUE(again.ledger.audit_ok());
+            again.log->start(nullptr);
             EXPECT_EQ(
-                apply_logged(ledger, *log, engine::Op::hold, 20 + start, 1, 1, start_us).result,
+                apply_logged(again.ledger, *again.log, engine::Op::hold, 20 + start, 1, 1, start_us)
+                    .result,
                 Result::member_hold_limit);
-            log->stop();
+            again.log->stop();
         }
     }
 }
