@@ -326,6 +326,8 @@ void read_config(dom::element root, Config* config) {
             config->txn_index_slots = read_uint<uint64_t>(field, at);
         } else if (key == "tick_interval_ms") {
             config->tick_interval_ms = read_uint<uint32_t>(field, at);
+        } else if (key == "memory_max_bytes") {
+            config->memory_max_bytes = read_uint<uint64_t>(field, at);
         } else if (key == "engine") {
             read_engine(field, at, &config->engine);
         } else if (key == "wal") {
@@ -630,6 +632,7 @@ std::string to_json(const Config& config) {
     fmt::format_to(line, "  \"frame_timeout_ms\": {},\n", config.frame_timeout_ms);
     fmt::format_to(line, "  \"txn_index_slots\": {},\n", config.txn_index_slots);
     fmt::format_to(line, "  \"tick_interval_ms\": {},\n", config.tick_interval_ms);
+    fmt::format_to(line, "  \"memory_max_bytes\": {},\n", config.memory_max_bytes);
     fmt::format_to(line, "  \"engine\": {{\n");
     fmt::format_to(line, "    \"expiry_months\": {},\n", engine.expiry_months);
     fmt::format_to(line, "    \"hold_timeout_us_default\": {},\n", engine.hold_timeout_us_default);

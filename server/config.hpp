@@ -45,8 +45,11 @@ struct Config {
         10'000;  // A started frame, and a new connection's HELLO, within this.
     uint64_t txn_index_slots = 1ull << 22;  // engine::TxnIndex capacity (ledger-wide).
     uint32_t tick_interval_ms = 100;        // How often a shard issues an Op::tick.
-    engine::Config engine;                  // Programme rules and table sizes per shard.
-    wal::Options wal;                       // data_dir/shard_count/durability copied in.
+    // Anonymous memory at which writes are refused with txn_limit (server/memory_guard.hpp).
+    // 0: 80% of the machine's memory, or of its cgroup's limit when lower.
+    uint64_t memory_max_bytes = 0;
+    engine::Config engine;  // Programme rules and table sizes per shard.
+    wal::Options wal;       // data_dir/shard_count/durability copied in.
     std::vector<ApiKey> api_keys;
     // True when the keys came from the embedded default (the well-known development keys): the
     // server says so at startup and refuses to use them on a non-loopback address.

@@ -207,12 +207,15 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "jifend: cannot start: %s\n", error.what());
         return exit_startup_failed;
     }
-    spdlog::info("data directory {}: {} shards on {} threads, {} records replayed in {} ms{}",
-                 config.data_dir.string(), report.shard_count, report.shard_threads,
-                 report.records_replayed, report.replay_us / 1000,
-                 report.transfers_resumed > 0
-                     ? fmt::format(", {} transfers resumed", report.transfers_resumed)
-                     : std::string());
+    spdlog::info(
+        "data directory {}: {} shards on {} threads, {} records replayed in {} ms{}; writes "
+        "stop at {} MiB of memory (memory_max_bytes)",
+        config.data_dir.string(), report.shard_count, report.shard_threads, report.records_replayed,
+        report.replay_us / 1000,
+        report.transfers_resumed > 0
+            ? fmt::format(", {} transfers resumed", report.transfers_resumed)
+            : std::string(),
+        report.memory_budget_bytes >> 20);
     spdlog::info("listening on {}:{} (binary protocol{}, {} durability)", config.bind_address,
                  report.port, config.tls.enabled() ? ", TLS" : "",
                  config.durability == jifen::wal::Durability::sync ? "sync" : "async");

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <random>
 #include <thread>
@@ -24,6 +25,7 @@
 #include "server/core_thread.hpp"
 #include "server/http_admin.hpp"
 #include "server/limits.hpp"
+#include "server/memory_guard.hpp"
 #include "server/shard_thread.hpp"
 #include "server/tls.hpp"
 #include "wal/log.hpp"
@@ -107,6 +109,13 @@ void warn_tables_kept(const engine::Config& configured, const engine::Config& us
     warn("lots_per_shard_max", configured.lots_per_shard_max, used.lots_per_shard_max);
 }
 
+// memory_max_bytes, or the default when it is 0; no limit when neither is known.
+uint64_t memory_budget_bytes(const Config& config) {
+    const uint64_t budget = config.memory_max_bytes != 0 ? config.memory_max_bytes
+                                                         : MemoryGuard::default_budget_bytes();
+    return budget != 0 ? budget : std::numeric_limits<uint64_t>::max();
+}
+
 // The process's resident memory (/proc/self/statm), 0 when it cannot be read.
 uint64_t resident_bytes() {
     std::FILE* statm = std::fopen("/proc/self/statm", "r");
@@ -130,6 +139,7 @@ struct Server::Impl {
     std::unique_ptr<wal::Log> log;
     std::unique_ptr<engine::TxnIndex> txn_index;
     std::unique_ptr<TxnIndexGrowth> txn_index_growth;
+    std::unique_ptr<MemoryGuard> memory_guard;
     std::vector<std::unique_ptr<engine::Shard>> shards;
     Shared shared;
     // Before the shards that run on them: their io_contexts outlive the shards' sockets and timers.
@@ -230,6 +240,15 @@ StartupReport Server::start(bool with_http_admin) {
     shared.txn_index = impl.txn_index.get();
     impl.txn_index_growth = std::make_unique<TxnIndexGrowth>(*impl.txn_index, shard_count);
     shared.txn_index_growth = impl.txn_index_growth.get();
+    impl.memory_guard = std::make_unique<MemoryGuard>(memory_budget_bytes(config));
+    shared.memory_guard = impl.memory_guard.get();
+    report.memory_budget_bytes = impl.memory_guard->budget_bytes();
+    if (impl.memory_guard->update() && impl.memory_guard->full()) {
+        spdlog::warn(
+            "memory is over its budget after loading the ledger ({} bytes anonymous, "
+            "memory_max_bytes {}): writes are refused with txn_limit until it is not",
+            impl.memory_guard->last_bytes(), impl.memory_guard->budget_bytes());
+    }
     shared.keys = impl.keys.get();
     shared.tls = impl.tls ? &*impl.tls : nullptr;
     shared.sync = config.durability == wal::Durability::sync;
@@ -281,7 +300,10 @@ StartupReport Server::start(bool with_http_admin) {
         callbacks.stats_json = [this] { return stats_json(); };
         callbacks.write_state = [this]() -> std::string_view {
             const wal::Log& log = *impl_->log;
-            return log.failed() ? "log_failed" : log.storage_full() ? "storage_full" : "ok";
+            return log.failed()                  ? "log_failed"
+                   : log.storage_full()          ? "storage_full"
+                   : impl_->memory_guard->full() ? "memory_full"
+                                                 : "ok";
         };
         impl.http = std::make_unique<HttpAdmin>(config, *impl.keys, std::move(callbacks));
         report.http_port = impl.http->start();
@@ -415,6 +437,17 @@ std::string Server::metrics_text() const {
            "1 while writes are refused with storage_full (the LMDB map at wal.map_bytes_max, or "
            "the disk nearly full; reads keep working), else 0.",
            impl.log->storage_full() ? 1 : 0);
+    metric("jifen_memory_full", "gauge",
+           "1 while writes are refused with txn_limit because the process's anonymous memory "
+           "reached memory_max_bytes (reads keep working), else 0.",
+           impl.memory_guard->full() ? 1 : 0);
+    metric("jifen_memory_budget_bytes", "gauge",
+           "memory_max_bytes in force: the anonymous memory at which writes are refused.",
+           impl.memory_guard->budget_bytes());
+    metric("process_anonymous_memory_bytes", "gauge",
+           "Anonymous resident memory of the jifend process as last sampled (a tick): what "
+           "memory_max_bytes limits.",
+           impl.memory_guard->last_bytes());
     metric("jifen_log_failed", "gauge",
            "1 once a log write failed for a reason other than space (an I/O error, a read-only "
            "file system): writes are refused with storage_error until a restart; else 0.",
@@ -449,13 +482,14 @@ std::string Server::stats_json() const {
         "\"operations\":{},\"operations_refused\":{},\"busy_refusals\":{},"
         "\"storage_full_refusals\":{},\"operations_forwarded\":{},\"log_records\":{},"
         "\"log_commits\":{},\"log_used_bytes\":{},\"log_map_bytes\":{},\"storage_full\":{},"
-        "\"log_failed\":{},"
+        "\"log_failed\":{},\"memory_full\":{},\"memory_budget_bytes\":{},"
         "\"members\":{},\"members_max\":{},\"transactions\":{},\"resident_bytes\":{},"
         "\"durability\":\"{}\",\"shards\":[{}]}}",
         impl.threads.size(), impl.cores.size(), wall_clock_us() - impl.shared.start_us,
         impl.shared.connections.load(std::memory_order_relaxed), totals.operations, totals.refused,
         totals.busy, totals.storage_full_refusals, totals.forwarded, log.records, log.commits,
-        log.used_bytes, log.map_bytes, impl.log->storage_full(), impl.log->failed(), totals.members,
+        log.used_bytes, log.map_bytes, impl.log->storage_full(), impl.log->failed(),
+        impl.memory_guard->full(), impl.memory_guard->budget_bytes(), totals.members,
         impl.members_max(), totals.transactions, resident_bytes(),
         impl.shared.sync ? "sync" : "async", shards);
 }

@@ -19,7 +19,8 @@ struct StartupReport {
     uint64_t records_replayed = 0;
     uint64_t checkpoint_seq = 0;
     uint64_t replay_us = 0;
-    uint64_t transfers_resumed = 0;  // Credit legs recovery found in flight.
+    uint64_t transfers_resumed = 0;    // Credit legs recovery found in flight.
+    uint64_t memory_budget_bytes = 0;  // Anonymous memory at which writes are refused.
 };
 
 class Server {

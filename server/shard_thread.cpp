@@ -387,6 +387,7 @@ void ShardThread::on_timer(const boost::system::error_code& error) {
     flush_records();
     if (index_ == 0) {
         report_log_state();
+        report_memory_state();
     }
     if (!stopping_ && log.checkpoint_due(index_) && !shard_.checkpoint_building()) {
         step_checkpoint();  // Its own timer takes the next steps.
@@ -1037,6 +1038,8 @@ Result ShardThread::admit_client(engine::Command* command, uint64_t time_us, uin
         admitted = Result::storage_full;
         ShardCounters::add(counters_.storage_full_refusals);
         report_storage_full();
+    } else if (shared_.memory_guard->full()) {
+        admitted = Result::txn_limit;
     } else if (const Result stamped = stamp(command, time_us, duration_us); stamped != Result::ok) {
         admitted = stamped;
     } else if (crosses_shards(*command) && free_transfer_slots_.size() <= transfer_slots_taken) {
@@ -1095,6 +1098,25 @@ void ShardThread::report_log_state() {
         "log storage no longer full: writes are accepted again (LMDB map {} bytes, {} bytes "
         "used, wal.map_bytes_max {} bytes)",
         stats.map_bytes, stats.used_bytes, shared_.config->wal.map_bytes_max);
+}
+
+void ShardThread::report_memory_state() {
+    MemoryGuard& guard = *shared_.memory_guard;
+    if (!guard.update()) {
+        return;
+    }
+    if (guard.full()) {
+        spdlog::warn(
+            "memory at its budget ({} bytes anonymous, memory_max_bytes {}): writes are refused "
+            "with txn_limit, reads keep working; restart with more memory or a larger "
+            "memory_max_bytes (every transaction id stays in memory: docs/operations.md, Memory)",
+            guard.last_bytes(), guard.budget_bytes());
+    } else {
+        spdlog::info(
+            "memory below its budget again ({} bytes, memory_max_bytes {}): writes are "
+            "accepted again",
+            guard.last_bytes(), guard.budget_bytes());
+    }
 }
 
 ShardThread::Applied ShardThread::finish_client(const engine::Command& command,

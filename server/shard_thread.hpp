@@ -23,6 +23,7 @@
 #include "server/history_reader.hpp"
 #include "server/inbox.hpp"
 #include "server/log_throttle.hpp"
+#include "server/memory_guard.hpp"
 #include "server/messages.hpp"
 #include "server/txn_index_growth.hpp"
 #include "wal/log.hpp"
@@ -40,7 +41,8 @@ struct Shared {
     engine::TxnIndex* txn_index = nullptr;
     TxnIndexGrowth* txn_index_growth = nullptr;
     HistoryReader* history_reader = nullptr;
-    std::vector<Doorbell*> doorbells;  // Every shard's, for waking them all.
+    MemoryGuard* memory_guard = nullptr;  // Shard 0 samples it; every shard refuses by it.
+    std::vector<Doorbell*> doorbells;     // Every shard's, for waking them all.
     const KeyRing* keys = nullptr;
     boost::asio::ssl::context* tls = nullptr;  // Null: plain TCP.
     std::vector<ShardThread*> shards;
@@ -214,6 +216,7 @@ private:
     // or shard 0's tick), an info when the log takes writes again and an error once the log
     // failed (shard 0, once a tick).
     void report_storage_full();
+    void report_memory_state();
     void report_log_state();
     engine::Outcome apply_internal(engine::Command command);
     void log_if_applied(const engine::Command& command, const engine::Outcome& outcome);

@@ -290,5 +290,32 @@ TEST(CoreStorage, AFailedLogRefusesWritesWithStorageErrorAndSaysSo) {
     EXPECT_EQ(log_lines.count("writes are accepted again"), 0u);
 }
 
+// Memory at its budget (memory_max_bytes of 1 byte: over it from the first sample): writes are
+// refused with txn_limit, said once in the log, while balances and the metrics answer.
+TEST(CoreStorage, MemoryAtItsBudgetRefusesWritesWithTxnLimitAndKeepsAnsweringReads) {
+    TempDir dir;
+    Config config = test_config(dir.path(), 1);
+    config.memory_max_bytes = 1;
+    LogCapture log_lines;
+    RunningServer server(config);
+    EXPECT_EQ(server.metric("jifen_memory_full"), 1);
+    EXPECT_EQ(server.metric("jifen_memory_budget_bytes"), 1);
+    EXPECT_GT(server.metric("process_anonymous_memory_bytes"), 0);
+    EXPECT_NE(server.stats_json().find("\"memory_full\":true"), std::string::npos)
+        << server.stats_json();
+    RawClient client(server.port());
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    for (uint64_t txn = 1; txn <= 3; ++txn) {
+        EXPECT_EQ(result_of(client.operation(Opcode::enroll, make_operation(txn, member_id, 0))),
+                  Result::txn_limit);
+    }
+    EXPECT_EQ(static_cast<Result>(client.balance(member_id).result), Result::member_not_found);
+    EXPECT_EQ(server.metric("jifen_members"), 0);
+    EXPECT_EQ(server.metric("jifen_transactions"), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(3 * config.tick_interval_ms));
+    EXPECT_EQ(log_lines.count("memory is over its budget"), 1u);  // At startup; not again.
+    EXPECT_EQ(log_lines.count("memory at its budget"), 0u);
+}
+
 }  // namespace
 }  // namespace jifen::server::testing

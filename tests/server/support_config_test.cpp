@@ -69,6 +69,7 @@ Config every_field_changed() {
     config.frame_timeout_ms = 567;
     config.txn_index_slots = 1ull << 10;
     config.tick_interval_ms = 25;
+    config.memory_max_bytes = 123'456'789;
     config.engine.expiry_months = 24;
     config.engine.hold_timeout_us_default = 5'000'000;
     config.engine.hold_timeout_us_max = 6'000'000;
@@ -146,6 +147,7 @@ TEST(SupportConfig, JsonOfEveryFieldReadsBackToTheSameConfig) {
     EXPECT_EQ(read.idle_timeout_ms, 1234u);
     EXPECT_EQ(read.frame_timeout_ms, 567u);
     EXPECT_EQ(read.txn_index_slots, 1ull << 10);
+    EXPECT_EQ(read.memory_max_bytes, 123'456'789u);
     EXPECT_EQ(read.tick_interval_ms, 25u);
     EXPECT_EQ(read.engine.expiry_months, 24u);
     EXPECT_EQ(read.engine.hold_timeout_us_default, 5'000'000u);

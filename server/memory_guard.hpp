@@ -1,0 +1,117 @@
+// Refuses new transactions before memory runs out, rather than after.
+//
+// Every transaction id stays in memory for ever, so a busy ledger's memory only grows. Left to
+// the kernel, the end is the OOM killer, and a restart needs the same memory to load the same
+// ids: the ledger would not come back. So jifend keeps its anonymous memory (the tables; not the
+// log's file pages, which the kernel can drop) under a budget: at the budget, writes are refused
+// with txn_limit while reads keep working, and taken again once the memory is 5% below it (a
+// restart with more memory, or a larger budget). One shard samples the process once a tick.
+#pragma once
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace jifen::server {
+
+class MemoryGuard {
+public:
+    // budget_bytes: anonymous memory at which writes are refused.
+    explicit MemoryGuard(uint64_t budget_bytes) : budget_bytes_(budget_bytes) {}
+    ~MemoryGuard() {
+        if (statm_fd_ >= 0) {
+            ::close(statm_fd_);
+        }
+    }
+    MemoryGuard(const MemoryGuard&) = delete;
+    MemoryGuard& operator=(const MemoryGuard&) = delete;
+
+    // Takes a sample of anonymous_bytes; true when that changed whether writes are refused.
+    // One thread at a time.
+    bool update(uint64_t anonymous_bytes) noexcept {
+        last_bytes_.store(anonymous_bytes, std::memory_order_relaxed);
+        const bool was_full = full();
+        const bool now_full = was_full ? anonymous_bytes >= budget_bytes_ - budget_bytes_ / 20
+                                       : anonymous_bytes >= budget_bytes_;
+        full_.store(now_full, std::memory_order_relaxed);
+        return now_full != was_full;
+    }
+    // Samples this process (sample_process()); as update().
+    bool update() noexcept { return update(sample_process()); }
+
+    // Any thread.
+    bool full() const noexcept { return full_.load(std::memory_order_relaxed); }
+    uint64_t budget_bytes() const noexcept { return budget_bytes_; }
+    uint64_t last_bytes() const noexcept { return last_bytes_.load(std::memory_order_relaxed); }
+
+    // This process's anonymous resident memory: resident minus file-backed and shared pages
+    // (/proc/self/statm), read through a descriptor kept open, so a sample is one pread. 0 when
+    // it cannot be read.
+    uint64_t sample_process() noexcept {
+        if (statm_fd_ < 0) {
+            statm_fd_ = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+        }
+        char text[128];
+        const ssize_t length = statm_fd_ < 0 ? -1 : ::pread(statm_fd_, text, sizeof(text) - 1, 0);
+        if (length <= 0) {
+            return 0;
+        }
+        text[length] = '\0';
+        unsigned long long size_pages = 0;
+        unsigned long long resident_pages = 0;
+        unsigned long long shared_pages = 0;
+        if (std::sscanf(text, "%llu %llu %llu", &size_pages, &resident_pages, &shared_pages) != 3 ||
+            shared_pages > resident_pages) {
+            return 0;
+        }
+        return (resident_pages - shared_pages) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+    }
+
+    // The budget when none is configured: 80% of the memory this process may have, the
+    // machine's (MemTotal) or its cgroup's limit (memory.max) when lower. 0 when neither can be
+    // read.
+    static uint64_t default_budget_bytes() noexcept {
+        uint64_t limit = machine_bytes();
+        const uint64_t cgroup = cgroup_limit_bytes();
+        if (cgroup != 0) {
+            limit = limit == 0 ? cgroup : std::min(limit, cgroup);
+        }
+        return limit / 5 * 4;
+    }
+
+private:
+    static uint64_t machine_bytes() noexcept {
+        std::FILE* meminfo = std::fopen("/proc/meminfo", "r");
+        if (meminfo == nullptr) {
+            return 0;
+        }
+        unsigned long long kib = 0;
+        const bool read = std::fscanf(meminfo, "MemTotal: %llu kB", &kib) == 1;
+        std::fclose(meminfo);
+        return read ? kib * 1024 : 0;
+    }
+    // cgroup v2's memory.max of the root of this process's view ("max": none).
+    static uint64_t cgroup_limit_bytes() noexcept {
+        std::FILE* limit = std::fopen("/sys/fs/cgroup/memory.max", "r");
+        if (limit == nullptr) {
+            return 0;
+        }
+        unsigned long long bytes = 0;
+        const bool read = std::fscanf(limit, "%llu", &bytes) == 1;
+        std::fclose(limit);
+        return read ? bytes : 0;
+    }
+
+    const uint64_t budget_bytes_;
+    std::atomic<bool> full_{false};
+    std::atomic<uint64_t> last_bytes_{0};
+    int statm_fd_ = -1;
+};
+
+}  // namespace jifen::server
