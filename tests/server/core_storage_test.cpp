@@ -317,5 +317,50 @@ TEST(CoreStorage, MemoryAtItsBudgetRefusesWritesWithTxnLimitAndKeepsAnsweringRea
     EXPECT_EQ(log_lines.count("memory at its budget"), 0u);
 }
 
+// A retry of a transaction applied before memory reached its budget claims no memory: it is
+// answered with its original outcome, flagged replayed, as docs/protocol.md promises for ok, not
+// refused with txn_limit (which a client takes for "not applied"). New ids are still refused.
+TEST(CoreStorage, MemoryAtItsBudgetStillAnswersRetriesOfAppliedTransactions) {
+    TempDir dir;
+    constexpr uint64_t sender = 42;
+    uint64_t receiver = 43;
+    while (protocol::shard_of(receiver, 2) == protocol::shard_of(sender, 2)) {
+        ++receiver;  // On the other shard: the transfer crosses shards.
+    }
+    Operation transfer = make_operation(4, sender, 30);
+    transfer.counterparty_id = receiver;
+    {
+        RunningServer server(test_config(dir.path(), 2));
+        RawClient client(server.port());
+        ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+        ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(1, sender, 0))),
+                  Result::ok);
+        ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(2, receiver, 0))),
+                  Result::ok);
+        ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(3, sender, 100))),
+                  Result::ok);
+        ASSERT_EQ(result_of(client.operation(Opcode::transfer, transfer)), Result::ok);
+    }
+    Config config = test_config(dir.path(), 2);
+    config.memory_max_bytes = 1;
+    RunningServer server(config);
+    ASSERT_EQ(server.metric("jifen_memory_full"), 1);
+    // The gauges are each shard's as of its last wake-up: a tick's, after a start.
+    std::this_thread::sleep_for(std::chrono::milliseconds(3 * config.tick_interval_ms));
+    const int64_t transactions = server.metric("jifen_transactions");
+    EXPECT_EQ(transactions, 5);  // Two enrols, the earn, the transfer and its credit leg.
+    RawClient client(server.port());
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    protocol::OperationReply reply = client.operation(Opcode::earn, make_operation(3, sender, 100));
+    EXPECT_EQ(result_of(reply), Result::ok);
+    EXPECT_NE(reply.flags & protocol::reply_flag_replayed, 0u);
+    reply = client.operation(Opcode::transfer, transfer);
+    EXPECT_EQ(result_of(reply), Result::ok);
+    EXPECT_NE(reply.flags & protocol::reply_flag_replayed, 0u);
+    EXPECT_EQ(result_of(client.operation(Opcode::earn, make_operation(5, sender, 1))),
+              Result::txn_limit);
+    EXPECT_EQ(server.metric("jifen_transactions"), transactions);
+}
+
 }  // namespace
 }  // namespace jifen::server::testing
