@@ -1038,7 +1038,9 @@ Result ShardThread::admit_client(engine::Command* command, uint64_t time_us, uin
         admitted = Result::storage_full;
         ShardCounters::add(counters_.storage_full_refusals);
         report_storage_full();
-    } else if (shared_.memory_guard->full()) {
+    } else if (shared_.memory_guard->full() && shared_.txn_index->find(command->txn_id) == 0) {
+        // Only a new id takes memory: a retry of an applied transaction gets its original
+        // outcome (replayed), or id_conflict, as at any other time.
         admitted = Result::txn_limit;
     } else if (const Result stamped = stamp(command, time_us, duration_us); stamped != Result::ok) {
         admitted = stamped;
