@@ -17,6 +17,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
+#include <string_view>
 
 namespace jifen::server {
 
@@ -74,8 +76,8 @@ public:
     }
 
     // The budget when none is configured: 80% of the memory this process may have, the
-    // machine's (MemTotal) or its cgroup's limit (memory.max) when lower. 0 when neither can be
-    // read.
+    // machine's (MemTotal) or its cgroup's limit (cgroup_limit_bytes) when lower. 0 when neither
+    // can be read.
     static uint64_t default_budget_bytes() noexcept {
         uint64_t limit = machine_bytes();
         const uint64_t cgroup = cgroup_limit_bytes();
@@ -83,6 +85,71 @@ public:
             limit = limit == 0 ? cgroup : std::min(limit, cgroup);
         }
         return limit / 5 * 4;
+    }
+
+    // Public for tests. The lowest memory limit of this process's cgroup and its ancestors, 0
+    // when none: proc_self_cgroup is /proc/self/cgroup's text, root where cgroupfs is mounted.
+    // cgroup v2 ("0::/path"): memory.max of root/path and of each directory above it up to root
+    // ("max": none). A systemd unit's MemoryMax= is in its own directory, not at the root, which
+    // only a cgroup namespace (a container) makes the process's own. cgroup v1 ("N:memory:/path"):
+    // memory.limit_in_bytes under root/memory the same way (without a namespace, a container
+    // sees its own group at root/memory, which the walk reads last).
+    static uint64_t cgroup_limit_bytes(std::string_view proc_self_cgroup, const std::string& root) {
+        uint64_t lowest = 0;
+        const auto take = [&lowest](const std::string& path) {
+            std::FILE* file = std::fopen(path.c_str(), "r");
+            if (file == nullptr) {
+                return;
+            }
+            unsigned long long bytes = 0;
+            if (std::fscanf(file, "%llu", &bytes) == 1 && bytes > 0) {
+                lowest = lowest == 0 ? bytes : std::min<uint64_t>(lowest, bytes);
+            }
+            std::fclose(file);
+        };
+        const auto walk = [&take](std::string base, std::string_view path, const char* name) {
+            if (path.find("..") != std::string_view::npos) {
+                path = "/";  // Outside this namespace's view: only its root can be read.
+            }
+            std::string directory = base;
+            take(directory + "/" + name);
+            size_t at = 0;
+            while (at < path.size()) {
+                const size_t next = path.find('/', at + 1);
+                const std::string_view part =
+                    path.substr(at, next == std::string_view::npos ? path.size() - at : next - at);
+                if (part.size() > 1) {
+                    directory += part;
+                    take(directory + "/" + name);
+                }
+                at = next == std::string_view::npos ? path.size() : next;
+            }
+        };
+        std::string_view rest = proc_self_cgroup;
+        while (!rest.empty()) {
+            const size_t end = rest.find('\n');
+            const std::string_view line = rest.substr(0, end);
+            rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
+            const size_t first = line.find(':');
+            const size_t second = first == std::string_view::npos ? first : line.find(':', first + 1);
+            if (second == std::string_view::npos) {
+                continue;
+            }
+            const std::string_view controllers = line.substr(first + 1, second - first - 1);
+            const std::string_view path = line.substr(second + 1);
+            if (line.substr(0, first) == "0" && controllers.empty()) {
+                walk(root, path, "memory.max");
+                continue;
+            }
+            for (size_t at = 0; at <= controllers.size();) {
+                const size_t comma = std::min(controllers.find(',', at), controllers.size());
+                if (controllers.substr(at, comma - at) == "memory") {
+                    walk(root + "/memory", path, "memory.limit_in_bytes");
+                }
+                at = comma + 1;
+            }
+        }
+        return lowest;
     }
 
 private:
@@ -96,16 +163,20 @@ private:
         std::fclose(meminfo);
         return read ? kib * 1024 : 0;
     }
-    // cgroup v2's memory.max of the root of this process's view ("max": none).
     static uint64_t cgroup_limit_bytes() noexcept {
-        std::FILE* limit = std::fopen("/sys/fs/cgroup/memory.max", "r");
-        if (limit == nullptr) {
+        std::FILE* file = std::fopen("/proc/self/cgroup", "r");
+        if (file == nullptr) {
             return 0;
         }
-        unsigned long long bytes = 0;
-        const bool read = std::fscanf(limit, "%llu", &bytes) == 1;
-        std::fclose(limit);
-        return read ? bytes : 0;
+        char text[4096];
+        const size_t length = std::fread(text, 1, sizeof(text) - 1, file);
+        std::fclose(file);
+        text[length] = '\0';
+        try {
+            return cgroup_limit_bytes(text, "/sys/fs/cgroup");
+        } catch (...) {
+            return 0;
+        }
     }
 
     const uint64_t budget_bytes_;
