@@ -4,6 +4,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstring>
 #include <span>
@@ -26,7 +27,35 @@ public:
         : piece_bytes_(std::max<size_t>(1, whole.size())), size_(whole.size()) {
         if (!whole.empty()) {
             pieces_.push_back(std::move(whole));
+            hold(piece_bytes_);
         }
+    }
+    CheckpointBytes(CheckpointBytes&& other) noexcept
+        : piece_bytes_(other.piece_bytes_),
+          size_(std::exchange(other.size_, 0)),
+          held_(std::exchange(other.held_, 0)),
+          pieces_(std::move(other.pieces_)) {
+        other.pieces_.clear();
+    }
+    CheckpointBytes& operator=(CheckpointBytes&& other) noexcept {
+        if (this != &other) {
+            hold_total_.fetch_sub(held_, std::memory_order_relaxed);
+            piece_bytes_ = other.piece_bytes_;
+            size_ = std::exchange(other.size_, 0);
+            held_ = std::exchange(other.held_, 0);
+            pieces_ = std::move(other.pieces_);
+            other.pieces_.clear();
+        }
+        return *this;
+    }
+    CheckpointBytes(const CheckpointBytes&) = delete;
+    CheckpointBytes& operator=(const CheckpointBytes&) = delete;
+    ~CheckpointBytes() { hold_total_.fetch_sub(held_, std::memory_order_relaxed); }
+
+    // The bytes every CheckpointBytes of the process holds now: what checkpoints in the making
+    // or waiting to be written add to its memory (the server's memory budget leaves them out).
+    static size_t bytes_held_in_process() noexcept {
+        return hold_total_.load(std::memory_order_relaxed);
     }
 
     size_t size() const noexcept { return size_; }
@@ -52,6 +81,7 @@ public:
     void make_room(size_t end) {
         while (pieces_.size() * piece_bytes_ < end) {
             pieces_.emplace_back(piece_bytes_);
+            hold(piece_bytes_);
         }
     }
 
@@ -87,8 +117,16 @@ public:
     }
 
 private:
+    void hold(size_t bytes) noexcept {
+        held_ += bytes;
+        hold_total_.fetch_add(bytes, std::memory_order_relaxed);
+    }
+
+    static inline std::atomic<size_t> hold_total_{0};
+
     size_t piece_bytes_ = piece_bytes_default;
     size_t size_ = 0;
+    size_t held_ = 0;  // Bytes of pieces_, counted in hold_total_.
     std::vector<std::vector<std::byte>> pieces_;
 };
 

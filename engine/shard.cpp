@@ -3015,6 +3015,10 @@ size_t Shard::State::checkpoint_bytes_estimate() const noexcept {
            size_t{member_count} * (sizeof(SavedMember) + 4 * sizeof(SavedLot));
 }
 
+size_t Shard::checkpoint_bytes_estimate() const noexcept {
+    return state_->checkpoint_bytes_estimate();
+}
+
 void Shard::save(std::vector<std::byte>* out) const {
     const State& state = *state_;
     out->clear();

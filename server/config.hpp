@@ -46,7 +46,7 @@ struct Config {
     uint64_t txn_index_slots = 1ull << 22;  // engine::TxnIndex capacity (ledger-wide).
     uint32_t tick_interval_ms = 100;        // How often a shard issues an Op::tick.
     // Anonymous memory at which writes are refused with txn_limit (server/memory_guard.hpp).
-    // 0: 80% of the machine's memory, or of its cgroup's limit when lower.
+    // 0: 90% of the machine's memory, or of its cgroup's limit when lower.
     uint64_t memory_max_bytes = 0;
     engine::Config engine;  // Programme rules and table sizes per shard.
     wal::Options wal;       // data_dir/shard_count/durability copied in.

@@ -6,6 +6,12 @@
 // log's file pages, which the kernel can drop) under a budget: at the budget, writes are refused
 // with txn_limit while reads keep working, and taken again once the memory is 5% below it (a
 // restart with more memory, or a larger budget). One shard samples the process once a tick.
+//
+// A checkpoint needs memory for a while: a copy of its shard's state until the log has written
+// it. Measured as it happens, that peak would switch writes off and on at every checkpoint, and
+// go past the budget by its size. So what is compared with the budget is the memory without the
+// checkpoints being made (engine::CheckpointBytes counts them) plus a reserve for checkpoints of
+// every shard at once.
 #pragma once
 
 #include <fcntl.h>
@@ -19,6 +25,8 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+
+#include "engine/checkpoint_bytes.hpp"
 
 namespace jifen::server {
 
@@ -34,23 +42,38 @@ public:
     MemoryGuard(const MemoryGuard&) = delete;
     MemoryGuard& operator=(const MemoryGuard&) = delete;
 
-    // Takes a sample of anonymous_bytes; true when that changed whether writes are refused.
-    // One thread at a time.
-    bool update(uint64_t anonymous_bytes) noexcept {
+    // Takes a sample: anonymous_bytes of memory, of which checkpoint_bytes held by checkpoints
+    // being made, and reserve_bytes to keep for checkpoints; true when that changed whether
+    // writes are refused. One thread at a time.
+    bool update(uint64_t anonymous_bytes, uint64_t checkpoint_bytes,
+                uint64_t reserve_bytes) noexcept {
+        const uint64_t counted =
+            std::max(anonymous_bytes,
+                     anonymous_bytes - std::min(checkpoint_bytes, anonymous_bytes) + reserve_bytes);
         last_bytes_.store(anonymous_bytes, std::memory_order_relaxed);
+        counted_bytes_.store(counted, std::memory_order_relaxed);
         const bool was_full = full();
-        const bool now_full = was_full ? anonymous_bytes >= budget_bytes_ - budget_bytes_ / 20
-                                       : anonymous_bytes >= budget_bytes_;
+        const bool now_full =
+            was_full ? counted >= budget_bytes_ - budget_bytes_ / 20 : counted >= budget_bytes_;
         full_.store(now_full, std::memory_order_relaxed);
         return now_full != was_full;
     }
-    // Samples this process (sample_process()); as update().
-    bool update() noexcept { return update(sample_process()); }
+    // Samples this process (sample_process() and the checkpoints it holds); as update(). A
+    // failed sample changes nothing.
+    bool update(uint64_t reserve_bytes) noexcept {
+        const uint64_t sampled = sample_process();
+        return sampled != 0 &&
+               update(sampled, engine::CheckpointBytes::bytes_held_in_process(), reserve_bytes);
+    }
 
     // Any thread.
     bool full() const noexcept { return full_.load(std::memory_order_relaxed); }
     uint64_t budget_bytes() const noexcept { return budget_bytes_; }
     uint64_t last_bytes() const noexcept { return last_bytes_.load(std::memory_order_relaxed); }
+    // What the last sample compared with the budget (see the top of this file).
+    uint64_t counted_bytes() const noexcept {
+        return counted_bytes_.load(std::memory_order_relaxed);
+    }
 
     // This process's anonymous resident memory: resident minus file-backed and shared pages
     // (/proc/self/statm), read through a descriptor kept open, so a sample is one pread. 0 when
@@ -75,7 +98,7 @@ public:
         return (resident_pages - shared_pages) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     }
 
-    // The budget when none is configured: 80% of the memory this process may have, the
+    // The budget when none is configured: 90% of the memory this process may have, the
     // machine's (MemTotal) or its cgroup's limit (cgroup_limit_bytes) when lower. 0 when neither
     // can be read.
     static uint64_t default_budget_bytes() noexcept {
@@ -84,7 +107,7 @@ public:
         if (cgroup != 0) {
             limit = limit == 0 ? cgroup : std::min(limit, cgroup);
         }
-        return limit / 5 * 4;
+        return limit / 10 * 9;
     }
 
     // Public for tests. The lowest memory limit of this process's cgroup and its ancestors, 0
@@ -131,7 +154,8 @@ public:
             const std::string_view line = rest.substr(0, end);
             rest = end == std::string_view::npos ? std::string_view() : rest.substr(end + 1);
             const size_t first = line.find(':');
-            const size_t second = first == std::string_view::npos ? first : line.find(':', first + 1);
+            const size_t second =
+                first == std::string_view::npos ? first : line.find(':', first + 1);
             if (second == std::string_view::npos) {
                 continue;
             }
@@ -182,6 +206,7 @@ private:
     const uint64_t budget_bytes_;
     std::atomic<bool> full_{false};
     std::atomic<uint64_t> last_bytes_{0};
+    std::atomic<uint64_t> counted_bytes_{0};
     int statm_fd_ = -1;
 };
 

@@ -243,11 +243,17 @@ StartupReport Server::start(bool with_http_admin) {
     impl.memory_guard = std::make_unique<MemoryGuard>(memory_budget_bytes(config));
     shared.memory_guard = impl.memory_guard.get();
     report.memory_budget_bytes = impl.memory_guard->budget_bytes();
-    if (impl.memory_guard->update() && impl.memory_guard->full()) {
+    uint64_t reserve = 0;  // Checkpoints of every shard at once.
+    for (const auto& shard : impl.shards) {
+        reserve += shard->checkpoint_bytes_estimate();
+    }
+    if (impl.memory_guard->update(reserve) && impl.memory_guard->full()) {
         spdlog::warn(
-            "memory is over its budget after loading the ledger ({} bytes anonymous, "
-            "memory_max_bytes {}): writes are refused with txn_limit until it is not",
-            impl.memory_guard->last_bytes(), impl.memory_guard->budget_bytes());
+            "memory is over its budget after loading the ledger ({} bytes anonymous, {} counting "
+            "room for checkpoints, memory_max_bytes {}): new transactions are refused "
+            "with txn_limit until it is not",
+            impl.memory_guard->last_bytes(), impl.memory_guard->counted_bytes(),
+            impl.memory_guard->budget_bytes());
     }
     shared.keys = impl.keys.get();
     shared.tls = impl.tls ? &*impl.tls : nullptr;
@@ -444,6 +450,10 @@ std::string Server::metrics_text() const {
     metric("jifen_memory_budget_bytes", "gauge",
            "memory_max_bytes in force: the anonymous memory at which writes are refused.",
            impl.memory_guard->budget_bytes());
+    metric("jifen_memory_counted_bytes", "gauge",
+           "What the last sample compared with memory_max_bytes: the anonymous memory without "
+           "checkpoints being made, plus room for a checkpoint of every shard.",
+           impl.memory_guard->counted_bytes());
     metric("process_anonymous_memory_bytes", "gauge",
            "Anonymous resident memory of the jifend process as last sampled (a tick): what "
            "memory_max_bytes limits.",

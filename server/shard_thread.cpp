@@ -418,6 +418,7 @@ void ShardThread::after_work() {
     counters_.transactions.store(shard_.transaction_count(), std::memory_order_relaxed);
     counters_.holds_open.store(shard_.open_hold_count(), std::memory_order_relaxed);
     counters_.lot_nodes.store(shard_.lot_nodes_in_use(), std::memory_order_relaxed);
+    counters_.checkpoint_bytes.store(shard_.checkpoint_bytes_estimate(), std::memory_order_relaxed);
     // In async durability a reply does not wait for the log, so it goes to the socket before the
     // records go to the log: handing them over may wake the writer thread, and on two cores that
     // wake-up (and the writer taking the core) would sit between an operation and its reply.
@@ -1104,20 +1105,25 @@ void ShardThread::report_log_state() {
 
 void ShardThread::report_memory_state() {
     MemoryGuard& guard = *shared_.memory_guard;
-    if (!guard.update()) {
+    uint64_t reserve = 0;  // Checkpoints of every shard at once.
+    for (const ShardThread* shard : shared_.shards) {
+        reserve += shard->counters().checkpoint_bytes.load(std::memory_order_relaxed);
+    }
+    if (!guard.update(reserve)) {
         return;
     }
     if (guard.full()) {
         spdlog::warn(
-            "memory at its budget ({} bytes anonymous, memory_max_bytes {}): writes are refused "
-            "with txn_limit, reads keep working; restart with more memory or a larger "
-            "memory_max_bytes (every transaction id stays in memory: docs/operations.md, Memory)",
-            guard.last_bytes(), guard.budget_bytes());
+            "memory at its budget ({} bytes anonymous, {} counting room for checkpoints, "
+            "memory_max_bytes {}): new transactions are refused with txn_limit, "
+            "reads keep working; restart with more memory or a larger memory_max_bytes (every "
+            "transaction id stays in memory: docs/operations.md, Memory)",
+            guard.last_bytes(), guard.counted_bytes(), guard.budget_bytes());
     } else {
         spdlog::info(
-            "memory below its budget again ({} bytes, memory_max_bytes {}): writes are "
-            "accepted again",
-            guard.last_bytes(), guard.budget_bytes());
+            "memory below its budget again ({} bytes counting room for checkpoints, "
+            "memory_max_bytes {}): new transactions are accepted again",
+            guard.counted_bytes(), guard.budget_bytes());
     }
 }
 

@@ -80,6 +80,7 @@ struct ShardCounters {
     std::atomic<uint64_t> transactions{0};
     std::atomic<uint64_t> holds_open{0};
     std::atomic<uint64_t> lot_nodes{0};
+    std::atomic<uint64_t> checkpoint_bytes{0};  // Shard::checkpoint_bytes_estimate().
 };
 
 class ShardThread {

@@ -13,31 +13,68 @@ namespace {
 
 TEST(MemoryGuard, RefusesAtTheBudgetAndAcceptsAgainFivePercentBelowIt) {
     MemoryGuard guard(1'000);
-    EXPECT_FALSE(guard.update(999));
+    EXPECT_FALSE(guard.update(999, 0, 0));
     EXPECT_FALSE(guard.full());
-    EXPECT_TRUE(guard.update(1'000));  // Changed: full.
+    EXPECT_TRUE(guard.update(1'000, 0, 0));  // Changed: full.
     EXPECT_TRUE(guard.full());
-    EXPECT_FALSE(guard.update(951));  // Still within 5% of the budget: stays full.
+    EXPECT_FALSE(guard.update(951, 0, 0));  // Still within 5% of the budget: stays full.
     EXPECT_TRUE(guard.full());
-    EXPECT_TRUE(guard.update(949));  // Changed: below 95%.
+    EXPECT_TRUE(guard.update(949, 0, 0));  // Changed: below 95%.
     EXPECT_FALSE(guard.full());
-    EXPECT_FALSE(guard.update(999));  // Below the budget again: accepting.
+    EXPECT_FALSE(guard.update(999, 0, 0));  // Below the budget again: accepting.
     EXPECT_FALSE(guard.full());
     EXPECT_EQ(guard.last_bytes(), 999u);
+}
+
+// What counts is the memory without checkpoints being made plus room for them: a checkpoint's
+// peak switches nothing, and the room is kept before any checkpoint starts.
+TEST(MemoryGuard, CountsRoomForCheckpointsInsteadOfTheirPeak) {
+    MemoryGuard guard(1'000);
+    EXPECT_FALSE(guard.update(600, 0, 300));
+    EXPECT_EQ(guard.counted_bytes(), 900u);
+    EXPECT_FALSE(guard.update(880, 280, 300));  // A checkpoint of 280 bytes in the making.
+    EXPECT_EQ(guard.counted_bytes(), 900u);
+    EXPECT_FALSE(guard.update(600, 0, 300));
+    EXPECT_TRUE(guard.update(700, 0, 300));     // 1000 counted, though no sample reached it.
+    EXPECT_FALSE(guard.update(990, 290, 300));  // Its checkpoint's peak: still full, no flap.
+    EXPECT_TRUE(guard.full());
+    EXPECT_EQ(guard.counted_bytes(), 1'000u);
+    EXPECT_FALSE(guard.update(1'100, 0, 300));  // Still full, the room on top.
+    EXPECT_EQ(guard.counted_bytes(), 1'400u);
+    EXPECT_TRUE(guard.update(600, 0, 300));
+    EXPECT_FALSE(guard.full());
+}
+
+TEST(MemoryGuard, CheckpointBytesCountWhatEveryCheckpointHoldsUntilDestroyed) {
+    const size_t before = engine::CheckpointBytes::bytes_held_in_process();
+    {
+        engine::CheckpointBytes bytes;
+        bytes.write(0, "x", 1);
+        EXPECT_EQ(engine::CheckpointBytes::bytes_held_in_process(),
+                  before + engine::CheckpointBytes::piece_bytes_default);
+        engine::CheckpointBytes moved = std::move(bytes);
+        engine::CheckpointBytes whole(std::vector<std::byte>(100));
+        EXPECT_EQ(engine::CheckpointBytes::bytes_held_in_process(),
+                  before + engine::CheckpointBytes::piece_bytes_default + 100);
+        whole = std::move(moved);  // Its own 100 bytes are gone.
+        EXPECT_EQ(engine::CheckpointBytes::bytes_held_in_process(),
+                  before + engine::CheckpointBytes::piece_bytes_default);
+    }
+    EXPECT_EQ(engine::CheckpointBytes::bytes_held_in_process(), before);
 }
 
 TEST(MemoryGuard, SamplesThisProcessAndDefaultsBelowTheMachinesMemory) {
     MemoryGuard guard(1);
     const uint64_t sampled = guard.sample_process();
     EXPECT_GT(sampled, 0u);
-    EXPECT_TRUE(guard.update());
+    EXPECT_TRUE(guard.update(0));
     EXPECT_TRUE(guard.full());
     EXPECT_GE(guard.last_bytes(), sampled / 2);  // Anonymous memory of a running test binary.
     const uint64_t budget = MemoryGuard::default_budget_bytes();
     EXPECT_GT(budget, sampled);
     const uint64_t machine_bytes =
         static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) * ::sysconf(_SC_PAGESIZE);
-    EXPECT_LE(budget, machine_bytes / 5 * 4 + 4096);  // At most four fifths of the machine.
+    EXPECT_LE(budget, machine_bytes / 10 * 9 + 4096);  // At most nine tenths of the machine.
 }
 
 // The cgroup limit is found where the process's cgroup is, not only at the mount's root: a
@@ -72,8 +109,7 @@ TEST(MemoryGuard, FindsTheCgroupLimitOfTheProcesssOwnCgroupAndItsAncestors) {
                                               "0::/\n",
                                               root.string()),
               268435456u);
-    EXPECT_EQ(MemoryGuard::cgroup_limit_bytes("4:blkio,memory:/docker/abc\n",
-                                              root.string()),
+    EXPECT_EQ(MemoryGuard::cgroup_limit_bytes("4:blkio,memory:/docker/abc\n", root.string()),
               268435456u);
     // cgroup v1 in a container without a namespace: its own group is mounted at the root.
     write("memory/memory.limit_in_bytes", "134217728");
