@@ -40,7 +40,7 @@ enum class Result : uint32_t {
     balance_limit = 111,         // Result would exceed points_balance_max.
     member_limit = 112,          // Shard member table is full (members_per_shard_max).
     hold_limit = 113,            // Shard hold table is full (holds_per_shard_max).
-    txn_limit = 114,             // Transaction index is full (txn_index_slots).
+    txn_limit = 114,             // No memory for another transaction id (memory_max_bytes).
     lot_limit = 115,             // Shard point-lot pool is full (lots_per_shard_max).
     member_hold_limit = 116,     // The member has holds_per_member_max open holds.
 

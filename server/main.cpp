@@ -10,6 +10,7 @@
 #include <exception>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <string>
 #include <system_error>
 
@@ -208,14 +209,16 @@ int main(int argc, char** argv) {
         return exit_startup_failed;
     }
     spdlog::info(
-        "data directory {}: {} shards on {} threads, {} records replayed in {} ms{}; writes "
-        "stop at {} MiB of memory (memory_max_bytes)",
+        "data directory {}: {} shards on {} threads, {} records replayed in {} ms{}; new "
+        "transactions stop {} (memory_max_bytes)",
         config.data_dir.string(), report.shard_count, report.shard_threads, report.records_replayed,
         report.replay_us / 1000,
         report.transfers_resumed > 0
             ? fmt::format(", {} transfers resumed", report.transfers_resumed)
             : std::string(),
-        report.memory_budget_bytes >> 20);
+        report.memory_budget_bytes == std::numeric_limits<uint64_t>::max()
+            ? std::string("at no memory limit: the machine's memory could not be read")
+            : fmt::format("at {} MiB of memory", report.memory_budget_bytes >> 20));
     spdlog::info("listening on {}:{} (binary protocol{}, {} durability)", config.bind_address,
                  report.port, config.tls.enabled() ? ", TLS" : "",
                  config.durability == jifen::wal::Durability::sync ? "sync" : "async");
