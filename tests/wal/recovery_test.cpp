@@ -350,6 +350,28 @@ void hold_and_release(Ledger& ledger, Log& log, uint64_t hold_txn, engine::Point
               Result::ok);
 }
 
+// Writes a one-shard ledger as a build before a rule would have: its settings `older` kept in
+// meta["rules"] (kept_rules; rewrite_rules_as_version_1 then makes them the first version's) or
+// none kept. Member 1 is enrolled and earns 100 at start_us, then write_more(ledger, log) runs.
+// Sets *digest to the ledger's digest.
+template <class WriteMore>
+void write_older_ledger(Options options, const engine::Config& older, bool kept_rules,
+                        WriteMore write_more, uint64_t* digest) {
+    options.engine.reset();
+    if (kept_rules) {
+        options.engine = older;
+    }
+    auto log = Log::open(options);
+    Ledger ledger(1, older);
+    log->recover(ledger.pointers);
+    log->start(nullptr);
+    ASSERT_EQ(apply_logged(ledger, *log, engine::Op::enroll, 1, 1, 0, start_us).result, Result::ok);
+    ASSERT_EQ(apply_logged(ledger, *log, engine::Op::earn, 2, 1, 100, start_us).result, Result::ok);
+    write_more(ledger, *log);
+    log->stop();
+    *digest = ledger.digest();
+}
+
 // Records of builds before holds kept months, where what a hold gave back joined the month it
 // came back in, replay that way, whether that build kept its rules in meta["rules"] or kept none;
 // holds taken after the upgrade keep their months.
@@ -365,27 +387,16 @@ TEST(Recovery, HoldsOfBuildsBeforeHoldsKeptMonthsReplayAsTheyGaveBack) {
         engine::Config older = testing::small_config();  // expiry_months 1.
         older.points_keep_months = false;
         uint64_t digest = 0;
-        {
-            options.engine.reset();
-            if (kept_rules) {
-                options.engine = older;
-            }
-            auto log = Log::open(options);
-            Ledger ledger(1, older);
-            log->recover(ledger.pointers);
-            log->start(nullptr);
-            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::enroll, 1, 1, 0, start_us).result,
-                      Result::ok);
-            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::earn, 2, 1, 100, start_us).result,
-                      Result::ok);
-            hold_and_release(ledger, *log, 3, 100, next_month_us);
-            // The 100 came back as next month's, so they outlive this month's expiry.
-            EXPECT_EQ(
-                apply_logged(ledger, *log, engine::Op::earn, 5, 1, 1, two_months_us).available,
-                101);
-            log->stop();
-            digest = ledger.digest();
-        }
+        write_older_ledger(
+            options, older, kept_rules,
+            [&](Ledger& ledger, Log& log) {
+                hold_and_release(ledger, log, 3, 100, next_month_us);
+                // The 100 came back as next month's, so they outlive this month's expiry.
+                EXPECT_EQ(
+                    apply_logged(ledger, log, engine::Op::earn, 5, 1, 1, two_months_us).available,
+                    101);
+            },
+            &digest);
         if (kept_rules) {
             rewrite_rules_as_version_1(dir.path());
         }
@@ -424,26 +435,16 @@ TEST(Recovery, HoldsOfBuildsBeforeThePerMemberLimitReplayUnderNoLimit) {
         older.points_keep_months = false;
         older.holds_per_member_max = 0;
         uint64_t digest = 0;
-        {
-            options.engine.reset();
-            if (kept_rules) {
-                options.engine = older;
-            }
-            auto log = Log::open(options);
-            Ledger ledger(1, older);
-            log->recover(ledger.pointers);
-            log->start(nullptr);
-            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::enroll, 1, 1, 0, start_us).result,
-                      Result::ok);
-            ASSERT_EQ(apply_logged(ledger, *log, engine::Op::earn, 2, 1, 100, start_us).result,
-                      Result::ok);
-            for (uint64_t txn = 10; txn < 14; ++txn) {
-                ASSERT_EQ(apply_logged(ledger, *log, engine::Op::hold, txn, 1, 1, start_us).result,
-                          Result::ok);
-            }
-            log->stop();
-            digest = ledger.digest();
-        }
+        write_older_ledger(
+            options, older, kept_rules,
+            [](Ledger& ledger, Log& log) {
+                for (uint64_t txn = 10; txn < 14; ++txn) {
+                    ASSERT_EQ(
+                        apply_logged(ledger, log, engine::Op::hold, txn, 1, 1, start_us).result,
+                        Result::ok);
+                }
+            },
+            &digest);
         if (kept_rules) {
             rewrite_rules_as_version_1(dir.path());
         }
