@@ -49,6 +49,13 @@ engine::Outcome refused(Result result) noexcept {
     return outcome;
 }
 
+// While memory is at its budget, a capture or release still closes its hold: a checkout that
+// took points is finished rather than left to time out, and open holds are bounded
+// (holds_per_shard_max), so what they add is too.
+bool closes_a_hold(engine::Op op) noexcept {
+    return op == engine::Op::capture || op == engine::Op::release;
+}
+
 }  // namespace
 
 ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard,
@@ -1039,7 +1046,8 @@ Result ShardThread::admit_client(engine::Command* command, uint64_t time_us, uin
         admitted = Result::storage_full;
         ShardCounters::add(counters_.storage_full_refusals);
         report_storage_full();
-    } else if (shared_.memory_guard->full() && shared_.txn_index->find(command->txn_id) == 0) {
+    } else if (shared_.memory_guard->full() && !closes_a_hold(command->op) &&
+               shared_.txn_index->find(command->txn_id) == 0) {
         // Only a new id takes memory: a retry of an applied transaction gets its original
         // outcome (replayed), or id_conflict, as at any other time.
         admitted = Result::txn_limit;

@@ -319,8 +319,9 @@ TEST(CoreStorage, MemoryAtItsBudgetRefusesWritesWithTxnLimitAndKeepsAnsweringRea
 
 // A retry of a transaction applied before memory reached its budget claims no memory: it is
 // answered with its original outcome, flagged replayed, as docs/protocol.md promises for ok, not
-// refused with txn_limit (which a client takes for "not applied"). New ids are still refused.
-TEST(CoreStorage, MemoryAtItsBudgetStillAnswersRetriesOfAppliedTransactions) {
+// refused with txn_limit (which a client takes for "not applied"). New ids are still refused,
+// but for captures and releases, which finish holds taken before.
+TEST(CoreStorage, MemoryAtItsBudgetStillAnswersRetriesAndClosesHolds) {
     TempDir dir;
     constexpr uint64_t sender = 42;
     uint64_t receiver = 43;
@@ -340,6 +341,10 @@ TEST(CoreStorage, MemoryAtItsBudgetStillAnswersRetriesOfAppliedTransactions) {
         ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(3, sender, 100))),
                   Result::ok);
         ASSERT_EQ(result_of(client.operation(Opcode::transfer, transfer)), Result::ok);
+        for (uint64_t hold = 6; hold <= 7; ++hold) {
+            ASSERT_EQ(result_of(client.operation(Opcode::hold, make_operation(hold, sender, 10))),
+                      Result::ok);
+        }
     }
     Config config = test_config(dir.path(), 2);
     config.memory_max_bytes = 1;
@@ -348,7 +353,7 @@ TEST(CoreStorage, MemoryAtItsBudgetStillAnswersRetriesOfAppliedTransactions) {
     // The gauges are each shard's as of its last wake-up: a tick's, after a start.
     std::this_thread::sleep_for(std::chrono::milliseconds(3 * config.tick_interval_ms));
     const int64_t transactions = server.metric("jifen_transactions");
-    EXPECT_EQ(transactions, 5);  // Two enrols, the earn, the transfer and its credit leg.
+    EXPECT_EQ(transactions, 7);  // Enrols, the earn, the transfer and its credit leg, holds.
     RawClient client(server.port());
     ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
     protocol::OperationReply reply = client.operation(Opcode::earn, make_operation(3, sender, 100));
@@ -359,7 +364,19 @@ TEST(CoreStorage, MemoryAtItsBudgetStillAnswersRetriesOfAppliedTransactions) {
     EXPECT_NE(reply.flags & protocol::reply_flag_replayed, 0u);
     EXPECT_EQ(result_of(client.operation(Opcode::earn, make_operation(5, sender, 1))),
               Result::txn_limit);
+    EXPECT_EQ(result_of(client.operation(Opcode::hold, make_operation(8, sender, 1))),
+              Result::txn_limit);
     EXPECT_EQ(server.metric("jifen_transactions"), transactions);
+    // A checkout that took points is still finished: capture and release close their holds.
+    Operation capture = make_operation(9, sender, 0);
+    capture.ref_txn_id_lo = 6;
+    EXPECT_EQ(result_of(client.operation(Opcode::capture, capture)), Result::ok);
+    Operation release = make_operation(10, sender, 0);
+    release.ref_txn_id_lo = 7;
+    const protocol::OperationReply released = client.operation(Opcode::release, release);
+    EXPECT_EQ(result_of(released), Result::ok);
+    EXPECT_EQ(released.held, 0);
+    EXPECT_EQ(released.available, 60);  // 100 earned, 30 sent, 10 captured.
 }
 
 }  // namespace
