@@ -2,10 +2,11 @@
 //
 // Every transaction id stays in memory for ever, so a busy ledger's memory only grows. Left to
 // the kernel, the end is the OOM killer, and a restart needs the same memory to load the same
-// ids: the ledger would not come back. So jifend keeps its anonymous memory (the tables; not the
-// log's file pages, which the kernel can drop) under a budget: at the budget, writes are refused
-// with txn_limit while reads keep working, and taken again once the memory is 5% below it (a
-// restart with more memory, or a larger budget). One shard samples the process once a tick.
+// ids: the ledger would not come back. So jifend keeps its anonymous memory (the tables, resident
+// or swapped out; not the log's file pages, which the kernel can drop) under a budget: at the
+// budget, writes are refused with txn_limit while reads keep working, and taken again once the
+// memory is 5% below it (a restart with more memory, or a larger budget). One shard samples the
+// process once a tick.
 //
 // A checkpoint needs memory for a while: a copy of its shard's state until the log has written
 // it. Measured as it happens, that peak would switch writes off and on at every checkpoint, and
@@ -35,8 +36,8 @@ public:
     // budget_bytes: anonymous memory at which writes are refused.
     explicit MemoryGuard(uint64_t budget_bytes) : budget_bytes_(budget_bytes) {}
     ~MemoryGuard() {
-        if (statm_fd_ >= 0) {
-            ::close(statm_fd_);
+        if (status_fd_ >= 0) {
+            ::close(status_fd_);
         }
     }
     MemoryGuard(const MemoryGuard&) = delete;
@@ -75,27 +76,21 @@ public:
         return counted_bytes_.load(std::memory_order_relaxed);
     }
 
-    // This process's anonymous resident memory: resident minus file-backed and shared pages
-    // (/proc/self/statm), read through a descriptor kept open, so a sample is one pread. 0 when
-    // it cannot be read.
+    // This process's anonymous memory, resident (RssAnon) or swapped out (VmSwap): what it
+    // keeps of its own, whether or not the machine has swap (/proc/self/status, read through a
+    // descriptor kept open, so a sample is one pread). 0 when it cannot be read.
     uint64_t sample_process() noexcept {
-        if (statm_fd_ < 0) {
-            statm_fd_ = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+        if (status_fd_ < 0) {
+            status_fd_ = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
         }
-        char text[128];
-        const ssize_t length = statm_fd_ < 0 ? -1 : ::pread(statm_fd_, text, sizeof(text) - 1, 0);
+        char text[4096];
+        const ssize_t length = status_fd_ < 0 ? -1 : ::pread(status_fd_, text, sizeof(text) - 1, 0);
         if (length <= 0) {
             return 0;
         }
         text[length] = '\0';
-        unsigned long long size_pages = 0;
-        unsigned long long resident_pages = 0;
-        unsigned long long shared_pages = 0;
-        if (std::sscanf(text, "%llu %llu %llu", &size_pages, &resident_pages, &shared_pages) != 3 ||
-            shared_pages > resident_pages) {
-            return 0;
-        }
-        return (resident_pages - shared_pages) * static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+        const uint64_t resident_kib = status_kib(text, "\nRssAnon:");
+        return resident_kib == 0 ? 0 : (resident_kib + status_kib(text, "\nVmSwap:")) * 1024;
     }
 
     // The budget when none is configured: 90% of the memory this process may have, the
@@ -177,6 +172,12 @@ public:
     }
 
 private:
+    // The kB figure of a /proc/self/status line ("\nName:   123 kB"), 0 when absent.
+    static uint64_t status_kib(const char* text, const char* name) noexcept {
+        const char* line = std::strstr(text, name);
+        return line == nullptr ? 0 : std::strtoull(line + std::strlen(name), nullptr, 10);
+    }
+
     static uint64_t machine_bytes() noexcept {
         std::FILE* meminfo = std::fopen("/proc/meminfo", "r");
         if (meminfo == nullptr) {
@@ -207,7 +208,7 @@ private:
     std::atomic<bool> full_{false};
     std::atomic<uint64_t> last_bytes_{0};
     std::atomic<uint64_t> counted_bytes_{0};
-    int statm_fd_ = -1;
+    int status_fd_ = -1;
 };
 
 }  // namespace jifen::server

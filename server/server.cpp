@@ -455,8 +455,8 @@ std::string Server::metrics_text() const {
            "checkpoints being made, plus room for a checkpoint of every shard.",
            impl.memory_guard->counted_bytes());
     metric("process_anonymous_memory_bytes", "gauge",
-           "Anonymous resident memory of the jifend process as last sampled (a tick): what "
-           "memory_max_bytes limits.",
+           "Anonymous memory of the jifend process, resident or swapped out, as last sampled (a "
+           "tick): what memory_max_bytes limits.",
            impl.memory_guard->last_bytes());
     metric("jifen_log_failed", "gauge",
            "1 once a log write failed for a reason other than space (an I/O error, a read-only "

@@ -63,6 +63,25 @@ TEST(MemoryGuard, CheckpointBytesCountWhatEveryCheckpointHoldsUntilDestroyed) {
     EXPECT_EQ(engine::CheckpointBytes::bytes_held_in_process(), before);
 }
 
+// The sample is RssAnon plus VmSwap of /proc/self/status, as a reader of that file sees them.
+TEST(MemoryGuard, TheSampleIsTheAnonymousMemoryResidentOrSwappedOut) {
+    MemoryGuard guard(1);
+    const uint64_t sampled = guard.sample_process();
+    std::ifstream status("/proc/self/status");
+    uint64_t kib = 0;
+    int lines_found = 0;
+    for (std::string line; std::getline(status, line);) {
+        if (line.starts_with("RssAnon:") || line.starts_with("VmSwap:")) {
+            kib += std::stoull(line.substr(line.find(':') + 1));
+            ++lines_found;
+        }
+    }
+    ASSERT_EQ(lines_found, 2);
+    const uint64_t read_bytes = kib * 1024;
+    const uint64_t apart = sampled > read_bytes ? sampled - read_bytes : read_bytes - sampled;
+    EXPECT_LE(apart, uint64_t{4} << 20) << sampled << " against " << read_bytes;  // Allocations.
+}
+
 TEST(MemoryGuard, SamplesThisProcessAndDefaultsBelowTheMachinesMemory) {
     MemoryGuard guard(1);
     const uint64_t sampled = guard.sample_process();
