@@ -3010,13 +3010,14 @@ void Shard::State::put_members(Writer<Out>& writer) const {
 }
 
 size_t Shard::State::checkpoint_bytes_estimate() const noexcept {
-    // Members usually carry a few lots; a larger ledger grows the buffer only near the end.
-    return checkpoint_header_bytes + size_t{txn_count} * sizeof(TxnEntry) +
-           size_t{member_count} * (sizeof(SavedMember) + 4 * sizeof(SavedLot));
+    return Shard::checkpoint_bytes_estimate(member_count, txn_count);
 }
 
-size_t Shard::checkpoint_bytes_estimate() const noexcept {
-    return state_->checkpoint_bytes_estimate();
+size_t Shard::checkpoint_bytes_estimate(uint64_t member_count,
+                                        uint64_t transaction_count) noexcept {
+    // Members usually carry a few lots; a larger ledger grows the buffer only near the end.
+    return checkpoint_header_bytes + transaction_count * sizeof(TxnEntry) +
+           member_count * (sizeof(SavedMember) + 4 * sizeof(SavedLot));
 }
 
 void Shard::save(std::vector<std::byte>* out) const {

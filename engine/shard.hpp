@@ -214,8 +214,9 @@ public:
     // The bytes come in pieces (never moved while built) that add up to what save() gives.
     void finish_checkpoint(CheckpointBytes* out);
     bool checkpoint_building() const noexcept;
-    // About the bytes a checkpoint of this shard takes now (what save() reserves).
-    size_t checkpoint_bytes_estimate() const noexcept;
+    // About the bytes a checkpoint of a shard with these counts takes (what save() reserves).
+    static size_t checkpoint_bytes_estimate(uint64_t member_count,
+                                            uint64_t transaction_count) noexcept;
 
     // The transfer_credit commands this shard still owes other shards: debit legs applied here
     // whose credit was neither confirmed nor refunded. After recovery the server sends each

@@ -243,18 +243,6 @@ StartupReport Server::start(bool with_http_admin) {
     impl.memory_guard = std::make_unique<MemoryGuard>(memory_budget_bytes(config));
     shared.memory_guard = impl.memory_guard.get();
     report.memory_budget_bytes = impl.memory_guard->budget_bytes();
-    uint64_t reserve = 0;  // Checkpoints of every shard at once.
-    for (const auto& shard : impl.shards) {
-        reserve += shard->checkpoint_bytes_estimate();
-    }
-    if (impl.memory_guard->update(reserve) && impl.memory_guard->full()) {
-        spdlog::warn(
-            "memory is over its budget after loading the ledger ({} bytes anonymous, {} counting "
-            "room for checkpoints, memory_max_bytes {}): new transactions are refused "
-            "with txn_limit until it is not",
-            impl.memory_guard->last_bytes(), impl.memory_guard->counted_bytes(),
-            impl.memory_guard->budget_bytes());
-    }
     shared.keys = impl.keys.get();
     shared.tls = impl.tls ? &*impl.tls : nullptr;
     shared.sync = config.durability == wal::Durability::sync;
@@ -271,6 +259,16 @@ StartupReport Server::start(bool with_http_admin) {
                                                              impl.cores[index % core_count]->io()));
         shared.shards[index] = impl.threads.back().get();
         shared.doorbells.push_back(&impl.threads.back()->doorbell());
+    }
+    // The recovered ledger against the memory budget, before any client is served.
+    if (impl.memory_guard->update(checkpoint_reserve_bytes(shared.shards)) &&
+        impl.memory_guard->full()) {
+        spdlog::warn(
+            "memory is over its budget after loading the ledger ({} bytes anonymous, {} counting "
+            "room for checkpoints, memory_max_bytes {}): new transactions are refused "
+            "with txn_limit until it is not",
+            impl.memory_guard->last_bytes(), impl.memory_guard->counted_bytes(),
+            impl.memory_guard->budget_bytes());
     }
     impl.history = std::make_unique<HistoryReader>(
         *impl.log, [&threads = impl.threads](const HistoryJob& job, std::vector<std::byte> body) {

@@ -98,6 +98,7 @@ ShardThread::ShardThread(Shared& shared, uint32_t index, engine::Shard& shard,
     }
     credit_retry_.reserve(transfers_in_flight_max);
     credit_retry_scratch_.reserve(transfers_in_flight_max);
+    publish_gauges();  // The recovered shard's, before its first wake-up.
     stalled_scratch_.reserve(shared.config->connections_max);
     appended_seq_ = shared.log->appended_seq(index);
 }
@@ -416,16 +417,19 @@ void ShardThread::on_timer(const boost::system::error_code& error) {
 // ---------------------------------------------------------------------------------------------
 // After every handler: log, release, resume, ring.
 
+void ShardThread::publish_gauges() noexcept {
+    counters_.members.store(shard_.member_count(), std::memory_order_relaxed);
+    counters_.transactions.store(shard_.transaction_count(), std::memory_order_relaxed);
+    counters_.holds_open.store(shard_.open_hold_count(), std::memory_order_relaxed);
+    counters_.lot_nodes.store(shard_.lot_nodes_in_use(), std::memory_order_relaxed);
+}
+
 void ShardThread::after_work() {
     if (stopped_) {
         return;
     }
     // Before any reply of this wake-up leaves: a client that heard back sees its work counted.
-    counters_.members.store(shard_.member_count(), std::memory_order_relaxed);
-    counters_.transactions.store(shard_.transaction_count(), std::memory_order_relaxed);
-    counters_.holds_open.store(shard_.open_hold_count(), std::memory_order_relaxed);
-    counters_.lot_nodes.store(shard_.lot_nodes_in_use(), std::memory_order_relaxed);
-    counters_.checkpoint_bytes.store(shard_.checkpoint_bytes_estimate(), std::memory_order_relaxed);
+    publish_gauges();
     // In async durability a reply does not wait for the log, so it goes to the socket before the
     // records go to the log: handing them over may wake the writer thread, and on two cores that
     // wake-up (and the writer taking the core) would sit between an operation and its reply.
@@ -1111,13 +1115,20 @@ void ShardThread::report_log_state() {
         stats.map_bytes, stats.used_bytes, shared_.config->wal.map_bytes_max);
 }
 
+uint64_t checkpoint_reserve_bytes(const std::vector<ShardThread*>& shards) noexcept {
+    uint64_t reserve = 0;
+    for (const ShardThread* shard : shards) {
+        const ShardCounters& counters = shard->counters();
+        reserve += engine::Shard::checkpoint_bytes_estimate(
+            counters.members.load(std::memory_order_relaxed),
+            counters.transactions.load(std::memory_order_relaxed));
+    }
+    return reserve;
+}
+
 void ShardThread::report_memory_state() {
     MemoryGuard& guard = *shared_.memory_guard;
-    uint64_t reserve = 0;  // Checkpoints of every shard at once.
-    for (const ShardThread* shard : shared_.shards) {
-        reserve += shard->counters().checkpoint_bytes.load(std::memory_order_relaxed);
-    }
-    if (!guard.update(reserve)) {
+    if (!guard.update(checkpoint_reserve_bytes(shared_.shards))) {
         return;
     }
     if (guard.full()) {

@@ -80,8 +80,11 @@ struct ShardCounters {
     std::atomic<uint64_t> transactions{0};
     std::atomic<uint64_t> holds_open{0};
     std::atomic<uint64_t> lot_nodes{0};
-    std::atomic<uint64_t> checkpoint_bytes{0};  // Shard::checkpoint_bytes_estimate().
 };
+
+class ShardThread;
+// Room for a checkpoint of every shard at once, from their gauges (the memory budget keeps it).
+uint64_t checkpoint_reserve_bytes(const std::vector<ShardThread*>& shards) noexcept;
 
 class ShardThread {
 public:
@@ -218,6 +221,8 @@ private:
     // failed (shard 0, once a tick).
     void report_storage_full();
     void report_memory_state();
+    // Publishes the shard's size gauges in counters_ (at construction, then after every wake-up).
+    void publish_gauges() noexcept;
     void report_log_state();
     engine::Outcome apply_internal(engine::Command command);
     void log_if_applied(const engine::Command& command, const engine::Outcome& outcome);
