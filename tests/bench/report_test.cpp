@@ -34,6 +34,22 @@ BenchOptions sample_options() {
     return options;
 }
 
+// A summary's JSON line, parsed: the parser owns what root points into.
+struct ParsedJson {
+    std::string json;
+    simdjson::dom::parser parser;
+    simdjson::dom::element root;
+};
+
+// Formats summary's JSON line into *out and parses it; for ASSERT_TRUE.
+::testing::AssertionResult parse_json_of(const RunSummary& summary, ParsedJson* out) {
+    out->json = format_json(summary);
+    if (out->parser.parse(out->json).get(out->root) != simdjson::SUCCESS) {
+        return ::testing::AssertionFailure() << "not JSON: " << out->json;
+    }
+    return ::testing::AssertionSuccess();
+}
+
 // The JSON line of a 2 s run of the sample stats under options.
 std::string sample_json(const BenchOptions& options, uint64_t members_enrolled) {
     const RunStats stats = sample_stats();
@@ -126,9 +142,9 @@ TEST(Report, AnOpenLoopThatFellBehindSaysSoInTheTableAndTheJson) {
     const RunSummary summary{
         .options = &options, .stats = &stats, .elapsed_s = 2.0, .unsent_due_ops = 1'234};
     EXPECT_NE(format_table(summary).find("WARNING: 1234 operations fell due"), std::string::npos);
-    simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    ASSERT_EQ(parser.parse(format_json(summary)).get(root), simdjson::SUCCESS);
+    ParsedJson report;
+    ASSERT_TRUE(parse_json_of(summary, &report));
+    const simdjson::dom::element& root = report.root;
     EXPECT_EQ(uint64_t(root["unsent_due"]), 1'234u);
 }
 
@@ -144,21 +160,20 @@ TEST(Report, AnOpenLoopSaysHowFarBehindItsScheduleItSent) {
     EXPECT_NE(table.find("sent behind the schedule by p50 2.0 us, p99 2.0 us, max 40.0 us"),
               std::string::npos)
         << table;
-    simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    const std::string json = format_json(summary);
-    ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
+    ParsedJson report;
+    ASSERT_TRUE(parse_json_of(summary, &report));
+    const simdjson::dom::element& root = report.root;
     EXPECT_DOUBLE_EQ(double(root["send_lag_us"]["p50"]), 2.0);
     EXPECT_DOUBLE_EQ(double(root["send_lag_us"]["max"]), 40.0);
     // A closed loop has no schedule to be behind, and a run that measured nothing no figure.
-    const std::string closed = format_json({.options = &options, .stats = &stats});
-    ASSERT_EQ(parser.parse(closed).get(root), simdjson::SUCCESS) << closed;
-    EXPECT_TRUE(root["send_lag_us"].is_null());
+    ParsedJson closed;
+    ASSERT_TRUE(parse_json_of({.options = &options, .stats = &stats}, &closed));
+    EXPECT_TRUE(closed.root["send_lag_us"].is_null());
     const LatencyHistogram nothing;
-    const std::string empty =
-        format_json({.options = &options, .stats = &stats, .send_lag_ns = &nothing});
-    ASSERT_EQ(parser.parse(empty).get(root), simdjson::SUCCESS) << empty;
-    EXPECT_TRUE(root["send_lag_us"].is_null());
+    ParsedJson empty;
+    ASSERT_TRUE(
+        parse_json_of({.options = &options, .stats = &stats, .send_lag_ns = &nothing}, &empty));
+    EXPECT_TRUE(empty.root["send_lag_us"].is_null());
 }
 
 // Operations go unsent when the window stays full: the server was slow, or the client thread
@@ -183,10 +198,9 @@ TEST(Report, TheUnsentWarningBlamesTheClientOnlyWhenAClientThreadWasBusyThrougho
               std::string::npos)
         << table;
     EXPECT_EQ(table.find("the server did not keep up"), std::string::npos) << table;
-    simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    const std::string json = format_json(summary);
-    ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
+    ParsedJson report;
+    ASSERT_TRUE(parse_json_of(summary, &report));
+    const simdjson::dom::element& root = report.root;
     EXPECT_DOUBLE_EQ(double(root["client_busy"]), 0.97);
 }
 
@@ -206,9 +220,9 @@ TEST(Report, TransfersSayWhichScopeWasAskedForAndHowManyCrossedShards) {
     const std::string table = format_table(summary);
     EXPECT_NE(table.find("transfers cross-shard: 3 of 4 crossed shards"), std::string::npos)
         << table;
-    simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    ASSERT_EQ(parser.parse(format_json(summary)).get(root), simdjson::SUCCESS);
+    ParsedJson report;
+    ASSERT_TRUE(parse_json_of(summary, &report));
+    const simdjson::dom::element& root = report.root;
     EXPECT_EQ(uint64_t(root["cross_shard_transfers"]), 3u);
     EXPECT_EQ(std::string_view(root["config"]["transfers"]), "cross-shard");
 }
@@ -239,10 +253,9 @@ TEST(Report, TheWarmUpIsLeftOutOfTheFiguresButItsErrorsAreReported) {
                          "(unexpected 2)"),
               std::string::npos)
         << table;
-    simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    const std::string json = format_json(summary);
-    ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
+    ParsedJson report;
+    ASSERT_TRUE(parse_json_of(summary, &report));
+    const simdjson::dom::element& root = report.root;
     EXPECT_EQ(uint64_t(root["ops"]), 1'004u);
     EXPECT_EQ(uint64_t(root["warmup"]["ops"]), 2u);
     EXPECT_EQ(uint64_t(root["warmup"]["failed"]), 1u);
@@ -250,10 +263,9 @@ TEST(Report, TheWarmUpIsLeftOutOfTheFiguresButItsErrorsAreReported) {
     EXPECT_EQ(uint64_t(root["warmup"]["errors_by_result"]["member_not_found"]), 1u);
     EXPECT_EQ(uint64_t(root["warmup"]["errors_by_result"]["client_closed"]), 1u);
 
-    const std::string without =
-        format_json({.options = &options, .stats = &stats, .elapsed_s = 2.0});
-    ASSERT_EQ(parser.parse(without).get(root), simdjson::SUCCESS) << without;
-    EXPECT_TRUE(root["warmup"].is_null());
+    ParsedJson without;
+    ASSERT_TRUE(parse_json_of({.options = &options, .stats = &stats, .elapsed_s = 2.0}, &without));
+    EXPECT_TRUE(without.root["warmup"].is_null());
 }
 
 TEST(Report, ARunThatEndedDuringTheWarmUpMeasuredNothingAndSaysSo) {
@@ -264,10 +276,9 @@ TEST(Report, ARunThatEndedDuringTheWarmUpMeasuredNothingAndSaysSo) {
     warmup.record_n(OpKind::earn, Result::ok, 1'000, 512);
     const RunSummary summary{.options = &options, .stats = &nothing, .warmup = &warmup};
     EXPECT_NE(format_table(summary).find("the run ended during the warm-up"), std::string::npos);
-    simdjson::dom::parser parser;
-    simdjson::dom::element root;
-    const std::string json = format_json(summary);
-    ASSERT_EQ(parser.parse(json).get(root), simdjson::SUCCESS) << json;
+    ParsedJson report;
+    ASSERT_TRUE(parse_json_of(summary, &report));
+    const simdjson::dom::element& root = report.root;
     EXPECT_EQ(uint64_t(root["ops"]), 0u);
     EXPECT_EQ(uint64_t(root["warmup"]["ops"]), 512u);
 }
