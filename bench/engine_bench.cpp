@@ -231,7 +231,9 @@ void BM_BusyMember(benchmark::State& state) {
     Config config;
     config.members_per_shard_max = 1u << 10;
     config.holds_per_shard_max = 1u << 17;
-    config.holds_per_member_max = 0;  // A member with tens of thousands of holds: no limit.
+    // A member with tens of thousands of holds or pending lots: no limits.
+    config.holds_per_member_max = 0;
+    config.pending_lots_per_member_max = 0;
     config.lots_per_shard_max = 1u << 19;
     config.txns_per_shard_max = 1u << 20;
     Shard shard(0, 1, config, nullptr);

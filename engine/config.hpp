@@ -36,6 +36,11 @@ struct Config {
     // Without it one member (a single point-of-sale key suffices) could fill its shard's hold
     // table, and every other member of that shard would get hold_limit until the holds close.
     uint32_t holds_per_member_max = 1'000;
+    // Most pending lots (earns locked until distinct release times) one member may have; a
+    // pending earn that needs one more gets member_lot_limit (0: no limit). Pending earns
+    // released at the same time share a lot. Without it one member could fill its shard's lot
+    // pool, and every other member of that shard would get lot_limit.
+    uint32_t pending_lots_per_member_max = 1'000;
     // Table sizes, fixed at startup (no growth on the hot path).
     uint32_t members_per_shard_max = 1u << 20;
     uint32_t holds_per_shard_max = 1u << 16;

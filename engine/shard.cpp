@@ -528,7 +528,7 @@ struct Shard::State {
           txn_index(txn_index_in),
           members(config_in.members_per_shard_max),
           member_slots(config_in.members_per_shard_max),
-          pending_points(config_in.members_per_shard_max),
+          pending_lots(config_in.members_per_shard_max),
           lot_nodes(config_in.lots_per_shard_max),
           holds(config_in.holds_per_shard_max),
           hold_heap(config_in.holds_per_shard_max),
@@ -553,10 +553,15 @@ struct Shard::State {
     FixedArray<MemberRecord> members;
     FlatIndex<false> member_slots;
     uint32_t member_count = 0;
-    // By member index: the sum of the member's pending lots, valid while it has any (the first
-    // pending lot of a member sets it). Beside the records rather than in them, so members that
-    // never have pending points never touch it.
-    FixedArray<Points> pending_points;
+    // By member index: the sum and count of the member's pending lots, valid while it has any
+    // (the first pending lot of a member sets them). Beside the records rather than in them, so
+    // members that never have pending points never touch it.
+    struct PendingLots {
+        Points points;
+        uint32_t lots;  // Against pending_lots_per_member_max.
+        uint32_t unused;
+    };
+    FixedArray<PendingLots> pending_lots;
 
     // Lot nodes: bump-allocated, then recycled through a free list. An open hold's points sit
     // in nodes of their own, one per month, so giving them back needs no free node: each
@@ -1046,8 +1051,9 @@ struct Shard::State {
 
     // ---- Pending lots ---------------------------------------------------------------------
 
-    // A member's pending lots, ascending by release time, and their sum (pending_points), so
-    // that neither a new pending earn nor a reply walks them: a member may have thousands.
+    // A member's pending lots, ascending by release time, and their sum and count
+    // (pending_lots), so that neither a new pending earn nor a reply walks them: a member may
+    // have thousands.
 
     uint32_t index_of(const MemberRecord& member) const noexcept {
         return static_cast<uint32_t>(&member - &members[0]);
@@ -1055,8 +1061,11 @@ struct Shard::State {
 
     void add_pending(MemberRecord& member, TimeUs release_us, Points points) noexcept {
         const uint32_t first = member.pending_head;
-        Points& sum = pending_points[index_of(member)];
-        sum = (first == none ? 0 : sum) + points;
+        PendingLots& sum = pending_lots[index_of(member)];
+        if (first == none) {
+            sum = PendingLots{0, 0, 0};
+        }
+        sum.points += points;
         uint32_t previous = none;
         uint32_t node = first;
         if (first != none && lot_nodes[lot_nodes[first].last].key <= release_us) {
@@ -1074,6 +1083,7 @@ struct Shard::State {
         }
         const uint32_t created = alloc_lot_node();
         lot_nodes[created] = LotNode{points, release_us, node, none};
+        ++sum.lots;
         note_due(release_us);
         if (previous == none) {
             lot_nodes[created].last = first == none ? created : lot_nodes[first].last;
@@ -1090,7 +1100,9 @@ struct Shard::State {
     // none), takes its points off the sum and frees its node; returns it.
     LotNode remove_pending(MemberRecord& member, uint32_t previous, uint32_t node) noexcept {
         const LotNode removed = lot_nodes[node];
-        pending_points[index_of(member)] -= removed.points;
+        PendingLots& sum = pending_lots[index_of(member)];
+        sum.points -= removed.points;
+        --sum.lots;
         const uint32_t first = member.pending_head;
         if (previous == none) {
             member.pending_head = removed.next;
@@ -1108,7 +1120,39 @@ struct Shard::State {
     }
 
     Points pending_sum(const MemberRecord& member) const noexcept {
-        return member.pending_head == none ? 0 : pending_points[index_of(member)];
+        return member.pending_head == none ? 0 : pending_lots[index_of(member)].points;
+    }
+
+    // Whether a pending earn released at release_us (> time_us) would pass
+    // pending_lots_per_member_max: the member's lots still pending at time_us are already that
+    // many, and it needs a lot of its own (none is released at release_us yet). Walks no
+    // further than settling the member and adding the lot would.
+    bool pending_lots_full(const MemberRecord& member, TimeUs release_us,
+                           TimeUs time_us) const noexcept {
+        const uint32_t limit = config.pending_lots_per_member_max;
+        if (limit == 0 || member.pending_head == none ||
+            pending_lots[index_of(member)].lots < limit) {
+            return false;  // The common case: no walk.
+        }
+        // Lots due by time_us are released before the earn applies: the list's first ones.
+        uint32_t pending = pending_lots[index_of(member)].lots;
+        uint32_t node = member.pending_head;
+        for (; node != none && lot_nodes[node].key <= time_us; node = lot_nodes[node].next) {
+            --pending;
+        }
+        if (pending < limit) {
+            return false;
+        }
+        const TimeUs last_us = lot_nodes[lot_nodes[member.pending_head].last].key;
+        if (release_us >= last_us) {
+            return release_us != last_us;  // The usual order: at most the last lot to join.
+        }
+        for (; node != none && lot_nodes[node].key <= release_us; node = lot_nodes[node].next) {
+            if (lot_nodes[node].key == release_us) {
+                return false;
+            }
+        }
+        return true;
     }
 
     // Takes up to amount from the pending lot released at release_us.
@@ -1119,7 +1163,7 @@ struct Shard::State {
             if (lot_nodes[node].key == release_us) {
                 const Points take = std::min(lot_nodes[node].points, amount);
                 lot_nodes[node].points -= take;
-                pending_points[index_of(member)] -= take;
+                pending_lots[index_of(member)].points -= take;
                 if (lot_nodes[node].points == 0) {
                     remove_pending(member, previous, node);
                 }
@@ -1504,7 +1548,7 @@ struct Shard::State {
         // The lists' ends, which appending relies on: the first pending lot names the last,
         // the first hold's prev is the last hold.
         if (member.pending_head != none &&
-            (pending_points[index_of(member)] <= 0 ||
+            (pending_lots[index_of(member)].points <= 0 ||
              lot_nodes[lot_nodes[member.pending_head].last].next != none)) {
             return false;
         }
@@ -1518,6 +1562,7 @@ struct Shard::State {
     bool member_lists_consistent(const MemberRecord& member) const noexcept {
         uint64_t release_before = 0;
         Points pending = 0;
+        uint32_t lots = 0;
         uint32_t last = none;
         for (uint32_t node = member.pending_head; node != none; node = lot_nodes[node].next) {
             if (lot_nodes[node].points <= 0 || lot_nodes[node].key < release_before) {
@@ -1525,9 +1570,11 @@ struct Shard::State {
             }
             release_before = lot_nodes[node].key + 1;
             pending += lot_nodes[node].points;
+            ++lots;
             last = node;
         }
-        if (last != none && (pending != pending_points[index_of(member)] ||
+        if (last != none && (pending != pending_lots[index_of(member)].points ||
+                             lots != pending_lots[index_of(member)].lots ||
                              lot_nodes[member.pending_head].last != last)) {
             return false;
         }
@@ -1938,13 +1985,16 @@ struct Shard::State {
         if (const Result fits = check_credit(settled, command.points); fits != Result::ok) {
             return refusal(fits, settled);
         }
+        const bool pending = command.until_us > command.time_us;
+        if (pending && pending_lots_full(members[index], command.until_us, command.time_us)) {
+            return refusal(Result::member_lot_limit, settled);
+        }
         const Result admitted = admit(command);
         if (admitted != Result::ok) {
             return refusal(admitted, settled);
         }
         settle(index, command.time_us);
         MemberRecord& member = members[index];
-        const bool pending = command.until_us > command.time_us;
         const MonthIndex month = lot_month_of(pending ? command.until_us : command.time_us);
         if (pending) {
             add_pending(member, command.until_us, command.points);
@@ -3174,6 +3224,7 @@ void Shard::set_rules(const Config& rules) noexcept {
     config.reverse_allows_negative = rules.reverse_allows_negative;
     config.points_keep_months = rules.points_keep_months;
     config.holds_per_member_max = rules.holds_per_member_max;
+    config.pending_lots_per_member_max = rules.pending_lots_per_member_max;
 }
 
 uint64_t Shard::member_count() const noexcept { return state_->member_count; }

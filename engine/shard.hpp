@@ -117,6 +117,9 @@ public:
     //   never one that has already expired. A hold needs a free lot
     //   per month it takes (lot_limit).
     // - earn with until_us > time_us: pending until until_us, then a lot of until_us's month.
+    //   Pending earns released at the same time share one pending lot; a member has at most
+    //   pending_lots_per_member_max of them (member_lot_limit; lots released by time_us do not
+    //   count).
     // - hold: until_us 0 = time_us + hold_timeout_us_default; otherwise time_us < until_us <=
     //   time_us + hold_timeout_us_max (field_out_of_range). A hold is due at until_us. A
     //   member holds at most holds_per_member_max open at once (member_hold_limit; holds due
@@ -238,8 +241,8 @@ public:
     uint32_t shard_index() const noexcept;
 
     // Takes the programme rules that may change over a ledger's life from rules:
-    // hold_timeout_us_default, hold_timeout_us_max, reverse_allows_negative, points_keep_months
-    // and holds_per_member_max. They act on the
+    // hold_timeout_us_default, hold_timeout_us_max, reverse_allows_negative, points_keep_months,
+    // holds_per_member_max and pending_lots_per_member_max. They act on the
     // commands applied after the call (holds taken, reverses made), never on the state already
     // there. Table sizes and expiry_months (lots carry months only with expiry on) are fixed at
     // construction; rules.expiry_months must equal the shard's. The log records which rules

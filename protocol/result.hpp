@@ -43,6 +43,7 @@ enum class Result : uint32_t {
     txn_limit = 114,             // No memory for another transaction id (memory_max_bytes).
     lot_limit = 115,             // Shard point-lot pool is full (lots_per_shard_max).
     member_hold_limit = 116,     // The member has holds_per_member_max open holds.
+    member_lot_limit = 117,      // The member has pending_lots_per_member_max pending lots.
 
     // Session and server (200-299): about the connection or the server, not the ledger.
     not_authenticated = 200,  // First frame must be HELLO.
@@ -122,6 +123,8 @@ constexpr std::string_view to_string(Result result) noexcept {
             return "lot_limit";
         case Result::member_hold_limit:
             return "member_hold_limit";
+        case Result::member_lot_limit:
+            return "member_lot_limit";
         case Result::not_authenticated:
             return "not_authenticated";
         case Result::auth_failed:

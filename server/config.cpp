@@ -238,6 +238,8 @@ void read_engine(dom::element value, std::string_view path, engine::Config* engi
             engine->holds_per_shard_max = read_uint<uint32_t>(field, at);
         } else if (key == "holds_per_member_max") {
             engine->holds_per_member_max = read_uint<uint32_t>(field, at);
+        } else if (key == "pending_lots_per_member_max") {
+            engine->pending_lots_per_member_max = read_uint<uint32_t>(field, at);
         } else if (key == "txns_per_shard_max") {
             engine->txns_per_shard_max = read_uint<uint32_t>(field, at);
         } else if (key == "lots_per_shard_max") {
@@ -525,6 +527,8 @@ void validate(const Config& config) {
                   "engine.members_per_shard_max");
     require_range(engine.holds_per_shard_max, 1, table_entries_max, "engine.holds_per_shard_max");
     require_range(engine.holds_per_member_max, 0, table_entries_max, "engine.holds_per_member_max");
+    require_range(engine.pending_lots_per_member_max, 0, table_entries_max,
+                  "engine.pending_lots_per_member_max");
     require_range(engine.txns_per_shard_max, 1, table_entries_max, "engine.txns_per_shard_max");
     require_range(engine.lots_per_shard_max, 1, table_entries_max, "engine.lots_per_shard_max");
 
@@ -641,6 +645,8 @@ std::string to_json(const Config& config) {
     fmt::format_to(line, "    \"members_per_shard_max\": {},\n", engine.members_per_shard_max);
     fmt::format_to(line, "    \"holds_per_shard_max\": {},\n", engine.holds_per_shard_max);
     fmt::format_to(line, "    \"holds_per_member_max\": {},\n", engine.holds_per_member_max);
+    fmt::format_to(line, "    \"pending_lots_per_member_max\": {},\n",
+                   engine.pending_lots_per_member_max);
     fmt::format_to(line, "    \"txns_per_shard_max\": {},\n", engine.txns_per_shard_max);
     fmt::format_to(line, "    \"lots_per_shard_max\": {}\n", engine.lots_per_shard_max);
     fmt::format_to(line, "  }},\n");

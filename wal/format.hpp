@@ -42,13 +42,16 @@ struct MetaFormat {
 };
 static_assert(sizeof(MetaFormat) == 16 && std::is_trivially_copyable_v<MetaFormat>);
 
-// meta["rules2"]: the engine settings each stretch of the log was applied under, oldest first,
+// meta["rules3"]: the engine settings each stretch of the log was applied under, oldest first,
 // one RulesEntry each. Replay applies each record under the entry whose from_log_seq is the
 // greatest not above the record's log sequence. An entry is written only once a recovery under it
 // succeeded, and an entry under which nothing was logged yet (recorded_at_log_seq is still the
-// next log sequence) is replaced, not followed. Directories written before holds kept months have
-// meta["rules"] instead (entries without points_keep_months, which read as 0), or no rules at all.
-inline constexpr char meta_rules_key[] = "rules2";
+// next log sequence) is replaced, not followed. Directories of older builds have shorter entries,
+// whose missing fields read as 0: meta["rules2"] (before pending_lots_per_member_max),
+// meta["rules"] (before holds kept months), or no rules at all. A build reads the newest it finds
+// and writes meta["rules3"] from then on.
+inline constexpr char meta_rules_key[] = "rules3";
+inline constexpr char meta_rules_v2_key[] = "rules2";
 inline constexpr char meta_rules_v1_key[] = "rules";
 struct RulesEntry {
     uint64_t from_log_seq = 1;
@@ -69,9 +72,14 @@ struct RulesEntry {
     uint32_t points_keep_months = 0;
     // engine::Config::holds_per_member_max: 0 (no limit) for records of builds before it.
     uint32_t holds_per_member_max = 0;
+    // engine::Config::pending_lots_per_member_max: 0 (no limit) for records of builds before it.
+    uint32_t pending_lots_per_member_max = 0;
+    uint32_t reserved = 0;
 };
-static_assert(sizeof(RulesEntry) == 64 && std::is_trivially_copyable_v<RulesEntry>);
-// A meta["rules"] entry: RulesEntry up to points_keep_months.
+static_assert(sizeof(RulesEntry) == 72 && std::is_trivially_copyable_v<RulesEntry>);
+// A meta["rules2"] entry: RulesEntry up to holds_per_member_max; a meta["rules"] entry: up to
+// points_keep_months.
+inline constexpr size_t rules_v2_entry_bytes = 64;
 inline constexpr size_t rules_v1_entry_bytes = 56;
 
 // meta["position"]: rewritten by every commit. The next log sequence, how far the heads table

@@ -159,6 +159,7 @@ format::RulesEntry rules_entry_of(const engine::Config& config, uint64_t from_lo
     entry.lots_per_shard_max = config.lots_per_shard_max;
     entry.points_keep_months = config.points_keep_months ? 1 : 0;
     entry.holds_per_member_max = config.holds_per_member_max;
+    entry.pending_lots_per_member_max = config.pending_lots_per_member_max;
     return entry;
 }
 
@@ -1573,9 +1574,11 @@ bool read_rules(MDB_txn* txn, MDB_dbi meta_dbi, std::string_view key_text, size_
 void LmdbLog::plan_rules(MDB_txn* txn, const std::string& env_path) {
     if (!read_rules(txn, meta_dbi_, format::meta_rules_key, sizeof(format::RulesEntry), env_path,
                     &rules_) &&
-        read_rules(txn, meta_dbi_, format::meta_rules_v1_key, format::rules_v1_entry_bytes,
-                   env_path, &rules_)) {
-        rules_unwritten_ = true;  // Into meta["rules2"] from now on.
+        (read_rules(txn, meta_dbi_, format::meta_rules_v2_key, format::rules_v2_entry_bytes,
+                    env_path, &rules_) ||
+         read_rules(txn, meta_dbi_, format::meta_rules_v1_key, format::rules_v1_entry_bytes,
+                    env_path, &rules_))) {
+        rules_unwritten_ = true;  // Into meta["rules3"] from now on.
     }
     // Entries under which nothing was logged constrain nothing: this run's replace them.
     while (!rules_.empty() && rules_.back().recorded_at_log_seq >= next_log_seq_) {
@@ -1595,6 +1598,7 @@ void LmdbLog::plan_rules(MDB_txn* txn, const std::string& env_path) {
         if (first.assumed != 0) {
             first.points_keep_months = 0;
             first.holds_per_member_max = 0;
+            first.pending_lots_per_member_max = 0;
             std::fprintf(stderr,
                          "jifen log: %s: the %llu records here were written by a build that kept "
                          "no engine rules; taking the configured ones for them (expiry_months "

@@ -206,6 +206,7 @@ engine::Config rules_of(const format::RulesEntry& entry) {
     rules.reverse_allows_negative = entry.reverse_allows_negative != 0;
     rules.points_keep_months = entry.points_keep_months != 0;
     rules.holds_per_member_max = entry.holds_per_member_max;
+    rules.pending_lots_per_member_max = entry.pending_lots_per_member_max;
     return rules;
 }
 

@@ -105,6 +105,7 @@ private:
         // The per-member limit on open holds: from the seed, so the stream drawn is unchanged.
         const uint32_t member_hold_limits[] = {1000, 0, 1, 2, 3};
         config.holds_per_member_max = member_hold_limits[(seed_ / 7919) % 5];
+        config.pending_lots_per_member_max = member_hold_limits[(seed_ / 7919 / 3) % 5];
         config_ = config;
         return config;
     }
@@ -235,6 +236,7 @@ private:
         }
         const Outcome model = model_.apply(command);
         member_hold_limits_ += engine.result == Result::member_hold_limit ? 1 : 0;
+        member_lot_limits_ += engine.result == Result::member_lot_limit ? 1 : 0;
         if (out != nullptr) {
             *out = engine;
         }
@@ -648,6 +650,7 @@ public:
     int checkpoints_built_ = 0;
     int held_points_expired_ = 0;  // Captures and releases that gave back expired points.
     int member_hold_limits_ = 0;   // Holds refused with member_hold_limit.
+    int member_lot_limits_ = 0;    // Pending earns refused with member_lot_limit.
 };
 
 std::vector<uint64_t> seeds() {
@@ -664,6 +667,7 @@ std::vector<uint64_t> seeds() {
 TEST(EngineProperty, EngineAgreesWithTheModelOnRandomCommandStreams) {
     int held_points_expired = 0;
     int member_hold_limits = 0;
+    int member_lot_limits = 0;
     for (const uint64_t seed : seeds()) {
         PropertyRun run(seed);
         const std::string failure = run.run(4000);
@@ -671,12 +675,14 @@ TEST(EngineProperty, EngineAgreesWithTheModelOnRandomCommandStreams) {
         EXPECT_GT(run.checkpoints_built_, 0) << "seed " << seed;
         held_points_expired += run.held_points_expired_;
         member_hold_limits += run.member_hold_limits_;
+        member_lot_limits += run.member_lot_limits_;
     }
     // The streams reach the rare cases too: a hold outliving its points' month, a member at its
-    // open-hold limit.
+    // open-hold limit, or at its pending-lot limit.
     if (seeds().size() > 1) {
         EXPECT_GT(held_points_expired, 0);
         EXPECT_GT(member_hold_limits, 0);
+        EXPECT_GT(member_lot_limits, 0);
     }
 }
 

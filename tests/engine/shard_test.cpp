@@ -484,6 +484,90 @@ TEST_F(MemberHoldLimitTest, TheCountSurvivesACheckpointAndALowerLimitKeepsOpenHo
     EXPECT_TRUE(loaded->audit().ok);
 }
 
+// Three pending lots per member: member 42 earns 10 pending until day 1, 2 and 3.
+class MemberLotLimitTest : public ShardTest {
+protected:
+    static Config limited() {
+        Config config = small_config();
+        config.pending_lots_per_member_max = 3;
+        return config;
+    }
+    MemberLotLimitTest() : ShardTest(limited()) {}
+
+    void earn_three_pending() {
+        enroll_with(42, 100);
+        enroll_with(43, 100);
+        for (uint64_t i = 0; i < 3; ++i) {
+            ASSERT_EQ(apply(earn_pending(10 + i, 42, 10, t0_us, t0_us + (i + 1) * day_us)).result,
+                      Result::ok);
+        }
+    }
+};
+
+TEST_F(MemberLotLimitTest, APendingEarnNeedingOneLotMoreIsRefusedAndChangesNothing) {
+    earn_three_pending();
+    const uint64_t digest = shard_.digest();
+    const Outcome refused = apply(earn_pending(20, 42, 5, t0_us, t0_us + 4 * day_us));
+    EXPECT_EQ(refused.result, Result::member_lot_limit);
+    EXPECT_EQ(refused.available, 100);  // The member's balances, as other refusals.
+    EXPECT_EQ(refused.pending, 30);
+    EXPECT_EQ(shard_.digest(), digest);
+    // Joining a lot the member has takes none, nor does an earn available at once; another
+    // member of the shard is not limited by it.
+    EXPECT_EQ(apply(earn_pending(21, 42, 5, t0_us, t0_us + 2 * day_us)).result, Result::ok);
+    EXPECT_EQ(apply(earn_pending(26, 42, 5, t0_us, t0_us + 3 * day_us)).result, Result::ok);
+    EXPECT_EQ(apply(earn(22, 42, 5)).result, Result::ok);
+    EXPECT_EQ(apply(earn_pending(23, 43, 5, t0_us, t0_us + 4 * day_us)).result, Result::ok);
+    EXPECT_EQ(view(42).pending, 40);
+    // Reversing a pending earn gives its lot back; the refused id was never used.
+    EXPECT_EQ(apply(reverse(24, 42, 10)).result, Result::ok);
+    EXPECT_EQ(apply(earn_pending(20, 42, 5, t0_us, t0_us + 4 * day_us)).result, Result::ok);
+    EXPECT_EQ(apply(earn_pending(25, 42, 5, t0_us, t0_us + 5 * day_us)).result,
+              Result::member_lot_limit);
+    EXPECT_EQ(view(42).pending, 35);
+    EXPECT_TRUE(shard_.audit().ok);
+}
+
+TEST_F(MemberLotLimitTest, LotsReleasedByTheEarnsTimeLeaveRoomWithoutATick) {
+    earn_three_pending();
+    // The first lot is released at day 1: just before, a fourth release time is refused; at that
+    // moment it fits, the first lot being released first.
+    EXPECT_EQ(apply(earn_pending(20, 42, 5, t0_us + day_us - 1, t0_us + 5 * day_us)).result,
+              Result::member_lot_limit);
+    const Outcome earned = apply(earn_pending(20, 42, 5, t0_us + day_us, t0_us + 5 * day_us));
+    EXPECT_EQ(earned.result, Result::ok);
+    EXPECT_EQ(earned.available, 110);
+    EXPECT_EQ(earned.pending, 25);
+    EXPECT_EQ(apply(earn_pending(21, 42, 5, t0_us + day_us, t0_us + 6 * day_us)).result,
+              Result::member_lot_limit);
+    EXPECT_TRUE(shard_.audit().ok);
+}
+
+TEST_F(MemberLotLimitTest, TheCountSurvivesACheckpointAndALowerLimitKeepsPendingLots) {
+    earn_three_pending();
+    Config config = limited();
+    config.pending_lots_per_member_max = 2;
+    const std::unique_ptr<Shard> loaded = saved_and_loaded(config);
+    EXPECT_TRUE(loaded->audit().ok);
+    const Command fourth = earn_pending(20, 42, 5, t0_us, t0_us + 4 * day_us);
+    EXPECT_EQ(loaded->apply(fourth).result, Result::member_lot_limit);
+    EXPECT_EQ(loaded->apply(reverse(21, 42, 10)).result, Result::ok);
+    EXPECT_EQ(loaded->apply(fourth).result, Result::member_lot_limit);  // Two: the lowered limit.
+    EXPECT_EQ(loaded->apply(reverse(22, 42, 11)).result, Result::ok);
+    EXPECT_EQ(loaded->apply(fourth).result, Result::ok);
+    config.pending_lots_per_member_max = 0;
+    loaded->set_rules(config);
+    for (uint64_t i = 0; i < 10; ++i) {
+        EXPECT_EQ(
+            loaded->apply(earn_pending(30 + i, 42, 1, t0_us, t0_us + (10 + i) * day_us)).result,
+            Result::ok);
+    }
+    MemberView member;
+    ASSERT_TRUE(loaded->find(42, &member));
+    EXPECT_EQ(member.pending, 25);
+    EXPECT_TRUE(loaded->audit().ok);
+}
+
 TEST_F(ShardTest, CaptureOfTheWholeHoldSpendsIt) {
     enroll_with(42, 100);
     apply(hold(10, 42, 60));

@@ -201,6 +201,23 @@ TEST_F(Cli, AHoldPastTheMembersOpenHoldLimitNamesMemberHoldLimit) {
     expect_refused({"hold", member, "1"}, Result::member_hold_limit);
 }
 
+TEST_F(Cli, APendingEarnPastTheMembersPendingLotLimitNamesMemberLotLimit) {
+    const std::string member = fresh_member();
+    ASSERT_EQ(run({"enroll", member}).exit_code, 0);
+    // The embedded default's 1000 pending lots (each its own release time), through the library
+    // in one frame.
+    client::Client library(server_->options());
+    library.connect();
+    std::vector<protocol::Operation> earns;
+    for (uint64_t i = 1; i <= 1'000; ++i) {
+        earns.push_back(client::make_earn(std::stoull(member), 1, i * 1'000'000));
+    }
+    for (const auto& reply : library.submit(protocol::Opcode::earn, earns)) {
+        ASSERT_EQ(static_cast<Result>(reply.result), Result::ok);
+    }
+    expect_refused({"earn", member, "1", "--pending-seconds", "5000"}, Result::member_lot_limit);
+}
+
 TEST_F(Cli, ATransferRefusedOnTheReceiversShardSaysItsIdIsUsed) {
     const std::string sender = fresh_member();
     std::string receiver = fresh_member();

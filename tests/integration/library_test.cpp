@@ -168,6 +168,40 @@ TEST_F(Library, AMemberPastItsOpenHoldLimitIsRefusedWithMemberHoldLimit) {
               Result::member_hold_limit);
 }
 
+// The embedded default configuration limits a member to 1000 pending lots: one frame of 1001
+// earns pending for 1..1001 seconds (each its own release time) credits 1000 and refuses the
+// last; reversing one makes room again.
+TEST_F(Library, APendingEarnPastTheMembersPendingLotLimitIsRefusedWithMemberLotLimit) {
+    constexpr size_t limit = 1'000;
+    constexpr uint64_t second_us = 1'000'000;
+    auto client = connect();
+    const uint64_t member = fresh_member();
+    expect_ok(client->enroll(client::make_enroll(member)), "enroll");
+    std::vector<protocol::Operation> earns;
+    for (size_t i = 0; i <= limit; ++i) {
+        earns.push_back(client::make_earn(member, 1, (i + 1) * second_us));
+    }
+    const auto replies = client->submit(Opcode::earn, earns);
+    ASSERT_EQ(replies.size(), limit + 1);
+    for (size_t i = 0; i < limit; ++i) {
+        ASSERT_EQ(static_cast<Result>(replies[i].result), Result::ok) << "earn " << i;
+    }
+    EXPECT_EQ(static_cast<Result>(replies[limit].result), Result::member_lot_limit);
+    EXPECT_EQ(replies[limit].pending, static_cast<int64_t>(limit));  // The balances, unchanged.
+
+    const uint64_t other = fresh_member();  // Another member is not limited by it.
+    expect_ok(client->enroll(client::make_enroll(other)), "enroll other");
+    expect_ok(client->earn(client::make_earn(other, 1, second_us)), "pending earn of another");
+    expect_ok(client->earn(client::make_earn(member, 1)), "an earn available at once");
+
+    expect_ok(client->reverse(client::make_reverse(client::txn_id_of(earns[limit - 1]))),
+              "reverse");
+    expect_ok(client->earn(earns[limit]), "the refused earn, retried with its id");
+    EXPECT_EQ(
+        static_cast<Result>(client->earn(client::make_earn(member, 1, 5'000 * second_us)).result),
+        Result::member_lot_limit);
+}
+
 TEST_F(Library, FrozenMembersCannotEarnUntilUnfrozen) {
     const auto client_owner = connect();
     Client& client = *client_owner;

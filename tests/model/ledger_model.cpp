@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 
 #include "engine/calendar.hpp"
 
@@ -393,6 +394,16 @@ Outcome LedgerModel::earn(const Command& c) {
     }
     if (over_cap(settled(member, c.time_us), c.points)) {
         return refuse(Result::balance_limit, &member, c.time_us);
+    }
+    if (c.until_us > c.time_us && config_.pending_lots_per_member_max != 0 &&
+        !member.pending.contains(c.until_us)) {
+        // A release time of its own, and the member's lots still pending at the earn's time
+        // (those due by then are released first) already at the limit.
+        const auto still_pending =
+            std::distance(member.pending.upper_bound(c.time_us), member.pending.end());
+        if (static_cast<uint64_t>(still_pending) >= config_.pending_lots_per_member_max) {
+            return refuse(Result::member_lot_limit, &member, c.time_us);
+        }
     }
     if (claim(c) != Result::ok) {
         return refuse(claim(c), &member, c.time_us);

@@ -77,6 +77,7 @@ Config every_field_changed() {
     config.engine.members_per_shard_max = 1000;
     config.engine.holds_per_shard_max = 100;
     config.engine.holds_per_member_max = 7;
+    config.engine.pending_lots_per_member_max = 9;
     config.engine.txns_per_shard_max = 10'000;
     config.engine.lots_per_shard_max = 20'000;
     config.wal.map_bytes_initial = 1ull << 21;
@@ -156,6 +157,7 @@ TEST(SupportConfig, JsonOfEveryFieldReadsBackToTheSameConfig) {
     EXPECT_EQ(read.engine.members_per_shard_max, 1000u);
     EXPECT_EQ(read.engine.holds_per_shard_max, 100u);
     EXPECT_EQ(read.engine.holds_per_member_max, 7u);
+    EXPECT_EQ(read.engine.pending_lots_per_member_max, 9u);
     EXPECT_EQ(read.engine.txns_per_shard_max, 10'000u);
     EXPECT_EQ(read.engine.lots_per_shard_max, 20'000u);
     EXPECT_EQ(read.wal.map_bytes_initial, 1ull << 21);
@@ -398,6 +400,8 @@ TEST(SupportConfig, ValidateNamesTheFieldThatIsOutOfRange) {
         {"engine.holds_per_shard_max", [](Config* c) { c->engine.holds_per_shard_max = 0; }},
         {"engine.holds_per_member_max",
          [](Config* c) { c->engine.holds_per_member_max = (1u << 30) + 1; }},
+        {"engine.pending_lots_per_member_max",
+         [](Config* c) { c->engine.pending_lots_per_member_max = (1u << 30) + 1; }},
         {"engine.txns_per_shard_max", [](Config* c) { c->engine.txns_per_shard_max = 0; }},
         {"engine.lots_per_shard_max", [](Config* c) { c->engine.lots_per_shard_max = 0; }},
         {"wal.map_bytes_initial",

@@ -114,16 +114,7 @@ void expect_restart_from_checkpoints(const Options& options, int steps) {
 
 // Applies one command on shard 0 of a one-shard ledger and logs it when it changed the state,
 // as the server does.
-engine::Outcome apply_logged(Ledger& ledger, Log& log, engine::Op op, uint64_t txn,
-                             engine::MemberId member, engine::Points points, engine::TimeUs time_us,
-                             engine::TxnId ref = {}) {
-    engine::Command command;
-    command.op = op;
-    command.txn_id = engine::TxnId{txn, 77};
-    command.member_id = member;
-    command.points = points;
-    command.ref_txn_id = ref;
-    command.time_us = time_us;
+engine::Outcome apply_logged(Ledger& ledger, Log& log, const engine::Command& command) {
     const engine::Outcome outcome = ledger.shards[0]->apply(command);
     if (outcome.result == Result::ok && !outcome.replayed) {
         engine::Record record;
@@ -133,6 +124,24 @@ engine::Outcome apply_logged(Ledger& ledger, Log& log, engine::Op op, uint64_t t
         testing::append_one(log, 0, record);
     }
     return outcome;
+}
+
+engine::Command command_of(engine::Op op, uint64_t txn, engine::MemberId member,
+                           engine::Points points, engine::TimeUs time_us, engine::TxnId ref = {}) {
+    engine::Command command;
+    command.op = op;
+    command.txn_id = engine::TxnId{txn, 77};
+    command.member_id = member;
+    command.points = points;
+    command.ref_txn_id = ref;
+    command.time_us = time_us;
+    return command;
+}
+
+engine::Outcome apply_logged(Ledger& ledger, Log& log, engine::Op op, uint64_t txn,
+                             engine::MemberId member, engine::Points points, engine::TimeUs time_us,
+                             engine::TxnId ref = {}) {
+    return apply_logged(ledger, log, command_of(op, txn, member, points, time_us, ref));
 }
 
 // Member 1 enrolled, earns 100 (txn 10), spends 80, and the earn is reversed: a debt of 80, which
@@ -309,7 +318,8 @@ TEST(Recovery, ChangingExpiryMonthsOnALoggedDirectoryIsRefusedNamingTheKey) {
 
 // Rewrites a directory's rules as a build before holds kept months wrote them: meta["rules"],
 // entries without points_keep_months.
-void rewrite_rules_as_version_1(const std::filesystem::path& dir) {
+// Rewrites the rules this build wrote as an older build's: under key, entries of entry_bytes.
+void rewrite_rules_as(const std::filesystem::path& dir, const char* older_key, size_t entry_bytes) {
     MDB_env* env = nullptr;
     ASSERT_EQ(mdb_env_create(&env), 0);
     ASSERT_EQ(mdb_env_set_maxdbs(env, 8), 0);
@@ -323,17 +333,18 @@ void rewrite_rules_as_version_1(const std::filesystem::path& dir) {
     ASSERT_EQ(mdb_get(txn, meta, &key, &value), 0);
     std::vector<format::RulesEntry> entries(value.mv_size / sizeof(format::RulesEntry));
     std::memcpy(entries.data(), value.mv_data, value.mv_size);
-    std::vector<std::byte> v1;
+    std::vector<std::byte> older;
     for (const format::RulesEntry& entry : entries) {
-        EXPECT_EQ(entry.points_keep_months, 0u);
+        if (entry_bytes <= format::rules_v1_entry_bytes) {
+            EXPECT_EQ(entry.points_keep_months, 0u);
+        }
         const auto* bytes = reinterpret_cast<const std::byte*>(&entry);
-        v1.insert(v1.end(), bytes, bytes + format::rules_v1_entry_bytes);
+        older.insert(older.end(), bytes, bytes + entry_bytes);
     }
     ASSERT_EQ(mdb_del(txn, meta, &key, nullptr), 0);
-    MDB_val v1_key{sizeof(format::meta_rules_v1_key) - 1,
-                   const_cast<char*>(format::meta_rules_v1_key)};
-    MDB_val v1_value{v1.size(), v1.data()};
-    ASSERT_EQ(mdb_put(txn, meta, &v1_key, &v1_value, 0), 0);
+    MDB_val older_key_val{std::strlen(older_key), const_cast<char*>(older_key)};
+    MDB_val older_value{older.size(), older.data()};
+    ASSERT_EQ(mdb_put(txn, meta, &older_key_val, &older_value, 0), 0);
     ASSERT_EQ(mdb_txn_commit(txn), 0);
     mdb_env_close(env);
 }
@@ -351,7 +362,7 @@ void hold_and_release(Ledger& ledger, Log& log, uint64_t hold_txn, engine::Point
 }
 
 // Writes a one-shard ledger as a build before a rule would have: its settings `older` kept in
-// meta["rules"] (kept_rules; rewrite_rules_as_version_1 then makes them the first version's) or
+// meta["rules"] (kept_rules; rewrite_rules_as then makes them the first version's) or
 // none kept. Member 1 is enrolled and earns 100 at start_us, then write_more(ledger, log) runs.
 // Sets *digest to the ledger's digest.
 template <class WriteMore>
@@ -398,7 +409,7 @@ TEST(Recovery, HoldsOfBuildsBeforeHoldsKeptMonthsReplayAsTheyGaveBack) {
             },
             &digest);
         if (kept_rules) {
-            rewrite_rules_as_version_1(dir.path());
+            rewrite_rules_as(dir.path(), format::meta_rules_v1_key, format::rules_v1_entry_bytes);
         }
         options.engine = testing::small_config();
         for (int start = 0; start < 2; ++start) {
@@ -446,7 +457,7 @@ TEST(Recovery, HoldsOfBuildsBeforeThePerMemberLimitReplayUnderNoLimit) {
             },
             &digest);
         if (kept_rules) {
-            rewrite_rules_as_version_1(dir.path());
+            rewrite_rules_as(dir.path(), format::meta_rules_v1_key, format::rules_v1_entry_bytes);
         }
         engine::Config now = testing::small_config();
         now.holds_per_member_max = 2;
@@ -460,6 +471,57 @@ TEST(Recovery, HoldsOfBuildsBeforeThePerMemberLimitReplayUnderNoLimit) {
                 apply_logged(again.ledger, *again.log, engine::Op::hold, 20 + start, 1, 1, start_us)
                     .result,
                 Result::member_hold_limit);
+            again.log->stop();
+        }
+    }
+}
+
+// Directories of builds before pending_lots_per_member_max (meta["rules2"], meta["rules"], or no
+// rules kept): a member with more pending lots than the limit configured now replays, since those
+// builds had no limit; the next pending earn that needs a lot of its own meets the limit.
+TEST(Recovery, PendingLotsOfBuildsBeforeThePerMemberLimitReplayUnderNoLimit) {
+    constexpr engine::TimeUs day_us = 86'400'000'000;
+    const auto pending_earn = [](uint64_t txn, engine::TimeUs release_us) {
+        engine::Command command = command_of(engine::Op::earn, txn, 1, 1, start_us);
+        command.until_us = release_us;
+        return command;
+    };
+    for (const char* older_key : {format::meta_rules_v2_key, format::meta_rules_v1_key, ""}) {
+        SCOPED_TRACE(*older_key != '\0' ? older_key : "no rules");
+        TempDir dir;
+        Options options = testing::options_for(dir.path(), 1);
+        engine::Config older = testing::small_config();
+        older.points_keep_months = false;
+        older.pending_lots_per_member_max = 0;
+        uint64_t digest = 0;
+        write_older_ledger(
+            options, older, *older_key != '\0',
+            [&](Ledger& ledger, Log& log) {
+                for (uint64_t i = 0; i < 4; ++i) {
+                    ASSERT_EQ(
+                        apply_logged(ledger, log, pending_earn(10 + i, start_us + (i + 1) * day_us))
+                            .result,
+                        Result::ok);
+                }
+            },
+            &digest);
+        if (*older_key != '\0') {
+            rewrite_rules_as(dir.path(), older_key,
+                             older_key == format::meta_rules_v2_key ? format::rules_v2_entry_bytes
+                                                                    : format::rules_v1_entry_bytes);
+        }
+        engine::Config now = testing::small_config();
+        now.pending_lots_per_member_max = 2;
+        options.engine = now;
+        for (uint64_t start = 0; start < 2; ++start) {
+            Recovered again(options);
+            EXPECT_EQ(again.ledger.digest(), digest);
+            EXPECT_TRUE(again.ledger.audit_ok());
+            again.log->start(nullptr);
+            EXPECT_EQ(apply_logged(again.ledger, *again.log,
+                                   pending_earn(20 + start, start_us + 10 * day_us))
+                          .result,
+                      Result::member_lot_limit);
             again.log->stop();
         }
     }
