@@ -632,6 +632,17 @@ bool ShardThread::log_stuck() const noexcept {
            current_seq() > log.durable_seq(index_);
 }
 
+bool ShardThread::repeats_durable_transaction(const engine::Command& command) {
+    return shared_.txn_index->find(command.txn_id) == command.member_id &&
+           (!log_stuck() || !waits_for_log(command.member_id));
+}
+
+bool ShardThread::answers_from_durable_state(const engine::Command& command,
+                                             const engine::Outcome& outcome) {
+    return log_stuck() && (outcome.result != Result::ok || outcome.replayed) &&
+           !waits_for_log(command.member_id);
+}
+
 bool ShardThread::waits_for_log(engine::MemberId member_id) {
     const std::pair<uint64_t, uint64_t> seqs{shared_.log->durable_seq(index_), current_seq()};
     if (seqs != undurable_seqs_) {
@@ -956,17 +967,21 @@ void ShardThread::route_operations(Connection& connection, const FrameHeader& he
     }
     const size_t batched = batch_commands_.size();
     shard_.apply_batch(batch_commands_, std::span(batch_outcomes_).first(batched));
+    // Refusals alone (nothing applied) need not wait for the log: they show no state. Nor, while
+    // the log cannot write, answers from durable state alone (repeats of durable transactions).
+    bool state_free = batched == 0 || log_stuck();
     for (size_t k = 0; k < batched; ++k) {
         const uint32_t position = batch_positions_[k];
         const OpRef ref{connection.index(), connection.generation(), position, index_};
+        state_free =
+            state_free && answers_from_durable_state(batch_commands_[k], batch_outcomes_[k]);
         const Applied applied = finish_client(batch_commands_[k], batch_outcomes_[k], ref);
         if (!applied.deferred) {
             connection.set_reply(position, to_reply(applied.outcome));
             ++local_parts;
         }
     }
-    // Refusals alone (nothing applied) need not wait for the log: they show no state.
-    finish_routing(connection, first, local_parts, batched == 0);
+    finish_routing(connection, first, local_parts, state_free);
 }
 
 void ShardThread::finish_routing(Connection& connection, uint32_t first, uint32_t local_parts,
@@ -1046,7 +1061,7 @@ Result ShardThread::admit_client(engine::Command* command, uint64_t time_us, uin
     Result admitted = Result::ok;
     if (log.failed()) {
         admitted = Result::storage_error;
-    } else if (log.storage_full()) {
+    } else if (log.storage_full() && !repeats_durable_transaction(*command)) {
         admitted = Result::storage_full;
         ShardCounters::add(counters_.storage_full_refusals);
         report_storage_full();
@@ -1312,7 +1327,8 @@ void ShardThread::handle_request(const Request& request) {
             }
             release.reply.kind = ReplyKind::outcome;
             release.reply.payload = applied.outcome;
-            state_free = !applied.admitted;
+            state_free =
+                !applied.admitted || answers_from_durable_state(request.command, applied.outcome);
             break;
         }
         case RequestKind::balance: {

@@ -261,6 +261,14 @@ private:
     bool log_stuck() const noexcept;
     // Whether a read of member_id may show state not durable yet, while log_stuck().
     bool waits_for_log(engine::MemberId member_id);
+    // Storage full: whether command repeats a transaction of its member whose record is durable.
+    // The engine answers it from what it kept (replayed, or id_conflict) and logs nothing, so it
+    // is admitted: a client retrying an operation it got no answer for learns its outcome.
+    bool repeats_durable_transaction(const engine::Command& command);
+    // While log_stuck(): whether the engine's answer to command shows durable state only (it
+    // logged nothing, and nothing of its member waits for the log), so it need not wait for a
+    // log that may not write again.
+    bool answers_from_durable_state(const engine::Command& command, const engine::Outcome& outcome);
     size_t record_room() const noexcept;
     bool has_room_for(uint32_t operations) const noexcept;
 

@@ -257,6 +257,68 @@ TEST(CoreStorage, ADiskFullUnderACommitHoldsOnlyWhatTheCommitCarried) {
     EXPECT_EQ(audit.ok, 1u);
 }
 
+// A client that got no answer retries, also while the disk is full, and must learn what became
+// of its operation: a repeat of a transaction whose record is durable is answered at once with
+// its original outcome, flagged replayed (id_conflict with other content), on either shard,
+// rather than storage_full (which a client takes for "not applied"). New ids are refused, and so
+// are repeats on a member with a record still waiting for the disk, until it is durable.
+TEST(CoreStorage, ADiskFullStillAnswersRetriesOfDurableTransactions) {
+    TempDir dir;
+    std::atomic<int> fault{0};
+    Config config = test_config(dir.path(), 2);
+    config.wal.commit_fault = [&fault] { return fault.load(); };
+    RunningServer server(config);
+    RawClient client(server.port());
+    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
+    const uint64_t waiting = member_on_shard(0, 2, 100);
+    const uint64_t idle_same_shard = member_on_shard(0, 2, waiting + 1);
+    const uint64_t idle_other_shard = member_on_shard(1, 2, 100);
+    uint64_t txn_id = 1;
+    std::vector<Operation> durable_earns;
+    for (const uint64_t member : {waiting, idle_same_shard, idle_other_shard}) {
+        ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(txn_id++, member, 0))),
+                  Result::ok);
+        durable_earns.push_back(make_operation(txn_id++, member, 100));
+        ASSERT_EQ(result_of(client.operation(Opcode::earn, durable_earns.back())), Result::ok);
+    }
+
+    fault = ENOSPC;
+    const Operation held_earn = make_operation(txn_id++, waiting, 50);
+    client.send_items(Opcode::earn, 7, std::span<const Operation>(&held_earn, 1));
+    ASSERT_TRUE(metric_becomes(server, "jifen_storage_full", 1));
+
+    for (size_t i = 1; i < durable_earns.size(); ++i) {
+        const protocol::OperationReply reply = client.operation(Opcode::earn, durable_earns[i]);
+        EXPECT_EQ(result_of(reply), Result::ok) << i;
+        EXPECT_NE(reply.flags & protocol::reply_flag_replayed, 0u) << i;
+        EXPECT_EQ(reply.available, 100) << i;
+        Operation changed = durable_earns[i];
+        changed.points = 7;
+        EXPECT_EQ(result_of(client.operation(Opcode::earn, changed)), Result::id_conflict) << i;
+    }
+    EXPECT_EQ(
+        result_of(client.operation(Opcode::earn, make_operation(txn_id++, idle_same_shard, 5))),
+        Result::storage_full);
+    // A member with a record waiting for the disk may be answered only once it is durable: its
+    // repeats are refused for now, the durable earn's and the held one's alike.
+    EXPECT_EQ(result_of(client.operation(Opcode::earn, durable_earns[0])), Result::storage_full);
+    EXPECT_EQ(result_of(client.operation(Opcode::earn, held_earn)), Result::storage_full);
+    fault = 0;  // Space again: the writer's next retry commits, and the held earn is answered.
+    const std::optional<Frame> frame = client.read_frame();
+    ASSERT_TRUE(frame.has_value());
+    EXPECT_EQ(frame->header.request_id, 7u);
+    EXPECT_EQ(result_of(frame->item<protocol::OperationReply>()), Result::ok);
+    EXPECT_EQ(frame->item<protocol::OperationReply>().available, 150);
+    const protocol::OperationReply retried = client.operation(Opcode::earn, held_earn);
+    EXPECT_EQ(result_of(retried), Result::ok);
+    EXPECT_NE(retried.flags & protocol::reply_flag_replayed, 0u);
+    EXPECT_EQ(retried.available, 150);
+    ASSERT_TRUE(metric_becomes(server, "jifen_storage_full", 0));
+    const protocol::AuditReply audit = client.audit();
+    EXPECT_EQ(static_cast<Result>(audit.result), Result::ok);
+    EXPECT_EQ(audit.ok, 1u);
+}
+
 // Any other commit failure (EIO with space left: a failing disk) stops the log for good: writes
 // get storage_error, the failure shows in the metrics, durable state stays readable.
 TEST(CoreStorage, AFailedLogRefusesWritesWithStorageErrorAndSaysSo) {
