@@ -499,7 +499,13 @@ void Connection::finish_frame(InFlightFrame& frame) {
         std::byte* out = reserve_output(protocol::frame_header_bytes + body_bytes);
         std::byte* body = out + protocol::frame_header_bytes;
         for (uint32_t i = 0; i < frame.request.count; ++i) {
-            std::memcpy(body + i * item_bytes, slot(frame.first_op + i).reply, item_bytes);
+            const std::byte* reply = slot(frame.first_op + i).reply;
+            std::memcpy(body + i * item_bytes, reply, item_bytes);
+            uint32_t result = 0;  // Every item's first field (protocol/wire.hpp).
+            std::memcpy(&result, reply, sizeof(result));
+            if (result != 0) {
+                shard_.count_refusal(result);
+            }
         }
         FrameHeader header;
         header.opcode = frame.request.opcode;
@@ -534,6 +540,14 @@ void Connection::send_frame(Opcode opcode, uint64_t request_id, uint16_t count,
                             std::span<const std::byte> body) {
     if (closed_ || closing_) {
         return;
+    }
+    // Every reply body but ping's starts with its result.
+    uint32_t result = 0;
+    if (opcode != Opcode::ping && body.size() >= sizeof(result)) {
+        std::memcpy(&result, body.data(), sizeof(result));
+        if (result != 0) {
+            shard_.count_refusal(result);
+        }
     }
     FrameHeader header;
     header.opcode = static_cast<uint16_t>(opcode);

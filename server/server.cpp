@@ -77,6 +77,23 @@ struct ShardTotals {
     uint64_t members = 0;
     uint64_t transactions = 0;
 };
+// Answers other than ok by result code, summed over the shards: (code, count) for each code
+// answered at least once, in code order.
+std::vector<std::pair<uint32_t, uint64_t>> refusals_by_result(
+    const std::vector<std::unique_ptr<ShardThread>>& threads) {
+    std::vector<std::pair<uint32_t, uint64_t>> refusals;
+    for (uint32_t code = 1; code < ShardCounters::result_codes; ++code) {
+        uint64_t count = 0;
+        for (const auto& thread : threads) {
+            count += thread->counters().refusals[code].load(std::memory_order_relaxed);
+        }
+        if (count > 0) {
+            refusals.emplace_back(code, count);
+        }
+    }
+    return refusals;
+}
+
 ShardTotals shard_totals(const std::vector<std::unique_ptr<ShardThread>>& threads) {
     ShardTotals totals;
     for (const auto& thread : threads) {
@@ -387,6 +404,15 @@ std::string Server::metrics_text() const {
            totals.operations);
     metric("jifen_operations_refused_total", "counter", "Operations with a result other than ok.",
            totals.refused);
+    fmt::format_to(std::back_inserter(text),
+                   "# HELP jifen_refusals_total Answers other than ok, by result: each "
+                   "operation's, each refused HELLO, history or stats request, each frame refused "
+                   "as a whole (ErrorReply). A result appears once it was answered.\n"
+                   "# TYPE jifen_refusals_total counter\n");
+    for (const auto& [code, count] : refusals_by_result(impl.threads)) {
+        fmt::format_to(std::back_inserter(text), "jifen_refusals_total{{result=\"{}\"}} {}\n",
+                       to_string(static_cast<Result>(code)), count);
+    }
     metric("jifen_busy_refusals_total", "counter", "Operations refused because a queue was full.",
            totals.busy);
     metric("jifen_storage_full_refusals_total", "counter",
@@ -484,6 +510,11 @@ std::string Server::stats_json() const {
                        counters.holds_open.load(std::memory_order_relaxed),
                        counters.lot_nodes.load(std::memory_order_relaxed));
     }
+    std::string refusals;
+    for (const auto& [code, count] : refusals_by_result(impl.threads)) {
+        fmt::format_to(std::back_inserter(refusals), "{}\"{}\":{}", refusals.empty() ? "" : ",",
+                       to_string(static_cast<Result>(code)), count);
+    }
     const wal::LogStats log = impl.log->stats();
     return fmt::format(
         "{{\"shard_count\":{},\"shard_threads\":{},\"uptime_us\":{},\"connections\":{},"
@@ -492,14 +523,14 @@ std::string Server::stats_json() const {
         "\"log_commits\":{},\"log_used_bytes\":{},\"log_map_bytes\":{},\"storage_full\":{},"
         "\"log_failed\":{},\"memory_full\":{},\"memory_budget_bytes\":{},"
         "\"members\":{},\"members_max\":{},\"transactions\":{},\"resident_bytes\":{},"
-        "\"durability\":\"{}\",\"shards\":[{}]}}",
+        "\"durability\":\"{}\",\"refusals\":{{{}}},\"shards\":[{}]}}",
         impl.threads.size(), impl.cores.size(), wall_clock_us() - impl.shared.start_us,
         impl.shared.connections.load(std::memory_order_relaxed), totals.operations, totals.refused,
         totals.busy, totals.storage_full_refusals, totals.forwarded, log.records, log.commits,
         log.used_bytes, log.map_bytes, impl.log->storage_full(), impl.log->failed(),
         impl.memory_guard->full(), impl.memory_guard->budget_bytes(), totals.members,
         impl.members_max(), totals.transactions, resident_bytes(),
-        impl.shared.sync ? "sync" : "async", shards);
+        impl.shared.sync ? "sync" : "async", refusals, shards);
 }
 
 }  // namespace jifen::server

@@ -4,6 +4,8 @@
 // that thread, which may host other shards too.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -80,6 +82,11 @@ struct ShardCounters {
     std::atomic<uint64_t> transactions{0};
     std::atomic<uint64_t> holds_open{0};
     std::atomic<uint64_t> lot_nodes{0};
+    // Answers other than ok sent on this shard's connections, by result code (the last entry
+    // stands for any code past it): each operation's (forwarded ones included, counted where
+    // the client is), each refused HELLO, history or stats request, each ErrorReply.
+    static constexpr size_t result_codes = 400;
+    std::array<std::atomic<uint64_t>, result_codes> refusals{};
 };
 
 class ShardThread;
@@ -117,6 +124,11 @@ public:
     // and records the full queue refused (flush_records).
     void on_durable() noexcept;
     const ShardCounters& counters() const noexcept { return counters_; }
+    // An answer other than ok went out on one of this shard's connections.
+    void count_refusal(uint32_t result) noexcept {
+        ShardCounters::add(
+            counters_.refusals[std::min<size_t>(result, ShardCounters::result_codes - 1)]);
+    }
     uint32_t index() const noexcept { return index_; }
     // Any thread (another shard): serve a session whose HELLO asked for this shard.
     void adopt(Handover handover);

@@ -275,6 +275,50 @@ TEST_F(CoreProtocol, MetricsCountMembersAndTheTransactionsKeptAndTheMemory) {
     EXPECT_NE(stats.find("\"resident_bytes\":"), std::string::npos) << stats;
 }
 
+// Every answer other than ok is counted by its result, whichever way it went out: per operation
+// (also one forwarded to another shard), a refused HELLO, a frame refused as a whole. ok is not
+// counted, and a result shows once it was answered.
+TEST_F(CoreProtocol, MetricsCountRefusalsByResult) {
+    const auto refusals = [&](std::string_view result) {
+        return server_.metric("jifen_refusals_total{result=\"" + std::string(result) + "\"}");
+    };
+    EXPECT_EQ(refusals("insufficient_points"), -1);
+    RawClient admin(server_.port());
+    ASSERT_EQ(static_cast<Result>(admin.hello(admin_key).result), Result::ok);
+    std::vector<protocol::Operation> redeems;
+    for (uint64_t member = 1; member <= 8; ++member) {  // Members of both shards.
+        ASSERT_EQ(result_of(admin.operation(Opcode::enroll, make_operation(member, member, 0))),
+                  Result::ok);
+        redeems.push_back(make_operation(100 + member, member, 5));
+    }
+    for (const protocol::OperationReply& reply : admin.operations(Opcode::redeem, redeems)) {
+        ASSERT_EQ(result_of(reply), Result::insufficient_points);
+    }
+    EXPECT_EQ(static_cast<Result>(admin.balance(99).result), Result::member_not_found);
+
+    RawClient stranger(server_.port());
+    EXPECT_EQ(static_cast<Result>(stranger.hello("not-a-key").result), Result::auth_failed);
+    RawClient reader(server_.port());
+    ASSERT_EQ(static_cast<Result>(reader.hello(read_key).result), Result::ok);
+    const protocol::Operation earn = make_operation(200, 1, 10);
+    reader.send_items(Opcode::earn, 11, std::span<const protocol::Operation>(&earn, 1));
+    const auto forbidden = reader.read_frame();
+    ASSERT_TRUE(forbidden);
+    EXPECT_EQ(forbidden->error_result(), Result::forbidden);
+
+    EXPECT_EQ(refusals("insufficient_points"), 8);
+    EXPECT_EQ(refusals("member_not_found"), 1);
+    EXPECT_EQ(refusals("auth_failed"), 1);
+    EXPECT_EQ(refusals("forbidden"), 1);
+    EXPECT_EQ(refusals("ok"), -1);
+    EXPECT_EQ(refusals("id_conflict"), -1);
+    const std::string stats = server_.stats_json();
+    EXPECT_NE(stats.find("\"refusals\":{\"member_not_found\":1,\"insufficient_points\":8,"
+                         "\"auth_failed\":1,\"forbidden\":1}"),
+              std::string::npos)
+        << stats;
+}
+
 TEST_F(CoreProtocol, HelloAskingForAShardOutOfRangeIsRefusedAndHelloStillWorksAfter) {
     RawClient client(server_.port());
     const auto refused = client.hello(admin_key, 2);
