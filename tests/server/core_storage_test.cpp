@@ -181,63 +181,80 @@ bool metric_becomes(const RunningServer& server, std::string_view name, int64_t 
     return false;
 }
 
+// A 2-shard server whose commits fail with fault_ (an errno) while it is not 0, and three members
+// with 100 points each: `waiting` on shard 0 (the tests leave an earn of it in a failed commit),
+// one beside it and one on shard 1. earns_: their earns of 100, as sent.
+class DiskFull : public ::testing::Test {
+protected:
+    DiskFull() : server_(config_of(dir_.path(), &fault_)), client_(server_.port()) {}
+
+    void SetUp() override {
+        ASSERT_EQ(static_cast<Result>(client_.hello(admin_key).result), Result::ok);
+        for (const uint64_t member : {waiting, idle_same_shard, idle_other_shard}) {
+            ASSERT_EQ(
+                result_of(client_.operation(Opcode::enroll, make_operation(txn_id_++, member, 0))),
+                Result::ok);
+            earns_.push_back(make_operation(txn_id_++, member, 100));
+            ASSERT_EQ(result_of(client_.operation(Opcode::earn, earns_.back())), Result::ok);
+        }
+    }
+
+    static Config config_of(const std::filesystem::path& data_dir, std::atomic<int>* fault) {
+        Config config = test_config(data_dir, 2);
+        config.wal.commit_fault = [fault] { return fault->load(); };
+        return config;
+    }
+
+    const uint64_t waiting = member_on_shard(0, 2, 100);
+    const uint64_t idle_same_shard = member_on_shard(0, 2, waiting + 1);
+    const uint64_t idle_other_shard = member_on_shard(1, 2, 100);
+    TempDir dir_;
+    std::atomic<int> fault_{0};
+    RunningServer server_;
+    RawClient client_;
+    uint64_t txn_id_ = 1;
+    std::vector<Operation> earns_;
+};
+
 // A disk that fills under a commit (ENOSPC, injected): in sync durability the operations that
 // commit carried wait for the disk, and nothing else does. (The real disk must have the log's
 // 256 MiB reserve free, as for every test here.) New writes are refused at once,
 // balances of members with nothing waiting are answered, audit says storage_full; once a commit
 // succeeds again the waiting replies arrive and writes are taken.
-TEST(CoreStorage, ADiskFullUnderACommitHoldsOnlyWhatTheCommitCarried) {
-    TempDir dir;
-    std::atomic<int> fault{0};
-    Config config = test_config(dir.path(), 2);
-    config.wal.commit_fault = [&fault] { return fault.load(); };
-    RunningServer server(config);
-    RawClient client(server.port());
-    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
-    const uint64_t waiting = member_on_shard(0, 2, 100);
-    const uint64_t idle_same_shard = member_on_shard(0, 2, waiting + 1);
-    const uint64_t idle_other_shard = member_on_shard(1, 2, 100);
-    uint64_t txn_id = 1;
-    for (const uint64_t member : {waiting, idle_same_shard, idle_other_shard}) {
-        ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(txn_id++, member, 0))),
-                  Result::ok);
-        ASSERT_EQ(result_of(client.operation(Opcode::earn, make_operation(txn_id++, member, 100))),
-                  Result::ok);
-    }
-
-    fault = ENOSPC;
-    const Operation held_earn = make_operation(txn_id++, waiting, 50);
-    client.send_items(Opcode::earn, 7, std::span<const Operation>(&held_earn, 1));
-    ASSERT_TRUE(metric_becomes(server, "jifen_storage_full", 1));
+TEST_F(DiskFull, ACommitFailingForSpaceHoldsOnlyWhatItCarried) {
+    fault_ = ENOSPC;
+    const Operation held_earn = make_operation(txn_id_++, waiting, 50);
+    client_.send_items(Opcode::earn, 7, std::span<const Operation>(&held_earn, 1));
+    ASSERT_TRUE(metric_becomes(server_, "jifen_storage_full", 1));
 
     EXPECT_EQ(
-        result_of(client.operation(Opcode::earn, make_operation(txn_id++, idle_same_shard, 5))),
+        result_of(client_.operation(Opcode::earn, make_operation(txn_id_++, idle_same_shard, 5))),
         Result::storage_full);
     EXPECT_EQ(
-        result_of(client.operation(Opcode::earn, make_operation(txn_id++, idle_other_shard, 5))),
+        result_of(client_.operation(Opcode::earn, make_operation(txn_id_++, idle_other_shard, 5))),
         Result::storage_full);
     for (const uint64_t member : {idle_same_shard, idle_other_shard}) {
-        const protocol::BalanceReply balance = client.balance(member);
+        const protocol::BalanceReply balance = client_.balance(member);
         EXPECT_EQ(static_cast<Result>(balance.result), Result::ok) << member;
         EXPECT_EQ(balance.available, 100) << member;
     }
-    EXPECT_EQ(static_cast<Result>(client.audit().result), Result::storage_full);
-    EXPECT_EQ(server.metric("jifen_log_failed"), 0);
+    EXPECT_EQ(static_cast<Result>(client_.audit().result), Result::storage_full);
+    EXPECT_EQ(server_.metric("jifen_log_failed"), 0);
 
     // The waiting member's balance would show the earn not yet durable: it waits with it, and a
     // balance asked after it overtakes it.
     const protocol::BalanceRequest query{waiting};
-    client.send_items(Opcode::balance, 9, std::span<const protocol::BalanceRequest>(&query, 1));
+    client_.send_items(Opcode::balance, 9, std::span<const protocol::BalanceRequest>(&query, 1));
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
     const protocol::BalanceRequest idle_query{idle_same_shard};
-    client.send_items(Opcode::balance, 10,
-                      std::span<const protocol::BalanceRequest>(&idle_query, 1));
-    const std::optional<Frame> overtaking = client.read_frame();
+    client_.send_items(Opcode::balance, 10,
+                       std::span<const protocol::BalanceRequest>(&idle_query, 1));
+    const std::optional<Frame> overtaking = client_.read_frame();
     ASSERT_TRUE(overtaking.has_value());
     EXPECT_EQ(overtaking->header.request_id, 10u);
-    fault = 0;  // Space again: the writer's next retry commits.
+    fault_ = 0;  // Space again: the writer's next retry commits.
     for (int reply = 0; reply < 2; ++reply) {
-        const std::optional<Frame> frame = client.read_frame();
+        const std::optional<Frame> frame = client_.read_frame();
         ASSERT_TRUE(frame.has_value());
         if (frame->header.request_id == 7) {
             const auto earned = frame->item<protocol::OperationReply>();
@@ -248,11 +265,11 @@ TEST(CoreStorage, ADiskFullUnderACommitHoldsOnlyWhatTheCommitCarried) {
             EXPECT_EQ(frame->item<protocol::BalanceReply>().available, 150);
         }
     }
-    ASSERT_TRUE(metric_becomes(server, "jifen_storage_full", 0));
+    ASSERT_TRUE(metric_becomes(server_, "jifen_storage_full", 0));
     EXPECT_EQ(
-        result_of(client.operation(Opcode::earn, make_operation(txn_id++, idle_same_shard, 5))),
+        result_of(client_.operation(Opcode::earn, make_operation(txn_id_++, idle_same_shard, 5))),
         Result::ok);
-    const protocol::AuditReply audit = client.audit();
+    const protocol::AuditReply audit = client_.audit();
     EXPECT_EQ(static_cast<Result>(audit.result), Result::ok);
     EXPECT_EQ(audit.ok, 1u);
 }
@@ -262,59 +279,40 @@ TEST(CoreStorage, ADiskFullUnderACommitHoldsOnlyWhatTheCommitCarried) {
 // its original outcome, flagged replayed (id_conflict with other content), on either shard,
 // rather than storage_full (which a client takes for "not applied"). New ids are refused, and so
 // are repeats on a member with a record still waiting for the disk, until it is durable.
-TEST(CoreStorage, ADiskFullStillAnswersRetriesOfDurableTransactions) {
-    TempDir dir;
-    std::atomic<int> fault{0};
-    Config config = test_config(dir.path(), 2);
-    config.wal.commit_fault = [&fault] { return fault.load(); };
-    RunningServer server(config);
-    RawClient client(server.port());
-    ASSERT_EQ(static_cast<Result>(client.hello(admin_key).result), Result::ok);
-    const uint64_t waiting = member_on_shard(0, 2, 100);
-    const uint64_t idle_same_shard = member_on_shard(0, 2, waiting + 1);
-    const uint64_t idle_other_shard = member_on_shard(1, 2, 100);
-    uint64_t txn_id = 1;
-    std::vector<Operation> durable_earns;
-    for (const uint64_t member : {waiting, idle_same_shard, idle_other_shard}) {
-        ASSERT_EQ(result_of(client.operation(Opcode::enroll, make_operation(txn_id++, member, 0))),
-                  Result::ok);
-        durable_earns.push_back(make_operation(txn_id++, member, 100));
-        ASSERT_EQ(result_of(client.operation(Opcode::earn, durable_earns.back())), Result::ok);
-    }
+TEST_F(DiskFull, RetriesOfDurableTransactionsAreStillAnswered) {
+    fault_ = ENOSPC;
+    const Operation held_earn = make_operation(txn_id_++, waiting, 50);
+    client_.send_items(Opcode::earn, 7, std::span<const Operation>(&held_earn, 1));
+    ASSERT_TRUE(metric_becomes(server_, "jifen_storage_full", 1));
 
-    fault = ENOSPC;
-    const Operation held_earn = make_operation(txn_id++, waiting, 50);
-    client.send_items(Opcode::earn, 7, std::span<const Operation>(&held_earn, 1));
-    ASSERT_TRUE(metric_becomes(server, "jifen_storage_full", 1));
-
-    for (size_t i = 1; i < durable_earns.size(); ++i) {
-        const protocol::OperationReply reply = client.operation(Opcode::earn, durable_earns[i]);
+    for (size_t i = 1; i < earns_.size(); ++i) {
+        const protocol::OperationReply reply = client_.operation(Opcode::earn, earns_[i]);
         EXPECT_EQ(result_of(reply), Result::ok) << i;
         EXPECT_NE(reply.flags & protocol::reply_flag_replayed, 0u) << i;
         EXPECT_EQ(reply.available, 100) << i;
-        Operation changed = durable_earns[i];
+        Operation changed = earns_[i];
         changed.points = 7;
-        EXPECT_EQ(result_of(client.operation(Opcode::earn, changed)), Result::id_conflict) << i;
+        EXPECT_EQ(result_of(client_.operation(Opcode::earn, changed)), Result::id_conflict) << i;
     }
     EXPECT_EQ(
-        result_of(client.operation(Opcode::earn, make_operation(txn_id++, idle_same_shard, 5))),
+        result_of(client_.operation(Opcode::earn, make_operation(txn_id_++, idle_same_shard, 5))),
         Result::storage_full);
     // A member with a record waiting for the disk may be answered only once it is durable: its
     // repeats are refused for now, the durable earn's and the held one's alike.
-    EXPECT_EQ(result_of(client.operation(Opcode::earn, durable_earns[0])), Result::storage_full);
-    EXPECT_EQ(result_of(client.operation(Opcode::earn, held_earn)), Result::storage_full);
-    fault = 0;  // Space again: the writer's next retry commits, and the held earn is answered.
-    const std::optional<Frame> frame = client.read_frame();
+    EXPECT_EQ(result_of(client_.operation(Opcode::earn, earns_[0])), Result::storage_full);
+    EXPECT_EQ(result_of(client_.operation(Opcode::earn, held_earn)), Result::storage_full);
+    fault_ = 0;  // Space again: the writer's next retry commits, and the held earn is answered.
+    const std::optional<Frame> frame = client_.read_frame();
     ASSERT_TRUE(frame.has_value());
     EXPECT_EQ(frame->header.request_id, 7u);
     EXPECT_EQ(result_of(frame->item<protocol::OperationReply>()), Result::ok);
     EXPECT_EQ(frame->item<protocol::OperationReply>().available, 150);
-    const protocol::OperationReply retried = client.operation(Opcode::earn, held_earn);
+    const protocol::OperationReply retried = client_.operation(Opcode::earn, held_earn);
     EXPECT_EQ(result_of(retried), Result::ok);
     EXPECT_NE(retried.flags & protocol::reply_flag_replayed, 0u);
     EXPECT_EQ(retried.available, 150);
-    ASSERT_TRUE(metric_becomes(server, "jifen_storage_full", 0));
-    const protocol::AuditReply audit = client.audit();
+    ASSERT_TRUE(metric_becomes(server_, "jifen_storage_full", 0));
+    const protocol::AuditReply audit = client_.audit();
     EXPECT_EQ(static_cast<Result>(audit.result), Result::ok);
     EXPECT_EQ(audit.ok, 1u);
 }

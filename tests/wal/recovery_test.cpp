@@ -434,6 +434,21 @@ TEST(Recovery, HoldsOfBuildsBeforeHoldsKeptMonthsReplayAsTheyGaveBack) {
     }
 }
 
+// Starts twice on the directory with options: each time the ledger replays to digest and passes
+// its audit, and member 1's next command (next(txn)) is refused with limit.
+template <class Next>
+void expect_replayed_then_limited(const Options& options, uint64_t digest, Result limit,
+                                  Next next) {
+    for (uint64_t start = 0; start < 2; ++start) {
+        Recovered again(options);
+        EXPECT_EQ(again.ledger.digest(), digest);
+        EXPECT_TRUE(again.ledger.audit_ok());
+        again.log->start(nullptr);
+        EXPECT_EQ(apply_logged(again.ledger, *again.log, next(20 + start)).result, limit);
+        again.log->stop();
+    }
+}
+
 // Directories of builds before holds_per_member_max (no rules kept, or meta["rules"]): a member
 // with more open holds than the limit configured now replays, since those builds had no limit;
 // the next hold meets the limit.
@@ -462,17 +477,9 @@ TEST(Recovery, HoldsOfBuildsBeforeThePerMemberLimitReplayUnderNoLimit) {
         engine::Config now = testing::small_config();
         now.holds_per_member_max = 2;
         options.engine = now;
-        for (uint64_t start = 0; start < 2; ++start) {
-            Recovered again(options);
-            EXPECT_EQ(again.ledger.digest(), digest);
-            EXPECT_TRUE(again.ledger.audit_ok());
-            again.log->start(nullptr);
-            EXPECT_EQ(
-                apply_logged(again.ledger, *again.log, engine::Op::hold, 20 + start, 1, 1, start_us)
-                    .result,
-                Result::member_hold_limit);
-            again.log->stop();
-        }
+        expect_replayed_then_limited(options, digest, Result::member_hold_limit, [](uint64_t txn) {
+            return command_of(engine::Op::hold, txn, 1, 1, start_us);
+        });
     }
 }
 
@@ -513,17 +520,9 @@ TEST(Recovery, PendingLotsOfBuildsBeforeThePerMemberLimitReplayUnderNoLimit) {
         engine::Config now = testing::small_config();
         now.pending_lots_per_member_max = 2;
         options.engine = now;
-        for (uint64_t start = 0; start < 2; ++start) {
-            Recovered again(options);
-            EXPECT_EQ(again.ledger.digest(), digest);
-            EXPECT_TRUE(again.ledger.audit_ok());
-            again.log->start(nullptr);
-            EXPECT_EQ(apply_logged(again.ledger, *again.log,
-                                   pending_earn(20 + start, start_us + 10 * day_us))
-                          .result,
-                      Result::member_lot_limit);
-            again.log->stop();
-        }
+        expect_replayed_then_limited(options, digest, Result::member_lot_limit, [&](uint64_t txn) {
+            return pending_earn(txn, start_us + 10 * day_us);
+        });
     }
 }
 
