@@ -173,7 +173,13 @@ private:
             c.points = points();
             c.order_ref = chance(50) ? below(1000) : 0;
             if (chance(20)) {
-                c.until_us = now_us_ + below(5 * day_us);
+                const uint64_t after_us = below(5 * day_us);
+                c.until_us = now_us_ + after_us;
+                if (after_us % 2 == 0) {
+                    // At midnight, half of them: pending earns then share release times, joining
+                    // lots the member has (also at its pending-lot limit).
+                    c.until_us += day_us - c.until_us % day_us;
+                }
             }
         } else if (pick < 48) {
             c.op = Op::redeem;

@@ -568,6 +568,80 @@ TEST_F(MemberLotLimitTest, TheCountSurvivesACheckpointAndALowerLimitKeepsPending
     EXPECT_TRUE(loaded->audit().ok);
 }
 
+TEST_F(MemberLotLimitTest, AtTheLimitAnOutOfOrderReleaseTimeIsRefusedUnlessTheMemberHasIt) {
+    earn_three_pending();
+    // Before the first lot and between two lots: a lot of its own, refused; the first lot's
+    // time joins it.
+    expect_refused(earn_pending(20, 42, 5, t0_us, t0_us + day_us / 2), Result::member_lot_limit);
+    expect_refused(earn_pending(20, 42, 5, t0_us, t0_us + day_us + day_us / 2),
+                   Result::member_lot_limit);
+    EXPECT_EQ(apply(earn_pending(21, 42, 5, t0_us, t0_us + day_us)).result, Result::ok);
+    // Four lots under a limit lowered to three, the first due by the earn's time: the walk for
+    // a middle lot starts past it.
+    Config config = limited();
+    config.pending_lots_per_member_max = 0;
+    shard_.set_rules(config);
+    ASSERT_EQ(apply(earn_pending(22, 42, 5, t0_us, t0_us + 4 * day_us)).result, Result::ok);
+    shard_.set_rules(limited());
+    const TimeUs later_us = t0_us + day_us;
+    EXPECT_EQ(apply(earn_pending(23, 42, 5, later_us, t0_us + 3 * day_us)).result, Result::ok);
+    expect_refused(earn_pending(24, 42, 5, later_us, t0_us + 3 * day_us + 1),
+                   Result::member_lot_limit);
+    EXPECT_EQ(view(42).pending, 30);
+    expect_sound();
+}
+
+// Repeats are answered before the limit is looked at: a pending earn whose lot is gone (its
+// reversal took it), repeated while the member is at the limit, is replayed.
+TEST_F(MemberLotLimitTest, ARepeatOfAnAppliedPendingEarnAtTheLimitIsReplayed) {
+    earn_three_pending();
+    ASSERT_EQ(apply(reverse(20, 42, 10)).result, Result::ok);
+    ASSERT_EQ(apply(earn_pending(21, 42, 5, t0_us, t0_us + 4 * day_us)).result, Result::ok);
+    const uint64_t before = shard_.digest();
+    const Outcome repeated = apply(earn_pending(10, 42, 10, t0_us, t0_us + day_us));
+    EXPECT_EQ(repeated.result, Result::ok);
+    EXPECT_TRUE(repeated.replayed);
+    EXPECT_EQ(repeated.pending, 10);  // What the earn answered then.
+    EXPECT_EQ(shard_.digest(), before);
+    expect_refused(earn_pending(22, 42, 10, t0_us, t0_us + 5 * day_us), Result::member_lot_limit);
+}
+
+// The count is rebuilt from the checkpoint's lots alone: a shard that had members of its own
+// (whose counts sit in the same slots) loads it exact.
+TEST_F(MemberLotLimitTest, ACheckpointLoadedIntoAShardInUseCountsOnlyItsOwnLots) {
+    earn_three_pending();
+    Shard other(0, 1, limited(), nullptr);
+    ASSERT_EQ(other.apply(enroll(1, 7)).result, Result::ok);
+    ASSERT_EQ(other.apply(earn_pending(2, 7, 10, t0_us, t0_us + day_us)).result, Result::ok);
+    std::vector<std::byte> bytes;
+    other.save(&bytes);
+    ASSERT_TRUE(shard_.load(bytes));  // Member 7 takes member 42's place.
+    EXPECT_TRUE(shard_.audit().ok);
+    EXPECT_EQ(apply(earn_pending(3, 7, 10, t0_us, t0_us + 2 * day_us)).result, Result::ok);
+    EXPECT_EQ(apply(earn_pending(4, 7, 10, t0_us, t0_us + 3 * day_us)).result, Result::ok);
+    expect_refused(earn_pending(5, 7, 10, t0_us, t0_us + 4 * day_us), Result::member_lot_limit);
+}
+
+// A refused pending earn claims nothing in the shards' shared TxnIndex: the same id applies once
+// the member has room.
+TEST(MemberLotLimitIndexed, ARefusedPendingEarnLeavesItsIdFreeForARetry) {
+    Config config = small_config();
+    config.pending_lots_per_member_max = 1;
+    TxnIndex index(1024);
+    Shard shard(0, 1, config, &index);
+    ASSERT_EQ(shard.apply(enroll(1, 42)).result, Result::ok);
+    ASSERT_EQ(shard.apply(earn_pending(10, 42, 10, t0_us, t0_us + day_us)).result, Result::ok);
+    const Command second = earn_pending(11, 42, 10, t0_us, t0_us + 2 * day_us);
+    EXPECT_EQ(shard.apply(second).result, Result::member_lot_limit);
+    EXPECT_EQ(index.find(second.txn_id), MemberId{0});
+    ASSERT_EQ(shard.apply(reverse(12, 42, 10)).result, Result::ok);
+    const Outcome retried = shard.apply(second);
+    EXPECT_EQ(retried.result, Result::ok);
+    EXPECT_FALSE(retried.replayed);
+    EXPECT_EQ(retried.pending, 10);
+    EXPECT_TRUE(shard.audit().ok);
+}
+
 TEST_F(ShardTest, CaptureOfTheWholeHoldSpendsIt) {
     enroll_with(42, 100);
     apply(hold(10, 42, 60));
