@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -291,6 +292,54 @@ TEST(Recovery, HoldsTakenBeforeALowerPerMemberLimitReplayAndLaterHoldsMeetIt) {
     }
 }
 
+// A member's pending lots taken under no per-member limit replay after the limit is lowered below
+// them (each under the rules of its time, so more than engine::Config's default too); new pending
+// earns that need a lot of their own meet the new limit.
+TEST(Recovery, PendingLotsTakenBeforeALowerPerMemberLimitReplayAndLaterEarnsMeetIt) {
+    constexpr engine::TimeUs second_us = 1'000'000;
+    const uint64_t lots = engine::Config{}.pending_lots_per_member_max + 1;
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    engine::Config rules = testing::small_config();
+    rules.pending_lots_per_member_max = 0;
+    options.engine = rules;
+    const auto pending_earn = [](uint64_t txn, engine::TimeUs release_us) {
+        engine::Command command = command_of(engine::Op::earn, txn, 2, 1, start_us);
+        command.until_us = release_us;
+        return command;
+    };
+    uint64_t digest = 0;
+    {
+        Recovered first(options);
+        first.log->start(nullptr);
+        ASSERT_EQ(
+            apply_logged(first.ledger, *first.log, engine::Op::enroll, 1, 2, 0, start_us).result,
+            Result::ok);
+        for (uint64_t i = 0; i < lots; ++i) {
+            ASSERT_EQ(apply_logged(first.ledger, *first.log,
+                                   pending_earn(10 + i, start_us + (i + 1) * second_us))
+                          .result,
+                      Result::ok);
+        }
+        first.log->stop();
+        digest = first.ledger.digest();
+    }
+    rules.pending_lots_per_member_max = 2;
+    options.engine = rules;
+    for (uint64_t start = 0; start < 2; ++start) {
+        Recovered again(options);
+        EXPECT_EQ(again.ledger.digest(), digest);
+        EXPECT_TRUE(again.ledger.audit_ok());
+        again.log->start(nullptr);
+        EXPECT_EQ(apply_logged(again.ledger, *again.log,
+                               pending_earn(5'000 + start, start_us + 5'000 * second_us))
+                      .result,
+                  Result::member_lot_limit);
+        again.log->stop();
+        EXPECT_EQ(again.ledger.digest(), digest);  // The refusal changed nothing, logged nothing.
+    }
+}
+
 TEST(Recovery, ChangingExpiryMonthsOnALoggedDirectoryIsRefusedNamingTheKey) {
     TempDir dir;
     Options options = testing::options_for(dir.path(), 1);
@@ -316,9 +365,8 @@ TEST(Recovery, ChangingExpiryMonthsOnALoggedDirectoryIsRefusedNamingTheKey) {
     EXPECT_NO_THROW(Log::open(options));
 }
 
-// Rewrites a directory's rules as a build before holds kept months wrote them: meta["rules"],
-// entries without points_keep_months.
-// Rewrites the rules this build wrote as an older build's: under key, entries of entry_bytes.
+// Rewrites the rules this build wrote as an older build's: under older_key, entries of
+// entry_bytes (meta["rules"]: without points_keep_months, which must then be 0).
 void rewrite_rules_as(const std::filesystem::path& dir, const char* older_key, size_t entry_bytes) {
     MDB_env* env = nullptr;
     ASSERT_EQ(mdb_env_create(&env), 0);
@@ -523,6 +571,39 @@ TEST(Recovery, PendingLotsOfBuildsBeforeThePerMemberLimitReplayUnderNoLimit) {
         expect_replayed_then_limited(options, digest, Result::member_lot_limit, [&](uint64_t txn) {
             return pending_earn(txn, start_us + 10 * day_us);
         });
+    }
+}
+
+// The rules a build before pending_lots_per_member_max kept (meta["rules2"]) still govern the
+// records applied under them: a debt a reverse made while reverse_allows_negative was on replays
+// with it turned off since, at the first start of this build (which rewrites them as
+// meta["rules3"]) and the next. Read as no rules, the configured ones would be assumed for those
+// records, and their replay would disagree.
+TEST(Recovery, RulesKeptInMetaRules2StillGovernTheirRecordsAfterTheUpgrade) {
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    engine::Config older = testing::small_config();
+    older.reverse_allows_negative = true;
+    older.pending_lots_per_member_max = 0;
+    uint64_t digest = 0;
+    write_older_ledger(
+        options, older, true,
+        [](Ledger& ledger, Log& log) {
+            ASSERT_EQ(apply_logged(ledger, log, engine::Op::redeem, 3, 1, 80, start_us).result,
+                      Result::ok);
+            const engine::Outcome debt = apply_logged(ledger, log, engine::Op::reverse, 4, 1, 0,
+                                                      start_us, engine::TxnId{2, 77});
+            ASSERT_EQ(debt.result, Result::ok);
+            ASSERT_EQ(debt.available, -80);
+        },
+        &digest);
+    rewrite_rules_as(dir.path(), format::meta_rules_v2_key, format::rules_v2_entry_bytes);
+    options.engine = testing::small_config();  // reverse_allows_negative off.
+    for (int start = 0; start < 2; ++start) {
+        std::unique_ptr<Recovered> again;
+        ASSERT_NO_THROW(again = std::make_unique<Recovered>(options)) << "start " << start;
+        EXPECT_EQ(again->ledger.digest(), digest);
+        EXPECT_TRUE(again->ledger.audit_ok());
     }
 }
 
