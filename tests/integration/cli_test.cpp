@@ -205,12 +205,13 @@ TEST_F(Cli, APendingEarnPastTheMembersPendingLotLimitNamesMemberLotLimit) {
     const std::string member = fresh_member();
     ASSERT_EQ(run({"enroll", member}).exit_code, 0);
     // The embedded default's 1000 pending lots (each its own release time), through the library
-    // in one frame.
+    // in one frame; pending for over an hour, so none comes due on a slow machine (the server's
+    // clock is the wall clock).
     client::Client library(server_->options());
     library.connect();
     std::vector<protocol::Operation> earns;
     for (uint64_t i = 1; i <= 1'000; ++i) {
-        earns.push_back(client::make_earn(std::stoull(member), 1, i * 1'000'000));
+        earns.push_back(client::make_earn(std::stoull(member), 1, (3'600 + i) * 1'000'000));
     }
     for (const auto& reply : library.submit(protocol::Opcode::earn, earns)) {
         ASSERT_EQ(static_cast<Result>(reply.result), Result::ok);

@@ -169,8 +169,9 @@ TEST_F(Library, AMemberPastItsOpenHoldLimitIsRefusedWithMemberHoldLimit) {
 }
 
 // The embedded default configuration limits a member to 1000 pending lots: one frame of 1001
-// earns pending for 1..1001 seconds (each its own release time) credits 1000 and refuses the
-// last; reversing one makes room again.
+// earns pending for an hour and 0..1000 seconds (each its own release time) credits 1000 and
+// refuses the last; reversing one makes room again. None comes due while the test runs (the
+// server's clock is the wall clock), so a slow machine sees the same.
 TEST_F(Library, APendingEarnPastTheMembersPendingLotLimitIsRefusedWithMemberLotLimit) {
     constexpr size_t limit = 1'000;
     constexpr uint64_t second_us = 1'000'000;
@@ -179,7 +180,7 @@ TEST_F(Library, APendingEarnPastTheMembersPendingLotLimitIsRefusedWithMemberLotL
     expect_ok(client->enroll(client::make_enroll(member)), "enroll");
     std::vector<protocol::Operation> earns;
     for (size_t i = 0; i <= limit; ++i) {
-        earns.push_back(client::make_earn(member, 1, (i + 1) * second_us));
+        earns.push_back(client::make_earn(member, 1, hour_us + i * second_us));
     }
     const auto replies = client->submit(Opcode::earn, earns);
     ASSERT_EQ(replies.size(), limit + 1);
