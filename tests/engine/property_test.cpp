@@ -102,10 +102,11 @@ private:
         config.holds_per_shard_max = 4096;
         config.txns_per_shard_max = static_cast<uint32_t>(1 + below(64));
         config.lots_per_shard_max = 1 << 15;
-        // The per-member limit on open holds: from the seed, so the stream drawn is unchanged.
-        const uint32_t member_hold_limits[] = {1000, 0, 1, 2, 3};
-        config.holds_per_member_max = member_hold_limits[(seed_ / 7919) % 5];
-        config.pending_lots_per_member_max = member_hold_limits[(seed_ / 7919 / 3) % 5];
+        // The per-member limits on open holds and pending lots: from the seed, so the stream drawn
+        // is unchanged.
+        const uint32_t per_member_limits[] = {1000, 0, 1, 2, 3};
+        config.holds_per_member_max = per_member_limits[(seed_ / 7919) % 5];
+        config.pending_lots_per_member_max = per_member_limits[(seed_ / 7919 / 3) % 5];
         config_ = config;
         return config;
     }
