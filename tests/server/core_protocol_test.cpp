@@ -283,6 +283,8 @@ TEST_F(CoreProtocol, MetricsCountRefusalsByResult) {
         return server_.metric("jifen_refusals_total{result=\"" + std::string(result) + "\"}");
     };
     EXPECT_EQ(refusals("insufficient_points"), -1);
+    const std::string none = server_.stats_json();  // Still valid JSON: an empty object.
+    EXPECT_NE(none.find("\"refusals\":{},\"shards\":["), std::string::npos) << none;
     RawClient admin(server_.port());
     ASSERT_EQ(static_cast<Result>(admin.hello(admin_key).result), Result::ok);
     std::vector<protocol::Operation> redeems;

@@ -317,6 +317,50 @@ TEST_F(DiskFull, RetriesOfDurableTransactionsAreStillAnswered) {
     EXPECT_EQ(audit.ok, 1u);
 }
 
+// A frame mixing retries with refusals is answered at once while the disk is full: a repeat of a
+// durable transaction (on either shard), a new id and a repeat on the member with a record
+// waiting leave together, none waiting for the log. So is a repeat of a transfer between shards
+// whose confirmation is durable: replayed, the receiver's leg applied once.
+TEST_F(DiskFull, AFrameOfRetriesAndRefusalsLeavesWithoutWaitingForTheLog) {
+    Operation transfer = make_operation(txn_id_++, idle_same_shard, 10);
+    transfer.counterparty_id = idle_other_shard;
+    ASSERT_EQ(result_of(client_.operation(Opcode::transfer, transfer)), Result::ok);
+
+    fault_ = ENOSPC;
+    const Operation held_earn = make_operation(txn_id_++, waiting, 50);
+    client_.send_items(Opcode::earn, 7, std::span<const Operation>(&held_earn, 1));
+    ASSERT_TRUE(metric_becomes(server_, "jifen_storage_full", 1));
+
+    const std::vector<Operation> frame{earns_[1], make_operation(txn_id_++, idle_same_shard, 5),
+                                       earns_[2], earns_[0]};
+    const std::vector<protocol::OperationReply> replies =
+        client_.operations(Opcode::earn, std::span<const Operation>(frame));
+    ASSERT_EQ(replies.size(), 4u);
+    for (const size_t i : {size_t{0}, size_t{2}}) {
+        EXPECT_EQ(result_of(replies[i]), Result::ok) << i;
+        EXPECT_NE(replies[i].flags & protocol::reply_flag_replayed, 0u) << i;
+        EXPECT_EQ(replies[i].available, 100) << i;
+    }
+    EXPECT_EQ(result_of(replies[1]), Result::storage_full);
+    EXPECT_EQ(result_of(replies[3]), Result::storage_full);
+
+    const protocol::OperationReply repeated = client_.operation(Opcode::transfer, transfer);
+    EXPECT_EQ(result_of(repeated), Result::ok);
+    EXPECT_NE(repeated.flags & protocol::reply_flag_replayed, 0u);
+    EXPECT_EQ(repeated.available, 90);
+    EXPECT_EQ(client_.balance(idle_other_shard).available, 110);
+
+    fault_ = 0;
+    const std::optional<Frame> held = client_.read_frame();
+    ASSERT_TRUE(held.has_value());
+    EXPECT_EQ(held->header.request_id, 7u);
+    EXPECT_EQ(result_of(held->item<protocol::OperationReply>()), Result::ok);
+    ASSERT_TRUE(metric_becomes(server_, "jifen_storage_full", 0));
+    const protocol::AuditReply audit = client_.audit();
+    EXPECT_EQ(static_cast<Result>(audit.result), Result::ok);
+    EXPECT_EQ(audit.ok, 1u);
+}
+
 // Any other commit failure (EIO with space left: a failing disk) stops the log for good: writes
 // get storage_error, the failure shows in the metrics, durable state stays readable.
 TEST(CoreStorage, AFailedLogRefusesWritesWithStorageErrorAndSaysSo) {
