@@ -639,8 +639,11 @@ bool ShardThread::repeats_durable_transaction(const engine::Command& command) {
 
 bool ShardThread::answers_from_durable_state(const engine::Command& command,
                                              const engine::Outcome& outcome) {
-    return log_stuck() && (outcome.result != Result::ok || outcome.replayed) &&
-           !waits_for_log(command.member_id);
+    // Only what a repeat is answered with: other refusals may rest on state of other members
+    // (a counterparty, a shard's table) that is not durable yet.
+    const bool repeat_answer = outcome.replayed || outcome.result == Result::id_conflict ||
+                               outcome.result == Result::in_progress;
+    return log_stuck() && repeat_answer && !waits_for_log(command.member_id);
 }
 
 bool ShardThread::waits_for_log(engine::MemberId member_id) {

@@ -277,9 +277,9 @@ private:
     // The engine answers it from what it kept (replayed, or id_conflict) and logs nothing, so it
     // is admitted: a client retrying an operation it got no answer for learns its outcome.
     bool repeats_durable_transaction(const engine::Command& command);
-    // While log_stuck(): whether the engine's answer to command shows durable state only (it
-    // logged nothing, and nothing of its member waits for the log), so it need not wait for a
-    // log that may not write again.
+    // While log_stuck(): whether the engine's answer to command shows durable state only (a
+    // repeat's answer, which logs nothing, and nothing of its member waits for the log), so it
+    // need not wait for a log that may not write again.
     bool answers_from_durable_state(const engine::Command& command, const engine::Outcome& outcome);
     size_t record_room() const noexcept;
     bool has_room_for(uint32_t operations) const noexcept;
