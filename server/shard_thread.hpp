@@ -274,8 +274,9 @@ private:
     // Whether a read of member_id may show state not durable yet, while log_stuck().
     bool waits_for_log(engine::MemberId member_id);
     // Storage full: whether command repeats a transaction of its member whose record is durable.
-    // The engine answers it from what it kept (replayed, or id_conflict) and logs nothing, so it
-    // is admitted: a client retrying an operation it got no answer for learns its outcome.
+    // The engine answers it from what it kept (replayed, id_conflict, or in_progress for a
+    // transfer whose credit is on its way) and logs nothing, so it is admitted: a client
+    // retrying an operation it got no answer for learns its outcome.
     bool repeats_durable_transaction(const engine::Command& command);
     // While log_stuck(): whether the engine's answer to command shows durable state only (a
     // repeat's answer, which logs nothing, and nothing of its member waits for the log), so it
