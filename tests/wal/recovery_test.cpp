@@ -256,6 +256,23 @@ struct Recovered {
     Ledger ledger;
 };
 
+// Starts twice on the directory with options: each time the ledger replays to digest and passes
+// its audit, and the next command (next(txn), a new txn each start) is refused with limit,
+// changing nothing and logging nothing.
+template <class Next>
+void expect_replayed_then_limited(const Options& options, uint64_t digest, Result limit,
+                                  Next next) {
+    for (uint64_t start = 0; start < 2; ++start) {
+        Recovered again(options);
+        EXPECT_EQ(again.ledger.digest(), digest);
+        EXPECT_TRUE(again.ledger.audit_ok());
+        again.log->start(nullptr);
+        EXPECT_EQ(apply_logged(again.ledger, *again.log, next(5'000 + start)).result, limit);
+        again.log->stop();
+        EXPECT_EQ(again.ledger.digest(), digest);
+    }
+}
+
 // A member's holds taken under no per-member limit replay after the limit is lowered below them
 // (each under the rules of its time); new holds meet the new limit.
 TEST(Recovery, HoldsTakenBeforeALowerPerMemberLimitReplayAndLaterHoldsMeetIt) {
@@ -281,15 +298,9 @@ TEST(Recovery, HoldsTakenBeforeALowerPerMemberLimitReplayAndLaterHoldsMeetIt) {
     }
     rules.holds_per_member_max = 2;
     options.engine = rules;
-    for (uint64_t start = 0; start < 2; ++start) {
-        Recovered again(options);
-        EXPECT_EQ(again.ledger.digest(), digest);
-        EXPECT_TRUE(again.ledger.audit_ok());
-        again.log->start(nullptr);
-        EXPECT_EQ(apply(again, engine::Op::hold, 20 + start, 1), Result::member_hold_limit);
-        again.log->stop();
-        EXPECT_EQ(again.ledger.digest(), digest);  // The refusal changed nothing, logged nothing.
-    }
+    expect_replayed_then_limited(options, digest, Result::member_hold_limit, [](uint64_t txn) {
+        return command_of(engine::Op::hold, txn, 2, 1, start_us);
+    });
 }
 
 // A member's pending lots taken under no per-member limit replay after the limit is lowered below
@@ -326,18 +337,9 @@ TEST(Recovery, PendingLotsTakenBeforeALowerPerMemberLimitReplayAndLaterEarnsMeet
     }
     rules.pending_lots_per_member_max = 2;
     options.engine = rules;
-    for (uint64_t start = 0; start < 2; ++start) {
-        Recovered again(options);
-        EXPECT_EQ(again.ledger.digest(), digest);
-        EXPECT_TRUE(again.ledger.audit_ok());
-        again.log->start(nullptr);
-        EXPECT_EQ(apply_logged(again.ledger, *again.log,
-                               pending_earn(5'000 + start, start_us + 5'000 * second_us))
-                      .result,
-                  Result::member_lot_limit);
-        again.log->stop();
-        EXPECT_EQ(again.ledger.digest(), digest);  // The refusal changed nothing, logged nothing.
-    }
+    expect_replayed_then_limited(options, digest, Result::member_lot_limit, [&](uint64_t txn) {
+        return pending_earn(txn, start_us + 5'000 * second_us);
+    });
 }
 
 TEST(Recovery, ChangingExpiryMonthsOnALoggedDirectoryIsRefusedNamingTheKey) {
@@ -479,21 +481,6 @@ TEST(Recovery, HoldsOfBuildsBeforeHoldsKeptMonthsReplayAsTheyGaveBack) {
             log->stop();
             digest = ledger.digest();
         }
-    }
-}
-
-// Starts twice on the directory with options: each time the ledger replays to digest and passes
-// its audit, and member 1's next command (next(txn)) is refused with limit.
-template <class Next>
-void expect_replayed_then_limited(const Options& options, uint64_t digest, Result limit,
-                                  Next next) {
-    for (uint64_t start = 0; start < 2; ++start) {
-        Recovered again(options);
-        EXPECT_EQ(again.ledger.digest(), digest);
-        EXPECT_TRUE(again.ledger.audit_ok());
-        again.log->start(nullptr);
-        EXPECT_EQ(apply_logged(again.ledger, *again.log, next(20 + start)).result, limit);
-        again.log->stop();
     }
 }
 
