@@ -501,11 +501,7 @@ void Connection::finish_frame(InFlightFrame& frame) {
         for (uint32_t i = 0; i < frame.request.count; ++i) {
             const std::byte* reply = slot(frame.first_op + i).reply;
             std::memcpy(body + i * item_bytes, reply, item_bytes);
-            uint32_t result = 0;  // Every item's first field (protocol/wire.hpp).
-            std::memcpy(&result, reply, sizeof(result));
-            if (result != 0) {
-                shard_.count_refusal(result);
-            }
+            count_if_refused(reply);
         }
         FrameHeader header;
         header.opcode = frame.request.opcode;
@@ -541,13 +537,8 @@ void Connection::send_frame(Opcode opcode, uint64_t request_id, uint16_t count,
     if (closed_ || closing_) {
         return;
     }
-    // Every reply body but ping's starts with its result.
-    uint32_t result = 0;
-    if (opcode != Opcode::ping && body.size() >= sizeof(result)) {
-        std::memcpy(&result, body.data(), sizeof(result));
-        if (result != 0) {
-            shard_.count_refusal(result);
-        }
+    if (opcode != Opcode::ping && body.size() >= sizeof(uint32_t)) {
+        count_if_refused(body.data());
     }
     FrameHeader header;
     header.opcode = static_cast<uint16_t>(opcode);
@@ -561,6 +552,14 @@ void Connection::send_frame(Opcode opcode, uint64_t request_id, uint16_t count,
         std::memcpy(out + protocol::frame_header_bytes, body.data(), body.size());
     }
     shard_.schedule_flush(*this);
+}
+
+void Connection::count_if_refused(const std::byte* reply) noexcept {
+    uint32_t result = 0;
+    std::memcpy(&result, reply, sizeof(result));
+    if (result != 0) {
+        shard_.count_refusal(result);
+    }
 }
 
 void Connection::send_error(uint64_t request_id, Result result, std::string_view message) {

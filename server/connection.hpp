@@ -133,6 +133,9 @@ private:
     void hand_over();
     void fail(uint64_t request_id, Result result, std::string_view message);
     void finish_frame(InFlightFrame& frame);
+    // Counts a reply (a wire reply item, or a reply body other than ping's) that is not ok: each
+    // starts with its result (protocol/wire.hpp).
+    void count_if_refused(const std::byte* reply) noexcept;
     void write_chunk();
     void on_write(const boost::system::error_code& error);
     void compact() noexcept;
