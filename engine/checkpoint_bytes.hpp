@@ -1,12 +1,15 @@
 // A shard checkpoint's bytes, held in pieces so a checkpoint of gigabytes is built in steps
 // without ever being moved: growing one contiguous buffer would copy all of it, with the shard
-// waiting, each time it outgrew its reservation. The log writes it piece by piece.
+// waiting, each time it outgrew its reservation. The log writes it piece by piece, and takes the
+// whole pieces of a checkpoint still being built ahead of the rest (take_whole_pieces), so a
+// checkpoint never holds a second copy of every transaction in memory.
 #pragma once
 
 #include <algorithm>
 #include <atomic>
 #include <cstddef>
 #include <cstring>
+#include <iterator>
 #include <span>
 #include <utility>
 #include <vector>
@@ -104,6 +107,24 @@ public:
             copied += take;
         }
         return *scratch;
+    }
+
+    // Moves the pieces written to their end out, in order, into a CheckpointBytes of their own;
+    // this one then starts at the next byte (the piece being written, and the room made ahead).
+    CheckpointBytes take_whole_pieces() {
+        CheckpointBytes front;
+        front.piece_bytes_ = piece_bytes_;
+        const size_t whole = size_ / piece_bytes_;
+        const auto end = pieces_.begin() + static_cast<std::ptrdiff_t>(whole);
+        front.pieces_.assign(std::make_move_iterator(pieces_.begin()),
+                             std::make_move_iterator(end));
+        pieces_.erase(pieces_.begin(), end);
+        front.size_ = whole * piece_bytes_;
+        size_ -= front.size_;
+        // The process holds the same bytes as before, now in two objects.
+        front.held_ = front.size_;
+        held_ -= front.held_;
+        return front;
     }
 
     // The bytes in order, one span per piece (what Shard::load takes).

@@ -228,12 +228,11 @@ private:
     std::vector<uint64_t>* changed_ = nullptr;
 };
 
-// A checkpoint built in steps (Shard::begin_checkpoint): the bytes so far, with room for the
-// header at the front, and which copied transactions changed since.
+// A checkpoint built in steps (Shard::begin_checkpoint): the bytes not handed out yet, and which
+// copied transactions changed since they were copied.
 struct CheckpointBuild {
     bool active = false;
-    CheckpointBytes bytes;  // Room is made ahead of `written`: pages touched in advance.
-    size_t written = 0;
+    CheckpointBytes bytes;  // Room is made ahead of its end: pages touched in advance.
     uint32_t txns_copied = 0;
     uint32_t txn_count_seen = 0;         // The shard's txn_count at the last step.
     std::vector<uint64_t> txns_changed;  // Bit i: entry i changed after it was copied.
@@ -456,8 +455,19 @@ private:
 
 constexpr uint64_t checkpoint_magic = 0x31444853'4E454649ull;  // "IFENSHD1"
 // 2: fingerprint_of() by fold_multiply. 3: a hold's points by month (SavedHold::lot_count
-// SavedLots after it; none for a legacy hold, and every version 2 hold loads as one).
-constexpr uint32_t checkpoint_version = 3;
+// SavedLots after it; none for a legacy hold, and every version 2 hold loads as one). 4: the
+// transactions right after the shard's place, in runs, then the entries that changed while the
+// checkpoint was built as patches, then the rest of the header: a checkpoint's leading pieces
+// are final as soon as they are written, so the log can store them before it is finished.
+//
+// Version 4, in order (versions 2 and 3 put the header fields first and one count of
+// transactions before them, with no runs or patches):
+//   u64 magic, u32 version, u32 shard_index, u32 shard_count
+//   runs of transactions: u32 count (> 0), count TxnEntry; ended by a u32 0
+//   u32 patch count, then per patch: u32 entry index, TxnEntry (the entry as it is now)
+//   Counters, u32 tick_cursor, TimeUs sweep_due_us, TimeUs cycle_due_us, u32 txn_count
+//   the members (put_members)
+constexpr uint32_t checkpoint_version = 4;
 constexpr uint32_t checkpoint_version_min = 2;
 
 struct SavedMember {
@@ -2578,9 +2588,15 @@ struct Shard::State {
     // Fills the member index from the loaded member records; false when an id comes twice.
     bool index_members() noexcept;
 
+    // Reads runs of transactions, then patches (version 4).
+    bool load_txns(Reader& reader, uint32_t count) noexcept;
+    bool load_patches(Reader& reader) noexcept;
+
     // Checkpoint pieces (Shard::save and the stepwise build share them).
     template <class Out>
-    void put_header(Writer<Out>& writer) const;
+    void put_place(Writer<Out>& writer) const;
+    template <class Out>
+    void put_state(Writer<Out>& writer) const;
     template <class Out>
     void put_members(Writer<Out>& writer) const;
     size_t checkpoint_bytes_estimate() const noexcept;
@@ -2601,26 +2617,29 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
     if (!reader.get(&magic) || magic != checkpoint_magic || !reader.get(&version) ||
         version < checkpoint_version_min || version > checkpoint_version ||
         !reader.get(&saved_index) || saved_index != shard_index || !reader.get(&saved_count) ||
-        saved_count != shard_count || !reader.get(&saved_counters) || !reader.get(&cursor) ||
-        !reader.get(&saved_sweep_due_us) || !reader.get(&saved_cycle_due_us) ||
-        !reader.get(&saved_txns) || !txn_room(saved_txns, false)) {
+        saved_count != shard_count) {
         return false;
     }
-    // Transactions first, so holds can point at their entries.
-    for (uint32_t i = 0; i < saved_txns; ++i) {
-        TxnEntry entry{};
-        if (!reader.get(&entry) || entry.txn_id.is_zero()) {
+    const auto get_state = [&] {
+        return reader.get(&saved_counters) && reader.get(&cursor) &&
+               reader.get(&saved_sweep_due_us) && reader.get(&saved_cycle_due_us) &&
+               reader.get(&saved_txns);
+    };
+    // Transactions before members, so holds can point at their entries.
+    if (version < 4) {
+        if (!get_state() || !load_txns(reader, saved_txns)) {
             return false;
         }
-        if (in_local_index(entry.op)) {
-            if (find_local_txn(entry.txn_id) != none || !txn_room(i + 1, true)) {
+    } else {
+        uint32_t run = 0;
+        while (reader.get(&run) && run > 0) {
+            if (!load_txns(reader, run)) {
                 return false;
             }
-            txn_slots.insert(hash_txn_id(entry.txn_id), i);
-            ++local_txn_count;
         }
-        txns[i] = entry;
-        txn_count = i + 1;
+        if (run != 0 || !load_patches(reader) || !get_state() || saved_txns != txn_count) {
+            return false;
+        }
     }
     if (!reader.get(&saved_members) || saved_members > members.count()) {
         return false;
@@ -2740,6 +2759,49 @@ bool Shard::State::load(std::span<const std::span<const std::byte>> pieces) noex
                 return false;
             }
         }
+    }
+    return true;
+}
+
+bool Shard::State::load_txns(Reader& reader, uint32_t count) noexcept {
+    if (count > none - txn_count || !txn_room(uint64_t{txn_count} + count, false)) {
+        return false;
+    }
+    for (const uint32_t end = txn_count + count; txn_count < end; ++txn_count) {
+        TxnEntry entry{};
+        if (!reader.get(&entry) || entry.txn_id.is_zero()) {
+            return false;
+        }
+        if (in_local_index(entry.op)) {
+            if (find_local_txn(entry.txn_id) != none || !txn_room(txn_count + 1, true)) {
+                return false;
+            }
+            txn_slots.insert(hash_txn_id(entry.txn_id), txn_count);
+            ++local_txn_count;
+        }
+        txns[txn_count] = entry;
+    }
+    return true;
+}
+
+bool Shard::State::load_patches(Reader& reader) noexcept {
+    uint32_t count = 0;
+    if (!reader.get(&count)) {
+        return false;
+    }
+    for (uint32_t i = 0; i < count; ++i) {
+        uint32_t index = 0;
+        TxnEntry entry{};
+        if (!reader.get(&index) || !reader.get(&entry) || index >= txn_count) {
+            return false;
+        }
+        // A patch changes what an entry's transaction did next, never which transaction it is.
+        const TxnEntry& loaded = std::as_const(txns)[index];
+        if (entry.txn_id != loaded.txn_id || entry.member_id != loaded.member_id ||
+            entry.op != loaded.op || entry.fingerprint != loaded.fingerprint) {
+            return false;
+        }
+        txns[index] = entry;
     }
     return true;
 }
@@ -2978,19 +3040,26 @@ uint64_t Shard::digest() const noexcept {
 
 namespace {
 
-constexpr size_t checkpoint_header_bytes = sizeof(checkpoint_magic) + sizeof(checkpoint_version) +
-                                           3 * sizeof(uint32_t) + sizeof(Counters) +
-                                           sizeof(uint32_t) + 2 * sizeof(TimeUs);
+// What a checkpoint holds besides its transactions and members: the place and the state, the
+// end of the runs, a patch count, and one run's count.
+constexpr size_t checkpoint_header_bytes =
+    sizeof(checkpoint_magic) + sizeof(checkpoint_version) + 2 * sizeof(uint32_t) +
+    sizeof(Counters) + 2 * sizeof(uint32_t) + 2 * sizeof(TimeUs) + 3 * sizeof(uint32_t);
 
 }  // namespace
 
-// Everything before the transactions; fixed size (checkpoint_header_bytes).
+// What the checkpoint is and which shard it belongs to: known when a build begins.
 template <class Out>
-void Shard::State::put_header(Writer<Out>& writer) const {
+void Shard::State::put_place(Writer<Out>& writer) const {
     writer.put(checkpoint_magic);
     writer.put(checkpoint_version);
     writer.put(shard_index);
     writer.put(shard_count);
+}
+
+// The shard's own state: taken when a build finishes.
+template <class Out>
+void Shard::State::put_state(Writer<Out>& writer) const {
     writer.put(counters);
     writer.put(tick_cursor);
     writer.put(sweep_due_us);
@@ -3076,8 +3145,14 @@ void Shard::save(std::vector<std::byte>* out) const {
     // Sized once: growing a vector of gigabytes copies it over and over, with the shard waiting.
     out->reserve(state.checkpoint_bytes_estimate());
     Writer writer(out);
-    state.put_header(writer);
-    writer.put_array(state.txns.data(), state.txn_count);
+    state.put_place(writer);
+    if (state.txn_count > 0) {
+        writer.put(state.txn_count);
+        writer.put_array(state.txns.data(), state.txn_count);
+    }
+    writer.put(uint32_t{0});  // The end of the runs.
+    writer.put(uint32_t{0});  // No patches.
+    state.put_state(writer);
     state.put_members(writer);
 }
 
@@ -3085,7 +3160,8 @@ void Shard::begin_checkpoint() {
     State& state = *state_;
     CheckpointBuild& build = state.checkpoint;
     build.bytes = CheckpointBytes();
-    build.written = checkpoint_header_bytes;  // The header is written by finish_checkpoint().
+    Writer writer(&build.bytes);
+    state.put_place(writer);
     build.txns_copied = 0;
     build.txn_count_seen = state.txn_count;
     build.txns_changed.clear();
@@ -3103,12 +3179,15 @@ uint64_t Shard::continue_checkpoint(uint32_t entries) {
     build.txn_count_seen = state.txn_count;
     const auto copy =
         static_cast<uint32_t>(std::min<uint64_t>(wanted, state.txn_count - build.txns_copied));
-    Writer writer(&build.bytes, &build.written);
-    writer.put_array(state.txns.data() + build.txns_copied, copy);
-    build.txns_copied += copy;
+    if (copy > 0) {
+        Writer writer(&build.bytes);
+        writer.put(copy);
+        writer.put_array(state.txns.data() + build.txns_copied, copy);
+        build.txns_copied += copy;
+    }
     // Make room for as many bytes again past what is written: the members, written at the end
     // while the shard waits, then land on pages that are already there.
-    build.bytes.make_room(build.written + 2 * size_t{copy} * sizeof(TxnEntry));
+    build.bytes.make_room(build.bytes.size() + 2 * size_t{copy} * sizeof(TxnEntry));
     build.txns_changed.resize((size_t{build.txns_copied} + 63) / 64, 0);
     state.txns.watch(build.txns_copied, &build.txns_changed);
     return state.txn_count - build.txns_copied;
@@ -3119,24 +3198,37 @@ void Shard::finish_checkpoint(CheckpointBytes* out) {
     CheckpointBuild& build = state.checkpoint;
     JIFEN_ASSERT(build.active);
     state.txns.watch(0, nullptr);
-    // Copied entries that changed since: copied again, in place (every entry is the same size).
+    Writer writer(&build.bytes);
+    const uint32_t rest = state.txn_count - build.txns_copied;
+    if (rest > 0) {
+        writer.put(rest);
+        writer.put_array(state.txns.data() + build.txns_copied, rest);
+    }
+    writer.put(uint32_t{0});  // The end of the runs.
+    // Copied entries that changed since: their pieces may be on disk already, so they follow
+    // as patches.
+    uint32_t patches = 0;
+    for (const uint64_t word : build.txns_changed) {
+        patches += static_cast<uint32_t>(std::popcount(word));
+    }
+    writer.put(patches);
     for (size_t word = 0; word < build.txns_changed.size(); ++word) {
         for (uint64_t bits = build.txns_changed[word]; bits != 0; bits &= bits - 1) {
-            const size_t index = word * 64 + static_cast<size_t>(std::countr_zero(bits));
-            build.bytes.write(checkpoint_header_bytes + index * sizeof(TxnEntry),
-                              &std::as_const(state.txns)[index], sizeof(TxnEntry));
+            const auto index = static_cast<uint32_t>(word * 64 + std::countr_zero(bits));
+            writer.put(index);
+            writer.put(std::as_const(state.txns)[index]);
         }
     }
-    Writer writer(&build.bytes, &build.written);
-    writer.put_array(state.txns.data() + build.txns_copied, state.txn_count - build.txns_copied);
-    size_t header_end = 0;  // Into the room begin_checkpoint() left at the front.
-    Writer header_writer(&build.bytes, &header_end);
-    state.put_header(header_writer);
-    JIFEN_ASSERT(header_end == checkpoint_header_bytes);
+    state.put_state(writer);
     state.put_members(writer);
-    JIFEN_ASSERT(build.bytes.size() == build.written);
     *out = std::move(build.bytes);
     build = CheckpointBuild{};
+}
+
+CheckpointBytes Shard::take_checkpoint_part() {
+    CheckpointBuild& build = state_->checkpoint;
+    JIFEN_ASSERT(build.active);
+    return build.bytes.take_whole_pieces();
 }
 
 bool Shard::checkpoint_building() const noexcept { return state_->checkpoint.active; }

@@ -206,15 +206,22 @@ public:
 
     // The same checkpoint, built in steps so the shard is never held for all of it. The
     // transactions (kept for ever, so most of a big checkpoint) are copied ahead a slice at a
-    // time while commands go on; finish_checkpoint() then copies again the copied entries that
-    // changed since, the new ones and the members, and gives exactly the bytes save() would give
-    // at that moment. begin_checkpoint() starts over when a build is under way.
+    // time while commands go on; finish_checkpoint() then adds the new ones, the copied entries
+    // that changed since (as patches), the shard's counters and the members. Loaded, it gives
+    // the state the shard had when finish_checkpoint() ran, as save() at that moment would
+    // (the bytes differ: save() has one run and no patches). begin_checkpoint() starts over
+    // when a build is under way.
     void begin_checkpoint();
     // Copies `entries` more transactions, or twice as many as were applied since the previous
     // step when that is more (so a build ends under any load); returns how many are not copied
     // yet.
     uint64_t continue_checkpoint(uint32_t entries);
-    // The bytes come in pieces (never moved while built) that add up to what save() gives.
+    // The pieces of the build that are complete (CheckpointBytes::piece_bytes_default each), in
+    // order, taken out of it: no later step changes them, so the log can store them while the
+    // build goes on, and the build holds no copy of every transaction. The checkpoint is every
+    // part taken, in order, then what finish_checkpoint() gives.
+    CheckpointBytes take_checkpoint_part();
+    // The rest of the checkpoint's bytes, in pieces (never moved while built).
     void finish_checkpoint(CheckpointBytes* out);
     bool checkpoint_building() const noexcept;
     // About the bytes a checkpoint of a shard with these counts takes (what save() reserves).

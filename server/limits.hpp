@@ -75,6 +75,14 @@ inline constexpr int64_t tick_budget = 1024;
 // 8 to 18 ms and the last one 35 to 43 ms, where save() in one go held the shard 0.7 to 1 s.
 inline constexpr uint32_t checkpoint_slice_txns = 1u << 14;
 inline constexpr std::chrono::milliseconds checkpoint_step_interval{1};
+// The log stores a checkpoint's pieces while it is built (Log::checkpoint_part); a shard copies
+// no more transactions while this many bytes of it wait for the log. So a checkpoint holds about
+// this much of the transactions in memory, not a copy of all of them.
+inline constexpr uint64_t checkpoint_bytes_waiting_max = uint64_t{16} << 20;
+// The transactions a checkpoint in the making holds at most: those waiting, one step's copy and
+// the room made ahead of it (Shard::continue_checkpoint), and the piece being filled.
+inline constexpr uint64_t checkpoint_txns_held_max =
+    checkpoint_bytes_waiting_max / 88 + 4 * uint64_t{checkpoint_slice_txns};
 
 // Transaction-index slots per shard at the least (the index starts at the larger of this times
 // the shard count and txn_index_slots). Once the index is due to grow (3/4 full) a shard

@@ -186,12 +186,18 @@ void ShardThread::step_checkpoint() {
     if (!shard_.checkpoint_building()) {
         shard_.begin_checkpoint();
     }
-    const uint64_t left = shard_.continue_checkpoint(checkpoint_slice_txns);
-    if (left <= checkpoint_slice_txns && records_.empty()) {
-        engine::CheckpointBytes state;
-        shard_.finish_checkpoint(&state);
-        shared_.log->checkpoint(index_, appended_seq_, std::move(state));
-        return;
+    // The log stores each whole piece as it is built; a step waits while the last ones are not
+    // stored yet, so a checkpoint holds a few of them, not a copy of every transaction.
+    wal::Log& log = *shared_.log;
+    if (log.checkpoint_bytes_waiting(index_) < checkpoint_bytes_waiting_max) {
+        const uint64_t left = shard_.continue_checkpoint(checkpoint_slice_txns);
+        log.checkpoint_part(index_, shard_.take_checkpoint_part());
+        if (left <= checkpoint_slice_txns && records_.empty()) {
+            engine::CheckpointBytes state;
+            shard_.finish_checkpoint(&state);
+            log.checkpoint(index_, appended_seq_, std::move(state));
+            return;
+        }
     }
     checkpoint_timer_.expires_after(checkpoint_step_interval);
     checkpoint_timer_.async_wait([this](const boost::system::error_code& error) {
@@ -1137,9 +1143,12 @@ uint64_t checkpoint_reserve_bytes(const std::vector<ShardThread*>& shards) noexc
     uint64_t reserve = 0;
     for (const ShardThread* shard : shards) {
         const ShardCounters& counters = shard->counters();
+        // The members are copied whole when a checkpoint finishes; the transactions pass
+        // through a few pieces at a time (step_checkpoint).
         reserve += engine::Shard::checkpoint_bytes_estimate(
             counters.members.load(std::memory_order_relaxed),
-            counters.transactions.load(std::memory_order_relaxed));
+            std::min(counters.transactions.load(std::memory_order_relaxed),
+                     checkpoint_txns_held_max));
     }
     return reserve;
 }

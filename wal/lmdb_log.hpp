@@ -8,6 +8,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <mutex>
 #include <shared_mutex>
@@ -43,6 +44,8 @@ public:
     uint64_t durable_seq(uint32_t shard) const override;
     bool undurable_members(uint32_t shard, std::vector<engine::MemberId>* members) const override;
     void checkpoint(uint32_t shard, uint64_t shard_seq, engine::CheckpointBytes state) override;
+    void checkpoint_part(uint32_t shard, engine::CheckpointBytes part) override;
+    uint64_t checkpoint_bytes_waiting(uint32_t shard) const override;
     bool checkpoint_due(uint32_t shard) const override;
     bool storage_full() const override;
     bool failed() const override;
@@ -51,10 +54,23 @@ public:
     LogStats stats() const override;
 
 private:
+    // A checkpoint on its way: its parts in order, each a whole number of chunks but the last
+    // one handed with checkpoint() (finished).
     struct Checkpoint {
-        bool present = false;
-        uint64_t shard_seq = 0;
-        engine::CheckpointBytes state;
+        std::deque<engine::CheckpointBytes> parts;
+        bool finished = false;
+        uint64_t shard_seq = 0;  // Once finished.
+        bool empty() const noexcept { return parts.empty() && !finished; }
+    };
+    // How far the writer is through the checkpoint it writes (Lane::taken).
+    struct CheckpointCursor {
+        uint32_t next_chunk = 0;  // The next chunk's number; 0: its slot is not cleared yet.
+        size_t parts_done = 0;    // Leading parts of `taken` wholly written.
+        size_t part_offset = 0;   // Bytes written of the next part.
+        uint64_t size_bytes = 0;  // Written so far, and their CRC32C.
+        uint32_t crc32c = 0;
+        bool log_seq_known = false;  // The log sequence its header names (format.hpp).
+        uint64_t log_seq = 0;
     };
 
     // Everything the log keeps per shard. The ring and the atomics are shared with the shard
@@ -73,21 +89,24 @@ private:
         // from there; makes checkpoint_due() true even for a quiet shard.
         std::atomic<bool> checkpoint_stale{false};
 
+        // Shard sequence of the newest checkpoint on disk: checkpoint_due() waits for it to
+        // reach checkpoint_requested_seq.
+        std::atomic<uint64_t> checkpoint_written_seq{0};
+        std::atomic<uint64_t> checkpoint_bytes_waiting{0};  // Handed over, not committed yet.
+
         std::mutex checkpoint_mutex;
         Checkpoint handed;  // Guarded by checkpoint_mutex; the shard thread's hand-over slot.
 
         // Writer-only.
         Checkpoint taken;                 // Taken from `handed`, written by the next commits.
-        uint64_t taken_log_seq = 0;       // The log sequence its header names (see format.hpp).
         bool checkpoint_on_disk = false;  // A checkpoint of this shard is stored.
         uint32_t checkpoint_slot = 0;     // Its slot (format.hpp); `taken` goes into the other.
-        // `taken` is written a piece per commit: its header, worked out by the first piece, and
-        // the next chunk to write (0: not started). *_pending: what this commit leaves, kept
-        // once it succeeds (record_commit).
-        format::CheckpointHeader piece_header;
-        uint32_t piece_next_chunk = 0;
-        uint32_t piece_next_chunk_pending = 0;
-        bool piece_finishing = false;  // This commit writes the last chunks and the header.
+        // `taken` is written a few chunks per commit. cursor: what the commits so far wrote;
+        // cursor_pending: what this commit leaves, kept once it succeeds (record_commit).
+        CheckpointCursor cursor;
+        CheckpointCursor cursor_pending;
+        bool piece_in_commit = false;  // This commit writes some of `taken`.
+        bool piece_finishing = false;  // This commit writes its last chunks and its header.
         uint64_t checkpoint_shard_seq = 0;
         uint64_t checkpoint_log_seq = 0;
         // Log sequence (or a lower bound) of this shard's oldest record that its checkpoint does
@@ -148,6 +167,9 @@ private:
     int write_heads(MDB_txn* txn);
     // Writes the next piece of lane.taken into its slot; *finished when that was the last.
     int write_checkpoint_piece(MDB_txn* txn, Lane& lane, uint32_t shard, bool* finished);
+    // True when this commit can write some of the lane's `taken` checkpoint: chunks not written
+    // yet, or its header once every chunk is written and its record is in the commit.
+    static bool checkpoint_writable(const Lane& lane) noexcept;
     // Deletes every chunk of one slot of a shard's checkpoints.
     int delete_checkpoint_slot(MDB_txn* txn, uint32_t shard, uint32_t slot);
     int write_position(MDB_txn* txn, uint64_t next_log_seq, uint64_t heads_next_log_seq);

@@ -434,6 +434,7 @@ void LmdbLog::open_environment() {
             lane->checkpoint_shard_seq = checkpoints[shard].shard_seq;
             lane->checkpoint_log_seq = checkpoints[shard].log_seq;
             lane->checkpoint_requested_seq.store(checkpoints[shard].shard_seq);
+            lane->checkpoint_written_seq.store(checkpoints[shard].shard_seq);
         }
         // Recovery reads the log from the oldest of these (a lower bound: the checkpoint's own
         // record, or the start of the log for a shard without one).
@@ -658,9 +659,17 @@ void LmdbLog::checkpoint(uint32_t shard, uint64_t shard_seq, engine::CheckpointB
     JIFEN_ASSERT(shard_seq <= lane.ring.tail());
     {
         std::lock_guard lock(lane.checkpoint_mutex);
-        lane.handed.present = true;
+        if (lane.handed.finished) {
+            // A newer whole checkpoint replaces one the writer has not taken.
+            for (const engine::CheckpointBytes& part : lane.handed.parts) {
+                lane.checkpoint_bytes_waiting.fetch_sub(part.size(), std::memory_order_relaxed);
+            }
+            lane.handed = Checkpoint{};
+        }
+        lane.checkpoint_bytes_waiting.fetch_add(state.size(), std::memory_order_relaxed);
+        lane.handed.parts.push_back(std::move(state));
+        lane.handed.finished = true;
         lane.handed.shard_seq = shard_seq;
-        lane.handed.state = std::move(state);
     }
     lane.checkpoint_requested_seq.store(shard_seq, std::memory_order_relaxed);
     lane.checkpoint_stale.store(false, std::memory_order_relaxed);
@@ -668,11 +677,36 @@ void LmdbLog::checkpoint(uint32_t shard, uint64_t shard_seq, engine::CheckpointB
     wake_writer();
 }
 
+void LmdbLog::checkpoint_part(uint32_t shard, engine::CheckpointBytes part) {
+    JIFEN_ASSERT(shard < lanes_.size());
+    JIFEN_ASSERT(part.size() % checkpoint_chunk_bytes == 0);
+    if (part.size() == 0) {
+        return;
+    }
+    Lane& lane = *lanes_[shard];
+    {
+        std::lock_guard lock(lane.checkpoint_mutex);
+        JIFEN_ASSERT(!lane.handed.finished);  // The previous checkpoint is taken (checkpoint_due).
+        lane.checkpoint_bytes_waiting.fetch_add(part.size(), std::memory_order_relaxed);
+        lane.handed.parts.push_back(std::move(part));
+    }
+    checkpoint_handed_.store(true, std::memory_order_release);
+    wake_writer();
+}
+
+uint64_t LmdbLog::checkpoint_bytes_waiting(uint32_t shard) const {
+    JIFEN_ASSERT(shard < lanes_.size());
+    return lanes_[shard]->checkpoint_bytes_waiting.load(std::memory_order_relaxed);
+}
+
 bool LmdbLog::checkpoint_due(uint32_t shard) const {
     JIFEN_ASSERT(shard < lanes_.size());
     const Lane& lane = *lanes_[shard];
-    const uint64_t since =
-        lane.ring.tail() - lane.checkpoint_requested_seq.load(std::memory_order_relaxed);
+    const uint64_t requested = lane.checkpoint_requested_seq.load(std::memory_order_relaxed);
+    if (lane.checkpoint_written_seq.load(std::memory_order_relaxed) < requested) {
+        return false;  // The last one is still on its way.
+    }
+    const uint64_t since = lane.ring.tail() - requested;
     return since >= options_.checkpoint_every_records ||
            (since > 0 && lane.checkpoint_stale.load(std::memory_order_relaxed));
 }
@@ -743,14 +777,16 @@ void LmdbLog::take_checkpoints() {
         return;
     }
     for (auto& lane : lanes_) {
-        if (lane->piece_next_chunk != 0) {
-            continue;  // Half written: a newer hand-over waits until it is finished.
+        if (lane->taken.finished) {
+            continue;  // A newer checkpoint waits until this one is on disk.
         }
         std::lock_guard lock(lane->checkpoint_mutex);
-        if (lane->handed.present) {
-            lane->taken = std::move(lane->handed);
-            lane->handed = Checkpoint{};
+        for (engine::CheckpointBytes& part : lane->handed.parts) {
+            lane->taken.parts.push_back(std::move(part));
         }
+        lane->taken.finished = lane->handed.finished;
+        lane->taken.shard_seq = lane->handed.shard_seq;
+        lane->handed = Checkpoint{};
     }
 }
 
@@ -775,9 +811,17 @@ uint64_t LmdbLog::gather_batch(uint64_t budget) noexcept {
     return total;
 }
 
+bool LmdbLog::checkpoint_writable(const Lane& lane) noexcept {
+    const Checkpoint& taken = lane.taken;
+    if (lane.cursor.parts_done < taken.parts.size()) {
+        return true;
+    }
+    return taken.finished && taken.shard_seq <= lane.batch_to;
+}
+
 bool LmdbLog::checkpoints_ready() const noexcept {
     for (const auto& lane : lanes_) {
-        if (lane->taken.present && lane->taken.shard_seq <= lane->batch_to) {
+        if (checkpoint_writable(*lane)) {
             return true;
         }
     }
@@ -920,7 +964,8 @@ int LmdbLog::write_batch(MDB_txn* txn, uint64_t* next_log_seq) {
     for (uint32_t shard = 0; rc == 0 && shard < lanes_.size(); ++shard) {
         Lane& lane = *lanes_[shard];
         lane.piece_finishing = false;
-        if (lane.taken.present && lane.taken.shard_seq <= lane.batch_to) {
+        lane.piece_in_commit = checkpoint_writable(lane);
+        if (lane.piece_in_commit) {
             bool finished = false;
             rc = write_checkpoint_piece(txn, lane, shard, &finished);
             checkpointing = checkpointing || finished;
@@ -1206,55 +1251,62 @@ int LmdbLog::delete_checkpoint_slot(MDB_txn* txn, uint32_t shard, uint32_t slot)
 }
 
 int LmdbLog::write_checkpoint_piece(MDB_txn* txn, Lane& lane, uint32_t shard, bool* finished) {
-    const Checkpoint& checkpoint = lane.taken;
+    const Checkpoint& taken = lane.taken;
     const uint32_t slot = 1 - lane.checkpoint_slot;
-    format::CheckpointHeader& header = lane.piece_header;
-    uint32_t next_chunk = lane.piece_next_chunk;
+    CheckpointCursor cursor = lane.cursor;
     int rc = 0;
-    if (next_chunk == 0) {
-        header = format::CheckpointHeader{};
-        header.shard_seq = checkpoint.shard_seq;
-        // The log sequence of the record the state follows, when this writer knows it;
-        // otherwise the previous checkpoint's, a lower bound (recovery reads the log from
-        // there).
-        if (checkpoint.shard_seq > lane.batch_from) {
-            header.log_seq =
-                lane.batch_first_log_seq + (checkpoint.shard_seq - 1 - lane.batch_from);
-        } else if (checkpoint.shard_seq == lane.batch_from) {
-            header.log_seq = lane.last_log_seq;
-        } else {
-            header.log_seq = lane.checkpoint_log_seq;
-        }
-        lane.taken_log_seq = header.log_seq;
-        header.size_bytes = checkpoint.state.size();
-        header.chunk_count = static_cast<uint32_t>(
-            (checkpoint.state.size() + checkpoint_chunk_bytes - 1) / checkpoint_chunk_bytes);
-        header.crc32c = 0;
-        for (const std::span<const std::byte> piece : checkpoint.state.pieces()) {
-            header.crc32c = protocol::crc32c(piece.data(), piece.size(), header.crc32c);
-        }
+    if (cursor.next_chunk == 0) {
         // Whatever an interrupted earlier attempt left in this slot (it has no header, or it
         // would be the current slot).
         rc = delete_checkpoint_slot(txn, shard, slot);
-        next_chunk = 1;
+        cursor.next_chunk = 1;
     }
-    const uint32_t last_chunk =
-        std::min(header.chunk_count,
-                 next_chunk + std::max<uint32_t>(1, options_.checkpoint_chunks_per_commit) - 1);
-    for (; rc == 0 && next_chunk <= last_chunk; ++next_chunk) {
-        const uint64_t offset = uint64_t{next_chunk - 1} * checkpoint_chunk_bytes;
-        const uint64_t size = std::min(checkpoint_chunk_bytes, checkpoint.state.size() - offset);
-        format::CheckpointKey chunk_key(shard, format::checkpoint_chunk(slot, next_chunk));
+    if (!cursor.log_seq_known && taken.finished && taken.shard_seq <= lane.batch_to) {
+        // The log sequence of the record the state follows, when this writer knows it;
+        // otherwise the previous checkpoint's, a lower bound (recovery reads the log from
+        // there).
+        if (taken.shard_seq > lane.batch_from) {
+            cursor.log_seq = lane.batch_first_log_seq + (taken.shard_seq - 1 - lane.batch_from);
+        } else if (taken.shard_seq == lane.batch_from) {
+            cursor.log_seq = lane.last_log_seq;
+        } else {
+            cursor.log_seq = lane.checkpoint_log_seq;
+        }
+        cursor.log_seq_known = true;
+    }
+    for (uint32_t budget = std::max<uint32_t>(1, options_.checkpoint_chunks_per_commit);
+         rc == 0 && budget > 0 && cursor.parts_done < taken.parts.size(); --budget) {
+        const engine::CheckpointBytes& part = taken.parts[cursor.parts_done];
+        const uint64_t size = std::min(checkpoint_chunk_bytes, part.size() - cursor.part_offset);
+        // Only the last part may end in a short chunk: recovery counts the chunks by the size.
+        JIFEN_ASSERT(size == checkpoint_chunk_bytes ||
+                     (taken.finished && cursor.parts_done + 1 == taken.parts.size()));
+        format::CheckpointKey chunk_key(shard, format::checkpoint_chunk(slot, cursor.next_chunk));
         MDB_val key = as_val(chunk_key.bytes, sizeof(chunk_key.bytes));
         const std::span<const std::byte> chunk =
-            checkpoint.state.view(offset, size, &chunk_scratch_);
+            part.view(cursor.part_offset, size, &chunk_scratch_);
         MDB_val value = as_val(chunk.data(), chunk.size());
         rc = mdb_put(txn, checkpoint_dbi_, &key, &value, 0);
+        cursor.crc32c = protocol::crc32c(chunk.data(), chunk.size(), cursor.crc32c);
+        cursor.size_bytes += size;
+        ++cursor.next_chunk;
+        cursor.part_offset += size;
+        if (cursor.part_offset == part.size()) {
+            ++cursor.parts_done;
+            cursor.part_offset = 0;
+        }
     }
-    *finished = rc == 0 && next_chunk > header.chunk_count;
+    *finished = rc == 0 && taken.finished && cursor.parts_done == taken.parts.size() &&
+                cursor.log_seq_known;
     if (*finished) {
         // The header makes this slot the shard's checkpoint; the old one goes in the same
         // commit.
+        format::CheckpointHeader header;
+        header.shard_seq = taken.shard_seq;
+        header.log_seq = cursor.log_seq;
+        header.size_bytes = cursor.size_bytes;
+        header.chunk_count = cursor.next_chunk - 1;
+        header.crc32c = cursor.crc32c;
         format::CheckpointKey header_key(shard, format::checkpoint_chunk(slot, 0));
         MDB_val key = as_val(header_key.bytes, sizeof(header_key.bytes));
         MDB_val value = as_val(&header, sizeof(header));
@@ -1263,7 +1315,7 @@ int LmdbLog::write_checkpoint_piece(MDB_txn* txn, Lane& lane, uint32_t shard, bo
             rc = delete_checkpoint_slot(txn, shard, lane.checkpoint_slot);
         }
     }
-    lane.piece_next_chunk_pending = next_chunk;
+    lane.cursor_pending = cursor;
     lane.piece_finishing = *finished;
     return rc;
 }
@@ -1295,22 +1347,28 @@ void LmdbLog::record_commit(uint64_t next_log_seq) {
     commits_.fetch_add(1, std::memory_order_relaxed);
     for (auto& lane_pointer : lanes_) {
         Lane& lane = *lane_pointer;
-        const bool piece_written = lane.taken.present && lane.taken.shard_seq <= lane.batch_to;
-        if (piece_written && !lane.piece_finishing) {
-            lane.piece_next_chunk = lane.piece_next_chunk_pending;  // More pieces to come.
+        if (lane.piece_in_commit) {
+            lane.cursor = lane.cursor_pending;
+            // Parts wholly written go: a checkpoint holds only what the log has not stored.
+            for (; lane.cursor.parts_done > 0; --lane.cursor.parts_done) {
+                lane.checkpoint_bytes_waiting.fetch_sub(lane.taken.parts.front().size(),
+                                                        std::memory_order_relaxed);
+                lane.taken.parts.pop_front();
+            }
         }
-        if (piece_written && lane.piece_finishing) {
+        if (lane.piece_in_commit && lane.piece_finishing) {
             checkpoint_written_ = true;
             // A newer checkpoint handed over meanwhile waited for this one (take_checkpoints):
             // have the next loop take it.
             checkpoint_handed_.store(true, std::memory_order_release);
             lane.checkpoint_slot = 1 - lane.checkpoint_slot;
-            lane.piece_next_chunk = 0;
             lane.piece_finishing = false;
             lane.checkpoint_on_disk = true;
             lane.checkpoint_shard_seq = lane.taken.shard_seq;
-            lane.checkpoint_log_seq = lane.taken_log_seq;
+            lane.checkpoint_log_seq = lane.cursor.log_seq;
+            lane.checkpoint_written_seq.store(lane.taken.shard_seq, std::memory_order_relaxed);
             lane.taken = Checkpoint{};
+            lane.cursor = CheckpointCursor{};
             lane.uncovered_log_seq =
                 lane.checkpoint_shard_seq == lane.batch_to ? 0 : lane.checkpoint_log_seq + 1;
             // A commit between the hand-over and now may have found the old records stale:

@@ -176,11 +176,24 @@ public:
 
     // Hands a shard's checkpoint to the writer: `state` is Shard::save() or finish_checkpoint()
     // output taken right after the record with shard sequence shard_seq was applied. Written in
-    // a later commit, a chunk of wal::checkpoint_chunk_bytes at a time.
+    // later commits, wal::Options::checkpoint_chunks_per_commit chunks of
+    // wal::checkpoint_chunk_bytes a commit; it becomes the shard's checkpoint in the commit that
+    // writes its last chunk, no earlier than the commit of the record shard_seq. After
+    // checkpoint_part() it hands that checkpoint's rest; a whole checkpoint replaces one handed
+    // whole that the writer has not started on, and otherwise waits for it.
     virtual void checkpoint(uint32_t shard, uint64_t shard_seq, engine::CheckpointBytes state) = 0;
+    // Hands the leading bytes of a checkpoint still being built (Shard::take_checkpoint_part(),
+    // a whole number of chunks): the writer may store them at once, and the next checkpoint()
+    // of the shard hands the rest. A shard hands parts only when checkpoint_due() (its previous
+    // checkpoint is on disk).
+    virtual void checkpoint_part(uint32_t shard, engine::CheckpointBytes part) = 0;
+    // Bytes of the shard's checkpoint handed over and not yet committed: a shard building one
+    // copies no more while this is large, so a checkpoint holds little memory.
+    virtual uint64_t checkpoint_bytes_waiting(uint32_t shard) const = 0;
     // True when shard should take a checkpoint now: checkpoint_every_records since its last
     // one, or, for a quiet shard, when its oldest record the checkpoint does not cover lies more
     // than checkpoint_every_records back in the log (recovery would read the log from there).
+    // False while its last checkpoint handed over is not on disk yet.
     virtual bool checkpoint_due(uint32_t shard) const = 0;
 
     // True when writes must be refused with Result::storage_full (map at its limit or the disk

@@ -1044,12 +1044,46 @@ TEST_F(ShardTest, UnderTheRulesOfOlderBuildsTicksSweepTheMembersTheySweptThen) {
     EXPECT_EQ(shard.apply(tick(4, month_start_us(month_of(t0_us) + 2) + 1'000'000)).points, 1);
 }
 
+// save()'s bytes (version 4) laid out as versions 2 and 3 had them: the shard's state and one
+// count of transactions right after its place, then the transactions, no runs, no patches.
+std::vector<std::byte> in_layout_before_runs(const std::vector<std::byte>& saved,
+                                             uint32_t version) {
+    constexpr size_t place_bytes = 8 + 3 * 4;              // Magic, version, index, count.
+    constexpr size_t state_bytes = 9 * 8 + 4 + 2 * 8 + 4;  // Counters .. txn_count.
+    constexpr size_t entry_bytes = 88;                     // TxnEntry.
+    const auto u32_at = [&](size_t at) {
+        uint32_t value = 0;
+        std::memcpy(&value, saved.data() + at, sizeof(value));
+        return value;
+    };
+    std::vector<std::byte> entries;
+    size_t at = place_bytes;
+    for (uint32_t run = u32_at(at); run > 0; run = u32_at(at)) {
+        entries.insert(entries.end(), saved.begin() + at + 4,
+                       saved.begin() + at + 4 + run * entry_bytes);
+        at += 4 + run * entry_bytes;
+    }
+    EXPECT_EQ(u32_at(at + 4), 0u);  // save() makes no patches.
+    at += 8;
+    std::vector<std::byte> old(saved.begin(), saved.begin() + place_bytes);
+    std::memcpy(old.data() + 8, &version, sizeof(version));
+    old.insert(old.end(), saved.begin() + at, saved.begin() + at + state_bytes);
+    old.insert(old.end(), entries.begin(), entries.end());
+    old.insert(old.end(), saved.begin() + at + state_bytes, saved.end());
+    return old;
+}
+
 TEST_F(ShardTest, AVersion2CheckpointsHoldsLoadAsTakenBeforeHoldsKeptMonths) {
     enroll_with(42, 100);  // January 2026.
     const TimeUs march_us = month_start_us(month_of(t0_us) + 2);
     apply(hold(10, 42, 40, march_us, march_us + day_us));
-    std::vector<std::byte> bytes;
-    shard_.save(&bytes);
+    std::vector<std::byte> saved;
+    shard_.save(&saved);
+    // The layout before runs loads as itself, in version 3.
+    Shard as_version_3(0, 1, small_config(), nullptr);
+    ASSERT_TRUE(as_version_3.load(in_layout_before_runs(saved, 3)));
+    EXPECT_EQ(as_version_3.digest(), shard_.digest());
+    std::vector<std::byte> bytes = in_layout_before_runs(saved, 2);
     // The hold is the last thing saved: SavedHold (24 bytes) then its one SavedLot (16).
     // Version 2 saved no lots.
     const size_t hold_at = bytes.size() - 16 - 24;
@@ -1059,8 +1093,6 @@ TEST_F(ShardTest, AVersion2CheckpointsHoldsLoadAsTakenBeforeHoldsKeptMonths) {
     lot_count = 0;
     std::memcpy(bytes.data() + hold_at + 4, &lot_count, sizeof(lot_count));
     bytes.resize(bytes.size() - 16);
-    const uint32_t version = 2;
-    std::memcpy(bytes.data() + sizeof(uint64_t), &version, sizeof(version));
     Shard loaded(0, 1, small_config(), nullptr);
     ASSERT_TRUE(loaded.load(bytes));
     EXPECT_TRUE(loaded.audit().ok);
@@ -1068,11 +1100,8 @@ TEST_F(ShardTest, AVersion2CheckpointsHoldsLoadAsTakenBeforeHoldsKeptMonths) {
     // January's other 60 expire with January; the 40 held came back as March's.
     EXPECT_EQ(loaded.apply(earn(12, 42, 1, january_expiry_us)).available, 41);
     // Version 2 had no lots after a hold: one that has them is refused.
-    std::vector<std::byte> with_lots;
-    shard_.save(&with_lots);
-    std::memcpy(with_lots.data() + sizeof(uint64_t), &version, sizeof(version));
     Shard refused(0, 1, small_config(), nullptr);
-    EXPECT_FALSE(refused.load(with_lots));
+    EXPECT_FALSE(refused.load(in_layout_before_runs(saved, 2)));
 }
 
 TEST_F(ShardTest, AReversalGivesPointsBackToTheNewestMonthTheyWereTakenFrom) {
@@ -1295,8 +1324,9 @@ TEST_F(ShardTest, AMemberWithHundredsOfHoldsAndPendingLotsKeepsThemInDueOrder) {
 }
 
 // A checkpoint of several pieces, built in steps while earns, a reverse of an entry already
-// copied and new members go on, comes out as save() gives it at the end and loads back.
-TEST_F(ShardTest, CheckpointBuiltInStepsAcrossPiecesEqualsSave) {
+// copied and new members go on, its whole pieces taken as it goes (as the log stores them),
+// loads back to the state the shard had when it finished.
+TEST_F(ShardTest, CheckpointBuiltInStepsLoadsTheStateItFinishedAt) {
     Config config = small_config();
     config.txns_per_shard_max = 1u << 16;
     Shard shard(0, 1, config, nullptr);
@@ -1306,9 +1336,12 @@ TEST_F(ShardTest, CheckpointBuiltInStepsAcrossPiecesEqualsSave) {
     for (int i = 0; i < 30'000; ++i) {
         ASSERT_EQ(shard.apply(earn(next_txn++, 42, 1)).result, Result::ok);
     }
+    std::vector<CheckpointBytes> parts;
     shard.begin_checkpoint();
     uint64_t left = shard.continue_checkpoint(1'000);
     EXPECT_EQ(left, next_txn - 1 - 1'000);
+    parts.push_back(shard.take_checkpoint_part());
+    EXPECT_EQ(parts.back().size(), 0u);  // Not a whole piece yet.
     const uint64_t reverse_txn = next_txn++;
     ASSERT_EQ(shard.apply(reverse(reverse_txn, 42, 5)).result, Result::ok);  // 5: copied already.
     // 300 applied since the last step: that step copies 600, more than the 1 it was asked for.
@@ -1321,19 +1354,71 @@ TEST_F(ShardTest, CheckpointBuiltInStepsAcrossPiecesEqualsSave) {
     for (MemberId member = 1'000; left > 100; ++member) {
         ASSERT_EQ(shard.apply(enroll(next_txn++, member)).result, Result::ok);
         left = shard.continue_checkpoint(5'000);
+        parts.push_back(shard.take_checkpoint_part());
+        EXPECT_EQ(parts.back().size() % CheckpointBytes::piece_bytes_default, 0u);
     }
-    CheckpointBytes built;
-    shard.finish_checkpoint(&built);
+    // Earn 6 went out in a taken piece as it was before this reverse: a patch says the rest.
+    const uint64_t late_reverse_txn = next_txn++;
+    ASSERT_EQ(shard.apply(reverse(late_reverse_txn, 42, 6)).result, Result::ok);
+    CheckpointBytes rest;
+    shard.finish_checkpoint(&rest);
+    std::vector<std::span<const std::byte>> pieces;
+    size_t taken_early = 0;
+    for (const CheckpointBytes& part : parts) {
+        taken_early += part.size();
+        for (const std::span<const std::byte> piece : part.pieces()) {
+            pieces.push_back(piece);
+        }
+    }
+    ASSERT_GE(taken_early, 2 * CheckpointBytes::piece_bytes_default);
+    for (const std::span<const std::byte> piece : rest.pieces()) {
+        pieces.push_back(piece);
+    }
+    const uint64_t digest = shard.digest();
+    Shard loaded(0, 1, config, nullptr);
+    ASSERT_TRUE(loaded.load(pieces));
+    EXPECT_EQ(loaded.digest(), digest);
+    EXPECT_TRUE(loaded.apply(reverse(reverse_txn, 42, 5)).replayed);
+    EXPECT_TRUE(loaded.apply(reverse(late_reverse_txn, 42, 6)).replayed);
+    EXPECT_EQ(loaded.apply(reverse(next_txn, 42, 6)).result, Result::already_reversed);
     std::vector<std::byte> saved;
     shard.save(&saved);
-    ASSERT_GT(built.pieces().size(), 2u);
+    Shard from_save(0, 1, config, nullptr);
+    ASSERT_TRUE(from_save.load(saved));
+    EXPECT_EQ(from_save.digest(), digest);
+}
+
+// A patch may change what a transaction did next, never which transaction an entry is, and
+// only an entry the checkpoint has.
+TEST_F(ShardTest, ACheckpointPatchThatNamesAnotherTransactionIsRefused) {
+    enroll_with(42, 100);
+    ASSERT_EQ(apply(earn(11, 42, 7)).result, Result::ok);
+    shard_.begin_checkpoint();
+    ASSERT_EQ(shard_.continue_checkpoint(100), 0u);
+    ASSERT_EQ(apply(reverse(12, 42, 11)).result, Result::ok);  // Entry 2: copied, then changed.
+    CheckpointBytes built;
+    shard_.finish_checkpoint(&built);
     std::vector<std::byte> scratch;
-    const std::span<const std::byte> all = built.view(0, built.size(), &scratch);
-    ASSERT_TRUE(std::equal(all.begin(), all.end(), saved.begin(), saved.end()));
-    Shard loaded(0, 1, config, nullptr);
-    ASSERT_TRUE(loaded.load(built.pieces()));
-    EXPECT_EQ(loaded.digest(), shard.digest());
-    EXPECT_TRUE(loaded.apply(reverse(reverse_txn, 42, 5)).replayed);
+    const std::span<const std::byte> view = built.view(0, built.size(), &scratch);
+    const std::vector<std::byte> bytes(view.begin(), view.end());
+    // Place (20 bytes), a run of 3 entries, the new entry's run of 1, the end of the runs.
+    const size_t patches_at = 20 + (4 + 3 * 88) + (4 + 88) + 4;
+    uint32_t patches = 0;
+    uint32_t index = 0;
+    std::memcpy(&patches, bytes.data() + patches_at, 4);
+    std::memcpy(&index, bytes.data() + patches_at + 4, 4);
+    ASSERT_EQ(patches, 1u);
+    ASSERT_EQ(index, 2u);
+    Shard loaded(0, 1, small_config(), nullptr);
+    ASSERT_TRUE(loaded.load(bytes));
+    EXPECT_EQ(loaded.digest(), shard_.digest());
+    std::vector<std::byte> past_the_end = bytes;
+    const uint32_t count = 4;
+    std::memcpy(past_the_end.data() + patches_at + 4, &count, 4);
+    EXPECT_FALSE(Shard(0, 1, small_config(), nullptr).load(past_the_end));
+    std::vector<std::byte> other_id = bytes;
+    other_id[patches_at + 8] ^= std::byte{1};  // The patch's txn_id.
+    EXPECT_FALSE(Shard(0, 1, small_config(), nullptr).load(other_id));
 }
 
 TEST_F(ShardTest, CheckpointLoadsFromPiecesCutAnywhere) {

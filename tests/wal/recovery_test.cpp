@@ -3,10 +3,12 @@
 #include <gtest/gtest.h>
 #include <lmdb.h>
 
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/calendar.hpp"
@@ -14,6 +16,7 @@
 #include "engine/txn_index.hpp"
 #include "tests/wal/wal_test_support.hpp"
 #include "wal/format.hpp"
+#include "wal/limits.hpp"
 #include "wal/log.hpp"
 
 namespace jifen::wal {
@@ -819,6 +822,63 @@ TEST(Recovery, ACheckpointHandedOverDuringAnotherOnesPiecesIsWrittenAfterIt) {
     EXPECT_EQ(again.digest(), ledger.digest());
 }
 
+// A checkpoint whose parts were written but which was never finished (the server stopped while
+// building it) is not a checkpoint: recovery loads the one before it and replays the log after.
+// While one is on its way, the shard is not asked for another.
+TEST(Recovery, ACheckpointStoppedHalfwayLeavesTheOneBeforeInForce) {
+    const uint64_t seed = testing::test_seed();
+    SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    options.checkpoint_every_records = 1;  // Due after every record, unless one is on its way.
+    Ledger ledger(1);
+    auto log = Log::open(options);
+    log->recover(ledger.pointers);
+    Driver driver(ledger, seed, 1, start_us);
+    const auto run = [&](int steps) {
+        for (int i = 0; i < steps; ++i) {
+            const Driver::Applied applied = driver.step();
+            if (applied.logged) {
+                testing::append_applied(*log, applied);
+            }
+        }
+    };
+    run(100);
+    std::vector<std::byte> first;
+    ledger.shards[0]->save(&first);
+    const uint64_t first_seq = log->appended_seq(0);
+    log->checkpoint(0, first_seq, std::move(first));
+    run(100);
+    EXPECT_FALSE(log->checkpoint_due(0));  // Not started: the first is not on disk.
+    testing::DurableWaiter waiter;
+    log->start(waiter.callback());
+    waiter.wait_for(0, log->appended_seq(0));
+    for (int i = 0; i < 10'000 && log->checkpoint_bytes_waiting(0) > 0; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    ASSERT_EQ(log->checkpoint_bytes_waiting(0), 0u);
+    run(150'000);  // Enough transactions for whole pieces.
+    engine::Shard& shard = *ledger.shards[0];
+    ASSERT_TRUE(log->checkpoint_due(0));
+    shard.begin_checkpoint();
+    size_t handed = 0;
+    for (bool more = true; more;) {
+        more = shard.continue_checkpoint(10'000) > 0;
+        engine::CheckpointBytes part = shard.take_checkpoint_part();
+        handed += part.size();
+        log->checkpoint_part(0, std::move(part));
+    }
+    ASSERT_GE(handed, 2 * checkpoint_chunk_bytes);
+    log->stop();  // Writes the parts; the checkpoint has no end, so no header.
+    EXPECT_EQ(log->checkpoint_bytes_waiting(0), 0u);
+    log.reset();
+    Ledger again(1);
+    auto reopened = Log::open(options);
+    const RecoveryStats stats = reopened->recover(again.pointers);
+    EXPECT_EQ(stats.checkpoint_seq, first_seq);
+    EXPECT_EQ(again.digest(), ledger.digest());
+}
+
 TEST(Recovery, RepeatedTransactionsAfterRestartAreReplayedNotReapplied) {
     const uint64_t seed = testing::test_seed();
     SCOPED_TRACE("JIFEN_SEED=" + std::to_string(seed));
@@ -872,7 +932,9 @@ TEST(Recovery, RecoveryContinuesAcrossSeveralRestarts) {
     expect_recovers_to(options, 2, digest);
 }
 
-TEST(Recovery, CheckpointLargerThanOneChunkIsReassembledExactly) {
+// As the server hands it: its whole pieces while it is built, an entry changing after its piece
+// went, then the rest.
+TEST(Recovery, CheckpointHandedInPartsIsReassembledExactly) {
     TempDir dir;
     const Options options = testing::options_for(dir.path(), 1);
     engine::Config config = testing::small_config();
@@ -901,13 +963,34 @@ TEST(Recovery, CheckpointLargerThanOneChunkIsReassembledExactly) {
                 testing::append_one(*log, 0, record);
             }
         }
-        // Built in steps, in pieces, as the server builds it.
+        const auto apply_logged = [&](const engine::Command& change) {
+            const engine::Outcome outcome = shard.apply(change);
+            ASSERT_EQ(outcome.result, Result::ok);
+            engine::Record record;
+            record.command = change;
+            record.applied_points = outcome.points;
+            record.available_after = outcome.available;
+            testing::append_one(*log, 0, record);
+        };
         shard.begin_checkpoint();
+        size_t handed_early = 0;
         while (shard.continue_checkpoint(10'000) > 0) {
+            engine::CheckpointBytes part = shard.take_checkpoint_part();
+            handed_early += part.size();
+            log->checkpoint_part(0, std::move(part));
         }
+        ASSERT_GE(handed_early, 2 * checkpoint_chunk_bytes);
+        // Member 1's earn went out in the first part; its reversal reaches the checkpoint as a
+        // patch.
+        command = engine::Command{};
+        command.op = engine::Op::reverse;
+        command.txn_id = engine::TxnId{1, 100};
+        command.member_id = 1;
+        command.ref_txn_id = engine::TxnId{1, static_cast<uint64_t>(engine::Op::earn)};
+        command.time_us = start_us + 50'000;
+        apply_logged(command);
         engine::CheckpointBytes state;
         shard.finish_checkpoint(&state);
-        ASSERT_GT(state.pieces().size(), 2u) << "the checkpoint must span several 1 MiB chunks";
         log->checkpoint(0, log->appended_seq(0), std::move(state));
         log->stop();
         digest = shard.digest();
