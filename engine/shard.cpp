@@ -177,6 +177,7 @@ struct TxnEntry {
     uint8_t refusal;
 };
 static_assert(sizeof(TxnEntry) == 88);
+static_assert(sizeof(TxnEntry) == Shard::checkpoint_bytes_per_transaction);
 
 // The shard's transactions: a FixedArray that can tell a checkpoint being built which entries
 // changed after it copied them. Every change of an entry goes through the non-const operator[]
@@ -3169,13 +3170,14 @@ void Shard::begin_checkpoint() {
     state.txns.watch(0, nullptr);
 }
 
-uint64_t Shard::continue_checkpoint(uint32_t entries) {
+uint64_t Shard::continue_checkpoint(uint32_t entries, uint32_t entries_max) {
     State& state = *state_;
     CheckpointBuild& build = state.checkpoint;
     JIFEN_ASSERT(build.active);
     // At least twice what was applied since the last step, so a build under any load ends.
-    const uint64_t wanted =
-        std::max<uint64_t>(entries, 2 * uint64_t{state.txn_count - build.txn_count_seen});
+    const uint64_t wanted = std::min<uint64_t>(
+        std::max<uint64_t>(entries, 2 * uint64_t{state.txn_count - build.txn_count_seen}),
+        entries_max);
     build.txn_count_seen = state.txn_count;
     const auto copy =
         static_cast<uint32_t>(std::min<uint64_t>(wanted, state.txn_count - build.txns_copied));

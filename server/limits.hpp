@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "engine/shard.hpp"
 #include "protocol/wire.hpp"
 
 namespace jifen::server {
@@ -82,7 +83,8 @@ inline constexpr uint64_t checkpoint_bytes_waiting_max = uint64_t{16} << 20;
 // The transactions a checkpoint in the making holds at most: those waiting, one step's copy and
 // the room made ahead of it (Shard::continue_checkpoint), and the piece being filled.
 inline constexpr uint64_t checkpoint_txns_held_max =
-    checkpoint_bytes_waiting_max / 88 + 4 * uint64_t{checkpoint_slice_txns};
+    checkpoint_bytes_waiting_max / engine::Shard::checkpoint_bytes_per_transaction +
+    4 * uint64_t{checkpoint_slice_txns};
 
 // Transaction-index slots per shard at the least (the index starts at the larger of this times
 // the shard count and txn_index_slots). Once the index is due to grow (3/4 full) a shard

@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "engine/assert.hpp"
+#include "engine/checkpoint_bytes.hpp"
 #include "engine/shard.hpp"
 #include "engine/txn_index.hpp"
 #include "server/auth.hpp"
@@ -461,6 +462,14 @@ std::string Server::metrics_text() const {
     metric("jifen_log_records_total", "counter", "Durable log records written since start.",
            log.records);
     metric("jifen_log_commits_total", "counter", "Group commits since start.", log.commits);
+    metric("jifen_log_checkpoints_total", "counter", "Shard checkpoints written since start.",
+           log.checkpoints);
+    metric("jifen_log_checkpoint_bytes_total", "counter",
+           "Bytes of shard checkpoints written since start.", log.checkpoint_bytes);
+    metric("jifen_checkpoint_bytes_held", "gauge",
+           "Memory held by checkpoints being built or waiting for the log (a few MiB per shard "
+           "building one, and its members' copy while its last part waits).",
+           engine::CheckpointBytes::bytes_held_in_process());
     metric("jifen_log_used_bytes", "gauge", "Bytes of the LMDB map in use.", log.used_bytes);
     metric("jifen_log_map_bytes", "gauge", "Current LMDB map size.", log.map_bytes);
     metric("jifen_storage_full", "gauge",

@@ -186,18 +186,22 @@ void ShardThread::step_checkpoint() {
     if (!shard_.checkpoint_building()) {
         shard_.begin_checkpoint();
     }
-    // The log stores each whole piece as it is built; a step waits while the last ones are not
-    // stored yet, so a checkpoint holds a few of them, not a copy of every transaction.
+    // The log stores each whole piece as it is built; a step copies no more than the log has
+    // room for, so a checkpoint holds a few pieces, not a copy of every transaction.
     wal::Log& log = *shared_.log;
-    if (log.checkpoint_bytes_waiting(index_) < checkpoint_bytes_waiting_max) {
-        const uint64_t left = shard_.continue_checkpoint(checkpoint_slice_txns);
-        log.checkpoint_part(index_, shard_.take_checkpoint_part());
-        if (left <= checkpoint_slice_txns && records_.empty()) {
-            engine::CheckpointBytes state;
-            shard_.finish_checkpoint(&state);
-            log.checkpoint(index_, appended_seq_, std::move(state));
-            return;
-        }
+    const uint64_t waiting = log.checkpoint_bytes_waiting(index_);
+    const auto room =
+        static_cast<uint32_t>(waiting >= checkpoint_bytes_waiting_max
+                                  ? 0
+                                  : (checkpoint_bytes_waiting_max - waiting) /
+                                        engine::Shard::checkpoint_bytes_per_transaction);
+    const uint64_t left = shard_.continue_checkpoint(checkpoint_slice_txns, room);
+    log.checkpoint_part(index_, shard_.take_checkpoint_part());
+    if (left <= checkpoint_slice_txns && records_.empty()) {
+        engine::CheckpointBytes state;
+        shard_.finish_checkpoint(&state);
+        log.checkpoint(index_, appended_seq_, std::move(state));
+        return;
     }
     checkpoint_timer_.expires_after(checkpoint_step_interval);
     checkpoint_timer_.async_wait([this](const boost::system::error_code& error) {

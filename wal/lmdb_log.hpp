@@ -264,6 +264,8 @@ private:
 
     std::atomic<uint64_t> records_written_{0};
     std::atomic<uint64_t> commits_{0};
+    std::atomic<uint64_t> checkpoints_written_{0};
+    std::atomic<uint64_t> checkpoint_bytes_written_{0};
     std::atomic<uint64_t> last_log_seq_{0};  // Highest durable log sequence.
     // Committed records that claim no id (format::meta_idless_key), and those of the batch being
     // written (counted by load_heads, added once its commit succeeds).

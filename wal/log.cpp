@@ -1274,7 +1274,14 @@ int LmdbLog::write_checkpoint_piece(MDB_txn* txn, Lane& lane, uint32_t shard, bo
         }
         cursor.log_seq_known = true;
     }
-    for (uint32_t budget = std::max<uint32_t>(1, options_.checkpoint_chunks_per_commit);
+    // The shard builds the checkpoint only as fast as it is written (a few pieces ahead), and
+    // must catch up with the transactions it applies meanwhile: write at least twice the bytes
+    // this commit's records may add to it.
+    const uint64_t catch_up_bytes =
+        2 * (lane.batch_to - lane.batch_from) * engine::Shard::checkpoint_bytes_per_transaction;
+    for (uint64_t budget = std::max<uint64_t>(
+             {1, options_.checkpoint_chunks_per_commit,
+              (catch_up_bytes + checkpoint_chunk_bytes - 1) / checkpoint_chunk_bytes});
          rc == 0 && budget > 0 && cursor.parts_done < taken.parts.size(); --budget) {
         const engine::CheckpointBytes& part = taken.parts[cursor.parts_done];
         const uint64_t size = std::min(checkpoint_chunk_bytes, part.size() - cursor.part_offset);
@@ -1348,6 +1355,8 @@ void LmdbLog::record_commit(uint64_t next_log_seq) {
     for (auto& lane_pointer : lanes_) {
         Lane& lane = *lane_pointer;
         if (lane.piece_in_commit) {
+            checkpoint_bytes_written_.fetch_add(
+                lane.cursor_pending.size_bytes - lane.cursor.size_bytes, std::memory_order_relaxed);
             lane.cursor = lane.cursor_pending;
             // Parts wholly written go: a checkpoint holds only what the log has not stored.
             for (; lane.cursor.parts_done > 0; --lane.cursor.parts_done) {
@@ -1358,6 +1367,7 @@ void LmdbLog::record_commit(uint64_t next_log_seq) {
         }
         if (lane.piece_in_commit && lane.piece_finishing) {
             checkpoint_written_ = true;
+            checkpoints_written_.fetch_add(1, std::memory_order_relaxed);
             // A newer checkpoint handed over meanwhile waited for this one (take_checkpoints):
             // have the next loop take it.
             checkpoint_handed_.store(true, std::memory_order_release);
@@ -1592,6 +1602,8 @@ LogStats LmdbLog::stats() const {
     LogStats stats;
     stats.records = records_written_.load(std::memory_order_relaxed);
     stats.commits = commits_.load(std::memory_order_relaxed);
+    stats.checkpoints = checkpoints_written_.load(std::memory_order_relaxed);
+    stats.checkpoint_bytes = checkpoint_bytes_written_.load(std::memory_order_relaxed);
     stats.last_seq = last_log_seq_.load(std::memory_order_relaxed);
     stats.records_without_ids = idless_records_.load(std::memory_order_relaxed);
     std::shared_lock lock(map_mutex_);

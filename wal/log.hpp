@@ -102,11 +102,13 @@ struct RecoveryStats {
 };
 
 struct LogStats {
-    uint64_t records = 0;     // Records made durable since open.
-    uint64_t commits = 0;     // Group commits since open.
-    uint64_t map_bytes = 0;   // Current LMDB map size.
-    uint64_t used_bytes = 0;  // Pages in use.
-    uint64_t last_seq = 0;    // Highest durable log sequence.
+    uint64_t records = 0;           // Records made durable since open.
+    uint64_t commits = 0;           // Group commits since open.
+    uint64_t checkpoints = 0;       // Shard checkpoints written since open.
+    uint64_t checkpoint_bytes = 0;  // Their bytes (those of a checkpoint never finished too).
+    uint64_t map_bytes = 0;         // Current LMDB map size.
+    uint64_t used_bytes = 0;        // Pages in use.
+    uint64_t last_seq = 0;          // Highest durable log sequence.
     // Committed records that claim no transaction id on replay (ticks, derived records), so
     // last_seq - records_without_ids bounds the ids a recovery claims. For startup (before
     // start()): while the writer runs it may count a commit last_seq does not cover yet.
@@ -177,8 +179,9 @@ public:
     // Hands a shard's checkpoint to the writer: `state` is Shard::save() or finish_checkpoint()
     // output taken right after the record with shard sequence shard_seq was applied. Written in
     // later commits, wal::Options::checkpoint_chunks_per_commit chunks of
-    // wal::checkpoint_chunk_bytes a commit; it becomes the shard's checkpoint in the commit that
-    // writes its last chunk, no earlier than the commit of the record shard_seq. After
+    // wal::checkpoint_chunk_bytes a commit or twice the transaction bytes the commit's records
+    // may add to a checkpoint when that is more; it becomes the shard's checkpoint in the commit
+    // that writes its last chunk, no earlier than the commit of the record shard_seq. After
     // checkpoint_part() it hands that checkpoint's rest; a whole checkpoint replaces one handed
     // whole that the writer has not started on, and otherwise waits for it.
     virtual void checkpoint(uint32_t shard, uint64_t shard_seq, engine::CheckpointBytes state) = 0;

@@ -1351,6 +1351,16 @@ TEST_F(ShardTest, CheckpointBuiltInStepsLoadsTheStateItFinishedAt) {
     const uint64_t before = left + 300;
     left = shard.continue_checkpoint(1);
     EXPECT_EQ(left, before - 600);
+    // With room for only 10 (the log is behind), 10 it is, and the 50 applied meanwhile are
+    // not owed to the next step.
+    for (int i = 0; i < 50; ++i) {
+        ASSERT_EQ(shard.apply(earn(next_txn++, 42, 1)).result, Result::ok);
+    }
+    const uint64_t behind = left + 50;
+    left = shard.continue_checkpoint(1, 10);
+    EXPECT_EQ(left, behind - 10);
+    EXPECT_EQ(shard.continue_checkpoint(1), left - 1);
+    --left;
     for (MemberId member = 1'000; left > 100; ++member) {
         ASSERT_EQ(shard.apply(enroll(next_txn++, member)).result, Result::ok);
         left = shard.continue_checkpoint(5'000);

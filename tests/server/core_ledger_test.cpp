@@ -386,6 +386,9 @@ TEST(CoreLedger, ACheckpointBuiltInStepsUnderLoadRestoresTheExactLedger) {
         }
         // The last steps run on the shard's timer once the load stops.
         std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        // The first checkpoint (20,000 transactions, 1.7 MiB of them) was due long before.
+        EXPECT_GE(server.metric("jifen_log_checkpoints_total"), 1);
+        EXPECT_GE(server.metric("jifen_log_checkpoint_bytes_total"), 20'000 * 88);
     }
     RunningServer server(config);
     EXPECT_GT(server.report().checkpoint_seq, 0u);
