@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <lmdb.h>
 
+#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <filesystem>
@@ -45,6 +47,13 @@ RunResult run_ledger(const Options& options, uint64_t seed, int steps) {
     log->start(nullptr);
     Driver driver(ledger, seed, 1, start_us);
     RunResult result;
+    std::vector<uint64_t> handed_seq(options.shard_count, 0);  // 0: none handed in this run.
+    const auto hand_checkpoint = [&](uint32_t shard) {
+        std::vector<std::byte> state;
+        ledger.shards[shard]->save(&state);
+        handed_seq[shard] = log->appended_seq(shard);
+        log->checkpoint(shard, handed_seq[shard], std::move(state));
+    };
     for (int i = 0; i < steps; ++i) {
         const Driver::Applied applied = driver.step();
         if (!applied.logged) {
@@ -58,10 +67,22 @@ RunResult run_ledger(const Options& options, uint64_t seed, int steps) {
             result.applied.push_back(applied.record.command);
         }
         if (log->checkpoint_due(applied.shard)) {
-            std::vector<std::byte> state;
-            ledger.shards[applied.shard]->save(&state);
-            log->checkpoint(applied.shard, log->appended_seq(applied.shard), std::move(state));
+            hand_checkpoint(applied.shard);
         }
+    }
+    // A checkpoint is due only once the one before is on disk, and these steps outrun the
+    // writer (its commits wait for the disk): as a server's shard would, take the one due at the
+    // end once the writer has caught up, or the checkpoints would cover only the first records.
+    for (uint32_t shard = 0; shard < options.shard_count; ++shard) {
+        if (handed_seq[shard] == 0 ||
+            log->appended_seq(shard) - handed_seq[shard] < options.checkpoint_every_records) {
+            continue;
+        }
+        for (int i = 0; i < 10'000 && !log->checkpoint_due(shard); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        EXPECT_TRUE(log->checkpoint_due(shard));
+        hand_checkpoint(shard);
     }
     log->stop();
     EXPECT_FALSE(log->failed());
@@ -998,6 +1019,114 @@ TEST(Recovery, CheckpointHandedInPartsIsReassembledExactly) {
     engine::TxnIndex txn_index(1u << 18);
     engine::Shard shard(0, 1, config, &txn_index);
     engine::Shard* shards[] = {&shard};
+    auto log = Log::open(options);
+    const RecoveryStats stats = log->recover(shards);
+    EXPECT_EQ(stats.records_replayed, 0u);  // Everything is in the checkpoint.
+    EXPECT_GT(stats.checkpoint_seq, 0u);
+    EXPECT_EQ(shard.digest(), digest);
+}
+
+// A checkpoint's parts written while the map grows under them (MDB_MAP_FULL: the same batch
+// again in a new transaction, after the attempt had moved the writer's cursor along the parts)
+// and while a commit fails (ENOSPC, retried a second later): no chunk is skipped or written
+// twice, and the header's size, chunk count and CRC are those of what was committed.
+TEST(Recovery, CheckpointPartsWrittenAcrossMapGrowthAndAFailedCommitAreReassembledExactly) {
+    TempDir dir;
+    Options options = testing::options_for(dir.path(), 1);
+    options.map_bytes_initial = 1 << 20;
+    options.map_grow_percent = 99;  // Grown mostly by MDB_MAP_FULL, in the middle of a commit.
+    options.checkpoint_chunks_per_commit = 3;
+    std::atomic<bool> armed{false};
+    std::atomic<uint64_t> attempts{0};
+    options.commit_fault = [&]() -> int {
+        if (!armed.load()) {
+            return 0;
+        }
+        // The second commit attempt once the parts come: ENOSPC, before anything is written.
+        return attempts.fetch_add(1) + 1 == 2 ? ENOSPC : 0;
+    };
+    engine::Config config = testing::small_config();
+    config.members_per_shard_max = 1u << 16;
+    uint64_t digest = 0;
+    uint64_t map_bytes_before = 0;
+    uint64_t map_bytes_after = 0;
+    {
+        engine::TxnIndex txn_index(1u << 18);
+        engine::Shard shard(0, 1, config, &txn_index);
+        auto log = Log::open(options);
+        testing::DurableWaiter waiter;
+        log->start(waiter.callback());
+        const auto apply_logged = [&](const engine::Command& change) {
+            const engine::Outcome outcome = shard.apply(change);
+            ASSERT_EQ(outcome.result, Result::ok);
+            engine::Record record;
+            record.command = change;
+            record.applied_points = outcome.points;
+            record.available_after = outcome.available;
+            testing::append_one(*log, 0, record);
+        };
+        engine::Command command;
+        for (uint64_t member = 1; member <= 40'000; ++member) {
+            for (const engine::Op op : {engine::Op::enroll, engine::Op::earn}) {
+                command = engine::Command{};
+                command.op = op;
+                command.txn_id = engine::TxnId{member, static_cast<uint64_t>(op)};
+                command.member_id = member;
+                command.points = op == engine::Op::earn ? static_cast<engine::Points>(member) : 0;
+                command.time_us = start_us + member;
+                apply_logged(command);
+            }
+        }
+        waiter.wait_for(0, log->appended_seq(0));
+        map_bytes_before = log->stats().map_bytes;
+        const uint64_t commits_before = log->stats().commits;
+        armed.store(true);
+        shard.begin_checkpoint();
+        size_t handed_early = 0;
+        for (uint32_t step = 0; shard.continue_checkpoint(5'000) > 0; ++step) {
+            engine::CheckpointBytes part = shard.take_checkpoint_part();
+            handed_early += part.size();
+            log->checkpoint_part(0, std::move(part));
+            // Records keep coming between the parts, as on a server.
+            command = engine::Command{};
+            command.op = engine::Op::earn;
+            command.txn_id = engine::TxnId{1, 1'000 + step};
+            command.member_id = 1;
+            command.points = 1;
+            command.time_us = start_us + 45'000 + step;
+            apply_logged(command);
+        }
+        ASSERT_GE(handed_early, 4 * checkpoint_chunk_bytes);
+        // Member 2's earn went out in the first part; its reversal reaches it as a patch.
+        command = engine::Command{};
+        command.op = engine::Op::reverse;
+        command.txn_id = engine::TxnId{2, 100};
+        command.member_id = 2;
+        command.ref_txn_id = engine::TxnId{2, static_cast<uint64_t>(engine::Op::earn)};
+        command.time_us = start_us + 50'000;
+        apply_logged(command);
+        engine::CheckpointBytes state;
+        shard.finish_checkpoint(&state);
+        log->checkpoint(0, log->appended_seq(0), std::move(state));
+        // A stop gives up on a full disk: wait for the writer to take the commit up again.
+        waiter.wait_for(0, log->appended_seq(0));
+        for (int i = 0; i < 10'000 && log->checkpoint_bytes_waiting(0) > 0; ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+        log->stop();
+        EXPECT_FALSE(log->failed());
+        EXPECT_EQ(log->checkpoint_bytes_waiting(0), 0u);
+        const uint64_t commits = log->stats().commits - commits_before;
+        map_bytes_after = log->stats().map_bytes;
+        // Attempts beyond the commits and the one ENOSPC: commits retried after MDB_MAP_FULL.
+        EXPECT_GT(attempts.load(), commits + 1) << "no commit was retried after MDB_MAP_FULL";
+        digest = shard.digest();
+    }
+    EXPECT_GT(map_bytes_after, map_bytes_before);
+    engine::TxnIndex txn_index(1u << 18);
+    engine::Shard shard(0, 1, config, &txn_index);
+    engine::Shard* shards[] = {&shard};
+    options.commit_fault = nullptr;
     auto log = Log::open(options);
     const RecoveryStats stats = log->recover(shards);
     EXPECT_EQ(stats.records_replayed, 0u);  // Everything is in the checkpoint.
