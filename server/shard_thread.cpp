@@ -148,15 +148,20 @@ void ShardThread::finish_stop() {
             }
         }
         // A checkpoint that is due is taken now rather than at the next start: Log::stop()
-        // commits it with the last records, and recovery then replays less.
+        // commits it with the last records, and recovery then replays less. Only when what is
+        // left to copy fits the room a checkpoint may hold: finished at once, a large ledger's
+        // checkpoint would copy every transaction, which the memory budget keeps no room for.
+        // The next start then replays the records since the last checkpoint instead.
         flush_records();
         if (records_.empty() && shared_.log->checkpoint_due(index_)) {
             if (!shard_.checkpoint_building()) {
                 shard_.begin_checkpoint();
             }
-            engine::CheckpointBytes state;
-            shard_.finish_checkpoint(&state);
-            shared_.log->checkpoint(index_, appended_seq_, std::move(state));
+            if (shard_.continue_checkpoint(0, 0) <= checkpoint_txns_held_max) {
+                engine::CheckpointBytes state;
+                shard_.finish_checkpoint(&state);
+                shared_.log->checkpoint(index_, appended_seq_, std::move(state));
+            }
         }
         timer_.cancel();
         checkpoint_timer_.cancel();

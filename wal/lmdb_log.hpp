@@ -96,6 +96,9 @@ private:
 
         std::mutex checkpoint_mutex;
         Checkpoint handed;  // Guarded by checkpoint_mutex; the shard thread's hand-over slot.
+        // Guarded by checkpoint_mutex: the writer holds the first parts of a checkpoint whose
+        // rest is still to be handed or taken, so `handed` continues it.
+        bool taken_open = false;
 
         // Writer-only.
         Checkpoint taken;                 // Taken from `handed`, written by the next commits.

@@ -660,7 +660,9 @@ void LmdbLog::checkpoint(uint32_t shard, uint64_t shard_seq, engine::CheckpointB
     {
         std::lock_guard lock(lane.checkpoint_mutex);
         if (lane.handed.finished) {
-            // A newer whole checkpoint replaces one the writer has not taken.
+            // A newer whole checkpoint replaces one the writer has not started on (a shard that
+            // waits for checkpoint_due() never hands one while another is on its way).
+            JIFEN_ASSERT(!lane.taken_open);
             for (const engine::CheckpointBytes& part : lane.handed.parts) {
                 lane.checkpoint_bytes_waiting.fetch_sub(part.size(), std::memory_order_relaxed);
             }
@@ -787,6 +789,7 @@ void LmdbLog::take_checkpoints() {
         lane->taken.finished = lane->handed.finished;
         lane->taken.shard_seq = lane->handed.shard_seq;
         lane->handed = Checkpoint{};
+        lane->taken_open = !lane->taken.empty() && !lane->taken.finished;
     }
 }
 
