@@ -800,6 +800,16 @@ TEST(Recovery, AHalfWrittenCheckpointSlotIsIgnoredAndTheNextCheckpointReplacesIt
     expect_recovers_to(options, 1, ledger.digest());
 }
 
+// Applies `steps` random commands, logging those that changed something.
+void drive(Driver& driver, Log& log, int steps) {
+    for (int i = 0; i < steps; ++i) {
+        const Driver::Applied applied = driver.step();
+        if (applied.logged) {
+            testing::append_applied(log, applied);
+        }
+    }
+}
+
 // A checkpoint handed over while the one before it is still being written in pieces waits, and
 // is written once that one is finished (also when the log stops right after).
 TEST(Recovery, ACheckpointHandedOverDuringAnotherOnesPiecesIsWrittenAfterIt) {
@@ -815,19 +825,11 @@ TEST(Recovery, ACheckpointHandedOverDuringAnotherOnesPiecesIsWrittenAfterIt) {
     testing::DurableWaiter waiter;
     log->start(waiter.callback());
     Driver driver(ledger, seed, 1, start_us);
-    const auto run = [&](int steps) {
-        for (int i = 0; i < steps; ++i) {
-            const Driver::Applied applied = driver.step();
-            if (applied.logged) {
-                testing::append_applied(*log, applied);
-            }
-        }
-    };
-    run(150'000);  // A checkpoint of about 12 MiB: written over a dozen commits.
+    drive(driver, *log, 150'000);  // A checkpoint of about 12 MiB: written over a dozen commits.
     std::vector<std::byte> first;
     ledger.shards[0]->save(&first);
     log->checkpoint(0, log->appended_seq(0), std::move(first));
-    run(10);
+    drive(driver, *log, 10);
     std::vector<std::byte> second;  // Taken now, handed over the moment the first is under way.
     ledger.shards[0]->save(&second);
     const uint64_t second_seq = log->appended_seq(0);
@@ -856,20 +858,12 @@ TEST(Recovery, ACheckpointStoppedHalfwayLeavesTheOneBeforeInForce) {
     auto log = Log::open(options);
     log->recover(ledger.pointers);
     Driver driver(ledger, seed, 1, start_us);
-    const auto run = [&](int steps) {
-        for (int i = 0; i < steps; ++i) {
-            const Driver::Applied applied = driver.step();
-            if (applied.logged) {
-                testing::append_applied(*log, applied);
-            }
-        }
-    };
-    run(100);
+    drive(driver, *log, 100);
     std::vector<std::byte> first;
     ledger.shards[0]->save(&first);
     const uint64_t first_seq = log->appended_seq(0);
     log->checkpoint(0, first_seq, std::move(first));
-    run(100);
+    drive(driver, *log, 100);
     EXPECT_FALSE(log->checkpoint_due(0));  // Not started: the first is not on disk.
     testing::DurableWaiter waiter;
     log->start(waiter.callback());
@@ -878,7 +872,7 @@ TEST(Recovery, ACheckpointStoppedHalfwayLeavesTheOneBeforeInForce) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     ASSERT_EQ(log->checkpoint_bytes_waiting(0), 0u);
-    run(150'000);  // Enough transactions for whole pieces.
+    drive(driver, *log, 150'000);  // Enough transactions for whole pieces.
     engine::Shard& shard = *ledger.shards[0];
     ASSERT_TRUE(log->checkpoint_due(0));
     shard.begin_checkpoint();
@@ -953,6 +947,56 @@ TEST(Recovery, RecoveryContinuesAcrossSeveralRestarts) {
     expect_recovers_to(options, 2, digest);
 }
 
+// Applies a command that must succeed to one shard of a one-shard log, and logs it.
+void apply_logged(engine::Shard& shard, Log& log, const engine::Command& command) {
+    const engine::Outcome outcome = shard.apply(command);
+    ASSERT_EQ(outcome.result, Result::ok);
+    engine::Record record;
+    record.command = command;
+    record.applied_points = outcome.points;
+    record.available_after = outcome.available;
+    testing::append_one(log, 0, record);
+}
+
+// Members 1..count enrolled, each earning its own number of points: 2 transactions each.
+void enroll_and_earn(engine::Shard& shard, Log& log, uint64_t count) {
+    for (uint64_t member = 1; member <= count; ++member) {
+        for (const engine::Op op : {engine::Op::enroll, engine::Op::earn}) {
+            engine::Command command;
+            command.op = op;
+            command.txn_id = engine::TxnId{member, static_cast<uint64_t>(op)};
+            command.member_id = member;
+            command.points = op == engine::Op::earn ? static_cast<engine::Points>(member) : 0;
+            command.time_us = start_us + member;
+            apply_logged(shard, log, command);
+        }
+    }
+}
+
+// The reversal of that member's earn.
+engine::Command reverse_of_earn(uint64_t member) {
+    engine::Command command;
+    command.op = engine::Op::reverse;
+    command.txn_id = engine::TxnId{member, 100};
+    command.member_id = member;
+    command.ref_txn_id = engine::TxnId{member, static_cast<uint64_t>(engine::Op::earn)};
+    command.time_us = start_us + 50'000;
+    return command;
+}
+
+// A fresh shard recovered from the directory: all from its checkpoint, and to `digest`.
+void expect_recovers_from_the_checkpoint_alone(const Options& options, const engine::Config& config,
+                                               uint64_t digest) {
+    engine::TxnIndex txn_index(1u << 18);
+    engine::Shard shard(0, 1, config, &txn_index);
+    engine::Shard* shards[] = {&shard};
+    auto log = Log::open(options);
+    const RecoveryStats stats = log->recover(shards);
+    EXPECT_EQ(stats.records_replayed, 0u);
+    EXPECT_GT(stats.checkpoint_seq, 0u);
+    EXPECT_EQ(shard.digest(), digest);
+}
+
 // As the server hands it: its whole pieces while it is built, an entry changing after its piece
 // went, then the rest.
 TEST(Recovery, CheckpointHandedInPartsIsReassembledExactly) {
@@ -966,33 +1010,7 @@ TEST(Recovery, CheckpointHandedInPartsIsReassembledExactly) {
         engine::Shard shard(0, 1, config, &txn_index);
         auto log = Log::open(options);
         log->start(nullptr);
-        engine::Command command;
-        for (uint64_t member = 1; member <= 40'000; ++member) {
-            for (const engine::Op op : {engine::Op::enroll, engine::Op::earn}) {
-                command = engine::Command{};
-                command.op = op;
-                command.txn_id = engine::TxnId{member, static_cast<uint64_t>(op)};
-                command.member_id = member;
-                command.points = op == engine::Op::earn ? static_cast<engine::Points>(member) : 0;
-                command.time_us = start_us + member;
-                const engine::Outcome outcome = shard.apply(command);
-                ASSERT_EQ(outcome.result, Result::ok);
-                engine::Record record;
-                record.command = command;
-                record.applied_points = outcome.points;
-                record.available_after = outcome.available;
-                testing::append_one(*log, 0, record);
-            }
-        }
-        const auto apply_logged = [&](const engine::Command& change) {
-            const engine::Outcome outcome = shard.apply(change);
-            ASSERT_EQ(outcome.result, Result::ok);
-            engine::Record record;
-            record.command = change;
-            record.applied_points = outcome.points;
-            record.available_after = outcome.available;
-            testing::append_one(*log, 0, record);
-        };
+        enroll_and_earn(shard, *log, 40'000);
         shard.begin_checkpoint();
         size_t handed_early = 0;
         while (shard.continue_checkpoint(10'000) > 0) {
@@ -1003,27 +1021,14 @@ TEST(Recovery, CheckpointHandedInPartsIsReassembledExactly) {
         ASSERT_GE(handed_early, 2 * checkpoint_chunk_bytes);
         // Member 1's earn went out in the first part; its reversal reaches the checkpoint as a
         // patch.
-        command = engine::Command{};
-        command.op = engine::Op::reverse;
-        command.txn_id = engine::TxnId{1, 100};
-        command.member_id = 1;
-        command.ref_txn_id = engine::TxnId{1, static_cast<uint64_t>(engine::Op::earn)};
-        command.time_us = start_us + 50'000;
-        apply_logged(command);
+        apply_logged(shard, *log, reverse_of_earn(1));
         engine::CheckpointBytes state;
         shard.finish_checkpoint(&state);
         log->checkpoint(0, log->appended_seq(0), std::move(state));
         log->stop();
         digest = shard.digest();
     }
-    engine::TxnIndex txn_index(1u << 18);
-    engine::Shard shard(0, 1, config, &txn_index);
-    engine::Shard* shards[] = {&shard};
-    auto log = Log::open(options);
-    const RecoveryStats stats = log->recover(shards);
-    EXPECT_EQ(stats.records_replayed, 0u);  // Everything is in the checkpoint.
-    EXPECT_GT(stats.checkpoint_seq, 0u);
-    EXPECT_EQ(shard.digest(), digest);
+    expect_recovers_from_the_checkpoint_alone(options, config, digest);
 }
 
 // A checkpoint's parts written while the map grows under them (MDB_MAP_FULL: the same batch
@@ -1056,27 +1061,7 @@ TEST(Recovery, CheckpointPartsWrittenAcrossMapGrowthAndAFailedCommitAreReassembl
         auto log = Log::open(options);
         testing::DurableWaiter waiter;
         log->start(waiter.callback());
-        const auto apply_logged = [&](const engine::Command& change) {
-            const engine::Outcome outcome = shard.apply(change);
-            ASSERT_EQ(outcome.result, Result::ok);
-            engine::Record record;
-            record.command = change;
-            record.applied_points = outcome.points;
-            record.available_after = outcome.available;
-            testing::append_one(*log, 0, record);
-        };
-        engine::Command command;
-        for (uint64_t member = 1; member <= 40'000; ++member) {
-            for (const engine::Op op : {engine::Op::enroll, engine::Op::earn}) {
-                command = engine::Command{};
-                command.op = op;
-                command.txn_id = engine::TxnId{member, static_cast<uint64_t>(op)};
-                command.member_id = member;
-                command.points = op == engine::Op::earn ? static_cast<engine::Points>(member) : 0;
-                command.time_us = start_us + member;
-                apply_logged(command);
-            }
-        }
+        enroll_and_earn(shard, *log, 40'000);
         waiter.wait_for(0, log->appended_seq(0));
         map_bytes_before = log->stats().map_bytes;
         const uint64_t commits_before = log->stats().commits;
@@ -1088,23 +1073,17 @@ TEST(Recovery, CheckpointPartsWrittenAcrossMapGrowthAndAFailedCommitAreReassembl
             handed_early += part.size();
             log->checkpoint_part(0, std::move(part));
             // Records keep coming between the parts, as on a server.
-            command = engine::Command{};
+            engine::Command command;
             command.op = engine::Op::earn;
             command.txn_id = engine::TxnId{1, 1'000 + step};
             command.member_id = 1;
             command.points = 1;
             command.time_us = start_us + 45'000 + step;
-            apply_logged(command);
+            apply_logged(shard, *log, command);
         }
         ASSERT_GE(handed_early, 4 * checkpoint_chunk_bytes);
         // Member 2's earn went out in the first part; its reversal reaches it as a patch.
-        command = engine::Command{};
-        command.op = engine::Op::reverse;
-        command.txn_id = engine::TxnId{2, 100};
-        command.member_id = 2;
-        command.ref_txn_id = engine::TxnId{2, static_cast<uint64_t>(engine::Op::earn)};
-        command.time_us = start_us + 50'000;
-        apply_logged(command);
+        apply_logged(shard, *log, reverse_of_earn(2));
         engine::CheckpointBytes state;
         shard.finish_checkpoint(&state);
         log->checkpoint(0, log->appended_seq(0), std::move(state));
@@ -1123,15 +1102,8 @@ TEST(Recovery, CheckpointPartsWrittenAcrossMapGrowthAndAFailedCommitAreReassembl
         digest = shard.digest();
     }
     EXPECT_GT(map_bytes_after, map_bytes_before);
-    engine::TxnIndex txn_index(1u << 18);
-    engine::Shard shard(0, 1, config, &txn_index);
-    engine::Shard* shards[] = {&shard};
     options.commit_fault = nullptr;
-    auto log = Log::open(options);
-    const RecoveryStats stats = log->recover(shards);
-    EXPECT_EQ(stats.records_replayed, 0u);  // Everything is in the checkpoint.
-    EXPECT_GT(stats.checkpoint_seq, 0u);
-    EXPECT_EQ(shard.digest(), digest);
+    expect_recovers_from_the_checkpoint_alone(options, config, digest);
 }
 
 TEST(Recovery, LoggedOutcomeThatReplayContradictsIsAStartupError) {
