@@ -3187,9 +3187,11 @@ uint64_t Shard::continue_checkpoint(uint32_t entries, uint32_t entries_max) {
         writer.put_array(state.txns.data() + build.txns_copied, copy);
         build.txns_copied += copy;
     }
-    // Make room for as many bytes again past what is written: the members, written at the end
-    // while the shard waits, then land on pages that are already there.
-    build.bytes.make_room(build.bytes.size() + 2 * size_t{copy} * sizeof(TxnEntry));
+    // Make room for twice a step's bytes past what is written: the members, written at the end
+    // while the shard waits, then land on pages that are already there. (A step that copies
+    // more, catching up, makes no more room: the room is memory held until the build ends.)
+    build.bytes.make_room(build.bytes.size() +
+                          2 * size_t{std::min(copy, entries)} * sizeof(TxnEntry));
     build.txns_changed.resize((size_t{build.txns_copied} + 63) / 64, 0);
     state.txns.watch(build.txns_copied, &build.txns_changed);
     return state.txn_count - build.txns_copied;

@@ -465,10 +465,12 @@ std::string Server::metrics_text() const {
     metric("jifen_log_checkpoints_total", "counter", "Shard checkpoints written since start.",
            log.checkpoints);
     metric("jifen_log_checkpoint_bytes_total", "counter",
-           "Bytes of shard checkpoints written since start.", log.checkpoint_bytes);
-    metric("jifen_checkpoint_bytes_held", "gauge",
-           "Memory held by checkpoints being built or waiting for the log (a few MiB per shard "
-           "building one, and its members' copy while its last part waits).",
+           "Bytes of shard checkpoints written since start, those of checkpoints not finished "
+           "(a stop while building) included.",
+           log.checkpoint_bytes);
+    metric("jifen_checkpoint_held_bytes", "gauge",
+           "Memory held by checkpoints being built or waiting for the log: up to about 21 MiB "
+           "per shard building one, and a copy of its members while its last part waits.",
            engine::CheckpointBytes::bytes_held_in_process());
     metric("jifen_log_used_bytes", "gauge", "Bytes of the LMDB map in use.", log.used_bytes);
     metric("jifen_log_map_bytes", "gauge", "Current LMDB map size.", log.map_bytes);
@@ -529,13 +531,16 @@ std::string Server::stats_json() const {
         "{{\"shard_count\":{},\"shard_threads\":{},\"uptime_us\":{},\"connections\":{},"
         "\"operations\":{},\"operations_refused\":{},\"busy_refusals\":{},"
         "\"storage_full_refusals\":{},\"operations_forwarded\":{},\"log_records\":{},"
-        "\"log_commits\":{},\"log_used_bytes\":{},\"log_map_bytes\":{},\"storage_full\":{},"
+        "\"log_commits\":{},\"log_checkpoints\":{},\"log_checkpoint_bytes\":{},"
+        "\"checkpoint_held_bytes\":{},\"log_used_bytes\":{},\"log_map_bytes\":{},\"storage_full\":{"
+        "},"
         "\"log_failed\":{},\"memory_full\":{},\"memory_budget_bytes\":{},"
         "\"members\":{},\"members_max\":{},\"transactions\":{},\"resident_bytes\":{},"
         "\"durability\":\"{}\",\"refusals\":{{{}}},\"shards\":[{}]}}",
         impl.threads.size(), impl.cores.size(), wall_clock_us() - impl.shared.start_us,
         impl.shared.connections.load(std::memory_order_relaxed), totals.operations, totals.refused,
         totals.busy, totals.storage_full_refusals, totals.forwarded, log.records, log.commits,
+        log.checkpoints, log.checkpoint_bytes, engine::CheckpointBytes::bytes_held_in_process(),
         log.used_bytes, log.map_bytes, impl.log->storage_full(), impl.log->failed(),
         impl.memory_guard->full(), impl.memory_guard->budget_bytes(), totals.members,
         impl.members_max(), totals.transactions, resident_bytes(),

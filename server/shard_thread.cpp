@@ -153,14 +153,23 @@ void ShardThread::finish_stop() {
         // checkpoint would copy every transaction, which the memory budget keeps no room for.
         // The next start then replays the records since the last checkpoint instead.
         flush_records();
-        if (records_.empty() && shared_.log->checkpoint_due(index_)) {
+        wal::Log& log = *shared_.log;
+        const bool writable = !log.failed() && !log.storage_full();
+        if (records_.empty() && writable && log.checkpoint_due(index_) &&
+            (shard_.checkpoint_building() ||
+             shard_.transaction_count() <= checkpoint_txns_held_max)) {
             if (!shard_.checkpoint_building()) {
                 shard_.begin_checkpoint();
             }
-            if (shard_.continue_checkpoint(0, 0) <= checkpoint_txns_held_max) {
+            // What finishing would hold: the rest of the transactions beside those waiting.
+            const uint64_t held =
+                shard_.continue_checkpoint(0, 0) * engine::Shard::checkpoint_bytes_per_transaction +
+                log.checkpoint_bytes_waiting(index_);
+            if (held <=
+                checkpoint_txns_held_max * engine::Shard::checkpoint_bytes_per_transaction) {
                 engine::CheckpointBytes state;
                 shard_.finish_checkpoint(&state);
-                shared_.log->checkpoint(index_, appended_seq_, std::move(state));
+                log.checkpoint(index_, appended_seq_, std::move(state));
             }
         }
         timer_.cancel();

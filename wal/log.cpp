@@ -789,7 +789,10 @@ void LmdbLog::take_checkpoints() {
         lane->taken.finished = lane->handed.finished;
         lane->taken.shard_seq = lane->handed.shard_seq;
         lane->handed = Checkpoint{};
-        lane->taken_open = !lane->taken.empty() && !lane->taken.finished;
+        // Open from its first part taken until its last is: its parts may all be written (and
+        // gone from `taken`) while the rest is still to come.
+        lane->taken_open =
+            !lane->taken.finished && (!lane->taken.parts.empty() || lane->cursor.next_chunk != 0);
     }
 }
 
