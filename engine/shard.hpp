@@ -213,11 +213,11 @@ public:
     // when a build is under way.
     void begin_checkpoint();
     // Copies `entries` more transactions, or twice as many as were applied since the previous
-    // step when that is more (so a build ends under any load), but at most entries_max: the
-    // room the caller has for them (a log that stores the pieces slower than the shard applies
-    // transactions bounds the build's pace anyway; copying ahead of it would only hold memory).
-    // Holds at most the bytes not taken (take_checkpoint_part) and room for 2 x `entries` more.
-    // Returns how many are not copied yet.
+    // step when that is more (so a build ends under any load the log keeps up with), but at most
+    // entries_max: the room the caller has for them (a log that stores the pieces slower than
+    // the shard applies transactions bounds the build's pace anyway; copying ahead of it would
+    // only hold memory). Holds at most the bytes not taken (take_checkpoint_part) and room for
+    // 2 x `entries` more. Returns how many are not copied yet.
     uint64_t continue_checkpoint(uint32_t entries, uint32_t entries_max = UINT32_MAX);
     // Bytes one transaction takes in a checkpoint.
     static constexpr size_t checkpoint_bytes_per_transaction = 88;

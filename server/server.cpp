@@ -532,8 +532,8 @@ std::string Server::stats_json() const {
         "\"operations\":{},\"operations_refused\":{},\"busy_refusals\":{},"
         "\"storage_full_refusals\":{},\"operations_forwarded\":{},\"log_records\":{},"
         "\"log_commits\":{},\"log_checkpoints\":{},\"log_checkpoint_bytes\":{},"
-        "\"checkpoint_held_bytes\":{},\"log_used_bytes\":{},\"log_map_bytes\":{},\"storage_full\":{"
-        "},"
+        "\"checkpoint_held_bytes\":{},\"log_used_bytes\":{},\"log_map_bytes\":{},"
+        "\"storage_full\":{},"
         "\"log_failed\":{},\"memory_full\":{},\"memory_budget_bytes\":{},"
         "\"members\":{},\"members_max\":{},\"transactions\":{},\"resident_bytes\":{},"
         "\"durability\":\"{}\",\"refusals\":{{{}}},\"shards\":[{}]}}",
