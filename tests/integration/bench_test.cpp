@@ -140,7 +140,9 @@ TEST_F(Bench, UnexpectedFailuresDuringTheWarmUpFailTheRunButStayOutOfTheFigures)
     EXPECT_GT(number_at(result, "/warmup/unexpected"), 0);
     EXPECT_GT(number_at(result, "/warmup/errors_by_result/member_not_found"), 0);
     EXPECT_EQ(number_at(result, "/unexpected"), 0);
-    EXPECT_EQ(number_at(result, "/ops"), 500);  // One second at 500 a second, after the warm-up.
+    // One second at 500 a second, after the warm-up; an operation due right on the warm-up's end
+    // may fall on either side of it (CI saw 501 once).
+    EXPECT_NEAR(number_at(result, "/ops"), 500, 1);
 }
 
 TEST_F(Bench, OperationsCutOffByALostServerAreFailuresNotOperations) {
