@@ -2599,6 +2599,8 @@ struct Shard::State {
     template <class Out>
     void put_state(Writer<Out>& writer) const;
     template <class Out>
+    void put_run(Writer<Out>& writer, uint32_t first, uint32_t count) const;
+    template <class Out>
     void put_members(Writer<Out>& writer) const;
     size_t checkpoint_bytes_estimate() const noexcept;
 };
@@ -3058,6 +3060,16 @@ void Shard::State::put_place(Writer<Out>& writer) const {
     writer.put(shard_count);
 }
 
+// A run of transactions: entries [first, first + count); none when count is 0 (a count of 0
+// ends the runs).
+template <class Out>
+void Shard::State::put_run(Writer<Out>& writer, uint32_t first, uint32_t count) const {
+    if (count > 0) {
+        writer.put(count);
+        writer.put_array(txns.data() + first, count);
+    }
+}
+
 // The shard's own state: taken when a build finishes.
 template <class Out>
 void Shard::State::put_state(Writer<Out>& writer) const {
@@ -3147,10 +3159,7 @@ void Shard::save(std::vector<std::byte>* out) const {
     out->reserve(state.checkpoint_bytes_estimate());
     Writer writer(out);
     state.put_place(writer);
-    if (state.txn_count > 0) {
-        writer.put(state.txn_count);
-        writer.put_array(state.txns.data(), state.txn_count);
-    }
+    state.put_run(writer, 0, state.txn_count);
     writer.put(uint32_t{0});  // The end of the runs.
     writer.put(uint32_t{0});  // No patches.
     state.put_state(writer);
@@ -3181,12 +3190,9 @@ uint64_t Shard::continue_checkpoint(uint32_t entries, uint32_t entries_max) {
     build.txn_count_seen = state.txn_count;
     const auto copy =
         static_cast<uint32_t>(std::min<uint64_t>(wanted, state.txn_count - build.txns_copied));
-    if (copy > 0) {
-        Writer writer(&build.bytes);
-        writer.put(copy);
-        writer.put_array(state.txns.data() + build.txns_copied, copy);
-        build.txns_copied += copy;
-    }
+    Writer writer(&build.bytes);
+    state.put_run(writer, build.txns_copied, copy);
+    build.txns_copied += copy;
     // Make room for twice a step's bytes past what is written: the members, written at the end
     // while the shard waits, then land on pages that are already there. (A step that copies
     // more, catching up, makes no more room: the room is memory held until the build ends.)
@@ -3203,11 +3209,7 @@ void Shard::finish_checkpoint(CheckpointBytes* out) {
     JIFEN_ASSERT(build.active);
     state.txns.watch(0, nullptr);
     Writer writer(&build.bytes);
-    const uint32_t rest = state.txn_count - build.txns_copied;
-    if (rest > 0) {
-        writer.put(rest);
-        writer.put_array(state.txns.data() + build.txns_copied, rest);
-    }
+    state.put_run(writer, build.txns_copied, state.txn_count - build.txns_copied);
     writer.put(uint32_t{0});  // The end of the runs.
     // Copied entries that changed since: their pieces may be on disk already, so they follow
     // as patches.
